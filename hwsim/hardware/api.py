@@ -1,0 +1,99 @@
+"""The two entry points: ``simulate`` one policy, ``cost_table`` for every bit option."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.errors import HwsimError, check, check_bits
+from hwsim.hardware.base import HardwareConfig, load_hardware
+from hwsim.hardware.registry import Points, get_family
+from hwsim.hardware.report import METRICS, CostReport, CostTable
+from hwsim.policy import BitPolicy
+from hwsim.workload import Workload
+
+HardwareLike = HardwareConfig | str | Path
+
+
+def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> CostReport:
+    """Per-layer cycles, energy, memory traffic and footprints of ``workload`` at ``policy``."""
+    check(isinstance(workload, Workload), "workload", type(workload).__name__,
+          "must be a hwsim.Workload")
+    check(isinstance(policy, BitPolicy), "policy", type(policy).__name__,
+          "must be a hwsim.BitPolicy")
+    hw = load_hardware(hardware)
+    w_bits, a_bits = policy.arrays(workload)
+    stats = tuple(policy.stats.get(n) for n in workload.layer_names)
+    points = Points(workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats)
+    metrics = _evaluate([hw], points)
+    return CostReport.from_metrics(workload, w_bits, a_bits, hw,
+                                   {k: v[0] for k, v in metrics.items()})
+
+
+def cost_table(workload: Workload, hardware: HardwareLike | Sequence[HardwareLike],
+               w_bits: Sequence[int], a_bits: Sequence[int],
+               policy: BitPolicy | None = None) -> CostTable:
+    """Latency, energy and memory of every layer at every (w, a) option, in one call per family.
+
+    ``hardware`` may be one config (arrays ``[L, nw, na]``) or several (``[H, L, nw, na]``).
+    ``policy`` only lends its measured statistics to data-dependent families.
+    """
+    check(isinstance(workload, Workload), "workload", type(workload).__name__,
+          "must be a hwsim.Workload")
+    single = isinstance(hardware, HardwareConfig | str | Path)
+    configs = [load_hardware(h) for h in ([hardware] if single else hardware)]
+    check(len(configs) > 0, "hardware", hardware, "need at least one config")
+    w_opts = np.array([check_bits("w_bits", b, allow_float=True) for b in w_bits], np.int64)
+    a_opts = np.array([check_bits("a_bits", b, allow_float=True) for b in a_bits], np.int64)
+    check(len(w_opts) > 0, "w_bits", w_bits, "need at least one option")
+    check(len(a_opts) > 0, "a_bits", a_bits, "need at least one option")
+    n_l, n_w, n_a = len(workload), len(w_opts), len(a_opts)
+    layer = np.repeat(np.arange(n_l, dtype=np.int64), n_w * n_a)
+    wb = np.tile(np.repeat(w_opts, n_a), n_l)
+    ab = np.tile(a_opts, n_l * n_w)
+    stats: tuple = ()
+    if policy is not None:
+        policy.check_matches(workload)
+        stats = tuple(policy.stats.get(n) for n in workload.layer_names)
+    metrics = _evaluate(configs, Points(workload, layer, wb, ab, stats))
+    shape = (len(configs), n_l, n_w, n_a)
+    arrays = {k: v.reshape(shape) for k, v in metrics.items()}
+    if single:
+        arrays = {k: v[0] for k, v in arrays.items()}
+    return CostTable(
+        layer_names=workload.layer_names,
+        w_bits=w_opts,
+        a_bits=a_opts,
+        hardware=tuple(configs),
+        latency_s=arrays["latency_s"],
+        energy_j=arrays["energy_j"],
+        memory_bits=arrays["weight_bits"],
+        cycles=arrays["cycles"],
+        dram_bytes=arrays["dram_bytes"],
+        extra={k: v for k, v in arrays.items()
+               if k not in ("latency_s", "energy_j", "weight_bits", "cycles", "dram_bytes")},
+    )
+
+
+def _evaluate(configs: list[HardwareConfig], points: Points) -> dict[str, np.ndarray]:
+    """Dispatch each family's configs to its cost function; results in the given order."""
+    out = {k: np.empty((len(configs), len(points)), dtype=np.float64) for k in METRICS}
+    by_family: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        by_family.setdefault(c.family, []).append(i)
+    for fam_name, idx in by_family.items():
+        fam = get_family(fam_name)
+        res = fam.evaluate([configs[i] for i in idx], points)
+        for k in METRICS:
+            if k not in res:
+                raise RuntimeError(f"family {fam_name!r} did not return metric {k!r}")
+            arr = np.asarray(res[k], dtype=np.float64)
+            if arr.shape != (len(idx), len(points)):
+                raise RuntimeError(f"family {fam_name!r} returned {k} of shape {arr.shape}")
+            out[k][idx] = arr
+    if not np.all(np.isfinite(out["latency_s"])):
+        raise HwsimError("hardware", [c.name for c in configs],
+                         "cost model produced a non-finite latency")
+    return out

@@ -1,0 +1,90 @@
+"""The family registry: each hardware family binds its config type to its cost function.
+
+A cost function evaluates many (layer, bits) points on many configs of one family in one call::
+
+    evaluate(configs: Sequence[Config], points: Points) -> dict[str, ndarray[H, P]]
+
+returning every key of :data:`hwsim.hardware.report.METRICS`. ``simulate`` and ``cost_table``
+only build :class:`Points` and dispatch here, so both run the same Numba code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import HwsimError
+from hwsim.hardware.base import HardwareConfig
+from hwsim.policy import LayerStats
+from hwsim.workload import Workload
+
+
+@dataclass(frozen=True, eq=False)
+class Points:
+    """``P`` evaluation points: a layer index and the requested bits per point.
+
+    ``stats[i]`` are the measured statistics of layer ``i`` (or None); families that depend on
+    data read them and fall back to a stated assumption when absent.
+    """
+
+    workload: Workload
+    layer: np.ndarray  # int64 [P]
+    w_bits: np.ndarray  # int64 [P]
+    a_bits: np.ndarray  # int64 [P]
+    stats: tuple[LayerStats | None, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.layer)
+
+    def column(self, key: str) -> np.ndarray:
+        """A workload column gathered per point (contiguous int64)."""
+        return np.ascontiguousarray(self.workload.columns[key][self.layer])
+
+    def layer_stats(self, i: int) -> LayerStats | None:
+        return self.stats[i] if self.stats else None
+
+
+Evaluate = Callable[[Sequence[HardwareConfig], Points], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    config_type: type[HardwareConfig]
+    evaluate: Evaluate
+    description: str = ""
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(config_type: type[HardwareConfig], evaluate: Evaluate,
+                    description: str = "") -> Family:
+    """Bind ``config_type`` (whose ``family`` class variable names it) to ``evaluate``."""
+    name = config_type.family
+    if not name:
+        raise TypeError(f"{config_type.__name__} must set the class variable 'family'")
+    fam = Family(name, config_type, evaluate, description)
+    _FAMILIES[name] = fam
+    return fam
+
+
+def get_family(name_or_config: str | HardwareConfig) -> Family:
+    _load_families()
+    name = (name_or_config.family if isinstance(name_or_config, HardwareConfig)
+            else name_or_config)
+    if name not in _FAMILIES:
+        raise HwsimError("hardware.family", name, f"unknown family; known: {sorted(_FAMILIES)}")
+    return _FAMILIES[name]
+
+
+def families() -> dict[str, Family]:
+    _load_families()
+    return dict(_FAMILIES)
+
+
+def _load_families() -> None:
+    # Importing the package imports every family module, which registers itself.
+    import hwsim.hardware  # noqa: F401

@@ -1,0 +1,184 @@
+"""Bit policies: per-layer (weight bits, activation bits), plus measured bitplane statistics.
+
+Statistics are what data-dependent hardware (Bit-Pragmatic, dynamic Stripes) needs to know of
+the real tensors: the density of each bitplane and, per group of ``group_size`` activation lanes,
+the distribution of the largest number of essential (non-zero) bits and of the dynamic
+precision (position of the leading one plus one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwsim.errors import HwsimError, check, check_bits
+from hwsim.io import atomic_write_text
+from hwsim.workload import Workload
+
+FLOAT_BITS = 32
+"""A bit width of 32 marks an unquantized (float) tensor where a model supports it."""
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """Bitplane statistics of one layer measured on real data.
+
+    - ``w_plane_density[i]``: fraction of weight codes whose bit ``i`` is set (LSB first).
+    - ``a_plane_density[i]``: the same for activation codes.
+    - ``a_group_max_essential[k]``: probability that the most essential bits in a group of
+      ``group_size`` activations is ``k`` (length ``a_bits + 1``).
+    - ``a_group_max_precision[k]``: probability that the group's dynamic precision is ``k``.
+    - ``a_mean_essential``: mean number of set bits per activation.
+    """
+
+    group_size: int
+    w_plane_density: tuple[float, ...]
+    a_plane_density: tuple[float, ...]
+    a_group_max_essential: tuple[float, ...]
+    a_group_max_precision: tuple[float, ...]
+    a_mean_essential: float
+
+    def __post_init__(self) -> None:
+        check(self.group_size >= 1, "stats.group_size", self.group_size, "must be >= 1")
+        for name in ("w_plane_density", "a_plane_density"):
+            v = tuple(float(x) for x in getattr(self, name))
+            object.__setattr__(self, name, v)
+            check(all(0.0 <= x <= 1.0 for x in v), f"stats.{name}", v, "densities in [0, 1]")
+        for name in ("a_group_max_essential", "a_group_max_precision"):
+            v = tuple(float(x) for x in getattr(self, name))
+            object.__setattr__(self, name, v)
+            check(len(v) >= 1 and all(x >= 0.0 for x in v), f"stats.{name}", v,
+                  "must be a non-empty non-negative distribution")
+            check(abs(sum(v) - 1.0) < 1e-6, f"stats.{name}", v, "must sum to 1")
+        check(self.a_mean_essential >= 0.0, "stats.a_mean_essential", self.a_mean_essential,
+              "must be >= 0")
+
+    def expected_group_max_essential(self) -> float:
+        p = np.asarray(self.a_group_max_essential)
+        return float((np.arange(len(p)) * p).sum())
+
+    def expected_group_max_precision(self) -> float:
+        p = np.asarray(self.a_group_max_precision)
+        return float((np.arange(len(p)) * p).sum())
+
+
+@dataclass
+class BitPolicy:
+    """``{layer name: (w_bits, a_bits)}`` plus optional per-layer :class:`LayerStats`.
+
+    Bits are integers in 1..16, or 32 for an unquantized float tensor.
+    """
+
+    bits: dict[str, tuple[int, int]]
+    stats: dict[str, LayerStats] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check(isinstance(self.bits, Mapping), "policy.bits", type(self.bits).__name__,
+              "must be a mapping of layer name to (w_bits, a_bits)")
+        clean: dict[str, tuple[int, int]] = {}
+        for name, pair in self.bits.items():
+            if not isinstance(pair, Sequence) or len(pair) != 2:
+                raise HwsimError(f"policy[{name}]", pair, "must be a pair (w_bits, a_bits)")
+            clean[str(name)] = (
+                check_bits(f"policy[{name}].w_bits", pair[0], allow_float=True),
+                check_bits(f"policy[{name}].a_bits", pair[1], allow_float=True),
+            )
+        self.bits = clean
+        for name in self.stats:
+            check(name in clean, "policy.stats", name, "statistics for a layer with no bits")
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def uniform(cls, workload: Workload, w_bits: int, a_bits: int) -> BitPolicy:
+        return cls({n: (w_bits, a_bits) for n in workload.layer_names})
+
+    @classmethod
+    def from_arrays(cls, workload: Workload, w_bits: Sequence[int],
+                    a_bits: Sequence[int]) -> BitPolicy:
+        check(len(w_bits) == len(workload), "w_bits", len(w_bits),
+              f"need one per layer ({len(workload)})")
+        check(len(a_bits) == len(workload), "a_bits", len(a_bits),
+              f"need one per layer ({len(workload)})")
+        return cls({n: (int(w), int(a))
+                    for n, w, a in zip(workload.layer_names, w_bits, a_bits, strict=True)})
+
+    # ---------------------------------------------------------------- use
+    def __len__(self) -> int:
+        return len(self.bits)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.bits)
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        return self.bits[name]
+
+    def check_matches(self, workload: Workload) -> None:
+        """Raise unless the policy names exactly the workload's layers, saying what differs."""
+        have, want = set(self.bits), set(workload.layer_names)
+        if have != want:
+            missing = sorted(want - have)
+            extra = sorted(have - want)
+            raise HwsimError(
+                "policy.layers",
+                {"missing from policy": missing[:10], "not in workload": extra[:10]},
+                f"policy layers do not match workload {workload.name!r} "
+                f"({len(missing)} missing, {len(extra)} unknown)",
+            )
+
+    def arrays(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
+        """``(w_bits, a_bits)`` as int64 arrays in the workload's layer order."""
+        self.check_matches(workload)
+        w = np.array([self.bits[n][0] for n in workload.layer_names], dtype=np.int64)
+        a = np.array([self.bits[n][1] for n in workload.layer_names], dtype=np.int64)
+        return w, a
+
+    def with_stats(self, stats: Mapping[str, LayerStats]) -> BitPolicy:
+        return BitPolicy(dict(self.bits), {**self.stats, **stats})
+
+    # ---------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "hwsim.BitPolicy/1",
+            "layers": {
+                n: {"w_bits": w, "a_bits": a, **({"stats": asdict(self.stats[n])}
+                                                  if n in self.stats else {})}
+                for n, (w, a) in self.bits.items()
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BitPolicy:
+        layers = data.get("layers") if isinstance(data, Mapping) else None
+        check(isinstance(layers, Mapping), "policy.layers", layers, "missing 'layers' mapping")
+        bits: dict[str, tuple[int, int]] = {}
+        stats: dict[str, LayerStats] = {}
+        for name, entry in layers.items():
+            if not isinstance(entry, Mapping) or "w_bits" not in entry or "a_bits" not in entry:
+                raise HwsimError(f"policy.layers[{name}]", entry, "needs w_bits and a_bits")
+            bits[name] = (entry["w_bits"], entry["a_bits"])
+            if "stats" in entry:
+                try:
+                    stats[name] = LayerStats(**entry["stats"])
+                except TypeError as exc:
+                    raise HwsimError(f"policy.layers[{name}].stats", entry["stats"],
+                                     str(exc)) from exc
+        return cls(bits, stats)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> BitPolicy:
+        path = Path(path)
+        if not path.is_file():
+            raise HwsimError("policy path", str(path), "no such file")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise HwsimError("policy path", str(path), f"not valid JSON: {exc}") from exc
+        return cls.from_dict(data)

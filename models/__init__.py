@@ -1,0 +1,14 @@
+"""Networks, the step from any ``torch.nn.Module`` to a ``hwsim.Workload``, and datasets."""
+
+from importlib import import_module
+
+from models.zoo import build, example_input, names, register
+
+# Each module registers its networks in the zoo on import.
+ZOO_MODULES: tuple[str, ...] = ("digits", "cifar", "imagenet", "bitfusion_nets")
+for _m in ZOO_MODULES:
+    import_module(f"models.{_m}")
+
+from models.extract import extract_workload  # noqa: E402
+
+__all__ = ["build", "example_input", "extract_workload", "names", "register"]

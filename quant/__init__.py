@@ -1,0 +1,1 @@
+"""Quantization front end: quantizers, quantized layers, the four methods, search, export."""

@@ -1,0 +1,1 @@
+"""Design-space sweeps, Pareto analysis, plots and the ``hwsim`` command line."""

@@ -1,0 +1,1 @@
+"""Subcommands of the ``hwsim`` CLI, one module each."""
