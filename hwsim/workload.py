@@ -200,7 +200,8 @@ class Workload:
         try:
             return self.layer_names.index(layer_name)
         except ValueError:
-            raise HwsimError("layer", layer_name, f"not a layer of workload {self.name!r}") from None
+            raise HwsimError("layer", layer_name,
+                             f"not a layer of workload {self.name!r}") from None
 
     def select(self, layer_names: Iterable[str]) -> Workload:
         idx = np.array([self.index(n) for n in layer_names], dtype=np.int64)
