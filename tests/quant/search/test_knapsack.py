@@ -1,0 +1,159 @@
+"""The knapsack DP against brute-force enumeration of every assignment."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from hwsim import HwsimError
+from quant.search.knapsack import solve_mck
+
+
+def brute_force(values: np.ndarray, costs: np.ndarray, budgets: np.ndarray) -> float:
+    """Least total value over all assignments that fit every budget (inf if none)."""
+    n_layers, n_opts = values.shape
+    best = np.inf
+    for combo in itertools.product(range(n_opts), repeat=n_layers):
+        idx = np.array(combo)
+        rows = np.arange(n_layers)
+        if np.all(costs[:, rows, idx].sum(axis=1) <= budgets):
+            best = min(best, values[rows, idx].sum())
+    return best
+
+
+@st.composite
+def instances(draw, integer_costs: bool):
+    n_res = draw(st.integers(1, 2))
+    n_layers = draw(st.integers(1, 4))
+    n_opts = draw(st.integers(1, 4))
+    values = draw(
+        hnp.arrays(np.float64, (n_layers, n_opts), elements=st.floats(-5, 20, allow_nan=False))
+    )
+    if integer_costs:
+        costs = draw(
+            hnp.arrays(np.int64, (n_res, n_layers, n_opts), elements=st.integers(0, 12))
+        ).astype(np.float64)
+    else:
+        costs = draw(
+            hnp.arrays(
+                np.float64, (n_res, n_layers, n_opts), elements=st.floats(0, 10, allow_nan=False)
+            )
+        )
+    lo = costs.min(axis=2).sum(axis=1)
+    hi = costs.max(axis=2).sum(axis=1)
+    frac = draw(hnp.arrays(np.float64, n_res, elements=st.floats(0, 1)))
+    budgets = lo + frac * (hi - lo)
+    if integer_costs:
+        budgets = np.floor(budgets)
+    return values, costs, budgets
+
+
+@given(instances(integer_costs=True))
+def test_dp_equals_brute_force_on_integer_costs(inst):
+    values, costs, budgets = inst
+    # One step per cost unit: the discretization is exact, so the DP must hit the optimum.
+    slack = (budgets - costs.min(axis=2).sum(axis=1)).astype(np.int64)
+    expected = brute_force(values, costs, budgets)
+    if expected == np.inf:  # two budgets can conflict although each alone is feasible
+        with pytest.raises(HwsimError, match="infeasible"):
+            solve_mck(values, costs, budgets, bins=np.maximum(slack, 1))
+        return
+    sol = solve_mck(values, costs, budgets, bins=np.maximum(slack, 1))
+    assert sol.value == pytest.approx(expected, abs=1e-9)
+    rows = np.arange(values.shape[0])
+    assert np.all(costs[:, rows, sol.choice].sum(axis=1) <= budgets)
+    assert sol.value == pytest.approx(values[rows, sol.choice].sum())
+
+
+@given(instances(integer_costs=False), st.integers(1, 64))
+def test_dp_within_discretization_bound_on_real_costs(inst, n_bins):
+    values, costs, budgets = inst
+    if brute_force(values, costs, budgets) == np.inf:
+        return  # conflicting budgets: covered by the integer test
+    try:
+        sol = solve_mck(values, costs, budgets, bins=[n_bins] * len(budgets))
+    except HwsimError:
+        # Rounding up may lose a feasible point, but only one within L steps of a budget.
+        slack = budgets - costs.min(axis=2).sum(axis=1)
+        step = slack / n_bins
+        assert brute_force(values, costs, budgets - values.shape[0] * step) == np.inf
+        return
+    rows = np.arange(values.shape[0])
+    # Feasible for the real budgets, hence no better than the real optimum...
+    assert np.all(costs[:, rows, sol.choice].sum(axis=1) <= budgets * (1 + 1e-9) + 1e-12)
+    assert sol.value >= brute_force(values, costs, budgets) - 1e-9
+    # ...and at least as good as the optimum at budgets tightened by L steps.
+    tightened = budgets - sol.error_bound
+    assert sol.value <= brute_force(values, costs, tightened) + 1e-9
+
+
+@given(instances(integer_costs=False))
+def test_default_resolution_is_feasible_and_near_optimal(inst):
+    values, costs, budgets = inst
+    if brute_force(values, costs, budgets) == np.inf:
+        return
+    try:
+        sol = solve_mck(values, costs, budgets)
+    except HwsimError:
+        step = (budgets - costs.min(axis=2).sum(axis=1)) / 511
+        assert brute_force(values, costs, budgets - values.shape[0] * step) == np.inf
+        return
+    assert sol.value >= brute_force(values, costs, budgets) - 1e-9
+    assert sol.value <= brute_force(values, costs, budgets - sol.error_bound) + 1e-9
+
+
+def test_forbidden_options_are_never_chosen():
+    values = np.array([[np.inf, 1.0, 2.0], [0.0, np.inf, 5.0]])
+    costs = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]])
+    sol = solve_mck(values, costs, [10.0])
+    assert sol.choice.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("budget", [-1.0, 2.9])
+def test_infeasible_budget_raises(budget):
+    costs = np.array([[1.0, 2.0], [2.0, 3.0]])  # cheapest total is 3
+    with pytest.raises(HwsimError) as err:
+        solve_mck(np.zeros((2, 2)), costs, [budget])
+    assert err.value.field.startswith("budgets")
+
+
+def test_second_budget_infeasible_raises():
+    costs = np.stack([np.ones((2, 2)), np.array([[4.0, 5.0], [4.0, 6.0]])])
+    with pytest.raises(HwsimError, match="infeasible"):
+        solve_mck(np.zeros((2, 2)), costs, [10.0, 7.0])
+
+
+def test_forbidden_cheap_options_make_budget_infeasible():
+    values = np.array([[np.inf, 0.0], [np.inf, 0.0]])
+    costs = np.array([[0.0, 5.0], [0.0, 5.0]])
+    with pytest.raises(HwsimError, match="infeasible"):
+        solve_mck(values, costs, [6.0])
+
+
+@pytest.mark.parametrize(
+    ("values", "costs", "budgets", "field"),
+    [
+        (np.zeros((2, 2)), -np.ones((2, 2)), [1.0], "costs"),
+        (np.zeros((2, 2)), np.full((2, 2), np.nan), [1.0], "costs"),
+        (np.full((2, 2), np.nan), np.ones((2, 2)), [5.0], "values"),
+        (np.zeros((2, 2)), np.ones((2, 3)), [5.0], "costs.shape"),
+        (np.zeros((2, 2)), np.ones((2, 2)), [5.0, 5.0], "budgets"),
+        (np.zeros((2, 2)), np.ones((2, 2)), [np.inf], "budgets"),
+        (np.full((2, 2), np.inf), np.ones((2, 2)), [5.0], "values"),
+    ],
+)
+def test_bad_input_raises_naming_the_field(values, costs, budgets, field):
+    with pytest.raises(HwsimError) as err:
+        solve_mck(values, costs, budgets)
+    assert err.value.field == field
+
+
+def test_state_space_cap_is_enforced():
+    with pytest.raises(HwsimError) as err:
+        solve_mck(np.zeros((2, 2)), np.ones((2, 2)), [5.0], bins=[100], max_states=50)
+    assert err.value.field == "bins"
