@@ -1,0 +1,446 @@
+"""The shared accelerator skeleton: a layer tiled onto a spatial array, in one Numba call.
+
+A layer in GEMM form (``M x K`` activations times ``K x N`` weights) is mapped onto an array of
+``rows`` (output channels, the N dimension) x ``cols`` (output pixels / windows, the M
+dimension) x ``lanes`` (the reduction, the K dimension). One *step* feeds the array one brick:
+``rows*cols*lanes`` MAC slots, so a layer takes ``ceil(M/cols) * ceil(N/rows) * ceil(K/lanes)``
+steps. A family only says how many cycles one step takes (its :class:`StepRule`) and which
+precisions it can run; everything else is shared:
+
+- **Precision**: a requested width is rounded up to the next one the family runs (``w_bits_run``
+  / ``a_bits_run``); 32 (float) maps to the widest width, or is refused (HwsimError) by families
+  that cannot run float.
+- **DRAM traffic**: weights (``N*K*w`` bits) and input activations (``in_elems*a`` bits) are
+  streamed through half of their buffers (the other half is the double buffer). When one of the
+  two fits, both are read once; otherwise the cheaper loop order re-reads one tensor once per
+  chunk of the other: ``min(W + A*ceil(W/half_wbuf), A + W*ceil(A/half_abuf))``. Outputs are
+  written once at ``out_bits`` (the activation width when 0); partial sums stay on chip.
+- **Latency**: the layer is cut into ``T`` equal tiles (the number of half-buffer loads at the
+  family's widest precision, so ``T`` does not depend on the bits, and at most one per step).
+  Each tile loads ``l``, computes ``c`` and stores ``s`` cycles. Double buffering in lock step:
+  while tile ``i`` computes, the DMA stores tile ``i-1`` and then loads tile ``i+1``; a barrier
+  ends each period. So ``cycles = l + max(c, l) + (T-2)*max(c, l+s) + max(c, s) + s`` (for
+  ``T >= 2``; ``l + c + s`` for one tile), plus the array's fill/drain cycles.
+  :mod:`hwsim.events` runs exactly this schedule as SimPy processes.
+- **Energy**: MACs at their run widths (multiplier energy scales with the product of the
+  widths, from the 8x8-bit figure) plus an accumulate per MAC, on-chip buffer bits (every DRAM
+  byte passes a buffer, the array reads one weight and one activation brick per step, outputs
+  are written once) and DRAM bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numba import njit, prange
+
+from hwsim.errors import HwsimError
+from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.registry import Points
+from hwsim.hardware.report import METRICS
+from hwsim.policy import LayerStats
+
+MAX_BITS = 16
+FLOAT_BITS = 32
+
+# Serial modes of one operand in a step rule.
+PARALLEL = 0  # bit-parallel: the width does not change the step's cycles
+SERIAL = 1  # ceil(bits / bits_per_cycle) cycles
+ESSENTIAL = 2  # expected largest number of set bits in a lane group (Bit-Pragmatic)
+
+TILE_KEYS: tuple[str, ...] = (
+    "tiles",
+    "tile_compute_cycles",
+    "tile_load_cycles",
+    "tile_store_cycles",
+    "fill_cycles",
+)
+"""Extra outputs of the skeleton (beyond METRICS): the tile schedule the event model replays."""
+
+OUT_KEYS: tuple[str, ...] = METRICS + TILE_KEYS
+_IDX = {k: i for i, k in enumerate(OUT_KEYS)}
+
+# Layout of one row of the float64 parameter matrix.
+(
+    P_ROWS,
+    P_COLS,
+    P_LANES,
+    P_WMODE,
+    P_WBPC,
+    P_AMODE,
+    P_ABPC,
+    P_FREQ,
+    P_WBUF,
+    P_ABUF,
+    P_OBUF,
+    P_BW,
+    P_EMUL,
+    P_EADD,
+    P_ESRAM,
+    P_EDRAM,
+    P_OUTBITS,
+    P_FILL,
+    P_REFBITS,
+) = range(19)
+P_WRUN = 20  # 33 entries: run width for each requested width 0..32 (0 = cannot run)
+P_ARUN = P_WRUN + FLOAT_BITS + 1
+P_AESS = P_ARUN + FLOAT_BITS + 1  # 17 entries: expected group-max essential bits at a = 0..16
+N_PARAMS = P_AESS + MAX_BITS + 1
+
+
+@dataclass(frozen=True)
+class StepRule:
+    """How many cycles one step takes: the product of one factor per operand.
+
+    ``mode`` PARALLEL gives 1, SERIAL ``ceil(bits/bits_per_cycle)``, ESSENTIAL the expected
+    largest count of set bits within a group of lanes (at least 1)."""
+
+    w_mode: int = PARALLEL
+    w_bits_per_cycle: int = 1
+    a_mode: int = PARALLEL
+    a_bits_per_cycle: int = 1
+
+
+@dataclass(frozen=True)
+class SkeletonConfig(HardwareConfig):
+    """Fields every spatial-array family shares; families add their step rule and precisions.
+
+    Buffers are in bytes, DRAM bandwidth in bytes per cycle, energies in pJ (45 nm)."""
+
+    family: ClassVar[str] = ""
+    runs_float: ClassVar[bool] = True  # False: a 32-bit (float) request is an error
+
+    rows: int = 16
+    cols: int = 1
+    lanes: int = 16
+    weight_buffer_bytes: float = 2 * 2**20
+    act_buffer_bytes: float = 2**20
+    out_buffer_bytes: float = 2**20
+    dram_bytes_per_cycle: float = 64.0
+    e_mul8_pj: float = 0.2
+    e_add_pj: float = 0.1
+    e_sram_pj_per_bit: float = 0.3125
+    e_dram_pj_per_bit: float = 20.0
+    out_bits: int = 0
+    fill_cycles: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.positive_int("rows", "cols", "lanes")
+        self.positive(
+            "weight_buffer_bytes", "act_buffer_bytes", "out_buffer_bytes", "dram_bytes_per_cycle"
+        )
+        self.non_negative(
+            "e_mul8_pj", "e_add_pj", "e_sram_pj_per_bit", "e_dram_pj_per_bit", "fill_cycles"
+        )
+        if (
+            isinstance(self.out_bits, bool)
+            or not isinstance(self.out_bits, int)
+            or not (0 <= self.out_bits <= FLOAT_BITS)
+        ):
+            raise HwsimError(
+                f"{self.family}.out_bits",
+                self.out_bits,
+                "must be an integer in 0..32 (0: the activation width)",
+            )
+        for name in (
+            "rows",
+            "cols",
+            "lanes",
+            "weight_buffer_bytes",
+            "act_buffer_bytes",
+            "out_buffer_bytes",
+            "dram_bytes_per_cycle",
+        ):
+            # Beyond 2**40 the float64 products of the kernel lose integer exactness.
+            if getattr(self, name) > 2**40:
+                raise HwsimError(f"{self.family}.{name}", getattr(self, name), "too large")
+
+    # What a family says ------------------------------------------------------------------
+    def step_rule(self) -> StepRule:
+        raise NotImplementedError
+
+    def w_precisions(self) -> tuple[int, ...]:
+        """Weight widths the hardware runs natively (ascending); others round up."""
+        return tuple(range(1, MAX_BITS + 1))
+
+    def a_precisions(self) -> tuple[int, ...]:
+        return tuple(range(1, MAX_BITS + 1))
+
+    def array(self) -> tuple[int, int, int]:
+        """``(rows, cols, lanes)``: N, M and K extents of one step."""
+        return self.rows, self.cols, self.lanes
+
+    def group_size(self) -> int:
+        """Lanes whose activations advance together (the Bit-Pragmatic synchronisation group)."""
+        return self.lanes
+
+    def pack(self) -> np.ndarray:
+        """This config as one row of the kernel's float64 parameter matrix."""
+        rule = self.step_rule()
+        rows, cols, lanes = self.array()
+        v = np.zeros(N_PARAMS, dtype=np.float64)
+        v[P_ROWS], v[P_COLS], v[P_LANES] = rows, cols, lanes
+        v[P_WMODE], v[P_WBPC] = rule.w_mode, rule.w_bits_per_cycle
+        v[P_AMODE], v[P_ABPC] = rule.a_mode, rule.a_bits_per_cycle
+        v[P_FREQ] = self.frequency_hz
+        v[P_WBUF], v[P_ABUF] = self.weight_buffer_bytes, self.act_buffer_bytes
+        v[P_OBUF], v[P_BW] = self.out_buffer_bytes, self.dram_bytes_per_cycle
+        v[P_EMUL], v[P_EADD] = self.e_mul8_pj, self.e_add_pj
+        v[P_ESRAM], v[P_EDRAM] = self.e_sram_pj_per_bit, self.e_dram_pj_per_bit
+        v[P_OUTBITS], v[P_FILL] = self.out_bits, self.fill_cycles
+        w_run = run_width_table(self.w_precisions(), self.runs_float)
+        a_run = run_width_table(self.a_precisions(), self.runs_float)
+        v[P_REFBITS] = max(max(self.w_precisions()), max(self.a_precisions()))
+        v[P_WRUN : P_WRUN + FLOAT_BITS + 1] = w_run
+        v[P_ARUN : P_ARUN + FLOAT_BITS + 1] = a_run
+        g = self.group_size()
+        v[P_AESS : P_AESS + MAX_BITS + 1] = [
+            expected_max_binomial(a, 0.5, g) for a in range(MAX_BITS + 1)
+        ]
+        return v
+
+
+def run_width_table(supported: Sequence[int], runs_float: bool) -> np.ndarray:
+    """``table[b]``: the width run for a request of ``b`` bits (0 where it cannot run)."""
+    table = np.zeros(FLOAT_BITS + 1, dtype=np.float64)
+    ordered = sorted(supported)
+    for b in range(1, MAX_BITS + 1):
+        up = [s for s in ordered if s >= b]
+        table[b] = up[0] if up else 0
+    table[FLOAT_BITS] = ordered[-1] if runs_float else 0
+    return table
+
+
+def expected_max_binomial(n: int, p: float, group: int) -> float:
+    """E[max of ``group`` independent Binomial(n, p)]: sum over k of P(max > k)."""
+    if n <= 0:
+        return 0.0
+    total, cdf = 0.0, 0.0
+    for k in range(n):
+        cdf += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        total += 1.0 - min(cdf, 1.0) ** group
+    return total
+
+
+def essential_table(points: Points, group: int) -> np.ndarray:
+    """``[layer, a]`` expected group-max essential bits from measured statistics, NaN where a
+    layer has none (the kernel then uses the config's Binomial(a, 0.5) assumption).
+
+    Statistics measured at the requested width give the exact expectation; at another width
+    the measured bit density replaces the 0.5 of the assumption."""
+    n_layers = len(points.workload)
+    tab = np.full((n_layers, MAX_BITS + 1), np.nan)
+    for i, st in enumerate(points.stats):
+        if st is None:
+            continue
+        if not isinstance(st, LayerStats):
+            raise HwsimError("points.stats", type(st).__name__, "must be LayerStats or None")
+        measured_bits = len(st.a_group_max_essential) - 1
+        density = st.a_mean_essential / max(measured_bits, 1)
+        for a in range(1, MAX_BITS + 1):
+            if a == measured_bits and st.group_size == group:
+                tab[i, a] = st.expected_group_max_essential()
+            else:
+                tab[i, a] = expected_max_binomial(a, min(density, 1.0), group)
+    return tab
+
+
+@njit(cache=True, inline="always")
+def _ceil_div(a: float, b: float) -> float:
+    return math.ceil(a / b)
+
+
+@njit(parallel=True, cache=True)
+def _skeleton_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, ess, out):
+    n_cfg = params.shape[0]
+    n_pts = layer.shape[0]
+    for p in prange(n_pts):
+        li = layer[p]
+        m = float(m_col[li])
+        n = float(n_col[li])
+        k = float(k_col[li])
+        in_elems = float(in_col[li])
+        macs = m * n * k
+        for h in range(n_cfg):
+            q = params[h]
+            wr = q[P_WRUN + w_req[p]]
+            ar = q[P_ARUN + a_req[p]]
+            rows = q[P_ROWS]
+            cols = q[P_COLS]
+            lanes = q[P_LANES]
+            steps = _ceil_div(m, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
+            wf = 1.0
+            if q[P_WMODE] == SERIAL:
+                wf = _ceil_div(wr, q[P_WBPC])
+            af = 1.0
+            if q[P_AMODE] == SERIAL:
+                af = _ceil_div(ar, q[P_ABPC])
+            elif q[P_AMODE] == ESSENTIAL:
+                e = ess[li, int(ar)]
+                if e != e:  # NaN: no statistics for this layer
+                    e = q[P_AESS + int(ar)]
+                af = max(1.0, e / q[P_ABPC])
+            cps = wf * af
+            compute = steps * cps
+            ob = q[P_OUTBITS]
+            if ob == 0.0:
+                ob = ar
+            # Traffic in bytes at the run widths.
+            w_bytes = n * k * wr / 8.0
+            a_bytes = in_elems * ar / 8.0
+            o_bytes = m * n * ob / 8.0
+            half_w = q[P_WBUF] / 2.0
+            half_a = q[P_ABUF] / 2.0
+            n_w = _ceil_div(w_bytes, half_w)
+            n_a = _ceil_div(a_bytes, half_a)
+            w_traffic = w_bytes
+            a_traffic = a_bytes
+            if n_w > 1.0 and n_a > 1.0:
+                if w_bytes + a_bytes * n_w <= a_bytes + w_bytes * n_a:
+                    a_traffic = a_bytes * n_w
+                else:
+                    w_traffic = w_bytes * n_a
+            read = w_traffic + a_traffic
+            write = o_bytes
+            # Tile count at the widest precision, so it does not move with the bits.
+            ref = q[P_REFBITS]
+            t = max(
+                1.0,
+                _ceil_div(n * k * ref / 8.0, half_w),
+                _ceil_div(in_elems * ref / 8.0, half_a),
+                _ceil_div(m * n * ref / 8.0, q[P_OBUF] / 2.0),
+            )
+            t = min(t, steps)
+            bw = q[P_BW]
+            lt = read / t / bw
+            st = write / t / bw
+            ct = compute / t
+            if t == 1.0:
+                total = lt + ct + st
+            else:
+                total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
+            total += q[P_FILL]
+            sram = 8.0 * (read + write) + steps * lanes * (rows * wr + cols * ar) + m * n * ob
+            e_mac = q[P_EMUL] * wr * ar / 64.0 + q[P_EADD]
+            e_comp = macs * e_mac * 1e-12
+            e_sram = sram * q[P_ESRAM] * 1e-12
+            e_dram = 8.0 * (read + write) * q[P_EDRAM] * 1e-12
+            out[0, h, p] = total
+            out[1, h, p] = total - compute
+            out[2, h, p] = total / q[P_FREQ]
+            out[3, h, p] = e_comp + e_sram + e_dram
+            out[4, h, p] = e_comp
+            out[5, h, p] = e_sram
+            out[6, h, p] = e_dram
+            out[7, h, p] = read
+            out[8, h, p] = write
+            out[9, h, p] = read + write
+            out[10, h, p] = sram
+            out[11, h, p] = n * k * wr
+            out[12, h, p] = in_elems * ar + m * n * ob
+            out[13, h, p] = macs * cps / (total * rows * cols * lanes)
+            out[14, h, p] = wr
+            out[15, h, p] = ar
+            out[16, h, p] = t
+            out[17, h, p] = ct
+            out[18, h, p] = lt
+            out[19, h, p] = st
+            out[20, h, p] = q[P_FILL]
+
+
+def check_points(points: Points) -> None:
+    """Refuse point arrays a kernel could index out of range with."""
+    n_layers = len(points.workload)
+    for name in ("layer", "w_bits", "a_bits"):
+        arr = getattr(points, name)
+        if not isinstance(arr, np.ndarray) or arr.ndim != 1 or arr.shape != points.layer.shape:
+            raise HwsimError(
+                f"points.{name}",
+                getattr(arr, "shape", arr),
+                "must be a 1-D array, one entry per point",
+            )
+    if len(points.layer) and (points.layer.min() < 0 or points.layer.max() >= n_layers):
+        raise HwsimError("points.layer", int(points.layer.max()), f"must be in 0..{n_layers - 1}")
+    for name in ("w_bits", "a_bits"):
+        arr = getattr(points, name)
+        if len(arr) == 0:
+            continue
+        bad = (arr < 1) | ((arr > MAX_BITS) & (arr != FLOAT_BITS))
+        if bad.any():
+            raise HwsimError(
+                f"points.{name}",
+                int(arr[np.argmax(bad)]),
+                "bit width must be in 1..16 or 32 (float)",
+            )
+
+
+def check_runnable(
+    configs: Sequence[HardwareConfig], params: np.ndarray, points: Points, w_off: int, a_off: int
+) -> None:
+    """Raise for a requested width some config cannot run (a float request on an integer-only
+    family), naming the family and the width."""
+    for col, off in (("w_bits", w_off), ("a_bits", a_off)):
+        req = np.unique(getattr(points, col))
+        for h, cfg in enumerate(configs):
+            runs = params[h, off + req]
+            if (runs == 0).any():
+                bad = int(req[np.argmax(runs == 0)])
+                raise HwsimError(
+                    col,
+                    bad,
+                    f"{cfg.family} ({cfg.name}) cannot run "
+                    f"{'float (32-bit)' if bad == FLOAT_BITS else f'{bad}-bit'} "
+                    "tensors; quantize to 1..16 bits",
+                )
+
+
+def run_kernel(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:
+    """Every OUT_KEYS array ``[H, P]`` for ``configs`` at ``points``, in one Numba call."""
+    check_points(points)
+    params = np.ascontiguousarray(np.stack([c.pack() for c in configs]))
+    check_runnable(configs, params, points, P_WRUN, P_ARUN)
+    groups = {c.group_size() for c in configs}
+    needs_ess = any(c.step_rule().a_mode == ESSENTIAL for c in configs)
+    if needs_ess and points.stats and any(s is not None for s in points.stats):
+        if len(groups) != 1:
+            raise HwsimError(
+                "hardware",
+                sorted(groups),
+                "configs evaluated together must share one lane-group size",
+            )
+        ess = essential_table(points, groups.pop())
+    else:
+        ess = np.full((1, MAX_BITS + 1), np.nan)
+        if needs_ess:
+            ess = np.full((len(points.workload), MAX_BITS + 1), np.nan)
+    cols = points.workload.columns
+    out = np.empty((len(OUT_KEYS), len(configs), len(points)), dtype=np.float64)
+    if len(points):
+        _skeleton_kernel(
+            params,
+            np.ascontiguousarray(points.layer, dtype=np.int64),
+            np.ascontiguousarray(points.w_bits, dtype=np.int64),
+            np.ascontiguousarray(points.a_bits, dtype=np.int64),
+            cols["M"],
+            cols["N"],
+            cols["K"],
+            points.workload.input_elems,
+            ess,
+            out,
+        )
+    return {k: out[i] for i, k in enumerate(OUT_KEYS)}
+
+
+def evaluate(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:
+    """The registry entry point shared by every skeleton family."""
+    return run_kernel(configs, points)
+
+
+def field_names(config_type: type[HardwareConfig]) -> list[str]:
+    return [f.name for f in dataclasses.fields(config_type) if f.name != "sources"]
