@@ -1,0 +1,336 @@
+"""Integer codes and their bitplanes: quantization, plane decomposition, packing, statistics.
+
+A ``b``-bit code is an integer in ``[0, 2^b - 1]`` (unsigned) or ``[-2^(b-1), 2^(b-1) - 1]``
+(signed, two's complement). Its bitplanes are the ``b`` binary arrays of its bits, least
+significant first; plane ``i`` weighs ``2^i``, except the top plane of a signed code, which
+weighs ``-2^(b-1)``. Bit-serial hardware and the kernels in :mod:`hwsim.kernels` compute on those
+planes, so the data-dependent hardware models read their statistics from here too.
+
+Everything takes and returns numpy arrays; nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from hwsim.errors import HwsimError, check, check_bits
+from hwsim.policy import LayerStats
+
+WORD_BITS = 64
+"""Lanes per packed word: planes are packed into uint64 along the reduction axis."""
+
+
+# ---------------------------------------------------------------------------- validation
+def code_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Inclusive ``(lowest, highest)`` code of a ``bits``-bit integer."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def as_codes(codes: Any, bits: int, signed: bool, field: str = "codes") -> np.ndarray:
+    """Validate integer codes for ``bits``/``signed`` and return them as a C-contiguous int64.
+
+    Any integer dtype is accepted; floats, bools and values outside the code range are a
+    :class:`HwsimError` naming ``field`` and the offending value.
+    """
+    arr = np.asarray(codes)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise HwsimError(f"{field}.dtype", str(arr.dtype), "codes must have an integer dtype")
+    if arr.size:
+        lo, hi = code_range(bits, signed)
+        # Compare as Python ints so uint64 values above int64 cannot wrap on the way in.
+        low, high = int(arr.min()), int(arr.max())
+        kind = "signed" if signed else "unsigned"
+        check(low >= lo, field, low, f"below the {kind} {bits}-bit range [{lo}, {hi}]")
+        check(high <= hi, field, high, f"above the {kind} {bits}-bit range [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_signed(signed: Any, field: str) -> bool:
+    check(isinstance(signed, bool | np.bool_), field, signed, "must be a bool")
+    return bool(signed)
+
+
+# ---------------------------------------------------------------------------- quantization
+def quantize(
+    x: Any, bits: int, *, signed: bool, axis: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform symmetric quantization of a float array to ``bits``-bit integer codes.
+
+    ``scale = max|x| / qmax`` with ``qmax = 2^(b-1) - 1`` (signed, codes in ``[-qmax, qmax]``,
+    so the range stays symmetric and ``-2^(b-1)`` is unused) or ``qmax = 2^b - 1`` (unsigned,
+    codes in ``[0, qmax]``; negative inputs, e.g. before a ReLU, quantize to 0 by definition of
+    an unsigned quantizer). ``axis=None`` gives one scale for the tensor; an integer gives one
+    per channel along that axis, shaped to broadcast against ``x``. An all-zero tensor or
+    channel gets scale 1. Returns ``(codes int64, scale float64)``; ``codes * scale``
+    reconstructs ``x`` to within ``scale / 2`` inside the range.
+    """
+    bits = check_bits("bits", bits)
+    signed = _check_signed(signed, "signed")
+    arr = np.asarray(x)
+    check(
+        np.issubdtype(arr.dtype, np.number) and not np.iscomplexobj(arr),
+        "x.dtype",
+        str(arr.dtype),
+        "must be a real numeric array",
+    )
+    arr = arr.astype(np.float64)
+    check(bool(np.isfinite(arr).all()), "x", "non-finite", "contains NaN or infinity")
+    check(
+        not (signed and bits == 1),
+        "bits",
+        bits,
+        "signed symmetric codes need at least 2 bits (1 bit leaves only 0)",
+    )
+    qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    if axis is None:
+        peak = np.array(np.abs(arr).max() if arr.size else 0.0)
+    else:
+        axis = _normalize_axis(axis, arr.ndim)
+        others = tuple(d for d in range(arr.ndim) if d != axis)
+        peak = (
+            np.abs(arr).max(axis=others, keepdims=True)
+            if arr.size
+            else np.zeros([arr.shape[d] if d == axis else 1 for d in range(arr.ndim)])
+        )
+    scale = np.where(peak > 0, peak / qmax, 1.0).astype(np.float64)
+    lo = -qmax if signed else 0
+    codes = np.clip(np.rint(arr / scale), lo, qmax).astype(np.int64)
+    return codes, scale
+
+
+def dequantize(codes: Any, scale: Any, axis: int | None = None) -> np.ndarray:
+    """Float reconstruction ``codes * scale``.
+
+    ``scale`` is a scalar, an array that already broadcasts (as :func:`quantize` returns it), or
+    a 1-D per-channel vector laid along ``axis``.
+    """
+    c = np.asarray(codes)
+    if not np.issubdtype(c.dtype, np.integer):
+        raise HwsimError("codes.dtype", str(c.dtype), "codes must have an integer dtype")
+    s = np.asarray(scale, dtype=np.float64)
+    if axis is not None and s.ndim == 1:
+        axis = _normalize_axis(axis, c.ndim)
+        check(
+            s.shape[0] == c.shape[axis],
+            "scale",
+            s.shape,
+            f"needs one scale per channel along axis {axis} ({c.shape[axis]})",
+        )
+        s = s.reshape([-1 if d == axis else 1 for d in range(c.ndim)])
+    try:
+        return c.astype(np.float64) * s
+    except ValueError as exc:
+        raise HwsimError("scale", s.shape, f"does not broadcast against codes {c.shape}") from exc
+
+
+def _normalize_axis(axis: Any, ndim: int) -> int:
+    check(
+        isinstance(axis, int | np.integer) and not isinstance(axis, bool),
+        "axis",
+        axis,
+        "must be an integer or None",
+    )
+    check(-ndim <= int(axis) < ndim, "axis", axis, f"out of range for {ndim} dimensions")
+    return int(axis) % ndim
+
+
+# ---------------------------------------------------------------------------- bitplanes
+def plane_weights(bits: int, signed: bool) -> np.ndarray:
+    """int64 weight of each plane, LSB first: ``2^i``, the top one ``-2^(b-1)`` if signed."""
+    bits = check_bits("bits", bits)
+    w = np.left_shift(np.int64(1), np.arange(bits, dtype=np.int64))
+    if _check_signed(signed, "signed"):
+        w[-1] = -w[-1]
+    return w
+
+
+def to_bitplanes(codes: Any, bits: int, signed: bool) -> np.ndarray:
+    """uint8 ``[bits, *codes.shape]`` of each code's bits, LSB first (two's complement)."""
+    bits = check_bits("bits", bits)
+    c = as_codes(codes, bits, _check_signed(signed, "signed"))
+    shifts = np.arange(bits, dtype=np.int64).reshape((bits,) + (1,) * c.ndim)
+    # Arithmetic shift of a negative int64 fills with ones: bit i is the two's complement bit.
+    return ((c[None] >> shifts) & 1).astype(np.uint8)
+
+
+def from_bitplanes(planes: Any, signed: bool) -> np.ndarray:
+    """int64 codes from ``[bits, ...]`` planes of 0/1: the inverse of :func:`to_bitplanes`."""
+    p = np.asarray(planes)
+    check(p.ndim >= 1 and p.shape[0] >= 1, "planes.shape", p.shape, "needs a leading plane axis")
+    if not np.issubdtype(p.dtype, np.integer) and p.dtype != np.bool_:
+        raise HwsimError("planes.dtype", str(p.dtype), "planes must be integer or bool")
+    bits = check_bits("planes.shape[0]", p.shape[0])
+    if p.size:
+        check(bool(((p == 0) | (p == 1)).all()), "planes", "values", "planes must hold 0 or 1")
+    w = plane_weights(bits, signed).reshape((bits,) + (1,) * (p.ndim - 1))
+    return (p.astype(np.int64) * w).sum(axis=0)
+
+
+@njit(cache=True, parallel=True)
+def _pack_rows(codes: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """Pack ``codes [rows, K]`` into ``out [rows_padded, bits, words]`` (already zeroed)."""
+    rows, k_len = codes.shape
+    words = out.shape[2]
+    for r in prange(rows):
+        for w in range(words):
+            k0 = w * WORD_BITS
+            k1 = min(k0 + WORD_BITS, k_len)
+            for p in range(bits):
+                word = np.uint64(0)
+                for k in range(k0, k1):
+                    # Two's complement bit p of the code; the int64 shift is arithmetic.
+                    bit = np.uint64((codes[r, k] >> p) & 1)
+                    word |= bit << np.uint64(k - k0)
+                out[r, p, w] = word
+
+
+def pack_rows(codes: np.ndarray, bits: int, row_multiple: int = 1) -> np.ndarray:
+    """Pack validated 2-D int64 codes into uint64 ``[rows_padded, bits, ceil(K/64)]``.
+
+    Rows are padded with zero codes up to a multiple of ``row_multiple`` (the kernels' register
+    tile) and lanes past ``K`` are zero, which contributes nothing to any popcount. This is the
+    kernels' layout: all planes of one row lie together so a tile reads them from one place.
+    """
+    rows, k_len = codes.shape
+    padded = -(-rows // row_multiple) * row_multiple
+    out = np.zeros((padded, bits, -(-k_len // WORD_BITS)), dtype=np.uint64)
+    if rows and k_len:
+        _pack_rows(codes, bits, out)
+    return out
+
+
+def pack_bitplanes(codes: Any, bits: int, signed: bool) -> np.ndarray:
+    """uint64 ``[bits, rows, ceil(K/64)]``: each plane of 2-D ``codes [rows, K]`` packed along K.
+
+    Lane ``k`` of a row is bit ``k % 64`` of word ``k // 64`` (LSB first); lanes past ``K`` are
+    zero.
+    """
+    bits = check_bits("bits", bits)
+    c = as_codes(codes, bits, _check_signed(signed, "signed"))
+    check(c.ndim == 2, "codes.shape", c.shape, "must be 2-D [rows, K]")
+    return np.ascontiguousarray(pack_rows(c, bits).transpose(1, 0, 2))
+
+
+# ---------------------------------------------------------------------------- statistics
+def plane_density(codes: Any, bits: int, signed: bool) -> np.ndarray:
+    """float64 ``[bits]``: the fraction of codes whose (two's complement) bit ``i`` is set."""
+    planes = to_bitplanes(codes, bits, signed)
+    if planes[0].size == 0:
+        return np.zeros(bits)
+    return planes.reshape(bits, -1).mean(axis=1)
+
+
+@njit(cache=True)
+def _group_histograms(
+    mags: np.ndarray, group_size: int, bits: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Histograms over groups of the largest popcount and largest bit length in the group."""
+    rows, k_len = mags.shape
+    essential = np.zeros(bits + 1, dtype=np.int64)
+    precision = np.zeros(bits + 1, dtype=np.int64)
+    total_set = 0
+    for r in range(rows):
+        for g0 in range(0, k_len, group_size):
+            most_set = 0
+            most_len = 0
+            for k in range(g0, min(g0 + group_size, k_len)):
+                v = mags[r, k]
+                n_set = 0
+                n_len = 0
+                while v:
+                    n_set += v & 1
+                    n_len += 1
+                    v >>= 1
+                total_set += n_set
+                most_set = max(most_set, n_set)
+                most_len = max(most_len, n_len)
+            essential[most_set] += 1
+            precision[most_len] += 1
+    return essential, precision, total_set
+
+
+def group_stats(
+    codes: Any, bits: int, signed: bool, group_size: int = 16
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-group statistics of codes along their last (reduction) axis.
+
+    Lanes are cut into groups of ``group_size`` consecutive codes along the last axis (the last
+    group of a row may be shorter). Returns the distribution over groups of the largest number
+    of essential (set) bits in the group and of the group's dynamic precision (the leading-one
+    position + 1 of its largest code), each of length ``bits + 1``, and the mean number of set
+    bits per code. Signed codes are measured on their magnitude (sign-magnitude view), the way
+    bit-serial hardware that skips zero bits sees them.
+    """
+    bits = check_bits("bits", bits)
+    c = as_codes(codes, bits, _check_signed(signed, "signed"))
+    check(
+        isinstance(group_size, int | np.integer)
+        and not isinstance(group_size, bool)
+        and group_size >= 1,
+        "group_size",
+        group_size,
+        "must be an integer >= 1",
+    )
+    check(c.size > 0, "codes.shape", c.shape, "statistics need at least one code")
+    mags = np.abs(c).reshape(-1, c.shape[-1] if c.ndim else 1)
+    # |−2^(b−1)| needs b bits, so it still fits the histogram.
+    essential, precision, total_set = _group_histograms(mags, int(group_size), bits)
+    n_groups = essential.sum()
+    return essential / n_groups, precision / n_groups, float(total_set) / c.size
+
+
+def layer_stats(
+    w_codes: Any,
+    a_codes: Any,
+    w_bits: int,
+    a_bits: int,
+    *,
+    w_signed: bool = True,
+    a_signed: bool = False,
+    group_size: int = 16,
+) -> LayerStats:
+    """The :class:`~hwsim.LayerStats` of one layer's weight and activation codes.
+
+    Plane densities count two's complement bits. Group statistics run over groups of
+    ``group_size`` consecutive activations along the last (reduction) axis of ``a_codes``; for
+    signed activations they count the essential bits and the precision of the magnitude
+    ``|code|``, as does the mean essential-bit count.
+    """
+    w_bits = check_bits("w_bits", w_bits)
+    a_bits = check_bits("a_bits", a_bits)
+    w_signed = _check_signed(w_signed, "w_signed")
+    a_signed = _check_signed(a_signed, "a_signed")
+    w = as_codes(w_codes, w_bits, w_signed, "w_codes")
+    a = as_codes(a_codes, a_bits, a_signed, "a_codes")
+    check(w.size > 0, "w_codes.shape", w.shape, "statistics need at least one weight")
+    essential, precision, mean_set = group_stats(a, a_bits, a_signed, group_size)
+    return LayerStats(
+        group_size=int(group_size),
+        w_plane_density=tuple(plane_density(w, w_bits, w_signed)),
+        a_plane_density=tuple(plane_density(a, a_bits, a_signed)),
+        a_group_max_essential=tuple(essential),
+        a_group_max_precision=tuple(precision),
+        a_mean_essential=mean_set,
+    )
+
+
+__all__ = [
+    "WORD_BITS",
+    "as_codes",
+    "code_range",
+    "dequantize",
+    "from_bitplanes",
+    "group_stats",
+    "layer_stats",
+    "pack_bitplanes",
+    "pack_rows",
+    "plane_density",
+    "plane_weights",
+    "quantize",
+    "to_bitplanes",
+]

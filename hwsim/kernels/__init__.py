@@ -1,0 +1,26 @@
+"""Bit-exact bit-serial kernels on this CPU: integer matmul and conv2d by AND + popcount.
+
+``bitserial_matmul`` / ``bitserial_conv2d`` take integer codes and return exact int64 results;
+``pack_operand`` + ``bitserial_matmul_packed`` split packing from compute so weights are packed
+once, as a deployment would.
+"""
+
+from hwsim.kernels.conv import bitserial_conv2d
+from hwsim.kernels.gemm import (
+    PackedOperand,
+    bitserial_matmul,
+    bitserial_matmul_packed,
+    pack_operand,
+    plane_pair_coefficients,
+)
+from hwsim.kernels.popcount import popcount
+
+__all__ = [
+    "PackedOperand",
+    "bitserial_conv2d",
+    "bitserial_matmul",
+    "bitserial_matmul_packed",
+    "pack_operand",
+    "plane_pair_coefficients",
+    "popcount",
+]

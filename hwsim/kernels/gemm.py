@@ -1,0 +1,230 @@
+"""Bit-serial integer matmul on this CPU: packed bitplanes, AND + popcount, shift and add.
+
+The binary decomposition (EBS, BISMO): with ``a = sum_i s_i 2^i a_i`` and ``w = sum_j t_j 2^j
+w_j`` over 0/1 bitplanes (``s``, ``t`` are -1 on the sign plane of a signed operand, else 1),
+
+    a . w = sum_{i,j} s_i t_j 2^(i+j) popcount(a_i AND w_j),
+
+so an ``a_bits x w_bits`` matmul is ``a_bits * w_bits`` binary matmuls whose popcounts are
+weighted and summed. Planes are packed 64 lanes to a uint64 word along K, so one AND and one
+``popcnt`` do 64 binary multiply-accumulates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from hwsim.bits import as_codes, pack_rows
+from hwsim.errors import HwsimError, check, check_bits
+from hwsim.kernels.popcount import popcount
+
+TILE = 4
+"""Register tile: a 4x4 block of outputs accumulates in registers over the word loop."""
+
+L2_BUDGET_BYTES = 256 * 1024
+"""Weight words kept hot per block: half of this machine's 512 KiB L2 per core."""
+
+ACCUMULATOR_BITS = 62
+"""Largest ``K * 2^(a_bits + w_bits)`` allowed: int64 with two bits of margin (see below)."""
+
+
+@dataclass(frozen=True)
+class PackedOperand:
+    """One matmul operand as packed bitplanes, ready for :func:`bitserial_matmul_packed`.
+
+    ``words`` is uint64 ``[rows rounded up to the tile, bits, ceil(K/64)]``: all planes of a
+    row lie together, so a register tile finds every plane of its rows in one place. Pack
+    weights once with :func:`pack_operand` and reuse them; activations are packed per call.
+    """
+
+    words: np.ndarray
+    rows: int
+    k: int
+    bits: int
+    signed: bool
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.words.nbytes)
+
+
+def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -> PackedOperand:
+    """Validate 2-D integer ``codes [rows, K]`` and pack them for the bit-serial kernel."""
+    bits = check_bits(f"{field}.bits", bits)
+    check(isinstance(signed, bool | np.bool_), f"{field}.signed", signed, "must be a bool")
+    c = as_codes(codes, bits, bool(signed), field)
+    check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
+    check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
+    return PackedOperand(
+        pack_rows(c, bits, TILE), int(c.shape[0]), int(c.shape[1]), bits, bool(signed)
+    )
+
+
+def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> np.ndarray:
+    """int64 ``[a_bits, w_bits]``: ``2^(i+j)``, negated when exactly one plane is a sign plane."""
+    i = np.arange(a_bits, dtype=np.int64)[:, None]
+    j = np.arange(w_bits, dtype=np.int64)[None, :]
+    coef = np.left_shift(np.int64(1), i + j)
+    a_sign = np.zeros(a_bits, dtype=bool)
+    w_sign = np.zeros(w_bits, dtype=bool)
+    a_sign[-1] = a_signed
+    w_sign[-1] = w_signed
+    return np.where(a_sign[:, None] ^ w_sign[None, :], -coef, coef)
+
+
+@njit(cache=True, parallel=True)
+def _bitserial_gemm(a_words, w_words, coef, out, n_block, k_block, m_chunks):
+    """``out[Mp, Np] = sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` over packed rows.
+
+    ``a_words [Mp, ab, KW]``, ``w_words [Np, wb, KW]`` with ``Mp``, ``Np`` multiples of 4;
+    ``out`` zeroed. Threads take chunks of 4-row tiles; within a chunk, K and N are blocked so a
+    block of weight words stays in L2 while every tile of the chunk streams past it, and a
+    tile's activation words stay in L1 across the block's weight tiles.
+    """
+    mp, ab, kw = a_words.shape
+    np_ = w_words.shape[0]
+    wb = w_words.shape[1]
+    m_tiles = mp // 4
+    per_chunk = -(-m_tiles // m_chunks)
+    for chunk in prange(m_chunks):
+        t_begin = chunk * per_chunk
+        t_end = min(t_begin + per_chunk, m_tiles)
+        for k0 in range(0, kw, k_block):
+            k1 = min(k0 + k_block, kw)
+            for nb0 in range(0, np_, n_block):
+                nb1 = min(nb0 + n_block, np_)
+                for mt in range(t_begin, t_end):
+                    m0 = mt * 4
+                    for n0 in range(nb0, nb1, 4):
+                        for i in range(ab):
+                            for j in range(wb):
+                                c00 = c01 = c02 = c03 = 0
+                                c10 = c11 = c12 = c13 = 0
+                                c20 = c21 = c22 = c23 = 0
+                                c30 = c31 = c32 = c33 = 0
+                                for k in range(k0, k1):
+                                    a0 = a_words[m0, i, k]
+                                    a1 = a_words[m0 + 1, i, k]
+                                    a2 = a_words[m0 + 2, i, k]
+                                    a3 = a_words[m0 + 3, i, k]
+                                    w0 = w_words[n0, j, k]
+                                    w1 = w_words[n0 + 1, j, k]
+                                    w2 = w_words[n0 + 2, j, k]
+                                    w3 = w_words[n0 + 3, j, k]
+                                    c00 += popcount(a0 & w0)
+                                    c01 += popcount(a0 & w1)
+                                    c02 += popcount(a0 & w2)
+                                    c03 += popcount(a0 & w3)
+                                    c10 += popcount(a1 & w0)
+                                    c11 += popcount(a1 & w1)
+                                    c12 += popcount(a1 & w2)
+                                    c13 += popcount(a1 & w3)
+                                    c20 += popcount(a2 & w0)
+                                    c21 += popcount(a2 & w1)
+                                    c22 += popcount(a2 & w2)
+                                    c23 += popcount(a2 & w3)
+                                    c30 += popcount(a3 & w0)
+                                    c31 += popcount(a3 & w1)
+                                    c32 += popcount(a3 & w2)
+                                    c33 += popcount(a3 & w3)
+                                c = coef[i, j]
+                                out[m0, n0] += c * c00
+                                out[m0, n0 + 1] += c * c01
+                                out[m0, n0 + 2] += c * c02
+                                out[m0, n0 + 3] += c * c03
+                                out[m0 + 1, n0] += c * c10
+                                out[m0 + 1, n0 + 1] += c * c11
+                                out[m0 + 1, n0 + 2] += c * c12
+                                out[m0 + 1, n0 + 3] += c * c13
+                                out[m0 + 2, n0] += c * c20
+                                out[m0 + 2, n0 + 1] += c * c21
+                                out[m0 + 2, n0 + 2] += c * c22
+                                out[m0 + 2, n0 + 3] += c * c23
+                                out[m0 + 3, n0] += c * c30
+                                out[m0 + 3, n0 + 1] += c * c31
+                                out[m0 + 3, n0 + 2] += c * c32
+                                out[m0 + 3, n0 + 3] += c * c33
+
+
+def _blocking(w_bits: int, words: int) -> tuple[int, int]:
+    """``(n_block rows, k_block words)`` so one block of weight words fits the L2 budget."""
+    row_bytes = w_bits * 8
+    # Keep at least 64 weight rows per block; block K only when a full row set would not fit.
+    k_block = max(1, min(words, L2_BUDGET_BYTES // (64 * row_bytes)))
+    n_block = max(TILE, (L2_BUDGET_BYTES // (row_bytes * k_block)) // TILE * TILE)
+    return n_block, k_block
+
+
+def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:
+    """Refuse a reduction whose partial sums could overflow the int64 accumulators.
+
+    Every partial sum is bounded by ``K * (2^a_bits - 1) * (2^w_bits - 1)`` in magnitude (the
+    sum of all plane-pair weights times ``K``), which ``K * 2^(a_bits + w_bits) <= 2^62``
+    keeps well inside int64.
+    """
+    if k * (1 << (a_bits + w_bits)) > (1 << ACCUMULATOR_BITS):
+        raise HwsimError(
+            "K",
+            k,
+            f"too long for int64 accumulation at {a_bits}x{w_bits} bits "
+            f"(needs K * 2^(a_bits + w_bits) <= 2^{ACCUMULATOR_BITS})",
+        )
+
+
+def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
+    """int64 ``[M, N] = a_codes @ w_codes.T`` from two packed operands (see :func:`pack_operand`).
+
+    ``a`` holds the activations ``[M, K]``, ``w`` the weights ``[N, K]`` (rows are output
+    channels, as in ``torch.nn.Linear``).
+    """
+    check(isinstance(a, PackedOperand), "a", type(a).__name__, "must be a PackedOperand")
+    check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
+    check(a.k == w.k, "K", (a.k, w.k), "activations and weights must share K")
+    check_accumulator(a.k, a.bits, w.bits)
+    out = np.zeros((a.words.shape[0], w.words.shape[0]), dtype=np.int64)
+    coef = plane_pair_coefficients(a.bits, w.bits, a.signed, w.signed)
+    n_block, k_block = _blocking(w.bits, a.words.shape[2])
+    m_tiles = a.words.shape[0] // TILE
+    m_chunks = max(1, min(m_tiles, 4 * numba.get_num_threads()))
+    _bitserial_gemm(a.words, w.words, coef, out, n_block, k_block, m_chunks)
+    if out.shape == (a.rows, w.rows):
+        return out
+    return np.ascontiguousarray(out[: a.rows, : w.rows])
+
+
+def bitserial_matmul(
+    a_codes: Any,
+    w_codes: Any,
+    a_bits: int,
+    w_bits: int,
+    *,
+    a_signed: bool = False,
+    w_signed: bool = True,
+) -> np.ndarray:
+    """Exact int64 ``a_codes @ w_codes.T`` by bit-serial AND + popcount.
+
+    ``a_codes [M, K]`` are ``a_bits``-bit activation codes, ``w_codes [N, K]`` ``w_bits``-bit
+    weight codes (rows are output channels, as in ``torch.nn.Linear``); any integer dtype.
+    Both are validated (range, rank, K, overflow) before the kernel runs. To reuse packed
+    weights, call :func:`pack_operand` once and :func:`bitserial_matmul_packed` per input.
+    """
+    a_bits = check_bits("a_bits", a_bits)
+    w_bits = check_bits("w_bits", w_bits)
+    a_arr, w_arr = np.asarray(a_codes), np.asarray(w_codes)
+    check(a_arr.ndim == 2, "a_codes.shape", a_arr.shape, "must be 2-D [M, K]")
+    check(w_arr.ndim == 2, "w_codes.shape", w_arr.shape, "must be 2-D [N, K]")
+    check(
+        a_arr.shape[1] == w_arr.shape[1],
+        "K",
+        (a_arr.shape[1], w_arr.shape[1]),
+        "a_codes [M, K] and w_codes [N, K] must share K",
+    )
+    check_accumulator(a_arr.shape[1], a_bits, w_bits)
+    a = pack_operand(a_arr, a_bits, signed=a_signed, field="a_codes")
+    w = pack_operand(w_arr, w_bits, signed=w_signed, field="w_codes")
+    return bitserial_matmul_packed(a, w)
