@@ -1,1 +1,37 @@
 """Quantization front end: quantizers, quantized layers, the four methods, search, export."""
+
+from quant.layers import QConv2d, QLinear, QuantState, quantize_layer
+from quant.model import (
+    calibrate,
+    current_policy,
+    methods,
+    quantize_layers,
+    quantize_model,
+    quantized_layers,
+    register_method,
+)
+from quant.quantizers import LSQQuantizer, UniformQuantizer, code_range, fake_quantize, round_ste
+from quant.train import evaluate, predict_logits, set_seed, train
+
+__all__ = [
+    "LSQQuantizer",
+    "QConv2d",
+    "QLinear",
+    "QuantState",
+    "UniformQuantizer",
+    "calibrate",
+    "code_range",
+    "current_policy",
+    "evaluate",
+    "fake_quantize",
+    "methods",
+    "predict_logits",
+    "quantize_layer",
+    "quantize_layers",
+    "quantize_model",
+    "quantized_layers",
+    "register_method",
+    "round_ste",
+    "set_seed",
+    "train",
+]

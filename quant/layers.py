@@ -1,0 +1,217 @@
+"""Quantized convolution and linear layers (fake quantization of weights and inputs).
+
+Each layer quantizes its weight (signed, one step per output channel by default) and its
+INPUT activation (one step for the tensor, so the integer accumulate can be rescaled by
+``a_scale * w_scale[out_channel]``). The activation's signedness is decided from the
+calibration data: unsigned after a ReLU, signed where the input can be negative (the network
+input after normalization, a residual sum before its ReLU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hwsim.errors import HwsimError, check_bits
+from hwsim.policy import FLOAT_BITS
+from quant.quantizers import UniformQuantizer
+
+
+@dataclass(frozen=True)
+class QuantState:
+    """What export needs of one quantized layer: integer weight codes and the scales.
+
+    ``w_codes`` has the weight's shape; ``w_scale`` has one step per output channel;
+    ``bias`` is the float bias (``None`` when the layer has none). The layer computes
+    ``(a_codes (*) w_codes) * a_scale * w_scale + bias``.
+    """
+
+    w_bits: int
+    a_bits: int
+    w_codes: np.ndarray
+    w_scale: np.ndarray
+    a_scale: float
+    w_signed: bool
+    a_signed: bool
+    bias: np.ndarray | None
+
+
+def default_weight_quantizer(
+    bits: int, *, per_channel: bool = True, init: str = "mse", learn_scale: bool = True
+) -> UniformQuantizer:
+    return UniformQuantizer(
+        bits, True, per_channel=0 if per_channel else None, init=init, learn_scale=learn_scale
+    )
+
+
+def default_act_quantizer(
+    bits: int, *, init: str = "mse", learn_scale: bool = True
+) -> UniformQuantizer:
+    return UniformQuantizer(
+        bits, None, per_channel=None, init=init, learn_scale=learn_scale, batch_axis=0
+    )
+
+
+class QuantLayerMixin:
+    """Shared bit properties and export state of :class:`QConv2d` and :class:`QLinear`."""
+
+    weight_quantizer: nn.Module
+    act_quantizer: nn.Module
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+
+    def _adopt(
+        self,
+        module: nn.Module,
+        w_bits: int,
+        a_bits: int,
+        weight_quantizer: nn.Module | None,
+        act_quantizer: nn.Module | None,
+    ):
+        """Copy ``module``'s parameters and mode, then attach the quantizers."""
+        with torch.no_grad():
+            self.weight.copy_(module.weight)
+            if module.bias is not None:
+                self.bias.copy_(module.bias)
+        self.train(module.training)
+        self._attach(w_bits, a_bits, weight_quantizer, act_quantizer)
+        return self
+
+    def _attach(
+        self,
+        w_bits: int,
+        a_bits: int,
+        weight_quantizer: nn.Module | None,
+        act_quantizer: nn.Module | None,
+    ) -> None:
+        w_bits = check_bits("w_bits", w_bits, allow_float=True)
+        a_bits = check_bits("a_bits", a_bits, allow_float=True)
+        self.weight_quantizer = weight_quantizer or default_weight_quantizer(w_bits)
+        self.act_quantizer = act_quantizer or default_act_quantizer(a_bits)
+        self.weight_quantizer.bits = w_bits
+        self.act_quantizer.bits = a_bits
+        if isinstance(self.weight_quantizer, UniformQuantizer):
+            self.weight_quantizer.calibrate(self.weight.detach())
+
+    @property
+    def w_bits(self) -> int:
+        return self.weight_quantizer.bits
+
+    @w_bits.setter
+    def w_bits(self, value: int) -> None:
+        self.weight_quantizer.bits = value
+
+    @property
+    def a_bits(self) -> int:
+        return self.act_quantizer.bits
+
+    @a_bits.setter
+    def a_bits(self, value: int) -> None:
+        self.act_quantizer.bits = value
+
+    def quantized_weight(self) -> Tensor:
+        return self.weight_quantizer(self.weight)
+
+    def quant_state(self) -> QuantState:
+        """Integer weight codes and scales; raises if either side is float (32 bits)."""
+        if FLOAT_BITS in (self.w_bits, self.a_bits):
+            raise HwsimError(
+                "bits",
+                (self.w_bits, self.a_bits),
+                "a layer with a float (32-bit) side has no integer state",
+            )
+        w_codes, w_scale = self.weight_quantizer.codes(self.weight)
+        a_scale = self.act_quantizer.scale.detach()
+        if a_scale.numel() != 1:
+            raise HwsimError(
+                "act_quantizer.scale",
+                tuple(a_scale.shape),
+                "activation quantizers must have one step per tensor",
+            )
+        out_channels = self.weight.shape[0]
+        w_scale = w_scale.reshape(-1).expand(out_channels) if w_scale.numel() == 1 else w_scale
+        bias = None if self.bias is None else self.bias.detach().double().cpu().numpy()
+        return QuantState(
+            w_bits=self.w_bits,
+            a_bits=self.a_bits,
+            w_codes=w_codes.cpu().numpy(),
+            w_scale=w_scale.reshape(-1).double().cpu().numpy().copy(),
+            a_scale=float(a_scale.reshape(())),
+            w_signed=bool(self.weight_quantizer.signed),
+            a_signed=bool(self.act_quantizer.signed),
+            bias=bias,
+        )
+
+
+class QConv2d(QuantLayerMixin, nn.Conv2d):
+    """``nn.Conv2d`` computing on fake-quantized weights and inputs."""
+
+    @classmethod
+    def from_float(
+        cls,
+        module: nn.Conv2d,
+        w_bits: int,
+        a_bits: int,
+        *,
+        weight_quantizer: nn.Module | None = None,
+        act_quantizer: nn.Module | None = None,
+    ) -> QConv2d:
+        """A quantized copy of ``module`` (weights copied; quantizers default to LSQ/MSE)."""
+        if module.padding_mode != "zeros":
+            raise HwsimError("padding_mode", module.padding_mode, "only zero padding is supported")
+        layer = cls(
+            module.in_channels,
+            module.out_channels,
+            module.kernel_size,
+            stride=module.stride,
+            padding=module.padding,
+            dilation=module.dilation,
+            groups=module.groups,
+            bias=module.bias is not None,
+            device=module.weight.device,
+            dtype=module.weight.dtype,
+        )
+        return layer._adopt(module, w_bits, a_bits, weight_quantizer, act_quantizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(self.act_quantizer(x), self.quantized_weight(), self.bias)
+
+
+class QLinear(QuantLayerMixin, nn.Linear):
+    """``nn.Linear`` computing on fake-quantized weights and inputs."""
+
+    @classmethod
+    def from_float(
+        cls,
+        module: nn.Linear,
+        w_bits: int,
+        a_bits: int,
+        *,
+        weight_quantizer: nn.Module | None = None,
+        act_quantizer: nn.Module | None = None,
+    ) -> QLinear:
+        """A quantized copy of ``module`` (weights copied; quantizers default to LSQ/MSE)."""
+        layer = cls(
+            module.in_features,
+            module.out_features,
+            bias=module.bias is not None,
+            device=module.weight.device,
+            dtype=module.weight.dtype,
+        )
+        return layer._adopt(module, w_bits, a_bits, weight_quantizer, act_quantizer)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(self.act_quantizer(x), self.quantized_weight(), self.bias)
+
+
+def quantize_layer(module: nn.Module, w_bits: int, a_bits: int, **kwargs) -> nn.Module:
+    """The quantized counterpart of a ``Conv2d`` or ``Linear``."""
+    if isinstance(module, nn.Conv2d):
+        return QConv2d.from_float(module, w_bits, a_bits, **kwargs)
+    if isinstance(module, nn.Linear):
+        return QLinear.from_float(module, w_bits, a_bits, **kwargs)
+    raise HwsimError("layer", type(module).__name__, "only Conv2d and Linear can be quantized")

@@ -1,0 +1,189 @@
+"""Whole-model quantization: swap layers by name, calibrate, read the bits back as a policy.
+
+Layer names are fully qualified module names (``layer1.0.conv1``), the same names
+``models.extract_workload`` gives its workload rows, so a ``hwsim.BitPolicy`` read from a
+quantized model lines up with the workload of the float model.
+
+``quantize_model`` takes either a ``BitPolicy`` (fake-quantize exactly the named layers at
+their bits) or a method: a registered name (``"direct"``, ``"bsq"``, ...) or a method config
+object. Methods plug in with :func:`register_method`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hwsim.errors import HwsimError
+from hwsim.policy import BitPolicy
+from quant.layers import quantize_layer
+
+MethodFn = Callable[[nn.Module, Any, Any], nn.Module]
+"""``fn(model_copy, config_or_None, calibration) -> quantized model``; may modify the copy."""
+
+_METHODS: dict[str, MethodFn] = {}
+_CONFIG_TYPES: dict[type, str] = {}
+
+
+def register_method(name: str, fn: MethodFn, config_type: type | None = None) -> None:
+    """Make ``quantize_model(model, name)`` (and ``quantize_model(model, config)`` for a
+    ``config_type`` instance) call ``fn(copy_of_model, config_or_None, calibration)``."""
+    _METHODS[name] = fn
+    if config_type is not None:
+        _CONFIG_TYPES[config_type] = name
+
+
+def methods() -> list[str]:
+    _load_builtin_methods()
+    return sorted(_METHODS)
+
+
+def _load_builtin_methods() -> None:
+    # Methods register on import; import them lazily to keep `import quant` light and acyclic.
+    import importlib
+
+    for module in ("quant.direct", "quant.bsq", "quant.bottleneck", "quant.ebs"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def quantizable_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Every ``Conv2d`` / ``Linear`` of ``model`` by fully qualified name."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+
+
+def quantized_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Every layer exposing ``w_bits`` and ``a_bits`` (from any method) by qualified name."""
+    return {
+        n: m
+        for n, m in model.named_modules()
+        if n and hasattr(m, "w_bits") and hasattr(m, "a_bits")
+    }
+
+
+def current_policy(model: nn.Module) -> BitPolicy:
+    """The model's per-layer ``(w_bits, a_bits)`` as a ``hwsim.BitPolicy``."""
+    return BitPolicy(
+        {n: (int(m.w_bits), int(m.a_bits)) for n, m in quantized_layers(model).items()}
+    )
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` at the dotted path ``name`` inside ``model``."""
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, new)
+
+
+def quantize_layers(
+    model: nn.Module,
+    bits: Mapping[str, tuple[int, int]],
+    make_layer: Callable[..., nn.Module] = quantize_layer,
+    **layer_options: Any,
+) -> nn.Module:
+    """Replace, in place, each layer named in ``bits`` by ``make_layer(module, w, a, ...)``."""
+    layers = quantizable_layers(model)
+    unknown = sorted(set(bits) - set(layers))
+    if unknown:
+        raise HwsimError(
+            "policy.layers",
+            unknown[:10],
+            f"not Conv2d/Linear layers of the model (it has {sorted(layers)[:10]}"
+            f"{'...' if len(layers) > 10 else ''})",
+        )
+    for name, (w_bits, a_bits) in bits.items():
+        replace_module(model, name, make_layer(layers[name], w_bits, a_bits, **layer_options))
+    return model
+
+
+def calibration_batches(calibration: Any, max_samples: int = 512) -> list[Tensor]:
+    """Calibration input as a list of batches: a tensor, an iterable of tensors or of
+    ``(x, y)`` pairs, or a dataset object with ``x_train`` (its first ``max_samples``)."""
+    if calibration is None:
+        return []
+    if hasattr(calibration, "x_train"):
+        return [calibration.x_train[:max_samples]]
+    if isinstance(calibration, Tensor):
+        return [calibration]
+    if isinstance(calibration, Iterable):
+        return [b[0] if isinstance(b, list | tuple) else b for b in calibration]
+    raise HwsimError(
+        "calibration",
+        type(calibration).__name__,
+        "must be a tensor, an iterable of batches or a dataset with x_train",
+    )
+
+
+@torch.no_grad()
+def calibrate(model: nn.Module, calibration: Any) -> nn.Module:
+    """Fit every activation quantizer's step (and signedness) to the inputs its layer sees.
+
+    The calibration pass runs the float activations (quantizers observe and pass through),
+    then each quantizer fits to everything it observed.
+    """
+    batches = calibration_batches(calibration)
+    if not batches:
+        return model
+    quantizers = [
+        m.act_quantizer
+        for m in quantized_layers(model).values()
+        if hasattr(m.act_quantizer, "start_observing")
+    ]
+    was_training = model.training
+    model.eval()
+    for q in quantizers:
+        q.start_observing()
+    try:
+        for x in batches:
+            model(x)
+    finally:
+        for q in quantizers:
+            q.finish_calibration()
+        model.train(was_training)
+    return model
+
+
+def quantize_model(
+    model: nn.Module, policy_or_method: Any, *, calibration: Any = None, **options: Any
+) -> nn.Module:
+    """A quantized deep copy of ``model``.
+
+    - ``BitPolicy`` (or a ``{name: (w_bits, a_bits)}`` mapping): every ``Conv2d``/``Linear``
+      named in it becomes a ``QConv2d``/``QLinear`` at its bits; ``options`` go to
+      ``from_float``. Activation steps are fitted on ``calibration`` if given, otherwise on
+      the first batch the model sees.
+    - a method name or a registered method config object: dispatched to that method.
+    """
+    model = copy.deepcopy(model)
+    if isinstance(policy_or_method, BitPolicy | Mapping):
+        bits = (
+            policy_or_method.bits
+            if isinstance(policy_or_method, BitPolicy)
+            else BitPolicy(dict(policy_or_method)).bits
+        )
+        quantize_layers(model, bits, **options)
+        return calibrate(model, calibration)
+    if isinstance(policy_or_method, str):
+        name, config = policy_or_method, None
+    else:
+        name, config = _CONFIG_TYPES.get(type(policy_or_method)), policy_or_method
+    if name not in _METHODS:
+        _load_builtin_methods()
+        if config is not None:
+            name = _CONFIG_TYPES.get(type(config))
+    if name not in _METHODS:
+        raise HwsimError(
+            "method", policy_or_method, f"not a BitPolicy or a registered method ({methods()})"
+        )
+    if options:
+        raise HwsimError(
+            "options", sorted(options), "a method takes its options in its config object"
+        )
+    return _METHODS[name](model, config, calibration)

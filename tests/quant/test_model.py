@@ -1,0 +1,90 @@
+"""quantize_model swaps exactly the named layers; policies read back; methods dispatch."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from hwsim import BitPolicy
+from hwsim.errors import HwsimError
+from quant.layers import QConv2d, QLinear
+from quant.model import current_policy, quantize_model, quantized_layers, register_method
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 1))
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        return self.fc(torch.flatten(self.block(x) + x, 1))
+
+
+NAMES = ["stem", "block.0", "block.2", "fc"]
+
+
+@settings(max_examples=15)
+@given(
+    chosen=st.lists(st.sampled_from(NAMES), unique=True),
+    bits=st.lists(st.tuples(st.integers(2, 8), st.integers(2, 8)), min_size=4, max_size=4),
+)
+def test_replaces_exactly_the_named_layers(chosen, bits):
+    torch.manual_seed(0)
+    model = Net()
+    policy = BitPolicy({n: bits[i] for i, n in enumerate(chosen)})
+    q = quantize_model(model, policy, calibration=torch.randn(16, 1, 8, 8))
+    assert set(quantized_layers(q)) == set(chosen)
+    assert current_policy(q).bits == policy.bits
+    for name, module in q.named_modules():
+        if name in chosen:
+            assert isinstance(module, QConv2d | QLinear)
+        elif name in NAMES:
+            assert type(module) in (nn.Conv2d, nn.Linear)
+    # The original is untouched (deep copy).
+    assert not quantized_layers(model)
+
+
+def test_weights_copied_and_activation_signedness():
+    torch.manual_seed(0)
+    model = Net()
+    q = quantize_model(
+        model, BitPolicy({n: (8, 8) for n in NAMES}), calibration=torch.randn(32, 1, 8, 8)
+    )
+    assert torch.equal(q.stem.weight, model.stem.weight)
+    # The network input is signed; the FC input (residual sum incl. a linear conv) is too;
+    # block.2 reads a ReLU output.
+    assert q.stem.act_quantizer.signed is True
+    assert q.get_submodule("block.2").act_quantizer.signed is False
+    x = torch.randn(4, 1, 8, 8)
+    torch.testing.assert_close(q(x), model(x), atol=0.1, rtol=0.1)
+
+
+def test_unknown_layer_names_are_an_error():
+    with pytest.raises(HwsimError, match="nope"):
+        quantize_model(Net(), BitPolicy({"nope": (4, 4)}))
+    with pytest.raises(HwsimError, match="method"):
+        quantize_model(Net(), "no-such-method")
+
+
+def test_method_registry_dispatch():
+    calls = []
+
+    class Cfg:
+        pass
+
+    def fake(model, config, calibration):
+        calls.append((config, calibration))
+        model.marked = True
+        return model
+
+    register_method("_test_fake", fake, config_type=Cfg)
+    model = Net()
+    out = quantize_model(model, "_test_fake", calibration="cal")
+    assert out.marked and not hasattr(model, "marked")
+    cfg = Cfg()
+    quantize_model(model, cfg)
+    assert calls == [(None, "cal"), (cfg, None)]
