@@ -1,0 +1,128 @@
+"""Where general-path tasks run: in this process, in a process pool, or on a Dask cluster.
+
+All three expose one method, ``map_unordered(fn, items)``, which yields results as they finish
+while keeping a bounded window of tasks in flight (the task list is a lazy iterator that may be
+long). Results carry their own point index, so completion order does not matter; a task's
+randomness comes from its seed, never from where it ran, so every executor gives the same rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from hwsim.errors import HwsimError, check
+
+EXECUTORS: tuple[str, ...] = ("serial", "process", "dask")
+
+
+class SerialExecutor:
+    """Runs each task in this process, in order."""
+
+    name = "serial"
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        for item in items:
+            yield fn(item)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessExecutor:
+    """A ``concurrent.futures`` process pool (spawned workers: safe with torch and Numba)."""
+
+    name = "process"
+
+    def __init__(self, workers: int | None = None) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.workers = workers or os.cpu_count() or 1
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=mp.get_context("spawn")
+        )
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        window = 4 * self.workers
+        it = iter(items)
+        pending = {self.pool.submit(fn, x) for x in itertools.islice(it, window)}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield f.result()
+            pending |= {self.pool.submit(fn, x) for x in itertools.islice(it, len(finished))}
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Dask ``distributed``: a scheduler at ``address``, or a local cluster of ``workers``.
+
+    Uses ``Client.map(..., pure=False)``: seeded tasks with equal arguments must all run, not be
+    deduplicated as Dask does for pure functions.
+    """
+
+    name = "dask"
+
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, client: Any = None
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:  # the optional extra
+            raise HwsimError(
+                "executor", "dask", "needs dask distributed: pip install 'hwsim[dask]'"
+            ) from exc
+        self._own = client is None
+        self.cluster = None
+        if client is not None:
+            self.client = client
+        elif address:
+            self.client = Client(address)
+        else:
+            self.cluster = LocalCluster(
+                n_workers=workers or 1, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self.client = Client(self.cluster)
+        self.window = 4 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
+
+    def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        from distributed import as_completed
+
+        it = iter(items)
+        while batch := list(itertools.islice(it, self.window)):
+            futures = self.client.map(fn, batch, pure=False)
+            for f in as_completed(futures):
+                yield f.result()
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def make_executor(name: str = "serial", workers: int | None = None, scheduler: str | None = None):
+    """An executor by name: ``serial``, ``process`` or ``dask``."""
+    check(name in EXECUTORS, "executor", name, f"must be one of {EXECUTORS}")
+    if workers is not None:
+        check(
+            isinstance(workers, int) and workers >= 1, "workers", workers, "must be an integer >= 1"
+        )
+    check(
+        scheduler is None or name == "dask",
+        "scheduler",
+        scheduler,
+        "only the dask executor takes a scheduler address",
+    )
+    if name == "serial":
+        return SerialExecutor()
+    if name == "process":
+        return ProcessExecutor(workers)
+    return DaskExecutor(scheduler, workers)

@@ -1,0 +1,647 @@
+"""Running a sweep: the vectorized fast path, the task-based general path, resumption.
+
+A **point** is one (hardware config, workload, policy) combination and becomes one result row
+with network totals (the keys of ``CostReport.totals``). Each point evaluates every layer of its
+workload, so a sweep also computes ``points x layers`` layer rows (reported, not stored).
+
+- **Fast path** (analytic model, no training): points are cut into chunks of hardware configs;
+  each chunk is one :func:`hwsim.cost_table` call per workload (many configs, every bit option
+  at once, Numba underneath), reduced to totals with numpy gathers, and written as one Parquet
+  part. No Python call per point; memory is bounded by the chunk size.
+- **General path** (``[[train]]`` points, ``engine = "event"``, or forced): one task per point,
+  run by an executor from :mod:`sweeps.executors`. Training goes through a trainer registered
+  with :func:`register_trainer` (the hook for the ``quant`` front end).
+
+Point indices enumerate the spec in a fixed order (workload, then hardware config, then
+policy); ``point_hash`` is a 64-bit content hash of (hardware config, workload, policy, engine,
+package version), each part hashed from its sorted JSON. A resumed run skips stored hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import hwsim
+from hwsim.errors import HwsimError, check
+from hwsim.hardware.report import METRICS
+from sweeps.executors import make_executor
+from sweeps.spec import (
+    PolicyRef,
+    SweepSpec,
+    TrainSpec,
+    canonical_json,
+    hash64,
+    import_plugins,
+    load_spec,
+    spec_fields,
+    workload_hash,
+)
+from sweeps.store import ResultStore
+
+SUMMED: tuple[str, ...] = tuple(
+    m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run")
+)
+TOTALS: tuple[str, ...] = (
+    *SUMMED,
+    "total_macs",
+    "total_bops",
+    "total_mem_w_bits",
+    "total_mem_o_bits",
+    "utilization",
+)
+"""Result columns of every point: the keys of ``CostReport.totals``."""
+
+STRING_COLUMNS: tuple[str, ...] = (
+    "status",
+    "message",
+    "path",
+    "workload",
+    "policy",
+    "hw_family",
+    "hw_name",
+    "hw_config",
+)
+
+Trainer = Callable[..., tuple[Any, Mapping[str, float]]]
+TRAINERS: dict[str, Trainer] = {}
+
+
+def register_trainer(method: str, fn: Trainer) -> None:
+    """Make ``[[train]] method = "<method>"`` run ``fn(workload, hardware, params, seed)``.
+
+    ``fn`` returns ``(BitPolicy, metrics)``: the trained policy (simulated on the point's
+    hardware for the cost columns) and extra columns such as ``{"accuracy": 0.97}``.
+    """
+    TRAINERS[method] = fn
+
+
+@dataclass
+class SweepSummary:
+    """What one ``run_sweep`` call did."""
+
+    points: int  # points the spec declares
+    skipped: int  # already stored (resumed) or duplicates of another point
+    written: int  # rows this run wrote
+    failed: int  # of those, rows with status "failed"
+    layer_rows: int  # layer evaluations behind the written rows
+    seconds: float
+    out: Path = field(default=Path("."))
+
+    @property
+    def points_per_s(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else float("nan")
+
+
+# ---------------------------------------------------------------------------- hashing
+_M1, _M2, _GOLD = (
+    np.uint64(0xBF58476D1CE4E5B9),
+    np.uint64(0x94D049BB133111EB),
+    np.uint64(0x9E3779B97F4A7C15),
+)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finalizer: a bijective scramble of uint64 (wraps by design)."""
+    z = x + _GOLD
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def point_hashes(hw: np.ndarray, workload: int, policy: np.ndarray, salt: int) -> np.ndarray:
+    """int64 ``[len(hw), len(policy)]``: the content hash of every (config, policy) pair."""
+    with np.errstate(over="ignore"):
+        h = _mix(np.asarray(hw, np.uint64)[:, None] ^ np.uint64(salt))
+        h = _mix(h ^ np.uint64(workload))
+        h = _mix(h ^ np.asarray(policy, np.uint64)[None, :])
+    return h.view(np.int64)
+
+
+# ---------------------------------------------------------------------------- plan
+@dataclass
+class _PolicyEntry:
+    label: str
+    ref: PolicyRef | TrainSpec
+    hash: int
+    policy: Any = None  # BitPolicy (None for train entries)
+    error: str = ""  # why this policy cannot run on the workload
+    w_bits: int = -1  # uniform bits, or -1 for a mixed policy
+    a_bits: int = -1
+
+
+@dataclass
+class _WorkloadPlan:
+    label: str
+    workload: Any
+    hash: int
+    entries: list[_PolicyEntry]
+    offset: int  # index of this workload's first point
+
+
+def _plan(spec: SweepSpec) -> list[_WorkloadPlan]:
+    plans, offset = [], 0
+    for wref in spec.workloads:
+        wl = wref.load()
+        entries: list[_PolicyEntry] = []
+        for pref in spec.policies:
+            if not pref.applies_to(wref):
+                continue
+            entry = _PolicyEntry(pref.label, pref, 0)
+            try:
+                pol = pref.load(wref, wl)
+                pol.check_matches(wl)
+                entry.policy = pol
+                w, a = pol.arrays(wl)
+                if np.all(w == w[0]) and np.all(a == a[0]):
+                    entry.w_bits, entry.a_bits = int(w[0]), int(a[0])
+                entry.hash = hash64({"policy": pol.to_dict()})
+            except HwsimError as exc:
+                entry.error = str(exc)
+                entry.hash = hash64({"policy_ref": pref.label, "path": pref.path})
+            entries.append(entry)
+        for t in spec.train:
+            if t.workload == wref.label:
+                entries.append(
+                    _PolicyEntry(
+                        t.label,
+                        t,
+                        hash64({"train": t.method, "params": dict(t.params), "seed": spec.seed}),
+                    )
+                )
+        plans.append(_WorkloadPlan(wref.label, wl, workload_hash(wl), entries, offset))
+        offset += len(spec.hardware) * len(entries)
+    return plans
+
+
+# ---------------------------------------------------------------------------- tables
+def _dict_array(codes: np.ndarray, labels: list[str]):
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.asarray(codes, np.int32)), pa.array(labels, pa.string())
+    )
+
+
+def _strings(values: list[str]):
+    labels, codes = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
+    return _dict_array(codes, [str(x) for x in labels])
+
+
+def _hw_columns(space, hw_idx: np.ndarray, canon: list[dict], take: np.ndarray) -> dict:
+    """Per-config columns (family, name, resolved JSON, varying fields) repeated by ``take``."""
+    import pyarrow as pa
+
+    take_pa = pa.array(take)
+    out = {
+        "hw_index": np.asarray(hw_idx, np.int64)[take],
+        "hw_family": _strings([c.get("family", "") for c in canon]).take(take_pa),
+        "hw_name": _strings([str(c.get("name", "")) for c in canon]).take(take_pa),
+        "hw_config": _strings([canonical_json(c) for c in canon]).take(take_pa),
+    }
+    for name in space.varying:
+        values = [c.get(name) for c in canon]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            arr = pa.array(np.asarray(values, dtype=np.int64))
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            arr = pa.array(np.asarray(values, dtype=np.float64))
+        else:
+            arr = pa.array([json.dumps(v) if v is not None else None for v in values], pa.string())
+        out[f"hw.{name}"] = arr.take(take_pa)
+    return out
+
+
+# ---------------------------------------------------------------------------- fast path
+def _totals_from_table(
+    table, plan: _WorkloadPlan, entries: list[_PolicyEntry], w_opts: np.ndarray, a_opts: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Network totals ``[configs, policies]`` gathered from a cost table ``[H, L, nw, na]``."""
+    wl = plan.workload
+    n_l = len(wl)
+    w_of = {int(b): i for i, b in enumerate(w_opts)}
+    a_of = {int(b): i for i, b in enumerate(a_opts)}
+    wb = np.empty((n_l, len(entries)), np.int64)
+    ab = np.empty((n_l, len(entries)), np.int64)
+    for j, e in enumerate(entries):
+        wb[:, j], ab[:, j] = e.policy.arrays(wl)
+    wi = np.vectorize(w_of.__getitem__, otypes=[np.int64])(wb)
+    ai = np.vectorize(a_of.__getitem__, otypes=[np.int64])(ab)
+    rows = np.arange(n_l)[:, None]
+    arrays = {
+        "latency_s": table.latency_s,
+        "energy_j": table.energy_j,
+        "weight_bits": table.memory_bits,
+        "cycles": table.cycles,
+        "dram_bytes": table.dram_bytes,
+        **table.extra,
+    }
+    out: dict[str, np.ndarray] = {}
+    for key in SUMMED:
+        out[key] = arrays[key][:, rows, wi, ai].sum(axis=1)
+    macs = wl.macs.astype(np.float64)
+    util = arrays["utilization"][:, rows, wi, ai]
+    out["utilization"] = (util * macs[None, :, None]).sum(axis=1) / macs.sum()
+    n_h = table.latency_s.shape[0]
+    per_policy = {
+        "total_macs": np.full(len(entries), macs.sum()),
+        "total_bops": (macs[:, None] * wb * ab).sum(axis=0),
+        "total_mem_w_bits": (wl.weight_elems[:, None] * wb).sum(axis=0).astype(np.float64),
+        "total_mem_o_bits": (wl.output_elems[:, None] * ab).sum(axis=0).astype(np.float64),
+    }
+    for key, v in per_policy.items():
+        out[key] = np.broadcast_to(v.astype(np.float64), (n_h, len(entries)))
+    return out
+
+
+def _evaluate_configs(
+    configs: list, plan: _WorkloadPlan, entries: list[_PolicyEntry]
+) -> dict[str, np.ndarray]:
+    """Totals ``[len(configs), len(entries)]``; one cost_table per group of policies.
+
+    Policies with measured statistics get their own call (data-dependent families read them).
+    """
+    out = {k: np.full((len(configs), len(entries)), np.nan) for k in TOTALS}
+    groups: list[tuple[Any, list[int]]] = []
+    plain = [j for j, e in enumerate(entries) if not e.policy.stats]
+    if plain:
+        groups.append((None, plain))
+    groups += [(e.policy, [j]) for j, e in enumerate(entries) if e.policy.stats]
+    for stats_policy, idx in groups:
+        sub = [entries[j] for j in idx]
+        w_opts = sorted({int(b) for e in sub for b in e.policy.arrays(plan.workload)[0]})
+        a_opts = sorted({int(b) for e in sub for b in e.policy.arrays(plan.workload)[1]})
+        table = hwsim.cost_table(plan.workload, configs, w_opts, a_opts, policy=stats_policy)
+        totals = _totals_from_table(table, plan, sub, np.asarray(w_opts), np.asarray(a_opts))
+        for k in TOTALS:
+            out[k][:, idx] = totals[k]
+    return out
+
+
+def _fast_chunk(
+    spec: SweepSpec,
+    store: ResultStore,
+    plan: _WorkloadPlan,
+    p_slots: np.ndarray,
+    hw_idx: np.ndarray,
+    salt: int,
+) -> tuple[int, int, int]:
+    """Evaluate and store one chunk of configs x fast policies; returns (written, failed,
+    skipped)."""
+    space = spec.hardware
+    entries = [plan.entries[j] for j in p_slots]
+    resolved = [space.resolved(int(h)) for h in hw_idx]
+    canon = [c for c, _ in resolved]
+    hw_hash = np.array([hash64({"hardware": c}) for c in canon], dtype=np.uint64)
+    ph = point_hashes(hw_hash, plan.hash, np.array([e.hash for e in entries], np.uint64), salt)
+    todo = ~store.is_done(ph.ravel())
+    _, first = np.unique(ph.ravel(), return_index=True)
+    unique = np.zeros(ph.size, bool)
+    unique[first] = True
+    todo = (todo & unique).reshape(ph.shape)
+    skipped = int(ph.size - todo.sum())
+    if not todo.any():
+        return 0, 0, skipped
+
+    n_h, n_p = ph.shape
+    messages = [""]
+    msg = np.zeros((n_h, n_p), np.int32)
+
+    def fail(rows, cols, text: str) -> None:
+        messages.append(text)
+        msg[np.ix_(rows, cols)] = len(messages) - 1
+
+    totals = {k: np.full((n_h, n_p), np.nan) for k in TOTALS}
+    good_p = [j for j, e in enumerate(entries) if not e.error]
+    for j, e in enumerate(entries):
+        if e.error:
+            fail(np.arange(n_h), [j], e.error)
+    configs, good_h = [], []
+    for i, h in enumerate(hw_idx):
+        if not todo[i].any():
+            continue
+        try:
+            configs.append(space.config(int(h)))
+            good_h.append(i)
+        except HwsimError as exc:
+            fail([i], np.arange(n_p), str(exc))
+    if configs and good_p:
+        sub = [entries[j] for j in good_p]
+        try:
+            res = _evaluate_configs(configs, plan, sub)
+            for k in TOTALS:
+                totals[k][np.ix_(good_h, good_p)] = res[k]
+        except Exception:
+            # Isolate the configs that fail; the rest of the chunk still counts.
+            for i, cfg in zip(good_h, configs, strict=True):
+                try:
+                    res = _evaluate_configs([cfg], plan, sub)
+                    for k in TOTALS:
+                        totals[k][i, good_p] = res[k][0]
+                except Exception as exc:  # a failed point is a row, not a crash
+                    fail([i], good_p, f"{type(exc).__name__}: {exc}")
+
+    hh, pp = np.nonzero(todo)
+    w_of = np.array([e.w_bits for e in entries], np.int64)
+    a_of = np.array([e.a_bits for e in entries], np.int64)
+    m = msg[hh, pp]
+    cols: dict[str, Any] = {
+        "point": plan.offset + hw_idx[hh].astype(np.int64) * len(plan.entries) + p_slots[pp],
+        "point_hash": ph[hh, pp],
+        "status": _dict_array((m > 0).astype(np.int32), ["ok", "failed"]),
+        "message": _dict_array(m, messages),
+        "path": _dict_array(np.zeros(len(hh), np.int32), ["fast"]),
+        "workload": _dict_array(np.zeros(len(hh), np.int32), [plan.label]),
+        "policy": _dict_array(pp.astype(np.int32), [e.label for e in entries]),
+        "w_bits": w_of[pp],
+        "a_bits": a_of[pp],
+        **_hw_columns(space, hw_idx, canon, hh),
+        **{k: totals[k][hh, pp] for k in TOTALS},
+        "accuracy": np.full(len(hh), np.nan),
+    }
+    store.append(_table_of(cols))
+    return len(hh), int((m > 0).sum()), skipped
+
+
+def _table_of(cols: Mapping[str, Any]):
+    import pyarrow as pa
+
+    return pa.table(dict(cols))
+
+
+# ---------------------------------------------------------------------------- general path
+def evaluate_task(task: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one general-path point (in any process) and return its result columns."""
+    from hwsim import BitPolicy
+    from hwsim.hardware import get_family
+
+    import_plugins(task["plugins"])
+    out: dict[str, Any] = {
+        "point": task["point"],
+        "status": "ok",
+        "message": "",
+        "accuracy": float("nan"),
+        "w_bits": task["w_bits"],
+        "a_bits": task["a_bits"],
+    }
+    try:
+        hw_dict = task["hardware"]
+        hw = get_family(hw_dict["family"]).config_type.from_dict(hw_dict)
+        wl = task["workload"]
+        if task["train"] is not None:
+            train = task["train"]
+            if train["method"] not in TRAINERS:
+                raise HwsimError(
+                    "train.method",
+                    train["method"],
+                    "no trainer registered; the quant front end registers its "
+                    "methods with sweeps.register_trainer (list its module in "
+                    f"the spec's plugins); known: {sorted(TRAINERS)}",
+                )
+            policy, extra = TRAINERS[train["method"]](wl, hw, dict(train["params"]), task["seed"])
+            w, a = policy.arrays(wl)
+            if np.all(w == w[0]) and np.all(a == a[0]):
+                out["w_bits"], out["a_bits"] = int(w[0]), int(a[0])
+            out.update({k: float(v) for k, v in extra.items()})
+        else:
+            policy = BitPolicy.from_dict(task["policy"])
+        totals = (
+            _event_totals(wl, policy, hw)
+            if task["engine"] == "event"
+            else (hwsim.simulate(wl, policy, hw).totals)
+        )
+        out.update({k: float(totals[k]) for k in TOTALS})
+    except Exception as exc:  # a failed point is a row with its message
+        out["status"] = "failed"
+        out["message"] = (
+            f"{type(exc).__name__}: {exc}" if not isinstance(exc, HwsimError) else str(exc)
+        )
+    return out
+
+
+def _event_totals(workload, policy, hw) -> Mapping[str, float]:
+    """Totals from the SimPy event model (``hwsim.events.simulate``, same keys as analytic)."""
+    try:
+        from hwsim import events
+    except ImportError as exc:
+        raise HwsimError("engine", "event", "the event model hwsim.events is missing") from exc
+    sim = getattr(events, "simulate", None)
+    if sim is None:
+        raise HwsimError("engine", "event", "hwsim.events has no simulate(workload, policy, hw)")
+    report = sim(workload, policy, hw)
+    return report.totals if hasattr(report, "totals") else report
+
+
+def _general_tasks(
+    spec: SweepSpec,
+    store: ResultStore,
+    plans: list[_WorkloadPlan],
+    slots: Mapping[str, np.ndarray],
+    salt: int,
+    counters: dict[str, int],
+) -> Iterator[dict[str, Any]]:
+    """Tasks of not-yet-stored general-path points, generated lazily chunk by chunk."""
+    space = spec.hardware
+    seen: set[int] = set()
+    for plan in plans:
+        p_slots = slots[plan.label]
+        if len(p_slots) == 0:
+            continue
+        entries = [plan.entries[j] for j in p_slots]
+        step = max(1, spec.chunk_size // len(entries))
+        for h0 in range(0, len(space), step):
+            hw_idx = np.arange(h0, min(len(space), h0 + step))
+            canon = [space.resolved(int(h))[0] for h in hw_idx]
+            hw_hash = np.array([hash64({"hardware": c}) for c in canon], np.uint64)
+            ph = point_hashes(
+                hw_hash, plan.hash, np.array([e.hash for e in entries], np.uint64), salt
+            )
+            done = store.is_done(ph.ravel()).reshape(ph.shape)
+            for i, h in enumerate(hw_idx):
+                for j, e in enumerate(entries):
+                    key = int(ph[i, j])
+                    if done[i, j] or key in seen:
+                        counters["skipped"] += 1
+                        continue
+                    seen.add(key)
+                    train = e.ref if isinstance(e.ref, TrainSpec) else None
+                    yield {
+                        "point": plan.offset + int(h) * len(plan.entries) + int(p_slots[j]),
+                        "point_hash": key,
+                        "seed": _task_seed(key, spec.seed),
+                        "engine": spec.engine,
+                        "plugins": list(spec.plugins),
+                        "hardware": canon[i],
+                        "hw_index": int(h),
+                        "workload": plan.workload,
+                        "workload_label": plan.label,
+                        "policy_label": e.label,
+                        "policy": e.policy.to_dict() if e.policy is not None else None,
+                        "policy_error": e.error,
+                        "train": None
+                        if train is None
+                        else {"method": train.method, "params": dict(train.params)},
+                        "w_bits": e.w_bits,
+                        "a_bits": e.a_bits,
+                    }
+
+
+def _task_seed(point_hash: int, seed: int) -> int:
+    """A task's seed: from the spec seed and the point, never from where the task runs."""
+    with np.errstate(over="ignore"):
+        x = np.array([point_hash], np.int64).view(np.uint64) ^ np.uint64(seed)
+        return int(_mix(x)[0] >> np.uint64(33))
+
+
+def _task_or_error(task: Mapping[str, Any]) -> dict[str, Any]:
+    if task["policy_error"]:
+        return {
+            "point": task["point"],
+            "status": "failed",
+            "message": task["policy_error"],
+            "accuracy": float("nan"),
+            "w_bits": task["w_bits"],
+            "a_bits": task["a_bits"],
+        }
+    return evaluate_task(task)
+
+
+def _general_table(space, tasks: list[Mapping[str, Any]], results: list[Mapping[str, Any]]):
+    """One part from finished general-path tasks (same schema as the fast path's parts)."""
+    n = len(tasks)
+    canon = [t["hardware"] for t in tasks]
+    extra = sorted(
+        {k for r in results for k in r}
+        - set(TOTALS)
+        - {"point", "status", "message", "w_bits", "a_bits", "accuracy"}
+    )
+    cols: dict[str, Any] = {
+        "point": np.array([t["point"] for t in tasks], np.int64),
+        "point_hash": np.array([t["point_hash"] for t in tasks], np.int64),
+        "status": _strings([r["status"] for r in results]),
+        "message": _strings([r["message"] for r in results]),
+        "path": _strings(["general"] * n),
+        "workload": _strings([t["workload_label"] for t in tasks]),
+        "policy": _strings([t["policy_label"] for t in tasks]),
+        "w_bits": np.array([r["w_bits"] for r in results], np.int64),
+        "a_bits": np.array([r["a_bits"] for r in results], np.int64),
+        **_hw_columns(space, np.array([t["hw_index"] for t in tasks]), canon, np.arange(n)),
+        **{k: np.array([r.get(k, np.nan) for r in results], np.float64) for k in TOTALS},
+        "accuracy": np.array([r["accuracy"] for r in results], np.float64),
+        **{k: np.array([r.get(k, np.nan) for r in results], np.float64) for k in extra},
+    }
+    return _table_of(cols)
+
+
+# ---------------------------------------------------------------------------- entry point
+def run_sweep(
+    spec: SweepSpec | str | Path,
+    out: str | Path,
+    executor: str = "serial",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force_general: bool = False,
+    flush_every: int = 256,
+) -> SweepSummary:
+    """Evaluate every point of ``spec`` not yet stored under ``out``; resumable.
+
+    ``force_general`` sends analytic points through the general path too (one
+    :func:`hwsim.simulate` per point): the per-point reference the fast path is checked against.
+    """
+    start = time.perf_counter()
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    executor_obj = make_executor(executor, workers, scheduler)  # validates before any work
+    store = ResultStore(out)
+    store.write_meta(
+        {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
+    )
+    plans = _plan(spec)
+    salt = hash64({"engine": spec.engine, "version": hwsim.__version__})
+    general = force_general or spec.engine != "analytic"
+    fast_slots, general_slots = {}, {}
+    for plan in plans:
+        is_train = np.array([isinstance(e.ref, TrainSpec) for e in plan.entries], bool)
+        is_general = is_train | general
+        fast_slots[plan.label] = np.flatnonzero(~is_general)
+        general_slots[plan.label] = np.flatnonzero(is_general)
+
+    written = failed = skipped = layer_rows = 0
+    total = spec.n_points
+    with tqdm(
+        total=total, desc=f"sweep {spec.name}", unit="pt", disable=None, smoothing=0.1
+    ) as bar:
+        for plan in plans:
+            p_slots = fast_slots[plan.label]
+            if len(p_slots) == 0:
+                continue
+            step = max(1, spec.chunk_size // len(p_slots))
+            for h0 in range(0, len(spec.hardware), step):
+                hw_idx = np.arange(h0, min(len(spec.hardware), h0 + step), dtype=np.int64)
+                w, f, s = _fast_chunk(spec, store, plan, p_slots, hw_idx, salt)
+                written, failed, skipped = written + w, failed + f, skipped + s
+                layer_rows += w * len(plan.workload)
+                bar.update(w + s)
+
+        counters = {"skipped": 0}
+        tasks = _general_tasks(spec, store, plans, general_slots, salt, counters)
+        by_point: dict[int, Mapping[str, Any]] = {}
+        batch_tasks: list[Mapping[str, Any]] = []
+        batch_results: list[Mapping[str, Any]] = []
+
+        def tracked() -> Iterator[Mapping[str, Any]]:
+            for t in tasks:
+                by_point[t["point"]] = t
+                yield t
+
+        def flush() -> None:
+            nonlocal written, failed, layer_rows
+            if not batch_results:
+                return
+            store.append(_general_table(spec.hardware, batch_tasks, batch_results))
+            written += len(batch_results)
+            failed += sum(r["status"] != "ok" for r in batch_results)
+            layer_rows += sum(len(t["workload"]) for t in batch_tasks)
+            batch_tasks.clear()
+            batch_results.clear()
+
+        try:
+            last = time.monotonic()
+            for result in executor_obj.map_unordered(_task_or_error, tracked()):
+                batch_tasks.append(by_point.pop(result["point"]))
+                batch_results.append(result)
+                bar.update(1)
+                if len(batch_results) >= flush_every or time.monotonic() - last > 5.0:
+                    flush()
+                    last = time.monotonic()
+            flush()
+        finally:
+            executor_obj.close()
+        skipped += counters["skipped"]
+        bar.update(counters["skipped"])
+    return SweepSummary(
+        points=total,
+        skipped=skipped,
+        written=written,
+        failed=failed,
+        layer_rows=layer_rows,
+        seconds=time.perf_counter() - start,
+        out=Path(out),
+    )
+
+
+def check_objectives(df, objectives: Mapping[str, str]) -> None:
+    """Every objective must be a column of the results."""
+    for name in objectives:
+        check(
+            name in df.columns,
+            f"objectives.{name}",
+            name,
+            f"not a result column; columns: {sorted(df.columns)}",
+        )

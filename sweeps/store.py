@@ -1,0 +1,117 @@
+"""The results store: a folder of immutable Parquet parts, each written atomically.
+
+Every row is one point and carries ``point_hash``, a stable content hash of the point's
+canonical configuration. A part is written to a temp file and renamed into ``parts/``, so a part
+is either complete or absent; the parts themselves say which hashes are done. A run killed at
+any moment loses at most the chunks in flight, and a resumed run skips every hash already on
+disk, so nothing is lost and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import check
+from hwsim.io import atomic_write_text
+
+PARTS = "parts"
+META = "sweep.json"
+
+
+class ResultStore:
+    """Append-only Parquet parts under ``root/parts``; ``done`` is the sorted set of hashes."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.parts = self.root / PARTS
+        self.parts.mkdir(parents=True, exist_ok=True)
+        for tmp in self.parts.glob(".*.tmp"):  # left by a run killed mid-write
+            tmp.unlink(missing_ok=True)
+        self._done = self._read_done()
+        self._fresh: list[np.ndarray] = []
+
+    def _read_done(self) -> np.ndarray:
+        import pyarrow.parquet as pq
+
+        arrays = [
+            pq.read_table(p, columns=["point_hash"]).column(0).to_numpy()
+            for p in sorted(self.parts.glob("part-*.parquet"))
+        ]
+        if not arrays:
+            return np.empty(0, dtype=np.int64)
+        return np.unique(np.concatenate(arrays).astype(np.int64))
+
+    @property
+    def done(self) -> np.ndarray:
+        if self._fresh:
+            self._done = np.union1d(self._done, np.concatenate(self._fresh))
+            self._fresh = []
+        return self._done
+
+    def is_done(self, hashes: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``hashes`` are already stored."""
+        done = self.done
+        if len(done) == 0:
+            return np.zeros(len(hashes), dtype=bool)
+        pos = np.minimum(np.searchsorted(done, hashes), len(done) - 1)
+        return done[pos] == hashes
+
+    def write_meta(self, meta: Mapping[str, Any]) -> None:
+        atomic_write_text(self.root / META, json.dumps(meta, indent=2, default=str) + "\n")
+
+    def append(self, table) -> Path | None:
+        """Write one part (a ``pyarrow.Table`` or DataFrame) atomically; returns its path."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if isinstance(table, pd.DataFrame):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        if table.num_rows == 0:
+            return None
+        check(
+            "point_hash" in table.column_names,
+            "results",
+            table.column_names,
+            "every row needs a point_hash",
+        )
+        name = f"part-{uuid.uuid4().hex}.parquet"
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.parts)
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp, compression="snappy")
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.parts / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._fresh.append(table.column("point_hash").to_numpy().astype(np.int64))
+        return self.parts / name
+
+
+def load_results(root: str | Path) -> pd.DataFrame:
+    """Every stored point of a sweep folder as one DataFrame, ordered by point index."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = sorted((Path(root) / PARTS).glob("part-*.parquet"))
+    check(Path(root).is_dir(), "results", str(root), "no such sweep folder")
+    if not parts:
+        return pd.DataFrame()
+    tables = [pq.read_table(p) for p in parts]
+    table = pa.concat_tables(tables, promote_options="permissive")
+    df = table.to_pandas()
+    for col in df.columns:  # dictionary-encoded strings come back as categoricals
+        if isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = df[col].astype(object)
+    sort = ["point"] if "point" in df.columns else ["point_hash"]
+    return df.sort_values(sort, kind="stable").reset_index(drop=True)

@@ -1,0 +1,79 @@
+"""A tiny hardware family for sweep tests: an output-stationary array with a roofline.
+
+Plain numpy, closed form, independent of the real families (which other teams write), so the
+sweep machinery can be tested on its own. ``delay_s`` sleeps once per evaluate call, which
+lets a test kill a running sweep in the middle.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import check
+from hwsim.hardware import METRICS, HardwareConfig, register_family
+
+
+@dataclass(frozen=True)
+class ToyConfig(HardwareConfig):
+    family = "toy"
+
+    name: str = "toy"
+    rows: int = 16
+    cols: int = 16
+    sram_kib: float = 64.0
+    dram_gbps: float = 10.0
+    max_bits: int = 16
+    delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.positive_int("rows", "cols", "max_bits")
+        self.positive("sram_kib", "dram_gbps")
+        self.non_negative("delay_s")
+        check(self.rows * self.cols <= 1 << 20, "toy.rows", self.rows, "array too large")
+
+
+def toy_evaluate(configs, points) -> dict[str, np.ndarray]:
+    if any(c.delay_s for c in configs):
+        time.sleep(max(c.delay_s for c in configs))
+    M, N, K = (points.column(k).astype(np.float64) for k in ("M", "N", "K"))
+    w = points.w_bits.astype(np.float64)
+    a = points.a_bits.astype(np.float64)
+    out = {k: np.empty((len(configs), len(points))) for k in METRICS}
+    for i, c in enumerate(configs):
+        if np.any(points.w_bits > c.max_bits):
+            raise ValueError(f"toy config {c.name} cannot run w_bits > {c.max_bits}")
+        compute = np.ceil(M / c.rows) * np.ceil(N / c.cols) * K * a
+        w_bytes = N * K * w / 8
+        io_bytes = (M * K + M * N) * a / 8
+        refetch = np.where(w_bytes > c.sram_kib * 1024, np.ceil(M / c.rows), 1.0)
+        dram = w_bytes * refetch + io_bytes
+        mem_cycles = dram / (c.dram_gbps * 1e9) * c.frequency_hz
+        stall = np.maximum(mem_cycles - compute, 0.0)
+        cycles = compute + stall
+        macs = M * N * K
+        out["cycles"][i] = cycles
+        out["stall_cycles"][i] = stall
+        out["latency_s"][i] = cycles / c.frequency_hz
+        out["compute_energy_j"][i] = macs * w * a * 1e-14
+        out["sram_energy_j"][i] = (w_bytes + io_bytes) * 8 * 1e-13
+        out["dram_energy_j"][i] = dram * 8 * 2e-11
+        out["energy_j"][i] = (
+            out["compute_energy_j"][i] + out["sram_energy_j"][i] + out["dram_energy_j"][i]
+        )
+        out["dram_read_bytes"][i] = w_bytes * refetch + M * K * a / 8
+        out["dram_write_bytes"][i] = M * N * a / 8
+        out["dram_bytes"][i] = dram
+        out["sram_bits"][i] = (w_bytes + io_bytes) * 8
+        out["weight_bits"][i] = N * K * w
+        out["activation_bits"][i] = (M * K + M * N) * a
+        out["utilization"][i] = macs / (cycles * c.rows * c.cols)
+        out["w_bits_run"][i] = w
+        out["a_bits_run"][i] = a
+    return out
+
+
+register_family(ToyConfig, toy_evaluate, "test-only toy array")
