@@ -1,0 +1,347 @@
+"""The Bit Fusion tiling search in Numba: every power-of-two tiling under every loop order.
+
+Layout of one point row (int64): see :data:`ROW_FIELDS`. One result row (int64): see
+:data:`OUT_FIELDS`. The search follows the public simulator's model (HARDWARE.md 1.4): tile
+footprints must fit half their buffer, DRAM traffic grows by promotion from the innermost loop
+outward, memory stalls are a per-layer roofline with a prologue and an epilogue, and the pick is
+the fewest cycles, ties broken by the least energy.
+
+Speed comes from two facts: a loop that runs once (one tile) changes no counter, so only the
+relative order of the loops that run more than once matters; and when the output is square the
+OW and OH loops are interchangeable. For each tiling only the distinct orders are evaluated.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from numba import njit, prange
+
+ROW_FIELDS: tuple[str, ...] = (
+    "B",
+    "Oh",
+    "Ow",
+    "Kh",
+    "Kw",
+    "Sh",
+    "Sw",
+    "IC",
+    "OC",
+    "im2col",
+    "a",
+    "w",
+    "config",
+)
+CFG_FIELDS: tuple[str, ...] = (
+    "N",
+    "M",
+    "pmax",
+    "pmin",
+    "wbuf_bytes",
+    "ibuf_bytes",
+    "obuf_bytes",
+    "bw",
+    "psum_bits",
+)
+ENERGY_FIELDS: tuple[str, ...] = (
+    "core",
+    "wbuf_rd",
+    "wbuf_wr",
+    "ibuf_rd",
+    "ibuf_wr",
+    "obuf_rd",
+    "obuf_wr",
+    "dram",
+)
+OUT_FIELDS: tuple[str, ...] = (
+    "cycles",
+    "stall_cycles",
+    "compute_cycles",
+    "wbuf_read_bits",
+    "wbuf_write_bits",
+    "ibuf_read_bits",
+    "ibuf_write_bits",
+    "obuf_read_bits",
+    "obuf_write_bits",
+    "dram_read_bits",
+    "dram_write_bits",
+    "tile_b",
+    "tile_oh",
+    "tile_ow",
+    "tile_ic",
+    "tile_oc",
+    "loop_order",
+)
+
+# Loops: 0 B, 1 OW, 2 OH, 3 IC, 4 OC. Tensors: 0 wgt, 1 act, 2 out.
+LOOP_NAMES: tuple[str, ...] = ("B", "OW", "OH", "IC", "OC")
+DEPS = np.array([[0, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 0], [1, 0, 1]], dtype=np.int64)
+ORDERS = np.array(list(itertools.permutations(range(5))), dtype=np.int64)  # outer -> inner
+
+
+def _distinct_orders(symmetric_ow_oh: bool) -> tuple[np.ndarray, np.ndarray]:
+    """For each mask of loops with more than one tile, the first order of each distinct
+    relative order of those loops (flattened, with offsets)."""
+    flat: list[int] = []
+    offsets = [0]
+    for mask in range(32):
+        seen: set[tuple[int, ...]] = set()
+        for i, order in enumerate(ORDERS):
+            key = tuple(
+                (1 if (symmetric_ow_oh and lp == 2) else int(lp))
+                for lp in order
+                if mask >> int(lp) & 1
+            )
+            if key not in seen:
+                seen.add(key)
+                flat.append(i)
+        offsets.append(len(flat))
+    return np.array(flat, dtype=np.int64), np.array(offsets, dtype=np.int64)
+
+
+ORDER_SETS, ORDER_OFFSETS = _distinct_orders(False)
+ORDER_SETS_SYM, ORDER_OFFSETS_SYM = _distinct_orders(True)
+
+
+@njit(cache=True, inline="always")
+def _cdiv(a: int, b: int) -> int:
+    return (a + b - 1) // b
+
+
+@njit(cache=True, inline="always")
+def _clog2(x: int) -> int:
+    k = 0
+    while (1 << k) < x:
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def _search_one(row, cfg, en, orders, deps, sets, offs, sets_sym, offs_sym, out):
+    B, Oh, Ow, Kh, Kw, Sh, Sw, IC, OC, im2col, a, w = (
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+    )
+    N, M, pmax, pmin = cfg[0], cfg[1], cfg[2], cfg[3]
+    half_w, half_a, half_o = cfg[4] * 4, cfg[5] * 4, cfg[6] * 4  # half a buffer, in bits
+    bw, psum = cfg[7], cfg[8]
+    # Fusion: bricks fuse up to pmax bits; wider operands run in temporal passes.
+    pa = min(max(a, pmin), pmax)
+    pw = min(max(w, pmin), pmax)
+    npf = N * (pmax // pa) * (pmax // pw)
+    passes = _cdiv(a, pmax) * _cdiv(w, pmax)
+    kk = Kh * Kw
+
+    n_b = _clog2(B) + 1
+    n_o = _clog2(max(Oh, Ow)) + 1
+    n_ic = _clog2(IC) + 1
+    n_oc = _clog2(OC) + 1 if im2col else _clog2(_cdiv(OC, M)) + 1
+
+    tiles = np.empty(5, dtype=np.int64)
+    best_cycles = -1
+    best_energy = np.inf
+    for ib in range(n_b):
+        b = min(1 << ib, B)
+        nb = _cdiv(B, b)
+        for io in range(n_o):
+            ow = min(1 << io, Ow)
+            oh = min(1 << io, Oh)
+            now = _cdiv(Ow, ow)
+            noh = _cdiv(Oh, oh)
+            for iic in range(n_ic):
+                ic = min(1 << iic, IC)
+                nic = _cdiv(IC, ic)
+                for ioc in range(n_oc):
+                    oc = min(1 << ioc, OC) if im2col else min((1 << ioc) * M, OC)
+                    noc = _cdiv(OC, oc)
+                    oc_pad = _cdiv(oc, M) * M
+                    wt = _cdiv(kk * ic, npf) * npf * oc * w
+                    if im2col:
+                        at = ow * oh * kk * ic * b * a
+                    else:
+                        at = (Kw + (ow - 1) * Sw) * (Kh + (oh - 1) * Sh) * ic * b * a
+                    ot = ow * oh * oc_pad * b * psum
+                    if wt > half_w or at > half_a or ot > half_o:
+                        continue
+                    nt = nb * now * noh * nic * noc
+                    # Stationarity of the inner loops, by the simulator's bit-count proxy.
+                    is_loop = oc_pad
+                    if im2col:
+                        os_loop = _cdiv(ic * kk, npf) * npf
+                    else:
+                        os_loop = _cdiv(ic, npf) * npf * kk
+                    ws_loop = b * oh * ow
+                    is_e = os_loop * ws_loop * (a + is_loop * (w + psum))
+                    os_e = is_loop * ws_loop * (psum + os_loop * (a + w))
+                    ws_e = os_loop * is_loop * (w + ws_loop * (a + psum))
+                    px = kk * ic * oh * ow * b
+                    if is_e <= os_e and is_e <= ws_e:
+                        act_rd = nt * px * a
+                        out_in = nt * px * oc * psum
+                        wgt_rd = nt * px * oc * w
+                    elif os_e <= ws_e:
+                        act_rd = nt * (oc * oh * ow * b) * (kk * ic) * a
+                        out_in = nt * (oc * oh * ow * b) * psum
+                        wgt_rd = nt * (oc * oh * ow * b) * (kk * ic) * w
+                    else:
+                        act_rd = nt * (kk * ic * oc) * (b * ow * oh) * a
+                        out_in = nt * (kk * ic * oc) * (b * ow * oh) * psum
+                        wgt_rd = nt * (kk * ic * oc) * w
+                    if im2col:
+                        cc = b * oh * ow * _cdiv(oc, M) * _cdiv(kk * ic, npf)
+                    else:
+                        cc = b * _cdiv(oc, M) * ow * oh * kk * _cdiv(ic, npf)
+                    compute = nt * cc * passes
+
+                    tiles[0] = nb
+                    tiles[1] = now
+                    tiles[2] = noh
+                    tiles[3] = nic
+                    tiles[4] = noc
+                    mask = 0
+                    for lp in range(5):
+                        if tiles[lp] > 1:
+                            mask |= 1 << lp
+                    if now == noh:
+                        lo, hi, cand = offs_sym[mask], offs_sym[mask + 1], sets_sym
+                    else:
+                        lo, hi, cand = offs[mask], offs[mask + 1], sets
+                    for ci in range(lo, hi):
+                        oi = cand[ci]
+                        tw = wt
+                        ta = at
+                        to = ot
+                        ro = ot
+                        mw = wt
+                        ma = at
+                        mo = ot
+                        mro = ot
+                        fw = True
+                        fa = True
+                        fo = True
+                        fr = True
+                        for pos in range(4, -1, -1):
+                            lp = orders[oi, pos]
+                            n = tiles[lp]
+                            if n == 1:
+                                continue
+                            if fw:
+                                if deps[lp, 0]:
+                                    tw *= n
+                                    if tw > half_w:
+                                        fw = False
+                                    else:
+                                        mw = tw
+                            else:
+                                tw *= n
+                            if fa:
+                                if deps[lp, 1]:
+                                    ta *= n
+                                    if ta > half_a:
+                                        fa = False
+                                    else:
+                                        ma = ta
+                            else:
+                                ta *= n
+                            if fo:
+                                if deps[lp, 2]:
+                                    to *= n
+                                    if to > half_o:
+                                        fo = False
+                                    else:
+                                        mo = to
+                            else:
+                                to *= n
+                            if fr:
+                                if deps[lp, 2]:
+                                    ro *= n
+                                    if ro > half_o:
+                                        fr = False
+                                    else:
+                                        # Quirk kept: the final-write size is read off the
+                                        # write counter of the output.
+                                        mro = to
+                            else:
+                                ro *= n
+                        dram_rd = tw + ta + to
+                        dram_wr = ro
+                        init = mw + ma + mo
+                        latency = _cdiv(init, bw) + _cdiv(mro, bw)
+                        middle = dram_rd + dram_wr - init - mro
+                        stall = max(0, _cdiv(middle, bw) - compute) + latency
+                        cycles = compute + stall
+                        if best_cycles >= 0 and cycles > best_cycles:
+                            continue
+                        obuf_rd = ro + out_in
+                        obuf_wr = to + out_in
+                        # Same terms, same order as the simulator's energy sum.
+                        energy = compute * en[0]
+                        energy += wgt_rd * en[1]
+                        energy += tw * en[2]
+                        energy += act_rd * en[3]
+                        energy += ta * en[4]
+                        energy += obuf_rd * en[5]
+                        energy += obuf_wr * en[6]
+                        energy += dram_rd * en[7]
+                        energy += dram_wr * en[7]
+                        if best_cycles < 0 or cycles < best_cycles or energy < best_energy:
+                            best_cycles = cycles
+                            best_energy = energy
+                            out[0] = cycles
+                            out[1] = stall
+                            out[2] = compute
+                            out[3] = wgt_rd
+                            out[4] = tw
+                            out[5] = act_rd
+                            out[6] = ta
+                            out[7] = obuf_rd
+                            out[8] = obuf_wr
+                            out[9] = dram_rd
+                            out[10] = dram_wr
+                            out[11] = b
+                            out[12] = oh
+                            out[13] = ow
+                            out[14] = ic
+                            out[15] = oc
+                            out[16] = oi
+    if best_cycles < 0:
+        out[0] = -1  # no tiling fits the buffers
+
+
+@njit(cache=True, parallel=True)
+def search(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs_sym):
+    """Best tiling and loop order of each row; one output row per input row."""
+    p = rows.shape[0]
+    out = np.zeros((p, 17), dtype=np.int64)
+    for i in prange(p):
+        h = rows[i, 12]
+        _search_one(
+            rows[i], cfgs[h], energies[h], orders, deps, sets, offs, sets_sym, offs_sym, out[i]
+        )
+    return out
+
+
+def run_search(rows: np.ndarray, cfgs: np.ndarray, energies: np.ndarray) -> np.ndarray:
+    """:func:`search` with the order tables bound; rows must already be validated."""
+    return search(
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(cfgs, dtype=np.int64),
+        np.ascontiguousarray(energies, dtype=np.float64),
+        ORDERS,
+        DEPS,
+        ORDER_SETS,
+        ORDER_OFFSETS,
+        ORDER_SETS_SYM,
+        ORDER_OFFSETS_SYM,
+    )
