@@ -93,6 +93,11 @@ def _evaluate(configs: list[HardwareConfig], points: Points) -> dict[str, np.nda
             if arr.shape != (len(idx), len(points)):
                 raise RuntimeError(f"family {fam_name!r} returned {k} of shape {arr.shape}")
             out[k][idx] = arr
+        # Family-specific extra outputs (NaN for configs of families that lack them).
+        for k in (key for key in res if key not in METRICS):
+            arr = np.asarray(res[k], dtype=np.float64)
+            if arr.shape == (len(idx), len(points)):
+                out.setdefault(k, np.full((len(configs), len(points)), np.nan))[idx] = arr
     if not np.all(np.isfinite(out["latency_s"])):
         raise HwsimError("hardware", [c.name for c in configs],
                          "cost model produced a non-finite latency")

@@ -58,6 +58,9 @@ class CostReport:
         })
         for key in METRICS:
             df[key] = np.asarray(metrics[key], dtype=np.float64)
+        for key in metrics:  # a family's extra per-layer outputs, after the shared ones
+            if key not in METRICS:
+                df[key] = np.asarray(metrics[key], dtype=np.float64)
         df["bops"] = df["macs"].astype(np.float64) * df["w_bits"] * df["a_bits"]
         totals: dict[str, float] = {k: float(df[k].sum()) for k in _SUMMED}
         macs = float(df["macs"].sum())
