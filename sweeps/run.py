@@ -330,7 +330,7 @@ def _fast_chunk(
             configs.append(space.config(int(h)))
             good_h.append(i)
         except HwsimError as exc:
-            fail([i], np.arange(n_p), str(exc))
+            fail([i], np.arange(n_p), _message(exc))
     if configs and good_p:
         sub = [entries[j] for j in good_p]
         try:
@@ -344,8 +344,14 @@ def _fast_chunk(
                     res = _evaluate_configs([cfg], plan, sub)
                     for k in TOTALS:
                         totals[k][i, good_p] = res[k][0]
-                except Exception as exc:  # a failed point is a row, not a crash
-                    fail([i], good_p, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    for j in good_p:  # down to single points: only what fails is failed
+                        try:
+                            res = _evaluate_configs([cfg], plan, [entries[j]])
+                            for k in TOTALS:
+                                totals[k][i, j] = res[k][0, 0]
+                        except Exception as exc:  # a failed point is a row, not a crash
+                            fail([i], [j], _message(exc))
 
     hh, pp = np.nonzero(todo)
     w_of = np.array([e.w_bits for e in entries], np.int64)
@@ -367,6 +373,10 @@ def _fast_chunk(
     }
     store.append(_table_of(cols))
     return len(hh), int((m > 0).sum()), skipped
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, HwsimError) else f"{type(exc).__name__}: {exc}"
 
 
 def _table_of(cols: Mapping[str, Any]):
@@ -419,9 +429,7 @@ def evaluate_task(task: Mapping[str, Any]) -> dict[str, Any]:
         out.update({k: float(totals[k]) for k in TOTALS})
     except Exception as exc:  # a failed point is a row with its message
         out["status"] = "failed"
-        out["message"] = (
-            f"{type(exc).__name__}: {exc}" if not isinstance(exc, HwsimError) else str(exc)
-        )
+        out["message"] = _message(exc)
     return out
 
 
@@ -543,7 +551,7 @@ def _general_table(space, tasks: list[Mapping[str, Any]], results: list[Mapping[
 def run_sweep(
     spec: SweepSpec | str | Path,
     out: str | Path,
-    executor: str = "serial",
+    executor: str | Any = "serial",
     workers: int | None = None,
     scheduler: str | None = None,
     force_general: bool = False,
@@ -557,7 +565,11 @@ def run_sweep(
     start = time.perf_counter()
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    executor_obj = make_executor(executor, workers, scheduler)  # validates before any work
+    # Validate before any work; an executor object (e.g. a DaskExecutor on a given client)
+    # is used as is.
+    executor_obj = (
+        make_executor(executor, workers, scheduler) if isinstance(executor, str) else executor
+    )
     store = ResultStore(out)
     store.write_meta(
         {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}

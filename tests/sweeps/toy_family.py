@@ -77,3 +77,67 @@ def toy_evaluate(configs, points) -> dict[str, np.ndarray]:
 
 
 register_family(ToyConfig, toy_evaluate, "test-only toy array")
+
+
+def toy_trainer(workload, hardware, params, seed):
+    """A stand-in for a quantization method: seeded random bits and a seeded 'accuracy'."""
+    from hwsim import BitPolicy
+
+    rng = np.random.default_rng(seed)
+    choices = params.get("bits", [2, 4, 8])
+    bits = {n: (int(rng.choice(choices)), int(rng.choice(choices))) for n in workload.layer_names}
+    return BitPolicy(bits), {"accuracy": float(rng.random())}
+
+
+def toy_workload(name: str = "toynet"):
+    """A two-layer conv + linear network."""
+    from hwsim import Workload
+
+    return Workload.from_layers(
+        name,
+        [
+            {
+                "name": "c1",
+                "kind": "conv",
+                "batch": 1,
+                "in_channels": 3,
+                "out_channels": 16,
+                "in_h": 8,
+                "in_w": 8,
+                "out_h": 8,
+                "out_w": 8,
+                "kernel_h": 3,
+                "kernel_w": 3,
+                "pad_h": 1,
+                "pad_w": 1,
+                "first": 1,
+            },
+            {"name": "fc", "kind": "linear", "batch": 1, "in_channels": 1024, "out_channels": 10},
+        ],
+    )
+
+
+def toy_spec(**over) -> dict:
+    """A small spec over the toy family: 6 grid configs x 2 samples x 4 policies."""
+    spec = {
+        "name": "toy",
+        "seed": 3,
+        "chunk_size": 16,
+        "plugins": ["toy_family"],
+        "workloads": ["toynet.npz"],
+        "hardware": [
+            {
+                "base": "toy",
+                "grid": {"rows": [4, 8, 16], "cols": [8, 16]},
+                "random": {"samples": 2, "dram_gbps": {"low": 1.0, "high": 20.0, "log": True}},
+            }
+        ],
+        "policies": {"w_bits": [2, 8], "a_bits": [4, 8]},
+    }
+    spec.update(over)
+    return spec
+
+
+from sweeps.run import register_trainer  # noqa: E402
+
+register_trainer("toy", toy_trainer)

@@ -1,0 +1,58 @@
+"""``hwsim pareto DIR``: print the Pareto front of a sweep and save its plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "pareto",
+        help="Pareto front and plot of a sweep's results",
+        description="Print the non-dominated points of a results folder in the (x, y) plane "
+        "and save a PNG beside the results.",
+    )
+    p.add_argument("dir", help="results folder of hwsim sweep")
+    p.add_argument("--x", default=None, help="x objective column (default: the spec's first)")
+    p.add_argument("--y", default=None, help="y objective column (default: the spec's second)")
+    p.add_argument(
+        "--max",
+        nargs="*",
+        default=[],
+        metavar="COLUMN",
+        help="objectives to maximize (others are minimized)",
+    )
+    p.add_argument("--plot", default=None, help="PNG path (default: DIR/pareto_X_Y.png)")
+    p.add_argument("--hue", default="hw_family", help="column that colors the points")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hwsim.errors import check
+    from sweeps.pareto import pareto
+    from sweeps.plots import plot_front
+    from sweeps.store import META, load_results
+
+    df = load_results(args.dir)
+    check(len(df) > 0, "dir", args.dir, "no results stored yet")
+    df = df[df["status"] == "ok"]
+    objectives = ["latency_s", "energy_j"]
+    meta = Path(args.dir) / META
+    if meta.is_file():
+        objectives = list(json.loads(meta.read_text())["spec"]["objectives"]) or objectives
+    x = args.x or objectives[0]
+    y = args.y or (objectives[1] if len(objectives) > 1 else "energy_j")
+    senses = ("max" if x in args.max else "min", "max" if y in args.max else "min")
+    front = pareto(df, {x: senses[0], y: senses[1]})
+    cols = [c for c in ("workload", "policy", "hw_family", "hw_name", x, y) if c in front]
+    cols += [c for c in front.columns if c.startswith("hw.")]
+    with pd.option_context("display.max_rows", 200, "display.width", 160):
+        print(front[list(dict.fromkeys(cols))].to_string(index=False))
+    plot = args.plot or str(Path(args.dir) / f"pareto_{x}_{y}.png")
+    plot_front(df, x, y, plot, hue=args.hue, senses=senses)
+    print(f"{len(front)} of {len(df)} points on the front; plot: {plot}")
+    return 0

@@ -1,0 +1,148 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import workloads
+from toy_family import toy_spec
+
+import hwsim
+from hwsim import BitPolicy
+from sweeps.run import TOTALS, run_sweep
+from sweeps.spec import parse_spec
+from sweeps.store import PARTS, load_results
+
+
+def _reference(spec, df: pd.DataFrame, workload) -> None:
+    """Every ok row equals an independent per-point hwsim.simulate of its config."""
+    for row in df.itertuples(index=False):
+        hw = spec.hardware.config(int(row.hw_index))
+        policy = BitPolicy({n: (row.w_bits, row.a_bits) for n in workload.layer_names})
+        totals = hwsim.simulate(workload, policy, hw).totals
+        for k in TOTALS:
+            assert getattr(row, k) == pytest.approx(totals[k], rel=1e-12), k
+
+
+@settings(max_examples=8)
+@given(
+    wl=workloads(max_layers=4),
+    w_bits=st.lists(st.integers(1, 16), min_size=1, max_size=3, unique=True),
+    a_bits=st.lists(st.integers(1, 16), min_size=1, max_size=2, unique=True),
+    chunk=st.integers(1, 40),
+)
+def test_fast_path_matches_per_point_simulate(tmp_path_factory, wl, w_bits, a_bits, chunk):
+    root = tmp_path_factory.mktemp("fast")
+    wl.save(root / "w.npz")
+    spec = parse_spec(
+        toy_spec(
+            chunk_size=chunk, workloads=["w.npz"], policies={"w_bits": w_bits, "a_bits": a_bits}
+        ),
+        root=root,
+    )
+    summary = run_sweep(spec, root / "out")
+    df = load_results(root / "out")
+    assert summary.written == len(df) == spec.n_points
+    assert summary.layer_rows == len(df) * len(wl)
+    assert (df["status"] == "ok").all() and (df["path"] == "fast").all()
+    assert df["point"].tolist() == list(range(spec.n_points))
+    assert df["point_hash"].is_unique
+    _reference(spec, df, wl)
+
+
+def test_fast_and_general_paths_give_the_same_rows(toy_dir):
+    spec = parse_spec(toy_spec(), root=toy_dir)
+    run_sweep(spec, toy_dir / "fast")
+    run_sweep(spec, toy_dir / "general", force_general=True)
+    fast, general = load_results(toy_dir / "fast"), load_results(toy_dir / "general")
+    assert (general["path"] == "general").all()
+    same = [c for c in fast.columns if c not in TOTALS and c != "path"]
+    pd.testing.assert_frame_equal(fast[same], general[same])
+    np.testing.assert_allclose(fast[list(TOTALS)], general[list(TOTALS)], rtol=1e-12)
+
+
+def test_resume_skips_done_and_restores_lost_parts(toy_dir):
+    spec = parse_spec(toy_spec(), root=toy_dir)
+    out = toy_dir / "out"
+    run_sweep(spec, out)
+    full = load_results(out)
+    again = run_sweep(spec, out)
+    assert again.written == 0 and again.skipped == spec.n_points
+    parts = sorted((out / PARTS).glob("part-*.parquet"))
+    assert len(parts) > 2
+    for p in parts[::2]:
+        p.unlink()
+    (out / PARTS / ".part-x.parquet.123.tmp").write_bytes(b"half a file")
+    resumed = run_sweep(spec, out)
+    assert 0 < resumed.written < spec.n_points
+    pd.testing.assert_frame_equal(load_results(out), full)
+    assert not list((out / PARTS).glob(".*.tmp"))
+
+
+def test_failed_points_are_rows(toy_dir):
+    wl_bits = {"w_bits": [2, 8], "a_bits": [4]}
+    spec = parse_spec(
+        toy_spec(hardware=[{"base": "toy", "grid": {"max_bits": [4, 16]}}], policies=wl_bits),
+        root=toy_dir,
+    )
+    s = run_sweep(spec, toy_dir / "out")
+    df = load_results(toy_dir / "out")
+    failed = df[df["status"] == "failed"]
+    assert s.failed == len(failed) == 1
+    assert failed.iloc[0]["w_bits"] == 8 and failed.iloc[0]["hw.max_bits"] == 4
+    assert "cannot run w_bits > 4" in failed.iloc[0]["message"]
+    assert failed[list(TOTALS)].isna().all(axis=None)
+    assert (df.loc[df["status"] == "ok", "latency_s"] > 0).all()
+
+
+def test_mismatched_policy_file_fails_its_points_only(toy_dir):
+    BitPolicy({"c1": (4, 4), "other": (8, 8)}).save(toy_dir / "bad.json")
+    BitPolicy({"c1": (4, 2), "fc": (8, 8)}).save(toy_dir / "good.json")
+    spec = parse_spec(
+        toy_spec(policies={"files": ["bad.json", "good.json"], "pairs": [[4, 4]]}), root=toy_dir
+    )
+    run_sweep(spec, toy_dir / "out")
+    df = load_results(toy_dir / "out")
+    by_policy = df.groupby("policy")["status"].agg(set).to_dict()
+    assert by_policy == {
+        "file:" + toy_dir.name + "/bad": {"failed"},
+        "file:" + toy_dir.name + "/good": {"ok"},
+        "w4a4": {"ok"},
+    }
+    good = df[df["policy"].str.endswith("/good")]
+    assert (good["w_bits"] == -1).all()
+    wl = hwsim.Workload.load(toy_dir / "toynet.npz")
+    for row in good.itertuples(index=False):
+        hw = spec.hardware.config(int(row.hw_index))
+        ref = hwsim.simulate(wl, BitPolicy.load(toy_dir / "good.json"), hw).totals
+        assert row.energy_j == pytest.approx(ref["energy_j"], rel=1e-12)
+
+
+def test_duplicate_points_are_stored_once(toy_dir):
+    spec = parse_spec(
+        toy_spec(hardware=[{"base": "toy", "grid": {"rows": [8, 4, 8]}}]), root=toy_dir
+    )
+    s = run_sweep(spec, toy_dir / "out")
+    df = load_results(toy_dir / "out")
+    assert len(df) == s.written == 2 * 4 and s.skipped == 4
+    assert df["point_hash"].is_unique
+
+
+def test_train_points_use_the_registered_trainer(toy_dir):
+    spec = parse_spec(
+        toy_spec(
+            train=[
+                {"method": "toy", "workload": "toynet", "params": {"bits": [3, 5]}},
+                {"method": "absent", "workload": "toynet"},
+            ]
+        ),
+        root=toy_dir,
+    )
+    run_sweep(spec, toy_dir / "out")
+    df = load_results(toy_dir / "out")
+    assert len(df) == spec.n_points
+    toy = df[df["policy"] == "train:toy"]
+    assert len(toy) == len(spec.hardware) and (toy["status"] == "ok").all()
+    assert toy["accuracy"].between(0, 1).all() and toy["accuracy"].nunique() > 1
+    absent = df[df["policy"] == "train:absent"]
+    assert (absent["status"] == "failed").all()
+    assert absent["message"].str.contains("no trainer registered").all()
