@@ -1,1 +1,234 @@
-"""Placeholder: this family module is not written yet."""
+"""CPU models: bit-serial AND+popcount GEMM, and the int8 / fp32 SIMD baselines, as rooflines.
+
+Every layer is a GEMM ``[M, K] x [K, N]``. Time is the larger of compute and memory time, plus
+the costs that do not overlap (bit-packing of the activations, a fixed per-call overhead):
+
+- **bitserial**: ``w * a`` binary GEMMs of ``M x N x ceil(K/64)`` words, each word one AND,
+  one POPCNT and one ADD, at the calibrated word rate; rows pad to the kernel's 4x4 register
+  tile. Activations are packed into bitplanes on every call (``M * K * a`` element-bits at the
+  calibrated packing rate); weights are packed once, offline.
+- **int8**: ``M*N*K`` MACs at the int8 SIMD rate (16-bit operands at half of it).
+- **fp32**: ``M*N*K`` MACs at the fp32 FMA rate.
+
+Memory time is the bytes the kernel touches (packed or stored operands plus the output) over
+the bandwidth of the smallest level of the hierarchy that holds that working set (L1, L2 per
+core; L3 shared; else DRAM). Energy is package power times time plus DRAM energy per bit of
+the compulsory traffic (cold caches). ``hwsim calibrate`` measures the rates on this machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numba import njit, prange
+
+from hwsim.errors import HwsimError
+from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.registry import Points, register_family
+from hwsim.hardware.report import METRICS
+from hwsim.hardware.skeleton import (
+    FLOAT_BITS,
+    MAX_BITS,
+    check_points,
+    check_runnable,
+    run_width_table,
+)
+
+KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
+TILE_ROWS = 4  # the bit-serial kernel's register tile (hwsim.kernels.gemm.TILE)
+
+(
+    C_KERNEL,
+    C_CORES,
+    C_FREQ,
+    C_L1,
+    C_L2,
+    C_L3,
+    C_BW1,
+    C_BW2,
+    C_BW3,
+    C_BWD,
+    C_WORDS,
+    C_PACK,
+    C_INT8,
+    C_FP32,
+    C_OVERHEAD,
+    C_POWER,
+    C_EDRAM,
+) = range(17)
+C_WRUN = 20
+C_ARUN = C_WRUN + FLOAT_BITS + 1
+N_CPU_PARAMS = C_ARUN + FLOAT_BITS + 1
+
+
+@dataclass(frozen=True)
+class CpuConfig(HardwareConfig):
+    """A multicore CPU running one GEMM kernel (``kernel``: bitserial, int8 or fp32).
+
+    Caches are per core for L1/L2 and shared for L3 (bytes); bandwidths are whole-chip
+    bytes per second; rates are whole-chip per second with all ``cores`` busy."""
+
+    family: ClassVar[str] = "cpu"
+
+    kernel: str = "bitserial"
+    cores: int = 2
+    l1_bytes: float = 32 * 1024
+    l2_bytes: float = 512 * 1024
+    l3_bytes: float = 32 * 2**20
+    l1_bytes_per_s: float = 200e9
+    l2_bytes_per_s: float = 100e9
+    l3_bytes_per_s: float = 50e9
+    dram_bytes_per_s: float = 10e9
+    binary_words_per_s: float = 4e9
+    pack_s_per_elem_bit: float = 1e-9
+    int8_macs_per_s: float = 100e9
+    fp32_macs_per_s: float = 50e9
+    call_overhead_s: float = 5e-6
+    power_w: float = 30.0
+    e_dram_pj_per_bit: float = 20.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kernel not in KERNELS:
+            raise HwsimError("cpu.kernel", self.kernel, f"must be one of {KERNELS}")
+        self.positive_int("cores")
+        self.positive(
+            "l1_bytes",
+            "l2_bytes",
+            "l3_bytes",
+            "l1_bytes_per_s",
+            "l2_bytes_per_s",
+            "l3_bytes_per_s",
+            "dram_bytes_per_s",
+            "binary_words_per_s",
+            "int8_macs_per_s",
+            "fp32_macs_per_s",
+        )
+        self.non_negative("pack_s_per_elem_bit", "call_overhead_s", "power_w", "e_dram_pj_per_bit")
+
+    @property
+    def runs_float(self) -> bool:
+        return self.kernel == "fp32"
+
+    def precisions(self) -> tuple[int, ...]:
+        """Widths the kernel runs; requests round up, 32 (float) only on fp32."""
+        if self.kernel == "bitserial":
+            return tuple(range(1, MAX_BITS + 1))
+        if self.kernel == "int8":
+            return (8, 16)
+        return (FLOAT_BITS,)
+
+    def pack(self) -> np.ndarray:
+        v = np.zeros(N_CPU_PARAMS, dtype=np.float64)
+        v[C_KERNEL] = KERNELS.index(self.kernel)
+        v[C_CORES], v[C_FREQ] = self.cores, self.frequency_hz
+        v[C_L1], v[C_L2], v[C_L3] = self.l1_bytes, self.l2_bytes, self.l3_bytes
+        v[C_BW1], v[C_BW2] = self.l1_bytes_per_s, self.l2_bytes_per_s
+        v[C_BW3], v[C_BWD] = self.l3_bytes_per_s, self.dram_bytes_per_s
+        v[C_WORDS], v[C_PACK] = self.binary_words_per_s, self.pack_s_per_elem_bit
+        v[C_INT8], v[C_FP32] = self.int8_macs_per_s, self.fp32_macs_per_s
+        v[C_OVERHEAD], v[C_POWER] = self.call_overhead_s, self.power_w
+        v[C_EDRAM] = self.e_dram_pj_per_bit
+        table = run_width_table(self.precisions(), self.runs_float)
+        v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
+        v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
+        return v
+
+
+@njit(cache=True, inline="always")
+def _level_bandwidth(q, ws):
+    cores = q[C_CORES]
+    if ws <= q[C_L1] * cores:
+        return q[C_BW1]
+    if ws <= q[C_L2] * cores:
+        return q[C_BW2]
+    if ws <= q[C_L3]:
+        return q[C_BW3]
+    return q[C_BWD]
+
+
+@njit(parallel=True, cache=True)
+def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
+    n_cfg = params.shape[0]
+    for p in prange(layer.shape[0]):
+        li = layer[p]
+        m = float(m_col[li])
+        n = float(n_col[li])
+        k = float(k_col[li])
+        in_elems = float(in_col[li])
+        macs = m * n * k
+        for h in range(n_cfg):
+            q = params[h]
+            wr = q[C_WRUN + w_req[p]]
+            ar = q[C_ARUN + a_req[p]]
+            kind = q[C_KERNEL]
+            pack = 0.0
+            if kind == 0.0:
+                words = np.ceil(k / 64.0)
+                mp = np.ceil(m / TILE_ROWS) * TILE_ROWS
+                np_ = np.ceil(n / TILE_ROWS) * TILE_ROWS
+                t_comp = wr * ar * mp * np_ * words / q[C_WORDS]
+                touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
+                pack = m * k * ar * q[C_PACK]
+                peak = q[C_WORDS] * 64.0 / (wr * ar)
+            elif kind == 1.0:
+                rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
+                t_comp = macs / rate
+                touched = (m * k * ar + n * k * wr) / 8.0 + m * n * 4.0
+                peak = rate
+            else:
+                t_comp = macs / q[C_FP32]
+                touched = (m * k + n * k) * 4.0 + m * n * 4.0
+                peak = q[C_FP32]
+            t_mem = touched / _level_bandwidth(q, touched)
+            t = max(t_comp, t_mem) + pack + q[C_OVERHEAD]
+            # Compulsory DRAM traffic: stored weights and input, output, at the run widths.
+            read = (n * k * wr + in_elems * ar) / 8.0
+            write = m * n * ar / 8.0
+            e_dram = 8.0 * (read + write) * q[C_EDRAM] * 1e-12
+            e_core = t * q[C_POWER]
+            cycles = t * q[C_FREQ]
+            out[0, h, p] = cycles
+            out[1, h, p] = max(0.0, t_mem - t_comp) * q[C_FREQ]
+            out[2, h, p] = t
+            out[3, h, p] = e_core + e_dram
+            out[4, h, p] = e_core
+            out[5, h, p] = 0.0
+            out[6, h, p] = e_dram
+            out[7, h, p] = read
+            out[8, h, p] = write
+            out[9, h, p] = read + write
+            out[10, h, p] = 8.0 * touched
+            out[11, h, p] = n * k * wr
+            out[12, h, p] = in_elems * ar + m * n * ar
+            out[13, h, p] = macs / (t * peak)
+            out[14, h, p] = wr
+            out[15, h, p] = ar
+
+
+def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarray]:
+    """All METRICS ``[H, P]`` of the CPU configs at the points, in one Numba call."""
+    check_points(points)
+    params = np.ascontiguousarray(np.stack([c.pack() for c in configs]))
+    check_runnable(configs, params, points, C_WRUN, C_ARUN)
+    out = np.empty((len(METRICS), len(configs), len(points)), dtype=np.float64)
+    cols = points.workload.columns
+    if len(points):
+        _cpu_kernel(
+            params,
+            np.ascontiguousarray(points.layer, dtype=np.int64),
+            np.ascontiguousarray(points.w_bits, dtype=np.int64),
+            np.ascontiguousarray(points.a_bits, dtype=np.int64),
+            cols["M"],
+            cols["N"],
+            cols["K"],
+            points.workload.input_elems,
+            out,
+        )
+    return {k: out[i] for i, k in enumerate(METRICS)}
+
+
+register_family(CpuConfig, evaluate, "CPU: bit-serial popcount GEMM, int8 and fp32 SIMD rooflines")

@@ -1,0 +1,282 @@
+"""Measure this CPU and write a ``cpu`` preset (bit-serial kernel) whose numbers come from it.
+
+What is measured:
+
+- the AND + POPCNT word rate of a register-resident loop on all cores (the machine's peak);
+- read bandwidth of each level of the memory hierarchy (a sum over arrays sized to sit in L1,
+  L2, L3 and DRAM);
+- the real ``hwsim.kernels`` bit-serial GEMM at a few compute-bound shapes and bit widths,
+  fitted (least squares on relative error) to ``t = overhead + words/rate + pack_bits*pack_s``:
+  the effective word rate, the per-element-bit packing cost and the per-call overhead the
+  :mod:`hwsim.hardware.cpu` model uses;
+- the fp32 GEMM rate of numpy's BLAS (the fp32 baseline).
+
+The int8 rate cannot be measured without an int8 GEMM library in ``hwsim`` (no torch here); it
+is set to twice the fp32 rate, the AVX2 ratio of 8-bit multiply-add (``vpmaddubsw``) to fp32
+FMA throughput at practical efficiency, and marked [INFER].
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from hwsim.io import atomic_write_text
+
+KIB = 1024
+
+
+def _best_time(fn: Callable[[], Any], repeats: int, budget_s: float = 2.0) -> float:
+    """Best-of wall time of ``fn`` over up to ``repeats`` runs within ``budget_s`` (at least
+    three): the least disturbed run on a shared machine."""
+    fn()  # warm-up: compilation, caches, waking the thread pool
+    best = float("inf")
+    start = time.perf_counter()
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        if i >= 2 and time.perf_counter() - start > budget_s:
+            break
+    return best
+
+
+def measure_popcount_rate(quick: bool = False) -> float:
+    """AND + POPCNT words per second on all threads (L1-resident words)."""
+    from numba import get_num_threads
+
+    from hwsim.kernels.popcount import popcount_throughput_kernel
+
+    words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
+    repeats = get_num_threads() * (2000 if quick else 8000)
+    t = _best_time(lambda: popcount_throughput_kernel(words, repeats), 3 if quick else 5)
+    return words.size * repeats / t
+
+
+@njit(cache=True)
+def _read_words(a: np.ndarray, reps: int) -> int:
+    """Xor of every word of ``a``, ``reps`` times: a pure streaming read, nothing written."""
+    acc = np.uint64(0)
+    for r in range(reps):
+        x0 = x1 = x2 = x3 = np.uint64(r)
+        for i in range(0, a.shape[0] - 3, 4):
+            x0 ^= a[i]
+            x1 ^= a[i + 1]
+            x2 ^= a[i + 2]
+            x3 ^= a[i + 3]
+        acc ^= x0 ^ x1 ^ x2 ^ x3
+    return acc
+
+
+def measure_bandwidths(quick: bool = False) -> dict[str, float]:
+    """Read bandwidth (bytes/s, one thread) at array sizes inside L1, L2, L3 and DRAM."""
+    sizes = {
+        "l1": 16 * KIB,
+        "l2": 256 * KIB,
+        "l3": 4 * 1024 * KIB,
+        "dram": (64 if quick else 256) * 1024 * KIB,
+    }
+    out = {}
+    for level, nbytes in sizes.items():
+        a = np.ones(nbytes // 8, dtype=np.uint64)
+        reps = max(1, (512 * 1024 * KIB) // nbytes // (8 if quick else 1))
+        out[level] = nbytes * reps / _best_time(lambda a=a, reps=reps: _read_words(a, reps), 3)
+    return out
+
+
+def measure_fp32_rate(quick: bool = False) -> float:
+    n = 256 if quick else 512
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    return n**3 / _best_time(lambda: a @ b, 20)
+
+
+CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
+    # (M, N, K, w_bits, a_bits): compute-bound shapes, a spread of words and plane pairs
+    (1024, 1024, 4096, 1, 1),
+    (1024, 512, 2048, 2, 2),
+    (2048, 512, 1024, 1, 2),
+    (512, 512, 4096, 2, 1),
+    (512, 256, 1024, 4, 4),
+    (256, 256, 256, 1, 1),
+    (1024, 1024, 1024, 3, 2),
+    (256, 1024, 2304, 2, 2),
+)
+
+
+def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: int = 20) -> float:
+    """Wall time of one deployed bit-serial GEMM: pack the activations, multiply against
+    pre-packed weights (``hwsim.kernels``)."""
+    from hwsim.kernels import bitserial_matmul_packed, pack_operand
+
+    rng = np.random.default_rng(m * 7 + n * 13 + k + w_bits * 101 + a_bits)
+    a = rng.integers(0, 2**a_bits, (m, k))
+    w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), (n, k))
+    wp = pack_operand(w, w_bits, signed=True)
+    return _best_time(
+        lambda: bitserial_matmul_packed(pack_operand(a, a_bits, signed=False), wp), repeats
+    )
+
+
+def fit_bitserial(
+    timings: list[tuple[tuple[int, int, int, int, int], float]],
+) -> tuple[float, float, float]:
+    """``(words per second, seconds per packed element-bit, overhead seconds)`` minimising
+    the relative error of ``t = overhead + words/rate + pack_bits*pack_s`` (non-negative)."""
+    from hwsim.hardware.cpu import TILE_ROWS
+
+    rows, times = [], []
+    for (m, n, k, w, a), t in timings:
+        mp = -(-m // TILE_ROWS) * TILE_ROWS
+        np_ = -(-n // TILE_ROWS) * TILE_ROWS
+        words = w * a * mp * np_ * (-(-k // 64))
+        rows.append([1.0, words, m * k * a])
+        times.append(t)
+    x = np.array(rows, dtype=np.float64)
+    y = np.array(times, dtype=np.float64)
+    xs = x / y[:, None]
+    coef, *_ = np.linalg.lstsq(xs, np.ones_like(y), rcond=None)
+    # A negative term means it is lost in noise: drop it and refit the rest.
+    keep = coef > 0
+    if not keep.all():
+        coef = np.zeros(3)
+        sub, *_ = np.linalg.lstsq(xs[:, keep], np.ones_like(y), rcond=None)
+        coef[keep] = np.maximum(sub, 0.0)
+    overhead, per_word, per_bit = coef
+    rate = 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y))
+    return rate, float(per_bit), float(overhead)
+
+
+def calibrate(quick: bool = False, progress: bool | None = None) -> dict[str, Any]:
+    """Measure this machine; returns the ``cpu`` config fields and what they came from."""
+    from numba import get_num_threads
+    from tqdm import tqdm
+
+    steps = tqdm(total=5, desc="calibrate", disable=None if progress is None else not progress)
+    pop = measure_popcount_rate(quick)
+    steps.update()
+    bw = measure_bandwidths(quick)
+    steps.update()
+    fp32 = measure_fp32_rate(quick)
+    steps.update()
+    shapes = CALIBRATION_SHAPES[:4] if quick else CALIBRATION_SHAPES
+    timings = [(s, time_bitserial(*s, repeats=5 if quick else 20)) for s in shapes]
+    steps.update()
+    rate, pack_s, overhead = fit_bitserial(timings)
+    steps.update()
+    steps.close()
+    cores = get_num_threads()
+    return {
+        "fields": {
+            "kernel": "bitserial",
+            "cores": cores,
+            "frequency_hz": _cpu_frequency_hz(),
+            "l1_bytes": 32 * KIB,
+            "l2_bytes": 512 * KIB,
+            "l3_bytes": 32 * 1024 * KIB,
+            # One thread measured; streaming reads scale with cores up to the DRAM limit.
+            "l1_bytes_per_s": bw["l1"] * cores,
+            "l2_bytes_per_s": bw["l2"] * cores,
+            "l3_bytes_per_s": bw["l3"] * cores,
+            "dram_bytes_per_s": bw["dram"],
+            "binary_words_per_s": float(rate),
+            "pack_s_per_elem_bit": pack_s,
+            "int8_macs_per_s": 2.0 * fp32,
+            "fp32_macs_per_s": fp32,
+            "call_overhead_s": overhead,
+            "power_w": 15.0 * cores,
+            "e_dram_pj_per_bit": 20.0,
+        },
+        "peak_popcount_words_per_s": pop,
+        "timings": timings,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+    }
+
+
+def _cpu_frequency_hz() -> float:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return 2.5e9
+
+
+def preset_toml(
+    result: dict[str, Any], name: str = "cpu-bitserial", kernel: str = "bitserial"
+) -> str:
+    """The calibration as a ``cpu`` preset TOML running ``kernel``, every field with its
+    source."""
+    f = {**result["fields"], "kernel": kernel}
+    when = time.strftime("%Y-%m-%d", time.gmtime())
+    meas = f"[MEASURED] hwsim calibrate on this machine ({result['machine']}, {when})"
+    src = {
+        "kernel": {
+            "bitserial": "[INFER] the hwsim.kernels AND+popcount GEMM",
+            "int8": "[INFER] an int8 SIMD GEMM (AVX2), the quantized baseline",
+            "fp32": "[INFER] an fp32 FMA GEMM (BLAS), the float baseline",
+        }[kernel],
+        "cores": f"{meas}: numba threads",
+        "frequency_hz": f"{meas}: /proc/cpuinfo",
+        "l1_bytes": "[INFER] lscpu: 64 KiB L1d over 2 instances = 32 KiB per core",
+        "l2_bytes": "[INFER] lscpu: 1 MiB L2 over 2 instances = 512 KiB per core",
+        "l3_bytes": "[INFER] lscpu: 32 MiB L3, shared",
+        "l1_bytes_per_s": f"{meas}: one-thread sum over 16 KiB, times cores",
+        "l2_bytes_per_s": f"{meas}: one-thread sum over 256 KiB, times cores",
+        "l3_bytes_per_s": f"{meas}: one-thread sum over 4 MiB, times cores",
+        "dram_bytes_per_s": f"{meas}: one-thread sum over 64-256 MiB",
+        "binary_words_per_s": f"{meas}: fit of hwsim.kernels timings (peak AND+POPCNT loop "
+        f"{result['peak_popcount_words_per_s']:.3g} words/s)",
+        "pack_s_per_elem_bit": f"{meas}: fit of hwsim.kernels timings (activation packing)",
+        "int8_macs_per_s": "[INFER] 2x the measured fp32 rate (AVX2 vpmaddubsw vs FMA)",
+        "fp32_macs_per_s": f"{meas}: numpy float32 matmul (BLAS)",
+        "call_overhead_s": f"{meas}: fit of hwsim.kernels timings (per-call overhead)",
+        "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
+        "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
+    }
+    lines = [
+        f"# {name}: calibrated with `hwsim calibrate` ({when}).",
+        'family = "cpu"',
+        f'name = "{name}"',
+    ]
+    for key, value in f.items():
+        if isinstance(value, str):
+            lines.append(f'{key} = "{value}"')
+        else:
+            lines.append(f"{key} = {int(value) if isinstance(value, int) else float(value)!r}")
+    lines.append("")
+    lines.append("[sources]")
+    for key in f:
+        lines.append(f"{key} = {_toml_str(src[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_presets(
+    paths: dict[str, str | Path], quick: bool = False, progress: bool | None = None
+) -> dict[str, Any]:
+    """Calibrate once and write one preset TOML per ``{kernel: path}``, atomically.
+
+    Returns the calibration result (fields, peak popcount rate, kernel timings)."""
+    from hwsim.errors import HwsimError
+    from hwsim.hardware.cpu import KERNELS
+
+    for kernel in paths:
+        if kernel not in KERNELS:
+            raise HwsimError("kernel", kernel, f"must be one of {KERNELS}")
+    result = calibrate(quick, progress)
+    for kernel, path in paths.items():
+        atomic_write_text(path, preset_toml(result, Path(path).stem, kernel))
+    return result
