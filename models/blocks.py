@@ -205,6 +205,10 @@ def init_weights(model: nn.Module, linear_std: float | None = None) -> None:
     """He (fan-out) init for convs, unit BatchNorm; Linear keeps PyTorch's default unless
     ``linear_std`` asks for N(0, std) with zero bias."""
     for m in model.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            # Shape-only (meta) tensors hold no values to initialise, and torch's meta
+            # normal_ would import its compiler stack.
+            continue
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
