@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -97,7 +98,9 @@ def quantize(
             if arr.size
             else np.zeros([arr.shape[d] if d == axis else 1 for d in range(arr.ndim)])
         )
-    scale = np.where(peak > 0, peak / qmax, 1.0).astype(np.float64)
+    step = peak / qmax
+    # A zero (or underflowing) peak has nothing to resolve: any positive scale is exact.
+    scale = np.where(step > 0, step, 1.0).astype(np.float64)
     lo = -qmax if signed else 0
     codes = np.clip(np.rint(arr / scale), lo, qmax).astype(np.int64)
     return codes, scale
@@ -171,12 +174,12 @@ def from_bitplanes(planes: Any, signed: bool) -> np.ndarray:
     return (p.astype(np.int64) * w).sum(axis=0)
 
 
-@njit(cache=True, parallel=True)
-def _pack_rows(codes: np.ndarray, bits: int, out: np.ndarray) -> None:
-    """Pack ``codes [rows, K]`` into ``out [rows_padded, bits, words]`` (already zeroed)."""
-    rows, k_len = codes.shape
+@njit(cache=True)
+def _pack_range(codes: np.ndarray, bits: int, out: np.ndarray, r0: int, r1: int) -> None:
+    """Pack rows ``r0 .. r1`` of ``codes [rows, K]`` into ``out [rows_padded, bits, words]``."""
+    k_len = codes.shape[1]
     words = out.shape[2]
-    for r in prange(rows):
+    for r in range(r0, r1):
         for w in range(words):
             k0 = w * WORD_BITS
             k1 = min(k0 + WORD_BITS, k_len)
@@ -189,6 +192,18 @@ def _pack_rows(codes: np.ndarray, bits: int, out: np.ndarray) -> None:
                 out[r, p, w] = word
 
 
+@njit(cache=True, parallel=True)
+def _pack_parallel(codes: np.ndarray, bits: int, out: np.ndarray, chunks: int) -> None:
+    rows = codes.shape[0]
+    per_chunk = -(-rows // chunks)
+    for chunk in prange(chunks):
+        _pack_range(codes, bits, out, chunk * per_chunk, min(rows, (chunk + 1) * per_chunk))
+
+
+PARALLEL_MIN_LANES = 1 << 20
+"""Below this many code bits to pack, one thread is faster than waking the pool."""
+
+
 def pack_rows(codes: np.ndarray, bits: int, row_multiple: int = 1) -> np.ndarray:
     """Pack validated 2-D int64 codes into uint64 ``[rows_padded, bits, ceil(K/64)]``.
 
@@ -199,8 +214,11 @@ def pack_rows(codes: np.ndarray, bits: int, row_multiple: int = 1) -> np.ndarray
     rows, k_len = codes.shape
     padded = -(-rows // row_multiple) * row_multiple
     out = np.zeros((padded, bits, -(-k_len // WORD_BITS)), dtype=np.uint64)
-    if rows and k_len:
-        _pack_rows(codes, bits, out)
+    threads = numba.get_num_threads()
+    if rows * k_len * bits < PARALLEL_MIN_LANES or threads == 1 or rows < 2:
+        _pack_range(codes, bits, out, 0, rows)
+    else:
+        _pack_parallel(codes, bits, out, min(rows, 4 * threads))
     return out
 
 

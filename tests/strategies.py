@@ -61,3 +61,56 @@ def workloads(draw, min_layers: int = 1, max_layers: int = 6):
 
     n = draw(st.integers(min_layers, max_layers))
     return Workload.from_layers("random", [draw(layer_dicts(name=f"l{i}")) for i in range(n)])
+
+
+# Bit-serial kernels: reductions past one word, including the long ones layers really have.
+long_gemm_k = st.one_of(gemm_k, st.sampled_from([300, 1000]))
+
+
+@st.composite
+def conv2d_geometry(draw, max_channels: int = 6, max_hw: int = 9) -> dict:
+    """A small conv2d case: input/weight shapes plus stride, padding, dilation and groups
+    that give at least one output pixel."""
+    groups = draw(st.integers(1, 3))
+    cg = draw(st.integers(1, max(1, max_channels // groups)))
+    og = draw(st.integers(1, max(1, max_channels // groups)))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    # Smallest input that still fits the dilated kernel after padding.
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), max_hw))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), max_hw))
+    return {"x_shape": (draw(st.integers(1, 2)), groups * cg, h, w),
+            "w_shape": (groups * og, cg, kh, kw), "stride": (sh, sw), "padding": (ph, pw),
+            "dilation": (dh, dw), "groups": groups}
+
+
+SKELETON_FAMILIES: tuple[str, ...] = ("bitparallel", "stripes", "loom", "bismo", "pragmatic")
+
+
+@st.composite
+def skeleton_configs(draw, family: str | None = None):
+    """A random spatial-array hardware config (any skeleton family unless ``family``)."""
+    from hwsim.hardware import get_family
+
+    fam = family or draw(st.sampled_from(SKELETON_FAMILIES))
+    kw = {
+        "rows": draw(st.integers(1, 64)),
+        "cols": draw(st.integers(1, 32)),
+        "lanes": draw(st.integers(1, 64)),
+        "frequency_hz": draw(st.sampled_from([2e8, 1e9, 9.8e8])),
+        "weight_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
+        "act_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
+        "out_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
+        "dram_bytes_per_cycle": draw(st.sampled_from([1.0, 8.0, 64.0, 512.0])),
+        "out_bits": draw(st.sampled_from([0, 8, 16, 32])),
+        "fill_cycles": draw(st.sampled_from([0.0, 0.0, 10.0])),
+    }
+    if fam == "loom":
+        kw["a_bits_per_cycle"] = draw(st.sampled_from([1, 2, 4]))
+    if fam == "bitparallel":
+        kw["precision"] = draw(st.sampled_from([8, 16]))
+    if fam == "pragmatic":
+        kw["sync_lanes"] = draw(st.sampled_from([1, 4, 16]))
+    return get_family(fam).config_type(**kw)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -12,16 +13,15 @@ from hwsim.errors import HwsimError, check, check_bits
 from hwsim.kernels.gemm import bitserial_matmul_packed, check_accumulator, pack_operand
 
 
-@njit(cache=True, parallel=True)
-def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """``[N*OH*OW, cg*kh*kw]`` patches of channels ``c0 .. c0+cg`` of ``x [N, C, H, W]``.
+@njit(cache=True)
+def _im2col_rows(x, cols, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, r0, r1):
+    """Rows ``r0 .. r1`` of the ``[N*OH*OW, cg*kh*kw]`` patches of channels ``c0 .. c0+cg``.
 
-    Columns follow the weight layout ``[cg, kh, kw]``; taps that fall in the padding are code
-    0, which is exact padding for signed and unsigned codes alike.
+    Columns follow the weight layout ``[cg, kh, kw]``; taps in the padding stay code 0 (``cols``
+    comes zeroed), which is exact padding for signed and unsigned codes alike.
     """
-    n_img, _, h, w = x.shape
-    cols = np.zeros((n_img * oh * ow, cg * kh * kw), dtype=np.int64)
-    for row in prange(n_img * oh * ow):
+    h, w = x.shape[2], x.shape[3]
+    for row in range(r0, r1):
         n = row // (oh * ow)
         oy = (row // ow) % oh
         ox = row % ow
@@ -34,6 +34,41 @@ def _im2col(x, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
                     if 0 <= iy < h and 0 <= ix < w:
                         cols[row, col] = x[n, c0 + c, iy, ix]
                     col += 1
+
+
+@njit(cache=True, parallel=True)
+def _im2col_parallel(x, cols, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, chunks):
+    rows = cols.shape[0]
+    per_chunk = -(-rows // chunks)
+    for chunk in prange(chunks):
+        r0 = chunk * per_chunk
+        r1 = min(rows, r0 + per_chunk)
+        _im2col_rows(x, cols, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, r0, r1)
+
+
+PARALLEL_MIN_ELEMENTS = 1 << 20
+"""Below this many patch elements one thread is faster than waking the pool."""
+
+
+def _im2col(
+    x: np.ndarray,
+    c0: int,
+    cg: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    out_hw: tuple[int, int],
+) -> np.ndarray:
+    """int64 ``[N*OH*OW, cg*kh*kw]`` patches of channels ``c0 .. c0+cg`` of ``x [N, C, H, W]``."""
+    rows = x.shape[0] * out_hw[0] * out_hw[1]
+    cols = np.zeros((rows, cg * kernel[0] * kernel[1]), dtype=np.int64)
+    geometry = (c0, cg, *kernel, *stride, *padding, *dilation, *out_hw)
+    threads = numba.get_num_threads()
+    if cols.size < PARALLEL_MIN_ELEMENTS or threads == 1 or rows < 2:
+        _im2col_rows(x, cols, *geometry, 0, rows)
+    else:
+        _im2col_parallel(x, cols, *geometry, min(rows, 4 * threads))
     return cols
 
 
@@ -73,6 +108,8 @@ def bitserial_conv2d(
     a_bits = check_bits("a_bits", a_bits)
     w_bits = check_bits("w_bits", w_bits)
     x_arr, w_arr = np.asarray(x_codes), np.asarray(w_codes)
+    for name, flag in (("a_signed", a_signed), ("w_signed", w_signed)):
+        check(isinstance(flag, bool | np.bool_), name, flag, "must be a bool")
     check(x_arr.ndim == 4, "x_codes.shape", x_arr.shape, "must be 4-D [N, C, H, W]")
     check(w_arr.ndim == 4, "w_codes.shape", w_arr.shape, "must be 4-D [O, C/groups, kh, kw]")
     sh, sw = _pair(stride, "stride", 1)
@@ -110,7 +147,7 @@ def bitserial_conv2d(
     og = c_out // groups
     out = np.empty((n_img, c_out, oh, ow), dtype=np.int64)
     for g in range(groups):
-        cols = _im2col(x, g * cg, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        cols = _im2col(x, g * cg, cg, (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow))
         a = pack_operand(cols, a_bits, signed=a_signed, field="x_codes")
         wp = pack_operand(
             wts[g * og : (g + 1) * og].reshape(og, -1), w_bits, signed=w_signed, field="w_codes"

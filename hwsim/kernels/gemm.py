@@ -29,6 +29,10 @@ TILE = 4
 L2_BUDGET_BYTES = 256 * 1024
 """Weight words kept hot per block: half of this machine's 512 KiB L2 per core."""
 
+PARALLEL_MIN_WORDS = 1 << 21
+"""Below this many word AND + popcounts (about half a millisecond) waking threads costs more
+than it saves, so small problems run on the calling thread."""
+
 ACCUMULATOR_BITS = 62
 """Largest ``K * 2^(a_bits + w_bits)`` allowed: int64 with two bits of margin (see below)."""
 
@@ -77,78 +81,84 @@ def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: 
     return np.where(a_sign[:, None] ^ w_sign[None, :], -coef, coef)
 
 
-@njit(cache=True, parallel=True)
-def _bitserial_gemm(a_words, w_words, coef, out, n_block, k_block, m_chunks):
-    """``out[Mp, Np] = sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` over packed rows.
+@njit(cache=True)
+def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end):
+    """``out[Mp, Np] += sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` for 4-row tiles
+    ``t_begin .. t_end`` of ``a_words``.
 
-    ``a_words [Mp, ab, KW]``, ``w_words [Np, wb, KW]`` with ``Mp``, ``Np`` multiples of 4;
-    ``out`` zeroed. Threads take chunks of 4-row tiles; within a chunk, K and N are blocked so a
-    block of weight words stays in L2 while every tile of the chunk streams past it, and a
-    tile's activation words stay in L1 across the block's weight tiles.
+    ``a_words [Mp, ab, KW]``, ``w_words [Np, wb, KW]`` with ``Mp``, ``Np`` multiples of 4. K and
+    N are blocked so a block of weight words stays in L2 while every tile of the range streams
+    past it, and a tile's activation words stay in L1 across the block's weight tiles.
     """
-    mp, ab, kw = a_words.shape
+    ab, kw = a_words.shape[1], a_words.shape[2]
     np_ = w_words.shape[0]
     wb = w_words.shape[1]
-    m_tiles = mp // 4
+    for k0 in range(0, kw, k_block):
+        k1 = min(k0 + k_block, kw)
+        for nb0 in range(0, np_, n_block):
+            nb1 = min(nb0 + n_block, np_)
+            for mt in range(t_begin, t_end):
+                m0 = mt * 4
+                for n0 in range(nb0, nb1, 4):
+                    for i in range(ab):
+                        for j in range(wb):
+                            c00 = c01 = c02 = c03 = 0
+                            c10 = c11 = c12 = c13 = 0
+                            c20 = c21 = c22 = c23 = 0
+                            c30 = c31 = c32 = c33 = 0
+                            for k in range(k0, k1):
+                                a0 = a_words[m0, i, k]
+                                a1 = a_words[m0 + 1, i, k]
+                                a2 = a_words[m0 + 2, i, k]
+                                a3 = a_words[m0 + 3, i, k]
+                                w0 = w_words[n0, j, k]
+                                w1 = w_words[n0 + 1, j, k]
+                                w2 = w_words[n0 + 2, j, k]
+                                w3 = w_words[n0 + 3, j, k]
+                                c00 += popcount(a0 & w0)
+                                c01 += popcount(a0 & w1)
+                                c02 += popcount(a0 & w2)
+                                c03 += popcount(a0 & w3)
+                                c10 += popcount(a1 & w0)
+                                c11 += popcount(a1 & w1)
+                                c12 += popcount(a1 & w2)
+                                c13 += popcount(a1 & w3)
+                                c20 += popcount(a2 & w0)
+                                c21 += popcount(a2 & w1)
+                                c22 += popcount(a2 & w2)
+                                c23 += popcount(a2 & w3)
+                                c30 += popcount(a3 & w0)
+                                c31 += popcount(a3 & w1)
+                                c32 += popcount(a3 & w2)
+                                c33 += popcount(a3 & w3)
+                            c = coef[i, j]
+                            out[m0, n0] += c * c00
+                            out[m0, n0 + 1] += c * c01
+                            out[m0, n0 + 2] += c * c02
+                            out[m0, n0 + 3] += c * c03
+                            out[m0 + 1, n0] += c * c10
+                            out[m0 + 1, n0 + 1] += c * c11
+                            out[m0 + 1, n0 + 2] += c * c12
+                            out[m0 + 1, n0 + 3] += c * c13
+                            out[m0 + 2, n0] += c * c20
+                            out[m0 + 2, n0 + 1] += c * c21
+                            out[m0 + 2, n0 + 2] += c * c22
+                            out[m0 + 2, n0 + 3] += c * c23
+                            out[m0 + 3, n0] += c * c30
+                            out[m0 + 3, n0 + 1] += c * c31
+                            out[m0 + 3, n0 + 2] += c * c32
+                            out[m0 + 3, n0 + 3] += c * c33
+
+
+@njit(cache=True, parallel=True)
+def _gemm_parallel(a_words, w_words, coef, out, n_block, k_block, m_chunks):
+    """:func:`_gemm_tiles` over ``m_chunks`` chunks of row tiles, one thread per chunk."""
+    m_tiles = a_words.shape[0] // 4
     per_chunk = -(-m_tiles // m_chunks)
     for chunk in prange(m_chunks):
         t_begin = chunk * per_chunk
         t_end = min(t_begin + per_chunk, m_tiles)
-        for k0 in range(0, kw, k_block):
-            k1 = min(k0 + k_block, kw)
-            for nb0 in range(0, np_, n_block):
-                nb1 = min(nb0 + n_block, np_)
-                for mt in range(t_begin, t_end):
-                    m0 = mt * 4
-                    for n0 in range(nb0, nb1, 4):
-                        for i in range(ab):
-                            for j in range(wb):
-                                c00 = c01 = c02 = c03 = 0
-                                c10 = c11 = c12 = c13 = 0
-                                c20 = c21 = c22 = c23 = 0
-                                c30 = c31 = c32 = c33 = 0
-                                for k in range(k0, k1):
-                                    a0 = a_words[m0, i, k]
-                                    a1 = a_words[m0 + 1, i, k]
-                                    a2 = a_words[m0 + 2, i, k]
-                                    a3 = a_words[m0 + 3, i, k]
-                                    w0 = w_words[n0, j, k]
-                                    w1 = w_words[n0 + 1, j, k]
-                                    w2 = w_words[n0 + 2, j, k]
-                                    w3 = w_words[n0 + 3, j, k]
-                                    c00 += popcount(a0 & w0)
-                                    c01 += popcount(a0 & w1)
-                                    c02 += popcount(a0 & w2)
-                                    c03 += popcount(a0 & w3)
-                                    c10 += popcount(a1 & w0)
-                                    c11 += popcount(a1 & w1)
-                                    c12 += popcount(a1 & w2)
-                                    c13 += popcount(a1 & w3)
-                                    c20 += popcount(a2 & w0)
-                                    c21 += popcount(a2 & w1)
-                                    c22 += popcount(a2 & w2)
-                                    c23 += popcount(a2 & w3)
-                                    c30 += popcount(a3 & w0)
-                                    c31 += popcount(a3 & w1)
-                                    c32 += popcount(a3 & w2)
-                                    c33 += popcount(a3 & w3)
-                                c = coef[i, j]
-                                out[m0, n0] += c * c00
-                                out[m0, n0 + 1] += c * c01
-                                out[m0, n0 + 2] += c * c02
-                                out[m0, n0 + 3] += c * c03
-                                out[m0 + 1, n0] += c * c10
-                                out[m0 + 1, n0 + 1] += c * c11
-                                out[m0 + 1, n0 + 2] += c * c12
-                                out[m0 + 1, n0 + 3] += c * c13
-                                out[m0 + 2, n0] += c * c20
-                                out[m0 + 2, n0 + 1] += c * c21
-                                out[m0 + 2, n0 + 2] += c * c22
-                                out[m0 + 2, n0 + 3] += c * c23
-                                out[m0 + 3, n0] += c * c30
-                                out[m0 + 3, n0 + 1] += c * c31
-                                out[m0 + 3, n0 + 2] += c * c32
-                                out[m0 + 3, n0 + 3] += c * c33
+        _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end)
 
 
 def _blocking(w_bits: int, words: int) -> tuple[int, int]:
@@ -190,8 +200,13 @@ def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
     coef = plane_pair_coefficients(a.bits, w.bits, a.signed, w.signed)
     n_block, k_block = _blocking(w.bits, a.words.shape[2])
     m_tiles = a.words.shape[0] // TILE
-    m_chunks = max(1, min(m_tiles, 4 * numba.get_num_threads()))
-    _bitserial_gemm(a.words, w.words, coef, out, n_block, k_block, m_chunks)
+    work = out.size * a.words.shape[2] * a.bits * w.bits
+    threads = numba.get_num_threads()
+    if threads == 1 or work < PARALLEL_MIN_WORDS or m_tiles < 2:
+        _gemm_tiles(a.words, w.words, coef, out, n_block, k_block, 0, m_tiles)
+    else:
+        m_chunks = min(m_tiles, 4 * threads)
+        _gemm_parallel(a.words, w.words, coef, out, n_block, k_block, m_chunks)
     if out.shape == (a.rows, w.rows):
         return out
     return np.ascontiguousarray(out[: a.rows, : w.rows])

@@ -1,0 +1,80 @@
+"""hwsim.kernels conv2d against torch conv2d on integer-valued float64 tensors, exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hwsim import HwsimError
+from hwsim.kernels import bitserial_conv2d
+from tests.strategies import codes, conv2d_geometry, signedness, small_bits
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    # Tiny reference convolutions: torch's thread pool only adds wake-up cost on 2 shared cores.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@given(
+    data=st.data(),
+    geo=conv2d_geometry(),
+    a_bits=small_bits,
+    w_bits=small_bits,
+    a_signed=signedness,
+    w_signed=signedness,
+)
+def test_conv2d_equals_torch(data, geo, a_bits, w_bits, a_signed, w_signed):
+    x = data.draw(codes(geo["x_shape"], a_bits, a_signed))
+    w = data.draw(codes(geo["w_shape"], w_bits, w_signed))
+    conv = {k: geo[k] for k in ("stride", "padding", "dilation", "groups")}
+    got = bitserial_conv2d(x, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed, **conv)
+    # float64 holds these sums exactly (far below 2^53).
+    want = torch.nn.functional.conv2d(
+        torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)), **conv
+    ).numpy()
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_conv2d_long_reduction_equals_torch():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-8, 8, (1, 40, 6, 6))
+    w = rng.integers(0, 16, (5, 40, 3, 3))  # K = 360 spans six words
+    got = bitserial_conv2d(x, w, 4, 4, padding=1, a_signed=True, w_signed=False)
+    want = torch.nn.functional.conv2d(
+        torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)), padding=1
+    ).numpy()
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"stride": 0}, "stride"),
+        ({"stride": (1, 2, 3)}, "stride"),
+        ({"padding": -1}, "padding"),
+        ({"dilation": 0}, "dilation"),
+        ({"groups": 3}, "groups"),
+        ({"groups": 0}, "groups"),
+        ({"x": np.ones((2, 4, 4), int)}, "x_codes.shape"),
+        ({"w": np.ones((2, 3, 3, 3), int)}, "w_codes.shape"),
+        ({"w": np.ones((2, 2, 7, 7), int)}, "x_codes.shape"),
+        ({"x": np.full((1, 2, 4, 4), 16)}, "x_codes"),
+        ({"w": np.full((2, 2, 3, 3), 1.5)}, "w_codes.dtype"),
+        ({"a_bits": 17}, "a_bits"),
+    ],
+)
+def test_bad_conv_input_raises_hwsim_error_naming_the_field(kwargs, field):
+    args = {"x": np.ones((1, 2, 4, 4), int), "w": np.ones((2, 2, 3, 3), int), "a_bits": 4}
+    args.update(kwargs)
+    x, w, a_bits = args.pop("x"), args.pop("w"), args.pop("a_bits")
+    with pytest.raises(HwsimError) as info:
+        bitserial_conv2d(x, w, a_bits, 4, **args)
+    assert info.value.field == field

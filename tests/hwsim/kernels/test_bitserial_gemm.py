@@ -1,0 +1,153 @@
+"""hwsim.kernels matmul against numpy int64 matmul, exactly, over shapes, bits and signs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import hwsim.kernels.gemm as gemm
+from hwsim import HwsimError
+from hwsim.kernels import (
+    bitserial_matmul,
+    bitserial_matmul_packed,
+    pack_operand,
+    plane_pair_coefficients,
+    popcount,
+)
+from tests.strategies import code_range, codes, gemm_m, gemm_n, long_gemm_k, signedness, small_bits
+
+
+def reference(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return a.astype(np.int64) @ w.astype(np.int64).T
+
+
+@given(
+    data=st.data(),
+    m=gemm_m,
+    n=gemm_n,
+    k=long_gemm_k,
+    a_bits=small_bits,
+    w_bits=small_bits,
+    a_signed=signedness,
+    w_signed=signedness,
+)
+def test_matmul_equals_integer_matmul(data, m, n, k, a_bits, w_bits, a_signed, w_signed):
+    a = data.draw(codes((m, k), a_bits, a_signed))
+    w = data.draw(codes((n, k), w_bits, w_signed))
+    got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
+    assert got.dtype == np.int64 and got.shape == (m, n)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+@given(
+    data=st.data(), a_bits=small_bits, w_bits=small_bits, a_signed=signedness, w_signed=signedness
+)
+def test_cache_blocking_of_k_and_n_is_exact(data, a_bits, w_bits, a_signed, w_signed):
+    # A tiny L2 budget forces several K and N blocks on a small problem.
+    a = data.draw(codes((9, 700), a_bits, a_signed))
+    w = data.draw(codes((13, 700), w_bits, w_signed))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "L2_BUDGET_BYTES", 512)
+        assert gemm._blocking(w_bits, 11)[1] < 11
+        got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+@pytest.mark.parametrize(("a_bits", "w_bits"), [(1, 1), (8, 8), (16, 16), (16, 1)])
+@pytest.mark.parametrize("a_signed", [False, True])
+@pytest.mark.parametrize("w_signed", [False, True])
+def test_extreme_codes(a_bits, w_bits, a_signed, w_signed):
+    k = 1000
+    a_lo, a_hi = code_range(a_bits, a_signed)
+    w_lo, w_hi = code_range(w_bits, w_signed)
+    a = np.array([[a_lo] * k, [a_hi] * k, [a_lo, a_hi] * (k // 2)])
+    w = np.array([[w_lo] * k, [w_hi] * k, [w_hi, w_lo] * (k // 2)])
+    got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+@given(data=st.data(), k=long_gemm_k, w_bits=small_bits)
+def test_prepacked_weights_serve_many_inputs(data, k, w_bits):
+    w = data.draw(codes((6, k), w_bits, True))
+    packed = pack_operand(w, w_bits, signed=True)
+    for m in (1, 5):
+        a = data.draw(codes((m, k), 3, False))
+        got = bitserial_matmul_packed(pack_operand(a, 3, signed=False), packed)
+        np.testing.assert_array_equal(got, reference(a, w))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
+def test_any_integer_dtype_is_accepted(dtype):
+    a = np.arange(12, dtype=dtype).reshape(3, 4) % 4
+    w = (np.arange(8, dtype=dtype).reshape(2, 4) % 2).astype(dtype)
+    got = bitserial_matmul(a, w, 2, 2, w_signed=False)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+def test_plane_pair_coefficients_signs():
+    coef = plane_pair_coefficients(2, 3, True, True)
+    # a = a0 - 2 a1, w = w0 + 2 w1 - 4 w2: the product's pair weights.
+    assert coef.tolist() == [[1, 2, -4], [-2, -4, 8]]
+
+
+def test_popcount_counts_bits():
+    from numba import njit
+
+    @njit
+    def count(words):
+        return np.array([popcount(x) for x in words])
+
+    rng = np.random.default_rng(7)
+    words = np.concatenate(
+        [
+            rng.integers(0, 2**63, 50, dtype=np.uint64) * np.uint64(2) + 1,
+            np.array([0, 2**64 - 1, 2**63], dtype=np.uint64),
+        ]
+    )
+    assert count(words).tolist() == [bin(int(x)).count("1") for x in words]
+    # The intrinsic must become the hardware instruction, not a bit-twiddling loop.
+    asm = next(iter(count.inspect_asm().values()))
+    assert "popcnt" in asm
+
+
+def test_too_long_reduction_is_refused_before_any_work():
+    huge = np.broadcast_to(np.zeros((1, 1), dtype=np.int64), (1, 2**30 + 1))
+    with pytest.raises(HwsimError) as info:
+        bitserial_matmul(huge, huge, 16, 16)
+    assert info.value.field == "K"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"a_codes": np.array([[4]]), "a_bits": 2}, "a_codes"),
+        ({"w_codes": np.array([[-3]]), "w_bits": 2}, "w_codes"),
+        ({"w_codes": np.array([[-1]]), "w_signed": False}, "w_codes"),
+        ({"a_codes": np.array([[1.0]])}, "a_codes.dtype"),
+        ({"a_codes": np.array([1])}, "a_codes.shape"),
+        ({"w_codes": np.ones((1, 1, 1), int)}, "w_codes.shape"),
+        ({"w_codes": np.ones((1, 2), int)}, "K"),
+        ({"a_bits": 0}, "a_bits"),
+        ({"w_bits": 17}, "w_bits"),
+        ({"w_bits": 2.0}, "w_bits"),
+    ],
+)
+def test_bad_input_raises_hwsim_error_naming_the_field(kwargs, field):
+    args = {"a_codes": np.array([[1]]), "w_codes": np.array([[1]]), "a_bits": 4, "w_bits": 4}
+    args.update(kwargs)
+    w_signed = args.pop("w_signed", True)
+    with pytest.raises(HwsimError) as info:
+        bitserial_matmul(
+            args["a_codes"], args["w_codes"], args["a_bits"], args["w_bits"], w_signed=w_signed
+        )
+    assert info.value.field == field
+
+
+def test_packed_operands_must_share_k():
+    a = pack_operand(np.ones((2, 3), int), 1, signed=False)
+    w = pack_operand(np.ones((2, 4), int), 1, signed=False)
+    with pytest.raises(HwsimError) as info:
+        bitserial_matmul_packed(a, w)
+    assert info.value.field == "K"
