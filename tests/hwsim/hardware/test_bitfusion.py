@@ -1,0 +1,384 @@
+"""The Bit Fusion family: the reference simulator's published numbers, an independent Python
+transcription of its search, and the invariants one can derive by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim import BitPolicy, HwsimError, Workload
+from hwsim.hardware import cost_table, load_hardware, simulate
+from hwsim.hardware.bitfusion import EXTRA_KEYS, BitFusionConfig
+from tests.hwsim.hardware import test_bitfusion_pyref as ref
+
+EXACT = load_hardware("bitfusion")
+CORRECTED = load_hardware("bitfusion-corrected")
+
+
+def _workload(layers: dict[str, dict], name: str = "net") -> tuple[Workload, BitPolicy]:
+    rows, bits = [], {}
+    for lname, L in layers.items():
+        if L["K"] == 1 and L["O"] == 1 and not L["im2col"]:
+            rows.append(
+                {
+                    "name": lname,
+                    "kind": "linear",
+                    "batch": L["B"],
+                    "in_channels": L["IC"],
+                    "out_channels": L["OC"],
+                }
+            )
+        else:
+            pad = L["K"] // 2
+            in_hw = (L["O"] - 1) * L["S"] + L["K"] - 2 * pad
+            rows.append(
+                {
+                    "name": lname,
+                    "kind": "conv",
+                    "batch": L["B"],
+                    "in_channels": L["IC"],
+                    "out_channels": L["OC"],
+                    "in_h": max(in_hw, 1),
+                    "in_w": max(in_hw, 1),
+                    "out_h": L["O"],
+                    "out_w": L["O"],
+                    "kernel_h": L["K"],
+                    "kernel_w": L["K"],
+                    "stride_h": L["S"],
+                    "stride_w": L["S"],
+                    "pad_h": pad,
+                    "pad_w": pad,
+                    "first": int(L["im2col"]),
+                }
+            )
+        bits[lname] = (L["w"], L["a"])
+    wl = Workload.from_layers(name, rows)
+    return wl, BitPolicy(bits)
+
+
+def _acc(cfg: BitFusionConfig) -> dict:
+    """The transcription's accelerator dict for a config."""
+    return {
+        "N": cfg.rows,
+        "M": cfg.cols,
+        "pmax": cfg.max_bits,
+        "pmin": cfg.min_bits,
+        "sram": {"wgt": cfg.wbuf_bytes, "act": cfg.ibuf_bytes, "out": cfg.obuf_bytes},
+        "bw": cfg.dram_bits_per_cycle,
+        "core": cfg.core_pj_per_cycle,
+        "rd": {
+            "wgt": cfg.wbuf_read_pj_per_bit,
+            "act": cfg.ibuf_read_pj_per_bit,
+            "out": cfg.obuf_read_pj_per_bit,
+        },
+        "wr": {
+            "wgt": cfg.wbuf_write_pj_per_bit,
+            "act": cfg.ibuf_write_pj_per_bit,
+            "out": cfg.obuf_write_pj_per_bit,
+        },
+        "dram": cfg.dram_pj_per_bit,
+    }
+
+
+COLUMNS = {  # published column -> our per-layer output
+    "cycles": "cycles",
+    "stall_cycles": "stall_cycles",
+    "wbuf_read": "wbuf_read_bits",
+    "wbuf_write": "wbuf_write_bits",
+    "ibuf_read": "ibuf_read_bits",
+    "ibuf_write": "ibuf_write_bits",
+    "obuf_read": "obuf_read_bits",
+    "obuf_write": "obuf_write_bits",
+    "dram_read": "dram_read_bits",
+    "dram_write": "dram_write_bits",
+}
+
+
+@pytest.mark.parametrize("network", sorted(ref.REFERENCE_LAYERS))
+def test_published_reference_layers_exactly(network: str) -> None:
+    """Integer-equal cycles, stalls, buffer and DRAM bits; energy to 1e-6 (HARDWARE.md)."""
+    wl, policy = _workload(ref.REFERENCE_LAYERS[network], network)
+    layers = simulate(wl, policy, EXACT).layers.set_index("name")
+    rows = [r for r in ref.reference_rows() if r["network"] == network]
+    assert len(rows) == len(wl)
+    for row in rows:
+        got = layers.loc[row["layer"]]
+        for theirs, ours in COLUMNS.items():
+            assert int(got[ours]) == row[theirs], (row["layer"], theirs)
+        assert got["energy_j"] * 1e12 == pytest.approx(ref.reference_energy_pj(row), rel=1e-6)
+        assert got["dram_read_bytes"] * 8 == row["dram_read"]
+
+
+def test_preset_energy_table_matches_its_sources() -> None:
+    # The CACTI and synthesis numbers the simulator reads, divided as it divides them.
+    assert EXACT.core_pj_per_cycle == pytest.approx(3673500 * (16 * 32 / 16) / 500e6 * 1e3)
+    assert EXACT.wbuf_read_pj_per_bit == pytest.approx(0.000683701 / 32 * 1e3)
+    assert EXACT.ibuf_write_pj_per_bit == pytest.approx(0.00363853 / 32 * 1e3)
+    assert EXACT.obuf_read_pj_per_bit == pytest.approx(0.00106097 / 32 * 1e3)
+    assert EXACT.dram_pj_per_bit == 15.0
+
+
+@pytest.mark.parametrize(
+    "a,w,pf",
+    [
+        (8, 8, 1),
+        (4, 4, 4),
+        (8, 2, 4),
+        (2, 8, 4),
+        (2, 2, 16),
+        (1, 1, 16),
+        (1, 8, 4),
+        (3, 3, 4),
+        (3, 8, 2),
+        (5, 5, 1),
+        (16, 8, 0),
+    ],
+)
+def test_fusion_factor(a: int, w: int, pf: int) -> None:
+    assert EXACT.fusion_factor(a, w) == pf
+
+
+small_cfgs = st.sampled_from(
+    [
+        EXACT,
+        EXACT.replace(wbuf_bytes=2048, ibuf_bytes=1024, obuf_bytes=4096, dram_bits_per_cycle=64),
+        EXACT.replace(
+            rows=4, cols=8, wbuf_bytes=512, ibuf_bytes=512, obuf_bytes=1024, dram_bits_per_cycle=32
+        ),
+    ]
+)
+
+
+@st.composite
+def small_layers(draw) -> dict:
+    k = draw(st.sampled_from([1, 3]))
+    return {
+        "B": draw(st.integers(1, 4)),
+        "O": draw(st.integers(1, 6)),
+        "K": k,
+        "S": draw(st.sampled_from([1, 2])),
+        "IC": draw(st.integers(1, 40)),
+        "OC": draw(st.integers(1, 70)),
+        "a": draw(st.integers(1, 8)),
+        "w": draw(st.integers(1, 8)),
+        "im2col": draw(st.booleans()),
+    }
+
+
+@settings(max_examples=20)
+@given(layer=small_layers(), cfg=small_cfgs)
+def test_matches_python_transcription(layer: dict, cfg: BitFusionConfig) -> None:
+    try:
+        want = ref.search(_acc(cfg), layer)
+    except AssertionError:  # nothing fits: the model must say so
+        wl, policy = _workload({"l": layer})
+        with pytest.raises(HwsimError, match="fits half the buffers"):
+            simulate(wl, policy, cfg)
+        return
+    wl, policy = _workload({"l": layer})
+    got = simulate(wl, policy, cfg).layers.iloc[0]
+    assert int(got["cycles"]) == want["cycles"]
+    assert int(got["stall_cycles"]) == want["stall"]
+    for t, key in (("wgt", "wbuf"), ("act", "ibuf"), ("out", "obuf")):
+        assert int(got[f"{key}_read_bits"]) == want["reads"][t]
+        assert int(got[f"{key}_write_bits"]) == want["writes"][t]
+    assert int(got["dram_read_bits"]) == want["reads"]["dram"]
+    assert int(got["dram_write_bits"]) == want["writes"]["dram"]
+    assert got["energy_j"] * 1e12 == pytest.approx(want["energy"], rel=1e-9)
+
+
+@settings(max_examples=20)
+@given(layer=small_layers(), cfg=small_cfgs)
+def test_compute_bound_cycles_are_the_untiled_formula(layer: dict, cfg: BitFusionConfig) -> None:
+    """With a DRAM interface wide enough that no tiling stalls, every tiling costs its compute
+    plus a one-cycle prologue and epilogue, so the search finds the fewest compute cycles:
+    B*ceil(OC/M)*O^2*K^2*ceil(IC/(N*pf)), or B*O^2*ceil(OC/M)*ceil(K^2*IC/(N*pf)) with im2col."""
+    cfg = cfg.replace(
+        dram_bits_per_cycle=1 << 20, wbuf_bytes=65536, ibuf_bytes=32768, obuf_bytes=16384
+    )
+    wl, policy = _workload({"l": layer})
+    got = simulate(wl, policy, cfg).layers.iloc[0]
+    B, O, K, IC, OC = layer["B"], layer["O"], layer["K"], layer["IC"], layer["OC"]
+    npf = cfg.rows * cfg.fusion_factor(layer["a"], layer["w"])
+    if layer["im2col"]:
+        expected = B * O * O * math.ceil(OC / cfg.cols) * math.ceil(K * K * IC / npf)
+    else:
+        expected = B * math.ceil(OC / cfg.cols) * O * O * K * K * math.ceil(IC / npf)
+    assert int(got["compute_cycles"]) == expected
+    assert int(got["stall_cycles"]) == 2
+    assert int(got["cycles"]) == expected + 2
+
+
+@settings(max_examples=20)
+@given(layer=small_layers(), cfg=small_cfgs)
+def test_chosen_tiles_fit_half_buffers_and_totals_add_up(layer: dict, cfg: BitFusionConfig) -> None:
+    wl, policy = _workload({"l": layer})
+    try:
+        rep = simulate(wl, policy, cfg)
+    except HwsimError:
+        return
+    g = rep.layers.iloc[0]
+    b, oh, ow, ic, oc = (int(g[f"tile_{k}"]) for k in ("b", "oh", "ow", "ic", "oc"))
+    a, w, K, S = layer["a"], layer["w"], layer["K"], layer["S"]
+    npf = cfg.rows * cfg.fusion_factor(a, w)
+    assert math.ceil(K * K * ic / npf) * npf * oc * w <= cfg.wbuf_bytes * 4
+    act = (
+        ow * oh * K * K * ic * b * a
+        if layer["im2col"]
+        else (K + (ow - 1) * S) * (K + (oh - 1) * S) * ic * b * a
+    )
+    assert act <= cfg.ibuf_bytes * 4
+    assert ow * oh * math.ceil(oc / cfg.cols) * cfg.cols * b * 32 <= cfg.obuf_bytes * 4
+    # Lower bounds: compute of the untiled layer, and DRAM traffic at the interface width.
+    assert g["cycles"] >= g["compute_cycles"]
+    assert g["cycles"] >= math.ceil(
+        (g["dram_read_bits"] + g["dram_write_bits"]) / cfg.dram_bits_per_cycle
+    )
+    assert g["cycles"] == g["compute_cycles"] + g["stall_cycles"]
+    assert g["energy_j"] == pytest.approx(
+        g["compute_energy_j"] + g["sram_energy_j"] + g["dram_energy_j"], rel=1e-12
+    )
+    assert g["compute_energy_j"] == pytest.approx(
+        g["compute_cycles"] * cfg.core_pj_per_cycle * 1e-12, rel=1e-12
+    )
+    assert g["dram_energy_j"] == pytest.approx(
+        (g["dram_read_bits"] + g["dram_write_bits"]) * cfg.dram_pj_per_bit * 1e-12, rel=1e-12
+    )
+    assert g["dram_bytes"] == g["dram_read_bytes"] + g["dram_write_bytes"]
+    assert g["latency_s"] == pytest.approx(g["cycles"] / cfg.frequency_hz)
+    assert 0 < g["utilization"] <= 1
+
+
+def test_bigger_buffers_can_cost_cycles_in_the_reference_model() -> None:
+    """Not monotone, and the transcription agrees: with twice the buffers more of each tensor
+    fits, so more of it moves in the prologue, which the model does not overlap with compute.
+    (Likewise fewer bits can cost cycles.) Found by a random search against the transcription."""
+    layer = {"B": 4, "O": 3, "K": 3, "S": 1, "IC": 154, "OC": 2, "a": 3, "w": 1, "im2col": False}
+    big = EXACT.replace(wbuf_bytes=2 * 65536, ibuf_bytes=2 * 32768, obuf_bytes=2 * 16384)
+    wl, policy = _workload({"l": layer})
+    small_c = simulate(wl, policy, EXACT).layers["cycles"].iloc[0]
+    big_c = simulate(wl, policy, big).layers["cycles"].iloc[0]
+    assert small_c == ref.search(_acc(EXACT), layer)["cycles"]
+    assert big_c == ref.search(_acc(big), layer)["cycles"]
+    assert big_c > small_c
+
+
+def test_groups_run_as_independent_layers() -> None:
+    one = {
+        "name": "g1",
+        "kind": "conv",
+        "batch": 2,
+        "in_channels": 8,
+        "out_channels": 8,
+        "in_h": 8,
+        "in_w": 8,
+        "out_h": 8,
+        "out_w": 8,
+        "kernel_h": 3,
+        "kernel_w": 3,
+        "pad_h": 1,
+        "pad_w": 1,
+    }
+    dw = {
+        **one,
+        "name": "dw",
+        "kind": "depthwise",
+        "in_channels": 32,
+        "out_channels": 32,
+        "groups": 4,
+    }
+    wl = Workload.from_layers("g", [one, dw])
+    rep = simulate(wl, BitPolicy.uniform(wl, 4, 4), EXACT).layers.set_index("name")
+    for key in ("cycles", "stall_cycles", "dram_read_bits", "obuf_write_bits"):
+        assert rep.loc["dw", key] == 4 * rep.loc["g1", key]
+    assert rep.loc["dw", "energy_j"] == pytest.approx(4 * rep.loc["g1", "energy_j"])
+
+
+def test_bits_above_eight_raise_in_the_exact_preset_and_run_temporally_when_corrected() -> None:
+    layer = {"B": 2, "O": 4, "K": 3, "S": 1, "IC": 16, "OC": 32, "a": 16, "w": 16, "im2col": False}
+    wl, policy = _workload({"l": layer})
+    with pytest.raises(HwsimError, match="w_bits"):
+        simulate(wl, policy, EXACT)
+    at16 = simulate(wl, policy, CORRECTED).layers.iloc[0]
+    wl8, policy8 = _workload({"l": {**layer, "a": 8, "w": 8}})
+    at8 = simulate(wl8, policy8, CORRECTED.replace(dram_bits_per_cycle=1 << 20)).layers.iloc[0]
+    fast16 = simulate(wl, policy, CORRECTED.replace(dram_bits_per_cycle=1 << 20)).layers.iloc[0]
+    # 16x16 is four passes of the fused 8x8 unit (compute-bound, so compare compute).
+    assert fast16["compute_cycles"] == 4 * at8["compute_cycles"]
+    assert at16["w_bits_run"] == 16 and at16["a_bits_run"] == 16
+
+
+def test_run_precision_rounds_up_to_the_fusion_grid() -> None:
+    wl, policy = _workload(
+        {"l": {"B": 1, "O": 1, "K": 1, "S": 1, "IC": 64, "OC": 64, "a": 3, "w": 1, "im2col": False}}
+    )
+    rep = simulate(wl, policy, EXACT)
+    assert rep.layers["a_bits_run"].iloc[0] == 4
+    assert rep.layers["w_bits_run"].iloc[0] == 2
+    assert rep.notes  # the rounding is reported
+
+
+def test_cost_table_memoizes_and_agrees_with_simulate() -> None:
+    wl, _ = _workload(ref.REFERENCE_LAYERS["LeNet-5"], "lenet")
+    table = cost_table(wl, [EXACT, CORRECTED], [2, 4, 8], [2, 4, 8])
+    assert table.cycles.shape == (2, len(wl), 3, 3)
+    rep = simulate(wl, BitPolicy.uniform(wl, 4, 2), EXACT)
+    np.testing.assert_array_equal(table.cycles[0, :, 1, 0], rep.layers["cycles"].to_numpy())
+    # The corrected preset only differs above 8 bits.
+    np.testing.assert_array_equal(table.cycles[0], table.cycles[1])
+    assert set(EXTRA_KEYS) <= set(table.extra)
+
+
+def test_bad_configs_and_layers_raise() -> None:
+    with pytest.raises(HwsimError, match="max_bits"):
+        EXACT.replace(min_bits=4, max_bits=2)
+    with pytest.raises(HwsimError, match="wbuf_bytes"):
+        EXACT.replace(wbuf_bytes=0)
+    wl = Workload.from_layers(
+        "d",
+        [
+            {
+                "name": "d",
+                "kind": "conv",
+                "batch": 1,
+                "in_channels": 4,
+                "out_channels": 4,
+                "in_h": 8,
+                "in_w": 8,
+                "out_h": 4,
+                "out_w": 4,
+                "kernel_h": 3,
+                "kernel_w": 3,
+                "dilation_h": 2,
+                "dilation_w": 2,
+            }
+        ],
+    )
+    with pytest.raises(HwsimError, match="dilat"):
+        simulate(wl, BitPolicy.uniform(wl, 4, 4), EXACT)
+    wl2, policy = _workload(
+        {"l": {"B": 1, "O": 1, "K": 1, "S": 1, "IC": 8, "OC": 8, "a": 4, "w": 4, "im2col": False}}
+    )
+    with pytest.raises(HwsimError, match="fits half the buffers"):
+        simulate(wl2, policy, EXACT.replace(obuf_bytes=16))
+    huge, policy = _workload(
+        {
+            "l": {
+                "B": 1 << 20,
+                "O": 1 << 12,
+                "K": 11,
+                "S": 1,
+                "IC": 1 << 14,
+                "OC": 1 << 14,
+                "a": 4,
+                "w": 4,
+                "im2col": False,
+            }
+        }
+    )
+    with pytest.raises(HwsimError, match="too large"):
+        simulate(huge, policy, EXACT)
