@@ -137,16 +137,20 @@ class Workload:
                 if key not in full:
                     raise HwsimError(f"layers[{i}].{key}", None, "missing")
             full["kind"] = KINDS.index(kind)
+            # Check what was given before deriving M/N/K, so an error names the given field.
+            for key in INT_COLUMNS:
+                value = full.get(key, 0)
+                if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                    raise HwsimError(f"layers[{i}].{key}", value, "must be an integer")
             full.setdefault("N", full["out_channels"])
             full.setdefault(
-                "K", full["in_channels"] // full["groups"] * full["kernel_h"] * full["kernel_w"]
+                # max(): groups=0 is reported by validation, not as a ZeroDivisionError here
+                "K",
+                full["in_channels"] // max(full["groups"], 1) * full["kernel_h"] * full["kernel_w"],
             )
             full.setdefault("M", full["batch"] * full["out_h"] * full["out_w"])
             for key in INT_COLUMNS:
-                value = full[key]
-                if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                    raise HwsimError(f"layers[{i}].{key}", value, "must be an integer")
-                data[key].append(int(value))
+                data[key].append(int(full[key]))
         return cls(name=name, layer_names=tuple(names), columns=data)
 
     @classmethod
