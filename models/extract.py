@@ -62,16 +62,21 @@ def extract_workload(
     for qualified, module in model.named_modules():
         module_names[module] = qualified or type(model).__name__
 
-    def record(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+    def record(
+        module: nn.Module, inputs: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
         base = module_names[module]
         n = calls.get(base, 0)
         calls[base] = n + 1
-        row = _layer_row(module, inputs[0], output)
+        x = inputs[0] if inputs else kwargs["input"]  # ``layer(input=x)`` passes it by name
+        row = _layer_row(module, x, output)
         row["name"] = base if n == 0 else f"{base}#{n}"
-        row["first"] = int(any(_same_tensor(inputs[0], a) for a in args))
+        row["first"] = int(any(_same_tensor(x, a) for a in args))
         rows.append(row)
 
-    def refuse(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+    def refuse(
+        module: nn.Module, inputs: tuple[Any, ...], kwargs: dict[str, Any], output: Any
+    ) -> None:
         unsupported.append(f"{module_names[module]} ({type(module).__name__})")
 
     training = {m: m.training for m in model.modules()}
@@ -79,9 +84,9 @@ def extract_workload(
     try:
         for module in model.modules():
             if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Linear):
-                handles.append(module.register_forward_hook(record))
+                handles.append(module.register_forward_hook(record, with_kwargs=True))
             elif isinstance(module, _UNSUPPORTED):
-                handles.append(module.register_forward_hook(refuse))
+                handles.append(module.register_forward_hook(refuse, with_kwargs=True))
         model.eval()
         with torch.no_grad():
             try:

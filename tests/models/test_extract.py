@@ -196,6 +196,21 @@ def test_training_flags_are_restored_and_eval_is_used():
     assert [m.training for m in model.modules()] == [True, True, False, True, True]
 
 
+class _ByKeyword(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(input=x[0])  # unbatched C x H x W, passed by keyword
+
+
+def test_unbatched_input_passed_by_keyword():
+    w = extract_workload(_ByKeyword(), torch.zeros(1, 2, 5, 6))
+    assert (w.batch[0], w.in_h[0], w.in_w[0], w.out_h[0], w.out_w[0]) == (1, 5, 6, 3, 4)
+    assert w.M[0] == 3 * 4 and w.first[0] == 1
+
+
 def test_root_layer_is_named_after_its_class():
     assert extract_workload(nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 2, 2)).layer_names == ("Conv2d",)
 
