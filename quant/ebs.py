@@ -1,0 +1,324 @@
+"""EBS: Efficient Bitwidth Search (Li et al., arXiv 2003.07577), a reconstruction.
+
+No code of the authors is public and only the abstract could be read (``PAPERS.md`` section 4),
+so this is our reading of it, not a faithful copy. Each quantized layer keeps **one** float
+meta weight shared by every candidate bit width and two vectors of strength logits, over the
+candidate weight bits and over the candidate activation bits. With ``pi = softmax(logits)``::
+
+    W~ = sum_i pi^w_i Q_{b_i}(W)      x~ = sum_j pi^a_j Q_{b_j}(x)      y = conv(x~, W~)
+
+one convolution per layer (a conv is bilinear, so this equals the strength-weighted mix of all
+``|B_w| x |B_a|`` candidate convolutions, without computing them). The search minimizes
+``CE + lam * penalty(E[cost] / budget)`` with the expected cost over a per-layer cost table
+``C[l, i, j]`` (BitOps by default; any :class:`quant.costs.LayerCostTable`, hwsim's simulated
+latency or energy included)::
+
+    E[cost] = sum_l sum_{i,j} pi^w_{l,i} pi^a_{l,j} C[l, i, j]
+
+``penalty`` is ``"hinge"``: ``max(0, E/budget - 1)`` (no pressure once under the budget; the
+default), or ``"log"``: ``log(E/budget)`` (the DNAS-style form, always pushing toward cheaper
+bits, with a gradient independent of the cost's unit). Strengths and meta weights are trained
+jointly (the strengths at their own learning rate). Final bits: the argmax strength per layer;
+then :func:`finetune` trains the meta weights at those bits.
+
+Quantizers: weights symmetric per-tensor with a max-abs step refitted each call; activations the
+shared :class:`quant.quantizers.UniformQuantizer` (fitted step, LSQ), one per candidate.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwsim.errors import check, check_bits
+from hwsim.policy import BitPolicy
+from quant.costs import LayerCostTable, as_cost_table, bitops_table
+from quant.model import current_policy
+from quant.quantizers import UniformQuantizer, code_range, fake_quantize
+
+PENALTIES = ("hinge", "log")
+
+
+class EBSLayer(nn.Module):
+    """A conv or linear layer searching its weight and activation bits over candidates."""
+
+    def __init__(
+        self,
+        module: nn.Conv2d | nn.Linear,
+        w_candidates: Sequence[int],
+        a_candidates: Sequence[int],
+    ) -> None:
+        super().__init__()
+        check(
+            isinstance(module, nn.Conv2d | nn.Linear),
+            "module",
+            type(module).__name__,
+            "EBS searches nn.Conv2d and nn.Linear layers",
+        )
+        self.w_candidates = _candidates("w_candidates", w_candidates)
+        for b in self.w_candidates:
+            code_range(b, True)  # symmetric signed weights need >= 2 bits
+        self.a_candidates = _candidates("a_candidates", a_candidates)
+        self.is_conv = isinstance(module, nn.Conv2d)
+        if self.is_conv:
+            check(
+                module.padding_mode == "zeros",
+                "padding_mode",
+                module.padding_mode,
+                "only zero padding is supported",
+            )
+            self.conv_args = {
+                "stride": module.stride,
+                "padding": module.padding,
+                "dilation": module.dilation,
+                "groups": module.groups,
+            }
+        self.weight = nn.Parameter(module.weight.detach().clone())
+        self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
+        self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
+        self.a_logits = nn.Parameter(torch.zeros(len(self.a_candidates)))
+        self.act_quantizers = nn.ModuleList(
+            UniformQuantizer(b, signed=None) for b in self.a_candidates
+        )
+        # After the search: (w index, a index) of the chosen bits; None while searching.
+        self.chosen: tuple[int, int] | None = None
+
+    def strengths(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pi_w, pi_a)``: softmax of the logits, or one-hot at the chosen bits."""
+        if self.chosen is not None:
+            pw = F.one_hot(torch.tensor(self.chosen[0]), len(self.w_candidates)).float()
+            pa = F.one_hot(torch.tensor(self.chosen[1]), len(self.a_candidates)).float()
+            return pw, pa
+        return torch.softmax(self.w_logits, 0), torch.softmax(self.a_logits, 0)
+
+    def _quant_weight(self, bits: int) -> torch.Tensor:
+        step = self.weight.detach().abs().amax().clamp_min(1e-12) / code_range(bits, True)[1]
+        return fake_quantize(self.weight, step, bits, True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pw, pa = self.strengths()
+        if self.chosen is not None:
+            i, j = self.chosen
+            w = self._quant_weight(self.w_candidates[i])
+            x = self.act_quantizers[j](x)
+        else:
+            w = sum(p * self._quant_weight(b) for p, b in zip(pw, self.w_candidates, strict=True))
+            x = sum(p * q(x) for p, q in zip(pa, self.act_quantizers, strict=True))
+        if self.is_conv:
+            return F.conv2d(x, w, self.bias, **self.conv_args)
+        return F.linear(x, w, self.bias)
+
+    def argmax(self) -> tuple[int, int]:
+        """Indices of the strongest weight and activation candidates (or the chosen ones)."""
+        if self.chosen is not None:
+            return self.chosen
+        return int(self.w_logits.argmax()), int(self.a_logits.argmax())
+
+    # ``w_bits`` / ``a_bits`` (the current argmax) make the layer visible to ``current_policy``.
+    @property
+    def w_bits(self) -> int:
+        return self.w_candidates[self.argmax()[0]]
+
+    @property
+    def a_bits(self) -> int:
+        return self.a_candidates[self.argmax()[1]]
+
+    def choose(self) -> None:
+        """Fix the bits at the argmax; the logits stop mattering (and get no gradient)."""
+        self.chosen = self.argmax()
+        self.w_logits.requires_grad_(False)
+        self.a_logits.requires_grad_(False)
+
+
+def _candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:
+    opts = tuple(check_bits(name, b) for b in bits)
+    check(len(opts) > 0, name, bits, "need at least one candidate")
+    check(len(set(opts)) == len(opts), name, bits, "candidates must be distinct")
+    return opts
+
+
+def convert(
+    model: nn.Module,
+    w_candidates: Sequence[int] = (2, 3, 4, 8),
+    a_candidates: Sequence[int] = (2, 3, 4, 8),
+) -> nn.Module:
+    """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by an
+    :class:`EBSLayer` (module names are kept, so they match the model's workload)."""
+    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    check(len(targets) > 0, "model", type(model).__name__, "has no Conv2d or Linear layer")
+    for name, m in targets:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, EBSLayer(m, w_candidates, a_candidates).to(m.weight.device))
+    return model
+
+
+def ebs_layers(model: nn.Module) -> dict[str, EBSLayer]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, EBSLayer)}
+
+
+def aligned_table(model: nn.Module, table) -> LayerCostTable:
+    """The cost table's rows in the model's layer order, checked against its candidates."""
+    table = as_cost_table(table)
+    layers = ebs_layers(model)
+    check(len(layers) > 0, "model", type(model).__name__, "has no EBS layers; call convert()")
+    table = table.select(list(layers))
+    for name, m in layers.items():
+        check(
+            table.w_bits == m.w_candidates,
+            "cost_table.w_bits",
+            table.w_bits,
+            f"must equal layer {name!r}'s candidates {m.w_candidates}",
+        )
+        check(
+            table.a_bits == m.a_candidates,
+            "cost_table.a_bits",
+            table.a_bits,
+            f"must equal layer {name!r}'s candidates {m.a_candidates}",
+        )
+    return table
+
+
+def expected_cost(model: nn.Module, costs: torch.Tensor) -> torch.Tensor:
+    """``sum_l pi^w_l . C_l . pi^a_l``, differentiable in the strength logits.
+
+    ``costs`` is ``[L, nw, na]`` in the model's layer order (see :func:`aligned_table`).
+    """
+    layers = list(ebs_layers(model).values())
+    check(
+        tuple(costs.shape[:1]) == (len(layers),),
+        "costs.shape",
+        tuple(costs.shape),
+        f"need one row per EBS layer ({len(layers)})",
+    )
+    total = costs.new_zeros(())
+    for l, m in enumerate(layers):
+        pw, pa = m.strengths()
+        total = total + pw @ costs[l] @ pa
+    return total
+
+
+def argmax_cost(model: nn.Module, table: LayerCostTable) -> float:
+    """Cost of the bits the search would pick now."""
+    return table.total({n: (m.w_bits, m.a_bits) for n, m in ebs_layers(model).items()})
+
+
+def penalty(ratio: torch.Tensor, kind: str = "hinge") -> torch.Tensor:
+    """``hinge``: max(0, ratio - 1); ``log``: log(ratio); ``ratio`` = E[cost] / budget."""
+    check(kind in PENALTIES, "penalty", kind, f"must be one of {PENALTIES}")
+    if kind == "hinge":
+        return torch.relu(ratio - 1.0)
+    return torch.log(ratio.clamp_min(1e-12))
+
+
+@dataclass
+class EBSHistory:
+    """Per search epoch: training loss, expected cost, cost of the argmax bits, policy."""
+
+    loss: list[float] = field(default_factory=list)
+    expected_cost: list[float] = field(default_factory=list)
+    argmax_cost: list[float] = field(default_factory=list)
+    bits: list[dict[str, tuple[int, int]]] = field(default_factory=list)
+
+
+def ebs_search(
+    model: nn.Module,
+    data,
+    *,
+    cost_table=None,
+    budget: float,
+    lam: float,
+    w_candidates: Sequence[int] = (2, 3, 4, 8),
+    a_candidates: Sequence[int] = (2, 3, 4, 8),
+    epochs: int,
+    seed: int = 0,
+    penalty_kind: str = "hinge",
+    lr: float = 1e-3,
+    arch_lr: float = 3e-2,
+    batch_size: int = 64,
+    progress: bool | None = None,
+) -> tuple[nn.Module, BitPolicy, EBSHistory]:
+    """Search per-layer (w, a) bits of a copy of the float ``model``; return it with the
+    argmax bits fixed (ready for :func:`finetune`), its policy and the search history.
+
+    ``cost_table``: a :class:`LayerCostTable` or a ``hwsim.CostTable`` (latency) whose
+    options are the candidates; ``None``: BitOps of the model's workload at batch 1.
+    ``budget`` is in the table's unit.
+    """
+    from quant.train import set_seed, train
+
+    check(budget > 0, "budget", budget, "must be > 0")
+    check(lam >= 0, "lam", lam, "must be >= 0")
+    check(penalty_kind in PENALTIES, "penalty_kind", penalty_kind, f"one of {PENALTIES}")
+    check(isinstance(epochs, int) and epochs >= 1, "epochs", epochs, "must be an integer >= 1")
+    set_seed(seed)
+    if cost_table is None:
+        from models import extract_workload
+
+        workload = extract_workload(model, data.x_train[:1])
+        cost_table = bitops_table(workload, w_candidates, a_candidates)
+    model = convert(copy.deepcopy(model), w_candidates, a_candidates)
+    table = aligned_table(model, cost_table)
+    costs = table.tensor()
+    history = EBSHistory()
+
+    def regularizer(m: nn.Module) -> torch.Tensor:
+        return lam * penalty(expected_cost(m, costs) / budget, penalty_kind)
+
+    def optimizer(m: nn.Module) -> torch.optim.Optimizer:
+        arch = [p for n, p in m.named_parameters() if n.endswith(("w_logits", "a_logits"))]
+        ids = {id(p) for p in arch}
+        rest = [p for p in m.parameters() if id(p) not in ids]
+        return torch.optim.Adam([{"params": rest, "lr": lr}, {"params": arch, "lr": arch_lr}])
+
+    def record(m: nn.Module, epoch: int) -> bool:
+        with torch.no_grad():
+            history.expected_cost.append(float(expected_cost(m, costs)))
+        history.argmax_cost.append(argmax_cost(m, table))
+        history.bits.append(dict(current_policy(m).bits))
+        return False
+
+    history.loss = train(
+        model,
+        data,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=optimizer,
+        regularizer=regularizer,
+        after_epoch=record,
+        progress=progress,
+    )
+    for m in ebs_layers(model).values():
+        m.choose()
+    return model, current_policy(model), history
+
+
+def finetune(
+    model: nn.Module,
+    data,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> tuple[nn.Module, BitPolicy]:
+    """Train the meta weights at the chosen (argmax) bits."""
+    from quant.train import train
+
+    layers = ebs_layers(model)
+    check(len(layers) > 0, "model", type(model).__name__, "has no EBS layers; run ebs_search")
+    for m in layers.values():
+        m.choose()
+    if epochs > 0:
+        train(
+            model, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress
+        )
+    return model, current_policy(model)
