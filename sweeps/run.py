@@ -327,7 +327,7 @@ def _fast_chunk(
         if not todo[i].any():
             continue
         try:
-            configs.append(space.config(int(h)))
+            configs.append(space.config(int(h), resolved[i][1]))
             good_h.append(i)
         except HwsimError as exc:
             fail([i], np.arange(n_p), _message(exc))

@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import math
+import random
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,10 +122,10 @@ class RandomField:
         if self.log:
             check(self.low > 0, f"{self.key}.low", self.low, "log sampling needs low > 0")
 
-    def draw(self, rng: np.random.Generator) -> Any:
+    def draw(self, rng: random.Random) -> Any:
         if self.choices:
-            return self.choices[int(rng.integers(len(self.choices)))]
-        u = float(rng.random())
+            return self.choices[rng.randrange(len(self.choices))]
+        u = rng.random()
         if self.log:
             value = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
         else:
@@ -228,7 +229,9 @@ class HardwareBlock:
         for name, values in self.zipped.items():
             out[name] = values[z]
         if self.random:
-            rng = np.random.default_rng([self.seed, self.block_index, s])
+            # Seeded per sample from (seed, block, sample): any config decodes on its own,
+            # in any order or process. random.Random is ~20x cheaper to seed than numpy's.
+            rng = random.Random(f"{self.seed}/{self.block_index}/{s}")
             for r in self.random:
                 out[r.key.rsplit(".", 1)[-1]] = r.draw(rng)
         return out
@@ -283,10 +286,11 @@ class HardwareSpace:
         ov = block.overrides(j)
         return {**block.base_dict, **ov}, ov
 
-    def config(self, i: int):
-        """The validated config ``i`` (raises :class:`HwsimError` if the values clash)."""
+    def config(self, i: int, overrides: Mapping[str, Any] | None = None):
+        """The validated config ``i`` (raises :class:`HwsimError` if the values clash);
+        ``overrides`` from :meth:`resolved` saves decoding them again."""
         block, j = self.locate(i)
-        return block.base_config.replace(**block.overrides(j))
+        return block.base_config.replace(**(overrides or block.overrides(j)))
 
     @cached_property
     def varying(self) -> tuple[str, ...]:

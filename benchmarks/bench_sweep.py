@@ -1,0 +1,119 @@
+"""Sweep fast path: ~10^6 analytic design points to Parquet, against a per-point loop.
+
+A point is one (hardware config, workload, policy) row with network totals; each point
+evaluates every layer, so layer rows = points x layers (both are printed). The baseline is
+the naive loop ``hwsim.simulate`` per point, timed on a subset in the same run.
+
+    python benchmarks/bench_sweep.py [--points 1000000] [--hardware stripes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hwsim
+from sweeps.run import run_sweep
+from sweeps.spec import parse_spec
+from sweeps.store import load_results
+
+RESULTS = Path(__file__).parent / "results" / "sweep.csv"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--hardware", default="stripes")
+    ap.add_argument("--workload", default="resnet18")
+    ap.add_argument("--baseline-points", type=int, default=200)
+    args = ap.parse_args()
+
+    bits = list(range(1, 9))  # 64 uniform policies
+    grid = {"rows": [64, 128, 256, 512], "cols": [8, 16, 32, 64]}
+    n_grid = 16
+    samples = max(1, round(args.points / (len(bits) ** 2 * n_grid)))
+    spec = parse_spec(
+        {
+            "name": "bench",
+            "seed": 0,
+            "chunk_size": 65536,
+            "workloads": [args.workload],
+            "hardware": [
+                {
+                    "base": args.hardware,
+                    "grid": grid,
+                    "random": {
+                        "samples": samples,
+                        "frequency_hz": {"low": 2e8, "high": 1.5e9, "log": True},
+                        "dram_bytes_per_cycle": {"low": 8, "high": 1024},
+                    },
+                }
+            ],
+            "policies": {"w_bits": bits, "a_bits": bits},
+        }
+    )
+    out = Path(tempfile.mkdtemp(prefix="bench_sweep_"))
+    try:
+        # Warm up Numba and the workload extraction outside the timed run.
+        warm = parse_spec(
+            {
+                **spec.source,
+                "hardware": [{"base": args.hardware}],
+                "policies": {"w_bits": [4], "a_bits": [4]},
+            }
+        )
+        run_sweep(warm, out / "warm")
+        t0 = time.perf_counter()
+        summary = run_sweep(spec, out / "run")
+        fast_s = time.perf_counter() - t0
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        df = load_results(out / "run")
+        assert len(df) == summary.written and df["point_hash"].is_unique
+
+        # Naive baseline: one hwsim.simulate per point, on an evenly spread subset.
+        wl = spec.workloads[0].load()
+        pick = np.linspace(0, len(df) - 1, args.baseline_points).astype(int)
+        rows = df.iloc[pick]
+        t0 = time.perf_counter()
+        for row in rows.itertuples(index=False):
+            hw = spec.hardware.config(int(row.hw_index))
+            policy = hwsim.BitPolicy({n: (row.w_bits, row.a_bits) for n in wl.layer_names})
+            lat = hwsim.simulate(wl, policy, hw).totals["latency_s"]
+            assert np.isclose(lat, row.latency_s, rtol=1e-9)
+        naive_s = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+    fast_pps = summary.written / fast_s
+    naive_pps = args.baseline_points / naive_s
+    figures = {
+        "hardware": args.hardware,
+        "workload": args.workload,
+        "points": summary.written,
+        "layer_rows": summary.layer_rows,
+        "seconds": round(fast_s, 2),
+        "points_per_s": round(fast_pps),
+        "layer_rows_per_s": round(summary.layer_rows / fast_s),
+        "peak_rss_mib": round(peak_mib),
+        "naive_points_per_s": round(naive_pps, 1),
+        "speedup_vs_naive": round(fast_pps / naive_pps, 1),
+        "target_seconds": 60,
+    }
+    for k, v in figures.items():
+        print(f"{k:>20}: {v}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(figures))
+        w.writeheader()
+        w.writerow(figures)
+
+
+if __name__ == "__main__":
+    main()
