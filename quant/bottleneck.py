@@ -36,13 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hwsim.errors import check, check_bits
 from hwsim.policy import FLOAT_BITS, BitPolicy
 from quant.model import current_policy
-from quant.quantizers import code_range, fake_quantize
+from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes
 
@@ -262,37 +261,16 @@ class BitwiseBottleneck(nn.Module):
         return x + (y - x).detach()
 
 
-class BottleneckLayer(nn.Module):
+class BottleneckLayer(WrappedLayer):
     """A conv or linear layer whose input passes a :class:`BitwiseBottleneck`; weights are
     fake-quantized to ``w_bits`` (32 keeps them float, as the authors' ImageNet code does)."""
 
     def __init__(
         self, module: nn.Conv2d | nn.Linear, n0: int = 8, w_bits: int = 8, dither: bool = False
     ) -> None:
-        super().__init__()
-        check(
-            isinstance(module, nn.Conv2d | nn.Linear),
-            "module",
-            type(module).__name__,
-            "the bottleneck wraps nn.Conv2d and nn.Linear layers",
-        )
+        super().__init__(module)
         self.w_bits = check_bits("w_bits", w_bits, allow_float=True)
-        self.is_conv = isinstance(module, nn.Conv2d)
-        if self.is_conv:
-            check(
-                module.padding_mode == "zeros",
-                "padding_mode",
-                module.padding_mode,
-                "only zero padding is supported",
-            )
-            self.conv_args = {
-                "stride": module.stride,
-                "padding": module.padding,
-                "dilation": module.dilation,
-                "groups": module.groups,
-            }
         self.weight = nn.Parameter(module.weight.detach().clone())
-        self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
         # Named like the other quantized layers' activation quantizer.
         self.act_quantizer = BitwiseBottleneck(n0, dither)
 
@@ -305,27 +283,17 @@ class BottleneckLayer(nn.Module):
         x = self.act_quantizer(x)
         w = self.weight
         if self.w_bits != FLOAT_BITS:
-            # Symmetric per-tensor max-abs step, refitted every call as the weights move.
-            step = w.detach().abs().amax().clamp_min(1e-12) / code_range(self.w_bits, True)[1]
-            w = fake_quantize(w, step, self.w_bits, True)
-        if self.is_conv:
-            return F.conv2d(x, w, self.bias, **self.conv_args)
-        return F.linear(x, w, self.bias)
+            w = maxabs_weight_quant(w, self.w_bits)
+        return self.apply_op(x, w)
 
 
 def insert(model: nn.Module, n0: int = 8, w_bits: int = 8, dither: bool = False) -> nn.Module:
     """Wrap every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place (names are kept)."""
-    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    check(len(targets) > 0, "model", type(model).__name__, "has no Conv2d or Linear layer")
-    for name, m in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, BottleneckLayer(m, n0, w_bits, dither).to(m.weight.device))
-    return model
+    return wrap_layers(model, lambda m: BottleneckLayer(m, n0, w_bits, dither))
 
 
 def bottleneck_layers(model: nn.Module) -> dict[str, BottleneckLayer]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, BottleneckLayer)}
+    return layers_of(model, BottleneckLayer)
 
 
 @torch.no_grad()

@@ -25,13 +25,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import BitPolicy
 from quant.model import current_policy
 from quant.quantizers import UniformQuantizer
+from quant.wrapped import WrappedLayer, layers_of, wrap_layers
 
 MAX_BITS = 8
 """Start precision and the ceiling for precision growth, as in the paper."""
@@ -51,37 +51,15 @@ def to_bits(codes: torch.Tensor, n: int) -> torch.Tensor:
     return torch.stack([((c >> b) & 1).to(torch.float32) for b in range(n)])
 
 
-class BitLayer(nn.Module):
+class BitLayer(WrappedLayer):
     """A conv or linear layer whose weights are held in BSQ's bit representation."""
 
     def __init__(
         self, module: nn.Conv2d | nn.Linear, n_bits: int = MAX_BITS, act_bits: int = 4
     ) -> None:
-        super().__init__()
-        check(
-            isinstance(module, nn.Conv2d | nn.Linear),
-            "module",
-            type(module).__name__,
-            "BSQ quantizes nn.Conv2d and nn.Linear layers",
-        )
+        super().__init__(module)
         n = check_bits("n_bits", n_bits)
-        self.is_conv = isinstance(module, nn.Conv2d)
-        if self.is_conv:
-            check(
-                module.padding_mode == "zeros",
-                "padding_mode",
-                module.padding_mode,
-                "only zero padding is supported",
-            )
-            self.conv_args = {
-                "stride": module.stride,
-                "padding": module.padding,
-                "dilation": module.dilation,
-                "groups": module.groups,
-            }
         w = module.weight.detach().float()
-        self.weight_shape = tuple(w.shape)
-        self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
         # Activations: the shared uniform quantizer (fitted step, LSQ), at fixed bits.
         self.act_quantizer = UniformQuantizer(check_bits("act_bits", act_bits), signed=None)
         # Fine-tuning replaces the bits by a float weight in [-1, 1] at a frozen precision.
@@ -143,9 +121,7 @@ class BitLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act_quantizer(x)
         w = self.quantized_weight()
-        if self.is_conv:
-            return F.conv2d(x, w, self.bias, **self.conv_args)
-        return F.linear(x, w, self.bias)
+        return self.apply_op(x, w)
 
     # ------------------------------------------------------------------ BSQ steps
     def group_lasso(self) -> torch.Tensor:
@@ -240,23 +216,12 @@ class BitLayer(nn.Module):
 def convert(model: nn.Module, n_bits: int = MAX_BITS, act_bits: int = 4) -> nn.Module:
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by a :class:`BitLayer`
     at ``n_bits`` (module names are kept, so they match the model's workload)."""
-    targets = [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, nn.Conv2d | nn.Linear) and not isinstance(m, BitLayer)
-    ]
-    check(len(targets) > 0, "model", type(model).__name__, "has no Conv2d or Linear layer")
-    for name, m in targets:
-        layer = BitLayer(m, n_bits, act_bits).to(m.weight.device)
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, layer)
-    return model
+    return wrap_layers(model, lambda m: BitLayer(m, n_bits, act_bits))
 
 
 def bit_layers(model: nn.Module) -> dict[str, BitLayer]:
     """The model's BSQ layers by fully qualified name, in module order."""
-    return {n: m for n, m in model.named_modules() if isinstance(m, BitLayer)}
+    return layers_of(model, BitLayer)
 
 
 def layer_bits(model: nn.Module) -> dict[str, int]:

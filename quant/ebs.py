@@ -39,12 +39,13 @@ from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from quant.costs import LayerCostTable, as_cost_table, bitops_table
 from quant.model import current_policy
-from quant.quantizers import UniformQuantizer, code_range, fake_quantize
+from quant.quantizers import UniformQuantizer, code_range
+from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 PENALTIES = ("hinge", "log")
 
 
-class EBSLayer(nn.Module):
+class EBSLayer(WrappedLayer):
     """A conv or linear layer searching its weight and activation bits over candidates."""
 
     def __init__(
@@ -53,33 +54,12 @@ class EBSLayer(nn.Module):
         w_candidates: Sequence[int],
         a_candidates: Sequence[int],
     ) -> None:
-        super().__init__()
-        check(
-            isinstance(module, nn.Conv2d | nn.Linear),
-            "module",
-            type(module).__name__,
-            "EBS searches nn.Conv2d and nn.Linear layers",
-        )
+        super().__init__(module)
         self.w_candidates = _candidates("w_candidates", w_candidates)
         for b in self.w_candidates:
             code_range(b, True)  # symmetric signed weights need >= 2 bits
         self.a_candidates = _candidates("a_candidates", a_candidates)
-        self.is_conv = isinstance(module, nn.Conv2d)
-        if self.is_conv:
-            check(
-                module.padding_mode == "zeros",
-                "padding_mode",
-                module.padding_mode,
-                "only zero padding is supported",
-            )
-            self.conv_args = {
-                "stride": module.stride,
-                "padding": module.padding,
-                "dilation": module.dilation,
-                "groups": module.groups,
-            }
         self.weight = nn.Parameter(module.weight.detach().clone())
-        self.bias = None if module.bias is None else nn.Parameter(module.bias.detach().clone())
         self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
         self.a_logits = nn.Parameter(torch.zeros(len(self.a_candidates)))
         self.act_quantizers = nn.ModuleList(
@@ -96,22 +76,19 @@ class EBSLayer(nn.Module):
             return pw, pa
         return torch.softmax(self.w_logits, 0), torch.softmax(self.a_logits, 0)
 
-    def _quant_weight(self, bits: int) -> torch.Tensor:
-        step = self.weight.detach().abs().amax().clamp_min(1e-12) / code_range(bits, True)[1]
-        return fake_quantize(self.weight, step, bits, True)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pw, pa = self.strengths()
         if self.chosen is not None:
             i, j = self.chosen
-            w = self._quant_weight(self.w_candidates[i])
+            w = maxabs_weight_quant(self.weight, self.w_candidates[i])
             x = self.act_quantizers[j](x)
         else:
-            w = sum(p * self._quant_weight(b) for p, b in zip(pw, self.w_candidates, strict=True))
+            w = sum(
+                p * maxabs_weight_quant(self.weight, b)
+                for p, b in zip(pw, self.w_candidates, strict=True)
+            )
             x = sum(p * q(x) for p, q in zip(pa, self.act_quantizers, strict=True))
-        if self.is_conv:
-            return F.conv2d(x, w, self.bias, **self.conv_args)
-        return F.linear(x, w, self.bias)
+        return self.apply_op(x, w)
 
     def argmax(self) -> tuple[int, int]:
         """Indices of the strongest weight and activation candidates (or the chosen ones)."""
@@ -149,17 +126,11 @@ def convert(
 ) -> nn.Module:
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by an
     :class:`EBSLayer` (module names are kept, so they match the model's workload)."""
-    targets = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
-    check(len(targets) > 0, "model", type(model).__name__, "has no Conv2d or Linear layer")
-    for name, m in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, EBSLayer(m, w_candidates, a_candidates).to(m.weight.device))
-    return model
+    return wrap_layers(model, lambda m: EBSLayer(m, w_candidates, a_candidates))
 
 
 def ebs_layers(model: nn.Module) -> dict[str, EBSLayer]:
-    return {n: m for n, m in model.named_modules() if isinstance(m, EBSLayer)}
+    return layers_of(model, EBSLayer)
 
 
 def aligned_table(model: nn.Module, table) -> LayerCostTable:
