@@ -391,12 +391,13 @@ def check_runnable(
             runs = params[h, off + req]
             if (runs == 0).any():
                 bad = int(req[np.argmax(runs == 0)])
+                widest = int(params[h, off + 1 : off + MAX_BITS + 1].max())
+                what = "float (32-bit)" if bad == FLOAT_BITS else f"{bad}-bit"
                 raise HwsimError(
                     col,
                     bad,
-                    f"{cfg.family} ({cfg.name}) cannot run "
-                    f"{'float (32-bit)' if bad == FLOAT_BITS else f'{bad}-bit'} "
-                    "tensors; quantize to 1..16 bits",
+                    f"{cfg.family} ({cfg.name}) cannot run {what} tensors; "
+                    f"it runs at most {widest} bits",
                 )
 
 
