@@ -40,7 +40,7 @@ from torch import nn
 
 from hwsim.errors import check, check_bits
 from hwsim.policy import FLOAT_BITS, BitPolicy
-from quant.model import current_policy
+from quant.model import current_policy, register_method
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes
@@ -417,3 +417,38 @@ def bottleneck_search(
             progress=progress,
         )
     return BottleneckResult(model, current_policy(model), fits)
+
+
+@dataclass(frozen=True)
+class BottleneckConfig:
+    """``quantize_model(model, BottleneckConfig(...), calibration=dataset)``."""
+
+    psnr_loss_db: float = 8.0
+    n0: int = 8
+    w_bits: int = 8
+    qat_epochs: int = 3
+    finetune_epochs: int = 3
+    seed: int = 0
+
+
+def _method(model: nn.Module, config: BottleneckConfig | None, calibration) -> nn.Module:
+    config = config or BottleneckConfig()
+    check(
+        hasattr(calibration, "x_train"),
+        "calibration",
+        type(calibration).__name__,
+        "the bottleneck fits and trains: pass the dataset as calibration",
+    )
+    return bottleneck_search(
+        model,
+        calibration,
+        psnr_loss_db=config.psnr_loss_db,
+        n0=config.n0,
+        w_bits=config.w_bits,
+        qat_epochs=config.qat_epochs,
+        finetune_epochs=config.finetune_epochs,
+        seed=config.seed,
+    ).model
+
+
+register_method("bottleneck", _method, BottleneckConfig)

@@ -23,13 +23,14 @@ describes), not after each ReLU.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import BitPolicy
-from quant.model import current_policy
+from quant.model import current_policy, register_method
 from quant.quantizers import UniformQuantizer
 from quant.wrapped import WrappedLayer, layers_of, wrap_layers
 
@@ -380,3 +381,41 @@ def finetune(
             progress=progress,
         )
     return model, current_policy(model)
+
+
+@dataclass(frozen=True)
+class BSQConfig:
+    """``quantize_model(model, BSQConfig(...), calibration=dataset)``: search, then fine-tune."""
+
+    alpha: float = 0.01
+    epochs: int = 20
+    requant_every: int = 5
+    act_bits: int = 4
+    finetune_epochs: int = 5
+    lr: float = 1e-2
+    seed: int = 0
+
+
+def _method(model: nn.Module, config: BSQConfig | None, calibration) -> nn.Module:
+    config = config or BSQConfig()
+    check(
+        hasattr(calibration, "x_train"),
+        "calibration",
+        type(calibration).__name__,
+        "BSQ trains: pass the dataset (with x_train, y_train) as calibration",
+    )
+    model, _ = bsq_search(
+        model,
+        calibration,
+        alpha=config.alpha,
+        epochs=config.epochs,
+        requant_every=config.requant_every,
+        act_bits=config.act_bits,
+        seed=config.seed,
+        lr=config.lr,
+    )
+    model, _ = finetune(model, calibration, epochs=config.finetune_epochs, seed=config.seed)
+    return model
+
+
+register_method("bsq", _method, BSQConfig)

@@ -38,7 +38,7 @@ from torch import nn
 from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from quant.costs import LayerCostTable, as_cost_table, bitops_table
-from quant.model import current_policy
+from quant.model import current_policy, register_method
 from quant.quantizers import UniformQuantizer, code_range
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
@@ -293,3 +293,45 @@ def finetune(
             model, data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress
         )
     return model, current_policy(model)
+
+
+@dataclass(frozen=True)
+class EBSConfig:
+    """``quantize_model(model, EBSConfig(...), calibration=dataset)``: BitOps budget as a
+    multiple of uniform (4, 4) bits, search, argmax, fine-tune."""
+
+    budget_vs_w4a4: float = 1.0
+    lam: float = 1.0
+    epochs: int = 8
+    finetune_epochs: int = 4
+    seed: int = 0
+
+
+def _method(model: nn.Module, config: EBSConfig | None, calibration) -> nn.Module:
+    from models import extract_workload
+
+    config = config or EBSConfig()
+    check(
+        hasattr(calibration, "x_train"),
+        "calibration",
+        type(calibration).__name__,
+        "EBS trains: pass the dataset (with x_train, y_train) as calibration",
+    )
+    table = bitops_table(
+        extract_workload(model, calibration.x_train[:1]), (2, 3, 4, 8), (2, 3, 4, 8)
+    )
+    budget = config.budget_vs_w4a4 * table.uniform_total(4, 4)
+    model, _, _ = ebs_search(
+        model,
+        calibration,
+        cost_table=table,
+        budget=budget,
+        lam=config.lam,
+        epochs=config.epochs,
+        seed=config.seed,
+    )
+    model, _ = finetune(model, calibration, epochs=config.finetune_epochs, seed=config.seed)
+    return model
+
+
+register_method("ebs", _method, EBSConfig)
