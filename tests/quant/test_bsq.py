@@ -145,7 +145,9 @@ def test_regularizer_is_cost_weighted_group_lasso(seed: int) -> None:
     costs = [3.0, 1.0]
     default_total = sum(m.num_params * m.n_bits / total for m in layers)
     lassos = [float(m.group_lasso()) for m in layers]
-    want_custom = sum(c / sum(costs) * default_total * g for c, g in zip(costs, lassos))
+    want_custom = sum(
+        c / sum(costs) * default_total * g for c, g in zip(costs, lassos, strict=True)
+    )
     assert float(bsq.regularizer(model, costs)) == pytest.approx(want_custom, rel=1e-5)
     named = {"0": 3.0, "2": 1.0}
     assert float(bsq.regularizer(model, lambda bits: named)) == pytest.approx(want_custom, rel=1e-5)
