@@ -43,7 +43,6 @@ def main() -> None:
         {
             "name": "bench",
             "seed": 0,
-            "chunk_size": 65536,
             "workloads": [args.workload],
             "hardware": [
                 {
@@ -70,6 +69,7 @@ def main() -> None:
             }
         )
         run_sweep(warm, out / "warm")
+        base_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
         summary = run_sweep(spec, out / "run")
         fast_s = time.perf_counter() - t0
@@ -102,6 +102,7 @@ def main() -> None:
         "points_per_s": round(fast_pps),
         "layer_rows_per_s": round(summary.layer_rows / fast_s),
         "peak_rss_mib": round(peak_mib),
+        "peak_rss_before_sweep_mib": round(base_mib),  # torch, the model, Numba: not the sweep
         "naive_points_per_s": round(naive_pps, 1),
         "speedup_vs_naive": round(fast_pps / naive_pps, 1),
         "target_seconds": 60,

@@ -125,6 +125,15 @@ def point_hashes(hw: np.ndarray, workload: int, policy: np.ndarray, salt: int) -
     return h.view(np.int64)
 
 
+def _chunk_hashes(space, plan, entries, hw_idx: np.ndarray, salt: int):
+    """Resolved ``(canonical dict, overrides)`` of each config and the point hashes
+    ``[configs, entries]`` of one chunk."""
+    resolved = [space.resolved(int(h)) for h in hw_idx]
+    hw_hash = np.array([hash64({"hardware": c}) for c, _ in resolved], dtype=np.uint64)
+    ph = point_hashes(hw_hash, plan.hash, np.array([e.hash for e in entries], np.uint64), salt)
+    return resolved, ph
+
+
 # ---------------------------------------------------------------------------- plan
 @dataclass
 class _PolicyEntry:
@@ -242,13 +251,22 @@ def _totals_from_table(
         "dram_bytes": table.dram_bytes,
         **table.extra,
     }
-    out: dict[str, np.ndarray] = {}
-    for key in SUMMED:
-        out[key] = arrays[key][:, rows, wi, ai].sum(axis=1)
     macs = wl.macs.astype(np.float64)
-    util = arrays["utilization"][:, rows, wi, ai]
-    out["utilization"] = (util * macs[None, :, None]).sum(axis=1) / macs.sum()
+    arrays["utilization"] = arrays["utilization"] * (macs / macs.sum())[None, :, None, None]
     n_h = table.latency_s.shape[0]
+    # A uniform policy reads one (w, a) option in every layer, so its totals are the layer sums
+    # of the table at that option: sum first, then pick, with no [H, L, P] temporaries.
+    uniform = np.flatnonzero((wi == wi[:1]).all(axis=0) & (ai == ai[:1]).all(axis=0))
+    mixed = np.setdiff1d(np.arange(len(entries)), uniform)
+    out: dict[str, np.ndarray] = {}
+    for key in (*SUMMED, "utilization"):
+        arr = arrays[key]
+        res = np.empty((n_h, len(entries)))
+        if len(uniform):
+            res[:, uniform] = arr.sum(axis=1)[:, wi[0, uniform], ai[0, uniform]]
+        if len(mixed):
+            res[:, mixed] = arr[:, rows, wi[:, mixed], ai[:, mixed]].sum(axis=1)
+        out[key] = res
     per_policy = {
         "total_macs": np.full(len(entries), macs.sum()),
         "total_bops": (macs[:, None] * wb * ab).sum(axis=0),
@@ -296,10 +314,8 @@ def _fast_chunk(
     skipped)."""
     space = spec.hardware
     entries = [plan.entries[j] for j in p_slots]
-    resolved = [space.resolved(int(h)) for h in hw_idx]
+    resolved, ph = _chunk_hashes(space, plan, entries, hw_idx, salt)
     canon = [c for c, _ in resolved]
-    hw_hash = np.array([hash64({"hardware": c}) for c in canon], dtype=np.uint64)
-    ph = point_hashes(hw_hash, plan.hash, np.array([e.hash for e in entries], np.uint64), salt)
     todo = ~store.is_done(ph.ravel())
     _, first = np.unique(ph.ravel(), return_index=True)
     unique = np.zeros(ph.size, bool)
@@ -467,11 +483,8 @@ def _general_tasks(
         step = max(1, spec.chunk_size // len(entries))
         for h0 in range(0, len(space), step):
             hw_idx = np.arange(h0, min(len(space), h0 + step))
-            canon = [space.resolved(int(h))[0] for h in hw_idx]
-            hw_hash = np.array([hash64({"hardware": c}) for c in canon], np.uint64)
-            ph = point_hashes(
-                hw_hash, plan.hash, np.array([e.hash for e in entries], np.uint64), salt
-            )
+            resolved, ph = _chunk_hashes(space, plan, entries, hw_idx, salt)
+            canon = [c for c, _ in resolved]
             done = store.is_done(ph.ravel()).reshape(ph.shape)
             for i, h in enumerate(hw_idx):
                 for j, e in enumerate(entries):

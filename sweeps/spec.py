@@ -456,7 +456,7 @@ class SweepSpec:
     policies: tuple[PolicyRef, ...]
     objectives: Mapping[str, str]
     seed: int = 0
-    chunk_size: int = 65536
+    chunk_size: int = 16384
     engine: str = "analytic"
     train: tuple[TrainSpec, ...] = ()
     plugins: tuple[str, ...] = ()
@@ -578,7 +578,7 @@ def parse_spec(
         policies=policies,
         objectives=objectives,
         seed=seed,
-        chunk_size=data.get("chunk_size", 65536),
+        chunk_size=data.get("chunk_size", 16384),
         engine=data.get("engine", "analytic"),
         train=tuple(train),
         plugins=plugins,
