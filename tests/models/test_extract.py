@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -69,6 +69,7 @@ def reference_layers(model: nn.Sequential, x: torch.Tensor) -> list[dict]:
     return rows
 
 
+@settings(max_examples=30)
 @given(conv_stacks(nn.Conv2d))
 def test_conv2d_stack_matches_tensor_count(stack):
     model, x = stack
@@ -83,6 +84,7 @@ def test_conv2d_stack_matches_tensor_count(stack):
     assert w.first.tolist() == [1] + [0] * (len(ref) - 1)
 
 
+@settings(max_examples=30)
 @given(conv_stacks(nn.Conv1d))
 def test_conv1d_stack_is_a_height_one_conv(stack):
     model, x = stack

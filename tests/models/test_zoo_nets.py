@@ -154,8 +154,15 @@ def test_registered_with_their_input_shape(name):
     assert w.name == type(meta_build(name)).__name__
 
 
-@pytest.mark.parametrize("name", ["mlp_digits", "resnet_digits", "resnet20", "mobilenet_v2_cifar"])
-def test_small_networks_run_on_cpu(name):
+@pytest.mark.parametrize("name", OURS)
+def test_output_is_one_logit_per_class(name):
+    with torch.device("meta"):
+        logits = meta_build(name)(example_input(name, 3))
+    assert logits.shape == (3, 1000 if entry(name).input_shape == (3, 224, 224) else 10)
+
+
+@pytest.mark.parametrize("name", ["mlp_digits", "resnet_digits"])
+def test_digits_networks_run_on_cpu(name):
     model = build(name)
     logits = model(torch.randn(2, *entry(name).input_shape))
     assert logits.shape == (2, 10)
