@@ -74,6 +74,8 @@ OUT_FIELDS: tuple[str, ...] = (
     "loop_order",
 )
 
+N_OUT = len(OUT_FIELDS)
+
 # Loops: 0 B, 1 OW, 2 OH, 3 IC, 4 OC. Tensors: 0 wgt, 1 act, 2 out.
 LOOP_NAMES: tuple[str, ...] = ("B", "OW", "OH", "IC", "OC")
 DEPS = np.array([[0, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 0], [1, 0, 1]], dtype=np.int64)
@@ -322,9 +324,8 @@ def _search_one(row, cfg, en, orders, deps, sets, offs, sets_sym, offs_sym, out)
 @njit(cache=True, parallel=True)
 def search(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs_sym):
     """Best tiling and loop order of each row; one output row per input row."""
-    p = rows.shape[0]
-    out = np.zeros((p, 17), dtype=np.int64)
-    for i in prange(p):
+    out = np.zeros((rows.shape[0], N_OUT), dtype=np.int64)
+    for i in prange(rows.shape[0]):
         h = rows[i, 12]
         _search_one(
             rows[i], cfgs[h], energies[h], orders, deps, sets, offs, sets_sym, offs_sym, out[i]
@@ -332,9 +333,25 @@ def search(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs_sym):
     return out
 
 
+@njit(cache=True)
+def search_serial(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs_sym):
+    """:func:`search` on one thread: waking a thread pool costs more than a few rows."""
+    out = np.zeros((rows.shape[0], N_OUT), dtype=np.int64)
+    for i in range(rows.shape[0]):
+        h = rows[i, 12]
+        _search_one(
+            rows[i], cfgs[h], energies[h], orders, deps, sets, offs, sets_sym, offs_sym, out[i]
+        )
+    return out
+
+
+PARALLEL_MIN_ROWS = 16
+
+
 def run_search(rows: np.ndarray, cfgs: np.ndarray, energies: np.ndarray) -> np.ndarray:
     """:func:`search` with the order tables bound; rows must already be validated."""
-    return search(
+    kernel = search if len(rows) >= PARALLEL_MIN_ROWS else search_serial
+    return kernel(
         np.ascontiguousarray(rows, dtype=np.int64),
         np.ascontiguousarray(cfgs, dtype=np.int64),
         np.ascontiguousarray(energies, dtype=np.float64),
