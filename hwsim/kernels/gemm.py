@@ -24,7 +24,10 @@ from hwsim.errors import HwsimError, check, check_bits
 from hwsim.kernels.popcount import popcount
 
 TILE = 4
-"""Register tile: a 4x4 block of outputs accumulates in registers over the word loop."""
+"""Rows of both operands are padded to a multiple of this. The register tile is 4 activation
+rows x 2 weight rows: 8 accumulators that LLVM vectorizes over the word loop (4 words per AVX2
+register, popcount by nibble lookup) without spilling; measured faster here than 4x4, 2x4 or
+2x2 tiles."""
 
 L2_BUDGET_BYTES = 256 * 1024
 """Weight words kept hot per block: half of this machine's 512 KiB L2 per core."""
@@ -99,55 +102,34 @@ def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end):
             nb1 = min(nb0 + n_block, np_)
             for mt in range(t_begin, t_end):
                 m0 = mt * 4
-                for n0 in range(nb0, nb1, 4):
+                for n0 in range(nb0, nb1, 2):
                     for i in range(ab):
                         for j in range(wb):
-                            c00 = c01 = c02 = c03 = 0
-                            c10 = c11 = c12 = c13 = 0
-                            c20 = c21 = c22 = c23 = 0
-                            c30 = c31 = c32 = c33 = 0
+                            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = 0
                             for k in range(k0, k1):
+                                w0 = w_words[n0, j, k]
+                                w1 = w_words[n0 + 1, j, k]
                                 a0 = a_words[m0, i, k]
                                 a1 = a_words[m0 + 1, i, k]
                                 a2 = a_words[m0 + 2, i, k]
                                 a3 = a_words[m0 + 3, i, k]
-                                w0 = w_words[n0, j, k]
-                                w1 = w_words[n0 + 1, j, k]
-                                w2 = w_words[n0 + 2, j, k]
-                                w3 = w_words[n0 + 3, j, k]
                                 c00 += popcount(a0 & w0)
                                 c01 += popcount(a0 & w1)
-                                c02 += popcount(a0 & w2)
-                                c03 += popcount(a0 & w3)
                                 c10 += popcount(a1 & w0)
                                 c11 += popcount(a1 & w1)
-                                c12 += popcount(a1 & w2)
-                                c13 += popcount(a1 & w3)
                                 c20 += popcount(a2 & w0)
                                 c21 += popcount(a2 & w1)
-                                c22 += popcount(a2 & w2)
-                                c23 += popcount(a2 & w3)
                                 c30 += popcount(a3 & w0)
                                 c31 += popcount(a3 & w1)
-                                c32 += popcount(a3 & w2)
-                                c33 += popcount(a3 & w3)
                             c = coef[i, j]
                             out[m0, n0] += c * c00
                             out[m0, n0 + 1] += c * c01
-                            out[m0, n0 + 2] += c * c02
-                            out[m0, n0 + 3] += c * c03
                             out[m0 + 1, n0] += c * c10
                             out[m0 + 1, n0 + 1] += c * c11
-                            out[m0 + 1, n0 + 2] += c * c12
-                            out[m0 + 1, n0 + 3] += c * c13
                             out[m0 + 2, n0] += c * c20
                             out[m0 + 2, n0 + 1] += c * c21
-                            out[m0 + 2, n0 + 2] += c * c22
-                            out[m0 + 2, n0 + 3] += c * c23
                             out[m0 + 3, n0] += c * c30
                             out[m0 + 3, n0 + 1] += c * c31
-                            out[m0 + 3, n0 + 2] += c * c32
-                            out[m0 + 3, n0 + 3] += c * c33
 
 
 @njit(cache=True, parallel=True)

@@ -22,26 +22,29 @@ def popcount(typingctx, word):
 
 
 @njit(cache=True, parallel=True)
-def popcount_throughput_kernel(words: np.ndarray, repeats: int) -> int:
-    """Sum of popcounts of ``words`` (L1-resident) ``repeats`` times per thread chunk.
+def popcount_throughput_kernel(words: np.ndarray, chunks: int, passes: int) -> int:
+    """Sum of ``popcount(word AND key)`` over ``words`` (L1-resident), ``passes`` times in each
+    of ``chunks`` parallel chunks: ``words.size * chunks * passes`` word operations.
 
     Eight independent accumulators keep the ``popcnt`` units busy without a dependency chain,
     which makes this the machine's practical AND + popcount peak: each step is one AND and one
-    popcount on a 64-bit word, the same work as one word of a binary matmul.
+    popcount on a 64-bit word, the same work as one word of a binary matmul. The key changes
+    every pass so the compiler cannot hoist a pass out of the loop.
     """
     n = words.shape[0]
     total = 0
-    for chunk in prange(repeats):
+    for chunk in prange(chunks):
         c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = 0
-        key = np.uint64(chunk) | np.uint64(1)
-        for i in range(0, n - 7, 8):
-            c0 += popcount(words[i] & key)
-            c1 += popcount(words[i + 1] & key)
-            c2 += popcount(words[i + 2] & key)
-            c3 += popcount(words[i + 3] & key)
-            c4 += popcount(words[i + 4] & key)
-            c5 += popcount(words[i + 5] & key)
-            c6 += popcount(words[i + 6] & key)
-            c7 += popcount(words[i + 7] & key)
+        for p in range(passes):
+            key = np.uint64(chunk * passes + p) | np.uint64(1)
+            for i in range(0, n - 7, 8):
+                c0 += popcount(words[i] & key)
+                c1 += popcount(words[i + 1] & key)
+                c2 += popcount(words[i + 2] & key)
+                c3 += popcount(words[i + 3] & key)
+                c4 += popcount(words[i + 4] & key)
+                c5 += popcount(words[i + 5] & key)
+                c6 += popcount(words[i + 6] & key)
+                c7 += popcount(words[i + 7] & key)
         total += c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7
     return total

@@ -1,0 +1,179 @@
+"""Bit-serial matmul on this CPU against torch fp32 and numpy int64 matmul, in the same run.
+
+For each precision (W1A1, W2A2, W4A4, W8A8) and square size (256, 1024, 2048) it times:
+
+- weight packing (done once in deployment, reported but never charged to the kernel),
+- activation packing,
+- the bit-serial kernel on pre-packed operands (``kernel_ms``),
+- activation packing + kernel (``total_ms``): the **headline**, since a real layer must pack
+  its fresh activations on every call,
+- ``torch.matmul`` in fp32 and numpy int64 ``@`` (numpy only up to ``--numpy-max``; its integer
+  matmul has no BLAS and takes seconds beyond that),
+
+with the same thread count for torch and Numba, warm-up outside the timed region, and the best
+of a few repeats. Every result is checked bit-exact against torch float64 matmul (exact here).
+It also measures this machine's AND + popcount peak with a tiny Numba loop, and reports the
+kernel's binary multiply-accumulates per second as a fraction of it. Figures go to
+``benchmarks/results/kernels.csv``.
+
+Run: ``python benchmarks/bench_kernels.py`` (``--quick`` for 256 and 1024 only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from hwsim.io import atomic_write_text
+from hwsim.kernels import bitserial_matmul_packed, pack_operand
+from hwsim.kernels.popcount import popcount_throughput_kernel
+
+RESULTS = Path(__file__).parent / "results" / "kernels.csv"
+PRECISIONS = (1, 2, 4, 8)
+TARGETS = {1: 8.0, 2: 2.0}  # the project's speedup targets vs torch fp32 at 1024^3
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall time in seconds of ``repeats`` calls after one untimed warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def popcount_peak(repeats: int) -> float:
+    """AND + popcount words per second this machine sustains on L1-resident data."""
+    words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
+    chunks, passes = 4 * numba.get_num_threads(), 2000
+    seconds = best_of(lambda: popcount_throughput_kernel(words, chunks, passes), repeats)
+    return words.size * chunks * passes / seconds
+
+
+def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random.Generator) -> dict:
+    a_codes = rng.integers(0, 1 << bits, (size, size), dtype=np.int64)
+    w_signed = bits > 1  # a 1-bit weight is {0, 1} here; signed 1-bit would be {-1, 0}
+    half = 1 << (bits - 1)
+    w_lo, w_hi = (-half, half) if w_signed else (0, 2)
+    w_codes = rng.integers(w_lo, w_hi, (size, size), dtype=np.int64)
+
+    pack_w_s = best_of(lambda: pack_operand(w_codes, bits, signed=w_signed), repeats)
+    pack_a_s = best_of(lambda: pack_operand(a_codes, bits, signed=False), repeats)
+    w_packed = pack_operand(w_codes, bits, signed=w_signed)
+    a_packed = pack_operand(a_codes, bits, signed=False)
+    kernel_s = best_of(lambda: bitserial_matmul_packed(a_packed, w_packed), repeats)
+    total_s = best_of(
+        lambda: bitserial_matmul_packed(pack_operand(a_codes, bits, signed=False), w_packed),
+        repeats,
+    )
+
+    got = bitserial_matmul_packed(a_packed, w_packed)
+    exact = torch.from_numpy(a_codes).double() @ torch.from_numpy(w_codes).double().T
+    if not np.array_equal(got, exact.numpy().astype(np.int64)):
+        raise AssertionError(f"W{bits}A{bits} {size}^3: bit-serial result is not exact")
+
+    a_f = torch.from_numpy(a_codes).float()
+    w_t = torch.from_numpy(w_codes).float().T.contiguous()
+    torch_s = best_of(lambda: torch.matmul(a_f, w_t), repeats)
+    numpy_s = float("nan")
+    if size <= numpy_max:
+        w_t_np = np.ascontiguousarray(w_codes.T)
+        numpy_s = best_of(lambda: a_codes @ w_t_np, max(1, repeats // 2))
+
+    bmacs = float(size) ** 3 * bits * bits  # binary multiply-accumulates
+    return {
+        "size": size,
+        "bits": f"W{bits}A{bits}",
+        "w_bits": bits,
+        "a_bits": bits,
+        "threads": numba.get_num_threads(),
+        "pack_w_ms": pack_w_s * 1e3,
+        "pack_a_ms": pack_a_s * 1e3,
+        "kernel_ms": kernel_s * 1e3,
+        "total_ms": total_s * 1e3,
+        "torch_fp32_ms": torch_s * 1e3,
+        "numpy_int64_ms": numpy_s * 1e3,
+        "speedup_vs_torch": torch_s / total_s,
+        "speedup_vs_torch_kernel_only": torch_s / kernel_s,
+        "speedup_vs_numpy": numpy_s / total_s,
+        "binary_gmacs_per_s": bmacs / kernel_s / 1e9,
+    }
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="sizes 256 and 1024, fewer repeats")
+    parser.add_argument("--threads", type=int, default=2, help="threads for torch and Numba")
+    parser.add_argument(
+        "--numpy-max",
+        type=int,
+        default=1024,
+        help="largest size timed with numpy int64 matmul (slow: no BLAS)",
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    sizes = (256, 1024) if args.quick else (256, 1024, 2048)
+    repeats = 3 if args.quick else 5
+    rng = np.random.default_rng(0)
+
+    peak_words = popcount_peak(repeats)
+    rows = []
+    cases = [(s, b) for s in sizes for b in PRECISIONS]
+    for size, bits in tqdm(cases, desc="bench_kernels", disable=None):
+        rows.append(bench_one(size, bits, repeats, args.numpy_max, rng))
+    df = pd.DataFrame(rows)
+    df["peak_binary_gmacs_per_s"] = peak_words * 64 / 1e9
+    df["fraction_of_popcount_peak"] = df["binary_gmacs_per_s"] / df["peak_binary_gmacs_per_s"]
+
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, float_format="%.4g")
+    atomic_write_text(args.out, buf.getvalue())
+
+    shown = [
+        "size",
+        "bits",
+        "pack_a_ms",
+        "kernel_ms",
+        "total_ms",
+        "torch_fp32_ms",
+        "numpy_int64_ms",
+        "speedup_vs_torch",
+        "speedup_vs_torch_kernel_only",
+        "speedup_vs_numpy",
+        "fraction_of_popcount_peak",
+    ]
+    print(
+        f"threads={args.threads}  AND+popcount peak: {peak_words * 64 / 1e9:.1f} binary "
+        f"GMAC/s ({peak_words / 1e9:.2f} G words/s)"
+    )
+    print(
+        "headline = speedup_vs_torch: activation packing + kernel vs torch.matmul fp32; "
+        "weights pre-packed"
+    )
+    print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    for bits, target in TARGETS.items():
+        hit = df[(df["size"] == 1024) & (df["w_bits"] == bits)]
+        if len(hit):
+            ratio = float(hit["speedup_vs_torch"].iloc[0])
+            verdict = "meets" if ratio >= target else "MISSES"
+            print(f"W{bits}A{bits} 1024^3: {ratio:.2f}x torch fp32 (target {target:g}x): {verdict}")
+    print(f"wrote {args.out}")
+    return df
+
+
+if __name__ == "__main__":
+    main()
