@@ -5,6 +5,7 @@ evaluates every layer, so layer rows = points x layers (both are printed). The b
 the naive loop ``hwsim.simulate`` per point, timed on a subset in the same run.
 
     python benchmarks/bench_sweep.py [--points 1000000] [--hardware stripes]
+    python benchmarks/bench_sweep.py --examples   # run sweeps/examples/*.toml, save figures
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ def main() -> None:
     ap.add_argument("--hardware", default="stripes")
     ap.add_argument("--workload", default="resnet18")
     ap.add_argument("--baseline-points", type=int, default=200)
+    ap.add_argument(
+        "--examples",
+        action="store_true",
+        help="run every example spec and save its Pareto plot instead",
+    )
     args = ap.parse_args()
+    if args.examples:
+        run_examples()
+        return
 
     bits = list(range(1, 9))  # 64 uniform policies
     grid = {"rows": [64, 128, 256, 512], "cols": [8, 16, 32, 64]}
@@ -114,6 +123,49 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(figures))
         w.writeheader()
         w.writerow(figures)
+
+
+def run_examples() -> None:
+    """Run each example spec once and save its latency/energy plot as results/sweep_<name>.png."""
+    from importlib import resources
+
+    from sweeps.pareto import pareto
+    from sweeps.plots import plot_front
+    from sweeps.spec import load_spec
+
+    examples = sorted(
+        p
+        for p in resources.files("sweeps").joinpath("examples").iterdir()
+        if p.name.endswith(".toml")
+    )
+    for path in examples:
+        spec = load_spec(path)
+        out = Path(tempfile.mkdtemp(prefix=f"sweep_{spec.name}_"))
+        try:
+            summary = run_sweep(spec, out)
+            df = load_results(out)
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        ok = df[df["status"] == "ok"]
+        hue = "hw_name" if ok["hw_name"].nunique() > 1 else "policy"
+        for wl, part in ok.groupby("workload"):
+            suffix = f"_{wl}" if ok["workload"].nunique() > 1 else ""
+            png = RESULTS.parent / f"sweep_{spec.name}{suffix}.png"
+            plot_front(
+                part,
+                "latency_s",
+                "energy_j",
+                png,
+                hue=hue,
+                title=f"{spec.name}, {wl}: {len(part)} points",
+            )
+            front = pareto(part, dict(spec.objectives))
+            print(
+                f"{spec.name}/{wl}: {len(part)} ok points ({summary.failed} failed in the "
+                f"sweep, {summary.seconds:.1f} s), {len(front)} on the front -> {png}"
+            )
+            cols = ["policy", "hw_name", *spec.objectives]
+            print(front[[c for c in cols if c in front]].head(12).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,12 @@ Trainer = Callable[..., tuple[Any, Mapping[str, float]]]
 TRAINERS: dict[str, Trainer] = {}
 
 
+def _trainer(method: str) -> Trainer | None:
+    from sweeps.trainers import BUILTIN
+
+    return TRAINERS.get(method) or BUILTIN.get(method)
+
+
 def register_trainer(method: str, fn: Trainer) -> None:
     """Make ``[[train]] method = "<method>"`` run ``fn(workload, hardware, params, seed)``.
 
@@ -153,6 +159,7 @@ class _WorkloadPlan:
     hash: int
     entries: list[_PolicyEntry]
     offset: int  # index of this workload's first point
+    zoo: str | None = None  # the zoo network it was extracted from
 
 
 def _plan(spec: SweepSpec) -> list[_WorkloadPlan]:
@@ -185,7 +192,9 @@ def _plan(spec: SweepSpec) -> list[_WorkloadPlan]:
                         hash64({"train": t.method, "params": dict(t.params), "seed": spec.seed}),
                     )
                 )
-        plans.append(_WorkloadPlan(wref.label, wl, workload_hash(wl), entries, offset))
+        plans.append(
+            _WorkloadPlan(wref.label, wl, workload_hash(wl), entries, offset, zoo=wref.zoo)
+        )
         offset += len(spec.hardware) * len(entries)
     return plans
 
@@ -422,15 +431,19 @@ def evaluate_task(task: Mapping[str, Any]) -> dict[str, Any]:
         wl = task["workload"]
         if task["train"] is not None:
             train = task["train"]
-            if train["method"] not in TRAINERS:
+            trainer = _trainer(train["method"])
+            if trainer is None:
                 raise HwsimError(
                     "train.method",
                     train["method"],
                     "no trainer registered; the quant front end registers its "
                     "methods with sweeps.register_trainer (list its module in "
-                    f"the spec's plugins); known: {sorted(TRAINERS)}",
+                    f"the spec's plugins); known: {sorted(TRAINERS)} and 'codesign'",
                 )
-            policy, extra = TRAINERS[train["method"]](wl, hw, dict(train["params"]), task["seed"])
+            params = dict(train["params"])
+            if task["zoo"] is not None:
+                params.setdefault("model", task["zoo"])
+            policy, extra = trainer(wl, hw, params, task["seed"])
             w, a = policy.arrays(wl)
             if np.all(w == w[0]) and np.all(a == a[0]):
                 out["w_bits"], out["a_bits"] = int(w[0]), int(a[0])
@@ -504,6 +517,7 @@ def _general_tasks(
                         "hw_index": int(h),
                         "workload": plan.workload,
                         "workload_label": plan.label,
+                        "zoo": plan.zoo,
                         "policy_label": e.label,
                         "policy": e.policy.to_dict() if e.policy is not None else None,
                         "policy_error": e.error,

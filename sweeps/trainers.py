@@ -1,0 +1,60 @@
+"""Trainers for ``[[train]]`` points: the bridge from a sweep to the quantization front end.
+
+A trainer is ``fn(workload, hardware, params, seed) -> (BitPolicy, extra columns)``, registered
+under a method name with :func:`sweeps.run.register_trainer`. Built in:
+
+- ``codesign``: ``quant.codesign.run_codesign`` on the point's hardware config (written to a
+  temporary TOML); the policy is the hardware-aware search's choice, ``accuracy`` its accuracy
+  after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields; ``model``
+  defaults to the workload's zoo name, ``seed`` to the point's seed (give one to reuse the
+  cached float baseline across points).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hwsim.errors import HwsimError
+
+
+def hardware_toml(hardware) -> str:
+    """A config as hardware TOML text that :func:`hwsim.load_hardware` reads back."""
+    lines = []
+    for key, value in hardware.to_dict().items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float | str | list | tuple):
+            lines.append(
+                f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
+            )
+        else:
+            raise HwsimError(f"hardware.{key}", value, "cannot be written as TOML")
+    return "\n".join(lines) + "\n"
+
+
+def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
+    """Run the codesign job for one point; see the module docstring."""
+    from quant.codesign import CodesignConfig, run_codesign
+
+    params = dict(params)
+    params.setdefault("seed", seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{hardware.name}.toml"
+        path.write_text(hardware_toml(hardware))
+        try:
+            config = CodesignConfig(hardware=str(path), **params)
+        except TypeError as exc:
+            raise HwsimError("train.params", params, str(exc)) from exc
+        result = run_codesign(config, progress=False)
+    rows = result.results.set_index("method") if "method" in result.results else None
+    extra = {"baseline_accuracy": float(result.baseline_accuracy)}
+    if rows is not None and result.chosen in rows.index and "accuracy" in rows:
+        extra["accuracy"] = float(rows.loc[result.chosen, "accuracy"])
+    return result.policies[result.chosen], extra
+
+
+BUILTIN = {"codesign": codesign_trainer}
