@@ -25,7 +25,7 @@ OURS = (
 
 @functools.cache
 def meta_workload(name: str, batch: int = 1):
-    # Shapes only: the meta device skips the arithmetic, so ImageNet nets extract instantly.
+    # Shapes only: on the meta device there are no weights to initialise nor arithmetic to do.
     with torch.device("meta"):
         model, x = meta_build(name), example_input(name, batch)
     return extract_workload(model, x)
