@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument(
         "--numpy-max",
         type=int,
-        default=1024,
-        help="largest size timed with numpy int64 matmul (slow: no BLAS)",
+        default=256,
+        help="largest size timed with numpy int64 matmul (slow: no BLAS; seconds at 1024)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -85,21 +85,20 @@ def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: 
 
 
 @njit(cache=True)
-def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end):
+def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end, n_begin, n_end):
     """``out[Mp, Np] += sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` for 4-row tiles
-    ``t_begin .. t_end`` of ``a_words``.
+    ``t_begin .. t_end`` of ``a_words`` and weight rows ``n_begin .. n_end`` (even bounds).
 
     ``a_words [Mp, ab, KW]``, ``w_words [Np, wb, KW]`` with ``Mp``, ``Np`` multiples of 4. K and
     N are blocked so a block of weight words stays in L2 while every tile of the range streams
     past it, and a tile's activation words stay in L1 across the block's weight tiles.
     """
     ab, kw = a_words.shape[1], a_words.shape[2]
-    np_ = w_words.shape[0]
     wb = w_words.shape[1]
     for k0 in range(0, kw, k_block):
         k1 = min(k0 + k_block, kw)
-        for nb0 in range(0, np_, n_block):
-            nb1 = min(nb0 + n_block, np_)
+        for nb0 in range(n_begin, n_end, n_block):
+            nb1 = min(nb0 + n_block, n_end)
             for mt in range(t_begin, t_end):
                 m0 = mt * 4
                 for n0 in range(nb0, nb1, 2):
@@ -133,14 +132,21 @@ def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end):
 
 
 @njit(cache=True, parallel=True)
-def _gemm_parallel(a_words, w_words, coef, out, n_block, k_block, m_chunks):
-    """:func:`_gemm_tiles` over ``m_chunks`` chunks of row tiles, one thread per chunk."""
+def _gemm_parallel(a_words, w_words, coef, out, n_block, k_block, m_chunks, n_chunks):
+    """:func:`_gemm_tiles` over a grid of ``m_chunks x n_chunks`` disjoint output blocks, one
+    thread per block; splitting N too keeps both cores busy when M is a single tile."""
     m_tiles = a_words.shape[0] // 4
-    per_chunk = -(-m_tiles // m_chunks)
-    for chunk in prange(m_chunks):
-        t_begin = chunk * per_chunk
-        t_end = min(t_begin + per_chunk, m_tiles)
-        _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end)
+    n_pairs = w_words.shape[0] // 2
+    m_per = -(-m_tiles // m_chunks)
+    n_per = -(-n_pairs // n_chunks)
+    for chunk in prange(m_chunks * n_chunks):
+        mc = chunk // n_chunks
+        nc = chunk % n_chunks
+        t_begin = mc * m_per
+        t_end = min(t_begin + m_per, m_tiles)
+        n_begin = 2 * nc * n_per
+        n_end = min(n_begin + 2 * n_per, 2 * n_pairs)
+        _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end, n_begin, n_end)
 
 
 def _blocking(w_bits: int, words: int) -> tuple[int, int]:
@@ -184,11 +190,12 @@ def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
     m_tiles = a.words.shape[0] // TILE
     work = out.size * a.words.shape[2] * a.bits * w.bits
     threads = numba.get_num_threads()
-    if threads == 1 or work < PARALLEL_MIN_WORDS or m_tiles < 2:
-        _gemm_tiles(a.words, w.words, coef, out, n_block, k_block, 0, m_tiles)
+    if threads == 1 or work < PARALLEL_MIN_WORDS:
+        _gemm_tiles(a.words, w.words, coef, out, n_block, k_block, 0, m_tiles, 0, out.shape[1])
     else:
         m_chunks = min(m_tiles, 4 * threads)
-        _gemm_parallel(a.words, w.words, coef, out, n_block, k_block, m_chunks)
+        n_chunks = max(1, min(out.shape[1] // 2, (4 * threads) // m_chunks))
+        _gemm_parallel(a.words, w.words, coef, out, n_block, k_block, m_chunks, n_chunks)
     if out.shape == (a.rows, w.rows):
         return out
     return np.ascontiguousarray(out[: a.rows, : w.rows])

@@ -8,6 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import hwsim.kernels.conv as conv_module
 from hwsim import HwsimError
 from hwsim.kernels import bitserial_conv2d
 from tests.strategies import codes, conv2d_geometry, signedness, small_bits
@@ -40,6 +41,23 @@ def test_conv2d_equals_torch(data, geo, a_bits, w_bits, a_signed, w_signed):
         torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)), **conv
     ).numpy()
     assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_threaded_im2col_equals_torch():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, (2, 4, 7, 7))
+    w = rng.integers(-2, 2, (6, 2, 3, 3))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conv_module, "PARALLEL_MIN_ELEMENTS", 0)
+        got = bitserial_conv2d(x, w, 2, 2, stride=2, padding=1, groups=2)
+    want = torch.nn.functional.conv2d(
+        torch.from_numpy(x.astype(np.float64)),
+        torch.from_numpy(w.astype(np.float64)),
+        stride=2,
+        padding=1,
+        groups=2,
+    ).numpy()
     np.testing.assert_array_equal(got, want)
 
 

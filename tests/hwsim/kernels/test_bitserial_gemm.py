@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import hwsim.bits as bits_module
 import hwsim.kernels.gemm as gemm
 from hwsim import HwsimError
 from hwsim.kernels import (
@@ -52,6 +53,19 @@ def test_cache_blocking_of_k_and_n_is_exact(data, a_bits, w_bits, a_signed, w_si
         mp.setattr(gemm, "L2_BUDGET_BYTES", 512)
         assert gemm._blocking(w_bits, 11)[1] < 11
         got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+@given(data=st.data(), m=gemm_m, n=gemm_n, k=long_gemm_k, a_bits=small_bits, w_bits=small_bits)
+def test_threaded_paths_are_exact(data, m, n, k, a_bits, w_bits):
+    # Zero thresholds send even tiny problems through the threaded packer and kernel, whose
+    # M x N grid of chunks must cover every output exactly once.
+    a = data.draw(codes((m, k), a_bits, False))
+    w = data.draw(codes((n, k), w_bits, True))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gemm, "PARALLEL_MIN_WORDS", 0)
+        mp.setattr(bits_module, "PARALLEL_MIN_LANES", 0)
+        got = bitserial_matmul(a, w, a_bits, w_bits)
     np.testing.assert_array_equal(got, reference(a, w))
 
 
