@@ -78,10 +78,14 @@ def main() -> None:
             }
         )
         run_sweep(warm, out / "warm")
-        base_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        base_mib = before.ru_maxrss / 1024
         t0 = time.perf_counter()
         summary = run_sweep(spec, out / "run")
         fast_s = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        # CPU seconds (all threads) tell a busy machine's numbers apart from an idle one's.
+        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         df = load_results(out / "run")
         assert len(df) == summary.written and df["point_hash"].is_unique
@@ -108,6 +112,7 @@ def main() -> None:
         "points": summary.written,
         "layer_rows": summary.layer_rows,
         "seconds": round(fast_s, 2),
+        "cpu_seconds": round(cpu_s, 2),
         "points_per_s": round(fast_pps),
         "layer_rows_per_s": round(summary.layer_rows / fast_s),
         "peak_rss_mib": round(peak_mib),

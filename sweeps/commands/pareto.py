@@ -40,13 +40,14 @@ def run(args: argparse.Namespace) -> int:
     df = load_results(args.dir)
     check(len(df) > 0, "dir", args.dir, "no results stored yet")
     df = df[df["status"] == "ok"]
-    objectives = ["latency_s", "energy_j"]
+    spec_senses = {"latency_s": "min", "energy_j": "min"}
     meta = Path(args.dir) / META
     if meta.is_file():
-        objectives = list(json.loads(meta.read_text())["spec"]["objectives"]) or objectives
+        spec_senses = json.loads(meta.read_text())["spec"]["objectives"] or spec_senses
+    objectives = list(spec_senses)
     x = args.x or objectives[0]
     y = args.y or (objectives[1] if len(objectives) > 1 else "energy_j")
-    senses = ("max" if x in args.max else "min", "max" if y in args.max else "min")
+    senses = tuple("max" if c in args.max else spec_senses.get(c, "min") for c in (x, y))
     front = pareto(df, {x: senses[0], y: senses[1]})
     cols = [c for c in ("workload", "policy", "hw_family", "hw_name", x, y) if c in front]
     cols += [c for c in front.columns if c.startswith("hw.")]
