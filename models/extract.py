@@ -91,6 +91,8 @@ def extract_workload(
         with torch.no_grad():
             try:
                 model(*args)
+            except HwsimError:
+                raise  # already names its field
             except (RuntimeError, ValueError, TypeError, IndexError) as exc:
                 shapes = [tuple(a.shape) for a in args]
                 raise HwsimError(

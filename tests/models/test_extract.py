@@ -246,6 +246,21 @@ def test_unusable_input_is_an_hwsim_error(model, x, field):
     assert err.value.field == field
 
 
+class _Refuses(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise HwsimError("policy[fc].w_bits", 40, "bit width must be in 1..16")
+
+
+def test_hwsim_errors_from_the_model_pass_through():
+    with pytest.raises(HwsimError) as err:
+        extract_workload(_Refuses(), torch.zeros(1, 2))
+    assert err.value.field == "policy[fc].w_bits"
+
+
 def test_hooks_are_removed_after_an_error():
     model = nn.Linear(3, 1)
     with pytest.raises(HwsimError):
