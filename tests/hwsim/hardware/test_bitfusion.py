@@ -382,3 +382,85 @@ def test_bad_configs_and_layers_raise() -> None:
     )
     with pytest.raises(HwsimError, match="too large"):
         simulate(huge, policy, EXACT)
+
+
+def test_parallel_and_serial_searches_agree() -> None:
+    from hwsim.hardware import _bitfusion_kernel as kern
+
+    rows = np.array(
+        [
+            [
+                L["B"],
+                L["O"],
+                L["O"],
+                L["K"],
+                L["K"],
+                L["S"],
+                L["S"],
+                L["IC"],
+                L["OC"],
+                int(L["im2col"]),
+                L["a"],
+                L["w"],
+                0,
+            ]
+            for net in ("SVHN", "LeNet-5", "CIFAR10")
+            for L in ref.REFERENCE_LAYERS[net].values()
+        ]
+    )
+    assert len(rows) >= kern.PARALLEL_MIN_ROWS
+    args = (np.array([EXACT._int_row()]), np.array([EXACT._energy_row()]))
+    together = kern.run_search(rows, *args)
+    one_by_one = np.concatenate([kern.run_search(r[None, :], *args) for r in rows])
+    np.testing.assert_array_equal(together, one_by_one)
+
+
+@settings(max_examples=15)
+@given(
+    h=st.integers(1, 9),
+    w=st.integers(1, 9),
+    kh=st.sampled_from([1, 3]),
+    kw=st.sampled_from([1, 5]),
+    sh=st.sampled_from([1, 2]),
+    ic=st.integers(1, 48),
+    oc=st.integers(1, 70),
+    cfg=small_cfgs,
+)
+def test_non_square_layers_are_symmetric_under_transpose(h, w, kh, kw, sh, ic, oc, cfg) -> None:
+    """The generalisation to non-square layers treats the two axes alike: transposing the
+    layer (heights <-> widths) changes nothing."""
+
+    def layer(name, oh, ow, kh_, kw_, sh_, sw_):
+        return {
+            "name": name,
+            "kind": "conv",
+            "batch": 2,
+            "in_channels": ic,
+            "out_channels": oc,
+            "in_h": oh * sh_,
+            "in_w": ow * sw_,
+            "out_h": oh,
+            "out_w": ow,
+            "kernel_h": kh_,
+            "kernel_w": kw_,
+            "stride_h": sh_,
+            "stride_w": sw_,
+        }
+
+    wl = Workload.from_layers(
+        "t", [layer("hw", h, w, kh, kw, sh, 1), layer("wh", w, h, kw, kh, 1, sh)]
+    )
+    try:
+        rep = simulate(wl, BitPolicy.uniform(wl, 4, 4), cfg).layers
+    except HwsimError:
+        return
+    for key in (
+        "cycles",
+        "stall_cycles",
+        "dram_read_bits",
+        "dram_write_bits",
+        "obuf_read_bits",
+        "ibuf_read_bits",
+        "energy_j",
+    ):
+        assert rep[key].iloc[0] == rep[key].iloc[1], key
