@@ -26,8 +26,7 @@ from hwsim.kernels.popcount import popcount
 TILE = 4
 """Rows of both operands are padded to a multiple of this. The register tile is 4 activation
 rows x 2 weight rows: 8 accumulators that LLVM vectorizes over the word loop (4 words per AVX2
-register, popcount by nibble lookup) without spilling; measured faster here than 4x4, 2x4 or
-2x2 tiles."""
+register, popcount by nibble lookup); measured faster here than 4x4, 2x4, 2x2 or 1x8 tiles."""
 
 L2_BUDGET_BYTES = 256 * 1024
 """Weight words kept hot per block: half of this machine's 512 KiB L2 per core."""
@@ -54,6 +53,30 @@ class PackedOperand:
     k: int
     bits: int
     signed: bool
+
+    def __post_init__(self) -> None:
+        # The kernel indexes these words without bounds checks: refuse any inconsistency.
+        words = self.words
+        ok = (
+            isinstance(words, np.ndarray)
+            and words.dtype == np.uint64
+            and words.ndim == 3
+            and words.flags.c_contiguous
+        )
+        check(
+            ok,
+            "packed.words",
+            getattr(words, "shape", type(words).__name__),
+            "must be a C-contiguous 3-D uint64 array from pack_operand",
+        )
+        check_bits("packed.bits", self.bits)
+        want = (-(-self.rows // TILE) * TILE, self.bits, -(-self.k // 64))
+        check(
+            self.k >= 1 and self.rows >= 0 and words.shape == want,
+            "packed.words",
+            words.shape,
+            f"does not match rows={self.rows}, bits={self.bits}, K={self.k} (expected {want})",
+        )
 
     @property
     def nbytes(self) -> int:

@@ -11,6 +11,7 @@ import hwsim.bits as bits_module
 import hwsim.kernels.gemm as gemm
 from hwsim import HwsimError
 from hwsim.kernels import (
+    PackedOperand,
     bitserial_matmul,
     bitserial_matmul_packed,
     pack_operand,
@@ -165,3 +166,12 @@ def test_packed_operands_must_share_k():
     with pytest.raises(HwsimError) as info:
         bitserial_matmul_packed(a, w)
     assert info.value.field == "K"
+
+
+def test_inconsistent_packed_operand_is_refused():
+    good = pack_operand(np.ones((5, 70), int), 2, signed=False)
+    with pytest.raises(HwsimError) as info:
+        PackedOperand(good.words[:, :1].copy(), good.rows, good.k, 2, False)
+    assert info.value.field == "packed.words"
+    with pytest.raises(HwsimError):
+        PackedOperand(good.words.astype(np.int64), good.rows, good.k, 2, False)
