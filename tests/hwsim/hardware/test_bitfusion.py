@@ -464,3 +464,110 @@ def test_non_square_layers_are_symmetric_under_transpose(h, w, kh, kw, sh, ic, o
         "energy_j",
     ):
         assert rep[key].iloc[0] == rep[key].iloc[1], key
+
+
+# Rows of the same published sweep for the notebook's scaled designs (more columns, bigger
+# buffers, a 4096-bit interface): (M, WBUF, OBUF, IBUF bytes, network, layer, then cycles,
+# stalls, WBUF rd/wr, OBUF rd/wr, IBUF rd/wr, DRAM rd/wr in bits).
+SCALED = [
+    (
+        64,
+        131072,
+        32768,
+        65536,
+        "SVHN",
+        "fc8",
+        (87, 23, 163840, 10240, 37888, 37888, 163840, 16384, 59392, 32768),
+    ),
+    (
+        64,
+        131072,
+        32768,
+        65536,
+        "LeNet-5",
+        "conv0",
+        (16588, 204, 26214400, 16384, 50331648, 50331648, 26214400, 819200, 34390016, 33554432),
+    ),
+    (
+        32,
+        65536,
+        16384,
+        32768,
+        "RESNET-18",
+        "module5/conv5_1_b",
+        (
+            3612695,
+            23,
+            29595009024,
+            7398752256,
+            822083584,
+            822083584,
+            29595009024,
+            28901376,
+            7838695424,
+            411041792,
+        ),
+    ),
+    (
+        128,
+        262144,
+        65536,
+        131072,
+        "LSTM",
+        "matmul",
+        (
+            26545,
+            97,
+            866648064,
+            54165504,
+            110231552,
+            110231552,
+            866648064,
+            233472,
+            56299520,
+            1900544,
+        ),
+    ),
+    (
+        256,
+        524288,
+        131072,
+        262144,
+        "AlexNet",
+        "conv1_a",
+        (
+            1113307,
+            107,
+            13493145600,
+            282624,
+            545177600,
+            545177600,
+            13493145600,
+            140553600,
+            537329024,
+            396492800,
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("m,wbuf,obuf,ibuf,network,layer,published", SCALED)
+def test_published_scaled_designs(m, wbuf, obuf, ibuf, network, layer, published) -> None:
+    cfg = EXACT.replace(
+        cols=m, wbuf_bytes=wbuf, obuf_bytes=obuf, ibuf_bytes=ibuf, dram_bits_per_cycle=4096
+    )
+    wl, policy = _workload({layer: ref.REFERENCE_LAYERS[network][layer]})
+    g = simulate(wl, policy, cfg).layers.iloc[0]
+    keys = (
+        "cycles",
+        "stall_cycles",
+        "wbuf_read_bits",
+        "wbuf_write_bits",
+        "obuf_read_bits",
+        "obuf_write_bits",
+        "ibuf_read_bits",
+        "ibuf_write_bits",
+        "dram_read_bits",
+        "dram_write_bits",
+    )
+    assert tuple(int(g[k]) for k in keys) == published
