@@ -335,12 +335,11 @@ def _fast_chunk(
         return 0, 0, skipped
 
     n_h, n_p = ph.shape
-    messages = [""]
+    messages = {"": 0}  # text -> code; dictionary values must be unique
     msg = np.zeros((n_h, n_p), np.int32)
 
     def fail(rows, cols, text: str) -> None:
-        messages.append(text)
-        msg[np.ix_(rows, cols)] = len(messages) - 1
+        msg[np.ix_(rows, cols)] = messages.setdefault(text, len(messages))
 
     totals = {k: np.full((n_h, n_p), np.nan) for k in TOTALS}
     good_p = [j for j, e in enumerate(entries) if not e.error]
@@ -363,20 +362,23 @@ def _fast_chunk(
             for k in TOTALS:
                 totals[k][np.ix_(good_h, good_p)] = res[k]
         except Exception:
-            # Isolate the configs that fail; the rest of the chunk still counts.
-            for i, cfg in zip(good_h, configs, strict=True):
+            # Isolate what fails; the rest of the chunk still counts. Policy by policy first
+            # (a precision the hardware cannot run fails every config), then config by config.
+            for j in good_p:
                 try:
-                    res = _evaluate_configs([cfg], plan, sub)
+                    res = _evaluate_configs(configs, plan, [entries[j]])
                     for k in TOTALS:
-                        totals[k][i, good_p] = res[k][0]
+                        totals[k][good_h, j] = res[k][:, 0]
+                    continue
                 except Exception:
-                    for j in good_p:  # down to single points: only what fails is failed
-                        try:
-                            res = _evaluate_configs([cfg], plan, [entries[j]])
-                            for k in TOTALS:
-                                totals[k][i, j] = res[k][0, 0]
-                        except Exception as exc:  # a failed point is a row, not a crash
-                            fail([i], [j], _message(exc))
+                    pass
+                for i, cfg in zip(good_h, configs, strict=True):
+                    try:
+                        res = _evaluate_configs([cfg], plan, [entries[j]])
+                        for k in TOTALS:
+                            totals[k][i, j] = res[k][0, 0]
+                    except Exception as exc:  # a failed point is a row, not a crash
+                        fail([i], [j], _message(exc))
 
     hh, pp = np.nonzero(todo)
     w_of = np.array([e.w_bits for e in entries], np.int64)
@@ -386,7 +388,7 @@ def _fast_chunk(
         "point": plan.offset + hw_idx[hh].astype(np.int64) * len(plan.entries) + p_slots[pp],
         "point_hash": ph[hh, pp],
         "status": _dict_array((m > 0).astype(np.int32), ["ok", "failed"]),
-        "message": _dict_array(m, messages),
+        "message": _dict_array(m, list(messages)),
         "path": _dict_array(np.zeros(len(hh), np.int32), ["fast"]),
         "workload": _dict_array(np.zeros(len(hh), np.int32), [plan.label]),
         "policy": _dict_array(pp.astype(np.int32), [e.label for e in entries]),

@@ -80,16 +80,16 @@ def test_resume_skips_done_and_restores_lost_parts(toy_dir):
 
 def test_failed_points_are_rows(toy_dir):
     wl_bits = {"w_bits": [2, 8], "a_bits": [4]}
+    grid = {"max_bits": [4, 16], "rows": [4, 8]}
     spec = parse_spec(
-        toy_spec(hardware=[{"base": "toy", "grid": {"max_bits": [4, 16]}}], policies=wl_bits),
-        root=toy_dir,
+        toy_spec(hardware=[{"base": "toy", "grid": grid}], policies=wl_bits), root=toy_dir
     )
     s = run_sweep(spec, toy_dir / "out")
     df = load_results(toy_dir / "out")
     failed = df[df["status"] == "failed"]
-    assert s.failed == len(failed) == 1
-    assert failed.iloc[0]["w_bits"] == 8 and failed.iloc[0]["hw.max_bits"] == 4
-    assert "cannot run w_bits > 4" in failed.iloc[0]["message"]
+    assert s.failed == len(failed) == 2  # w8 on both max_bits=4 configs, nothing else
+    assert (failed["w_bits"] == 8).all() and (failed["hw.max_bits"] == 4).all()
+    assert failed["message"].str.contains("cannot run w_bits > 4").all()
     assert failed[list(TOTALS)].isna().all(axis=None)
     assert (df.loc[df["status"] == "ok", "latency_s"] > 0).all()
 
