@@ -34,15 +34,24 @@ def set_seed(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def deterministic() -> Iterator[None]:
-    """Deterministic torch kernels inside the block (restoring the previous setting)."""
+def deterministic(threads: int | None = 1) -> Iterator[None]:
+    """Deterministic torch kernels inside the block (restoring the previous settings).
+
+    ``threads`` caps torch's intra-op threads: the networks trained here are so small that
+    thread synchronisation costs more than it saves, badly so on a shared CPU (one thread
+    was ~30x faster than two per step on the 2-core machine under load).
+    """
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    n_threads = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        torch.set_num_threads(n_threads)
 
 
 def make_optimizer(
@@ -141,7 +150,8 @@ def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tenso
     was_training = model.training
     model.eval()
     try:
-        out = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        with deterministic():
+            out = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)

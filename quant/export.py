@@ -1,0 +1,176 @@
+"""Export a quantized model: its bit policy with measured bitplane statistics, and an integer
+model that runs every quantized layer through hwsim's bit-serial kernels.
+
+The integer model is a float64 copy of the fake-quantized torch model in which each quantized
+layer is replaced by an :class:`IntegerLayer`: it turns its float input into activation codes
+with the layer's activation step, accumulates ``codes (*) weight codes`` exactly in int64 with
+``hwsim.kernels``, rescales by ``a_scale * w_scale[channel]`` and adds the bias. Everything
+between the quantized layers (BatchNorm, ReLU, pooling, residual adds, flatten) runs as in the
+torch model. Its predictions must therefore equal the fake-quantized model's, and its logits
+agree up to the float rounding of the rescaling: that is the project's end-to-end check that
+the kernels compute what the quantized network means.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from hwsim import BitPolicy, LayerStats
+from hwsim.errors import HwsimError, check
+from hwsim.policy import FLOAT_BITS
+from quant.layers import QuantState
+from quant.model import calibration_batches, current_policy, quantized_layers, replace_module
+
+
+def _pair(value: Any, field: str) -> tuple[int, int]:
+    if isinstance(value, str):
+        raise HwsimError(field, value, "string padding modes are not supported by the kernels")
+    return tuple(value) if isinstance(value, tuple | list) else (int(value), int(value))
+
+
+class IntegerLayer(nn.Module):
+    """One conv or linear layer computed on integer codes by ``hwsim.kernels``.
+
+    ``record`` collects the activation codes it sees (for bitplane statistics).
+    """
+
+    def __init__(self, name: str, state: QuantState, source: nn.Module) -> None:
+        super().__init__()
+        self.name = name
+        self.state = state
+        self.is_conv = isinstance(source, nn.Conv2d)
+        if self.is_conv:
+            self.geometry = {
+                "stride": _pair(source.stride, f"{name}.stride"),
+                "padding": _pair(source.padding, f"{name}.padding"),
+                "dilation": _pair(source.dilation, f"{name}.dilation"),
+                "groups": int(source.groups),
+            }
+        self.a_lo, self.a_hi = _act_range(state)
+        shape = (1, -1, 1, 1) if self.is_conv else (1, -1)
+        # The rescale folds both steps into one per-channel factor, as integer hardware does.
+        self.register_buffer(
+            "rescale", torch.from_numpy(state.a_scale * state.w_scale).reshape(shape)
+        )
+        bias = state.bias if state.bias is not None else np.zeros(len(state.w_scale))
+        self.register_buffer("bias", torch.from_numpy(np.asarray(bias, np.float64)).reshape(shape))
+        self.record: list[np.ndarray] | None = None
+
+    def activation_codes(self, x: Tensor) -> np.ndarray:
+        codes = torch.clamp(torch.round(x / self.state.a_scale), self.a_lo, self.a_hi)
+        return codes.to(torch.int64).cpu().numpy()
+
+    def forward(self, x: Tensor) -> Tensor:
+        from hwsim import kernels
+
+        s = self.state
+        codes = self.activation_codes(x.double())
+        if self.is_conv:
+            acc = kernels.bitserial_conv2d(
+                codes, s.w_codes, s.a_bits, s.w_bits, a_signed=s.a_signed,
+                w_signed=s.w_signed, **self.geometry,
+            )
+            if self.record is not None:
+                self.record.append(codes.transpose(0, 2, 3, 1))  # channels last = reduction
+        else:
+            flat = codes.reshape(-1, codes.shape[-1])
+            acc = kernels.bitserial_matmul(
+                flat, s.w_codes, s.a_bits, s.w_bits, a_signed=s.a_signed, w_signed=s.w_signed
+            ).reshape(*codes.shape[:-1], -1)
+            if self.record is not None:
+                self.record.append(flat)
+        out = torch.from_numpy(acc).to(torch.float64) * self.rescale + self.bias
+        return out
+
+
+def _act_range(state: QuantState) -> tuple[int, int]:
+    if state.a_signed:
+        hi = (1 << (state.a_bits - 1)) - 1
+        return -hi, hi
+    return 0, (1 << state.a_bits) - 1
+
+
+class IntegerModel:
+    """The quantized network with every integer layer on ``hwsim.kernels``; glue in float64.
+
+    Call it on a float batch (torch tensor or numpy array) to get numpy float64 logits.
+    """
+
+    def __init__(self, module: nn.Module, layers: dict[str, IntegerLayer]) -> None:
+        self.module = module
+        self.layers = layers
+
+    @property
+    def states(self) -> dict[str, QuantState]:
+        return {name: layer.state for name, layer in self.layers.items()}
+
+    @torch.no_grad()
+    def __call__(self, x: Tensor | np.ndarray) -> np.ndarray:
+        x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
+        check(x.is_floating_point(), "x.dtype", str(x.dtype), "must be a float batch")
+        return self.module(x.to(torch.float64)).cpu().numpy()
+
+    def predict(self, x: Tensor | np.ndarray) -> np.ndarray:
+        return self(x).argmax(axis=1)
+
+    @torch.no_grad()
+    def record_activation_codes(self, x: Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """Run ``x`` and return each integer layer's activation codes, reduction axis last."""
+        for layer in self.layers.values():
+            layer.record = []
+        try:
+            self(x)
+            return {n: np.concatenate([c.reshape(-1, c.shape[-1]) for c in layer.record])
+                    for n, layer in self.layers.items()}
+        finally:
+            for layer in self.layers.values():
+                layer.record = None
+
+
+@dataclass
+class Exported:
+    """The result of :func:`export`: the policy with statistics, and the integer model."""
+
+    policy: BitPolicy
+    integer_model: IntegerModel
+
+
+def integer_model(model: nn.Module) -> IntegerModel:
+    """The :class:`IntegerModel` of a quantized model (layers with a float side stay float)."""
+    glue = copy.deepcopy(model).double().eval()
+    layers: dict[str, IntegerLayer] = {}
+    for name, layer in quantized_layers(model).items():
+        if FLOAT_BITS in (layer.w_bits, layer.a_bits):
+            continue
+        check(isinstance(layer, nn.Conv2d | nn.Linear), f"layer {name}", type(layer).__name__,
+              "only Conv2d / Linear layers have an integer form")
+        integer = IntegerLayer(name, layer.quant_state(), layer)
+        replace_module(glue, name, integer)
+        layers[name] = integer
+    return IntegerModel(glue, layers)
+
+
+def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> Exported:
+    """The policy of ``model`` with bitplane statistics measured on ``calibration_data``
+    (a batch, batches, or a dataset: its first training images), and its integer model."""
+    from hwsim.bits import layer_stats
+
+    im = integer_model(model)
+    batches = calibration_batches(calibration_data)
+    check(bool(batches), "calibration_data", type(calibration_data).__name__,
+          "statistics need at least one batch")
+    recorded = [im.record_activation_codes(b) for b in batches]
+    stats: dict[str, LayerStats] = {}
+    for name, layer in im.layers.items():
+        s = layer.state
+        a_codes = np.concatenate([r[name] for r in recorded])
+        w_codes = s.w_codes.reshape(s.w_codes.shape[0], -1)
+        stats[name] = layer_stats(w_codes, a_codes, s.w_bits, s.a_bits, w_signed=s.w_signed,
+                                  a_signed=s.a_signed, group_size=group_size)
+    return Exported(current_policy(model).with_stats(stats), im)

@@ -1,0 +1,101 @@
+"""End-to-end kernel equivalence: the integer model (hwsim.kernels) against fake-quant torch."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from hwsim import BitPolicy
+from hwsim.bits import layer_stats
+from quant.baseline import load_data, pretrained
+from quant.export import export, integer_model
+from quant.model import quantizable_layers, quantize_model, quantized_layers
+from quant.train import predict_logits
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits", seed=0)
+
+
+def _policies(names):
+    mixed = {n: ((2, 4), (4, 2), (8, 3), (3, 8))[i % 4] for i, n in enumerate(names)}
+    mixed[names[0]] = (32, 32)  # a float layer stays float in the integer model
+    return [{n: (b, b) for n in names} for b in (2, 4, 8)] + [mixed]
+
+
+def _snapped(q):
+    q = copy.deepcopy(q)
+    for layer in quantized_layers(q).values():
+        if layer.w_bits != 32:
+            with torch.no_grad():
+                layer.weight.copy_(layer.weight_quantizer(layer.weight))
+    return q
+
+
+@pytest.mark.parametrize("model_name", ["mlp_digits", "resnet_digits"])
+def test_integer_model_matches_fake_quantized_model(digits, model_name):
+    net = pretrained(model_name, "digits", seed=0, epochs=3)
+    names = list(quantizable_layers(net))
+    for bits in _policies(names):
+        q = quantize_model(net, BitPolicy(bits), calibration=digits)
+        im = integer_model(q)
+        assert set(im.layers) == {n for n, wa in bits.items() if 32 not in wa}
+        logits = im(digits.x_test)
+        # The reference: the same fake-quantized model in float64, so that its own rounding
+        # cannot move an activation across a code boundary. Weights are first snapped to their
+        # float32 quantized values (same function), so float64 re-derives the same codes.
+        reference = predict_logits(_snapped(q).double(), digits.x_test.double()).numpy()
+        np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
+        np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
+        # ... and the float32 model as trained predicts the same classes.
+        float32 = predict_logits(q, digits.x_test).numpy()
+        assert (float32.argmax(1) == logits.argmax(1)).mean() >= 0.995
+
+
+@settings(max_examples=10)
+@given(w_bits=st.integers(2, 8), a_bits=st.integers(1, 8), signed_input=st.booleans(),
+       groups=st.sampled_from([1, 2]), stride=st.sampled_from([1, 2]), seed=st.integers(0, 99))
+def test_single_conv_layer_against_integer_torch(w_bits, a_bits, signed_input, groups, stride,
+                                                 seed):
+    if signed_input and a_bits < 2:
+        a_bits = 2
+    g = torch.Generator().manual_seed(seed)
+    conv = nn.Conv2d(4, 6, 3, stride=stride, padding=1, groups=groups)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+    x = torch.randn(3, 4, 7, 7, generator=g)
+    x = x if signed_input else x.abs()
+    q = quantize_model(nn.Sequential(conv), BitPolicy({"0": (w_bits, a_bits)}), calibration=x)
+    state = q[0].quant_state()
+    # Independent reference: integer conv in torch int64 on codes derived with numpy.
+    a_hi = 2 ** (a_bits - 1) - 1 if signed_input else 2**a_bits - 1
+    a_lo = -a_hi if signed_input else 0
+    a_codes = np.clip(np.round(x.double().numpy() / state.a_scale), a_lo, a_hi)
+    acc = torch.nn.functional.conv2d(torch.from_numpy(a_codes),
+                                     torch.from_numpy(state.w_codes).double(),
+                                     stride=stride, padding=1, groups=groups)
+    expect = acc.numpy() * state.a_scale * state.w_scale.reshape(1, -1, 1, 1)
+    expect += state.bias.reshape(1, -1, 1, 1)
+    np.testing.assert_allclose(integer_model(q)(x), expect, rtol=1e-12, atol=1e-12)
+
+
+def test_export_policy_and_statistics(digits):
+    net = pretrained("mlp_digits", "digits", seed=0, epochs=3)
+    bits = {"fc1": (4, 3), "fc2": (2, 4), "fc3": (8, 8)}
+    q = quantize_model(net, BitPolicy(bits), calibration=digits)
+    calib = digits.x_train[:100]
+    ex = export(q, calib)
+    assert ex.policy.bits == bits
+    assert set(ex.policy.stats) == set(bits)
+    # fc1 reads the (unsigned) network input: recompute its statistics independently.
+    s = q.fc1.quant_state()
+    a_codes = np.clip(np.round(calib.reshape(100, -1).double().numpy() / s.a_scale), 0, 7)
+    expect = layer_stats(s.w_codes, a_codes.astype(np.int64), 4, 3, w_signed=True,
+                         a_signed=False)
+    assert ex.policy.stats["fc1"] == expect
+    assert BitPolicy.from_dict(ex.policy.to_dict()).stats == ex.policy.stats
