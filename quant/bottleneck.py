@@ -85,7 +85,10 @@ def _lasso(planes: np.ndarray, target: np.ndarray, lam: float) -> np.ndarray:
             0.0,
             None,
         )
-    fit = Lasso(alpha=lam, positive=True, fit_intercept=False, max_iter=5000, tol=1e-6)
+    # The Gram matrix is only n0 x n0: precomputing it makes each fit independent of N.
+    fit = Lasso(
+        alpha=lam, positive=True, fit_intercept=False, precompute=True, max_iter=5000, tol=1e-6
+    )
     return fit.fit(planes, target).coef_.copy()
 
 
@@ -298,7 +301,7 @@ def bottleneck_layers(model: nn.Module) -> dict[str, BottleneckLayer]:
 
 @torch.no_grad()
 def collect_codes(
-    model: nn.Module, x: torch.Tensor, max_per_layer: int = 50_000, seed: int = 0
+    model: nn.Module, x: torch.Tensor, max_per_layer: int = 20_000, seed: int = 0
 ) -> dict[str, np.ndarray]:
     """Each bottleneck's integer input codes on inputs ``x`` (a random subsample of at most
     ``max_per_layer`` values per layer, to bound the Lasso's cost)."""
