@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,22 +43,28 @@ PRECISIONS = (1, 2, 4, 8)
 TARGETS = {1: 8.0, 2: 2.0}  # the project's speedup targets vs torch fp32 at 1024^3
 
 
-def best_of(fn: Callable[[], object], repeats: int) -> float:
-    """Best wall time in seconds of ``repeats`` calls after one untimed warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time in seconds of each function over ``repeats`` rounds, after one untimed
+    warm-up call each. Every round runs all of them in turn, so on a shared machine a burst of
+    load hits the kernel and its baselines alike rather than one of them."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def popcount_peak(repeats: int) -> float:
     """AND + popcount words per second this machine sustains on L1-resident data."""
     words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
     chunks, passes = 4 * numba.get_num_threads(), 2000
-    seconds = best_of(lambda: popcount_throughput_kernel(words, chunks, passes), repeats)
+    seconds = best_of({"peak": lambda: popcount_throughput_kernel(words, chunks, passes)}, repeats)[
+        "peak"
+    ]
     return words.size * chunks * passes / seconds
 
 
@@ -68,16 +75,8 @@ def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random
     w_lo, w_hi = (-half, half) if w_signed else (0, 2)
     w_codes = rng.integers(w_lo, w_hi, (size, size), dtype=np.int64)
 
-    pack_w_s = best_of(lambda: pack_operand(w_codes, bits, signed=w_signed), repeats)
-    pack_a_s = best_of(lambda: pack_operand(a_codes, bits, signed=False), repeats)
     w_packed = pack_operand(w_codes, bits, signed=w_signed)
     a_packed = pack_operand(a_codes, bits, signed=False)
-    kernel_s = best_of(lambda: bitserial_matmul_packed(a_packed, w_packed), repeats)
-    total_s = best_of(
-        lambda: bitserial_matmul_packed(pack_operand(a_codes, bits, signed=False), w_packed),
-        repeats,
-    )
-
     got = bitserial_matmul_packed(a_packed, w_packed)
     exact = torch.from_numpy(a_codes).double() @ torch.from_numpy(w_codes).double().T
     if not np.array_equal(got, exact.numpy().astype(np.int64)):
@@ -85,11 +84,25 @@ def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random
 
     a_f = torch.from_numpy(a_codes).float()
     w_t = torch.from_numpy(w_codes).float().T.contiguous()
-    torch_s = best_of(lambda: torch.matmul(a_f, w_t), repeats)
+    t = best_of(
+        {
+            "pack_w": lambda: pack_operand(w_codes, bits, signed=w_signed),
+            "pack_a": lambda: pack_operand(a_codes, bits, signed=False),
+            "kernel": lambda: bitserial_matmul_packed(a_packed, w_packed),
+            "total": lambda: bitserial_matmul_packed(
+                pack_operand(a_codes, bits, signed=False), w_packed
+            ),
+            "torch": lambda: torch.matmul(a_f, w_t),
+        },
+        repeats,
+    )
+    pack_w_s, pack_a_s, kernel_s, total_s, torch_s = (
+        t[k] for k in ("pack_w", "pack_a", "kernel", "total", "torch")
+    )
     numpy_s = float("nan")
     if size <= numpy_max:
         w_t_np = np.ascontiguousarray(w_codes.T)
-        numpy_s = best_of(lambda: a_codes @ w_t_np, max(1, repeats // 2))
+        numpy_s = best_of({"numpy": lambda: a_codes @ w_t_np}, max(1, repeats // 2))["numpy"]
 
     bmacs = float(size) ** 3 * bits * bits  # binary multiply-accumulates
     return {
@@ -130,12 +143,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     repeats = 3 if args.quick else 5
     rng = np.random.default_rng(0)
 
+    load_before = os.getloadavg()[0]
     peak_words = popcount_peak(repeats)
     rows = []
     cases = [(s, b) for s in sizes for b in PRECISIONS]
     for size, bits in tqdm(cases, desc="bench_kernels", disable=None):
         rows.append(bench_one(size, bits, repeats, args.numpy_max, rng))
     df = pd.DataFrame(rows)
+    # Timings on a shared machine mean little without the load they were taken under.
+    df["load_avg_1min"] = max(load_before, os.getloadavg()[0])
     df["peak_binary_gmacs_per_s"] = peak_words * 64 / 1e9
     df["fraction_of_popcount_peak"] = df["binary_gmacs_per_s"] / df["peak_binary_gmacs_per_s"]
 
@@ -156,6 +172,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         "speedup_vs_numpy",
         "fraction_of_popcount_peak",
     ]
+    print(
+        f"load average before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cpus (timings only mean something on a quiet machine)"
+    )
     print(
         f"threads={args.threads}  AND+popcount peak: {peak_words * 64 / 1e9:.1f} binary "
         f"GMAC/s ({peak_words / 1e9:.2f} G words/s)"
