@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--hardware", default="stripes")
     ap.add_argument("--workload", default="resnet18")
     ap.add_argument("--baseline-points", type=int, default=200)
+    ap.add_argument("--jobs", type=int, default=1, help="fast-path processes")
     ap.add_argument(
         "--examples",
         action="store_true",
@@ -81,7 +82,7 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_SELF)
         base_mib = before.ru_maxrss / 1024
         t0 = time.perf_counter()
-        summary = run_sweep(spec, out / "run")
+        summary = run_sweep(spec, out / "run", jobs=args.jobs)
         fast_s = time.perf_counter() - t0
         after = resource.getrusage(resource.RUSAGE_SELF)
         # CPU seconds (all threads) tell a busy machine's numbers apart from an idle one's.
@@ -109,6 +110,7 @@ def main() -> None:
     figures = {
         "hardware": args.hardware,
         "workload": args.workload,
+        "jobs": args.jobs,
         "points": summary.written,
         "layer_rows": summary.layer_rows,
         "seconds": round(fast_s, 2),

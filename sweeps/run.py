@@ -44,7 +44,7 @@ from sweeps.spec import (
     spec_fields,
     workload_hash,
 )
-from sweeps.store import ResultStore
+from sweeps.store import PARTS, ResultStore, write_part
 
 SUMMED: tuple[str, ...] = tuple(
     m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run")
@@ -311,29 +311,49 @@ def _evaluate_configs(
     return out
 
 
-def _fast_chunk(
+@dataclass
+class _Chunk:
+    """A claimed chunk of fast-path work: configs x policies, with the points still to do."""
+
+    plan_index: int
+    hw_idx: np.ndarray
+    resolved: list  # (canonical dict, overrides) per config
+    ph: np.ndarray  # point hashes [configs, policies]
+    todo: np.ndarray  # bool [configs, policies]
+
+
+def _claim_chunk(
     spec: SweepSpec,
     store: ResultStore,
-    plan: _WorkloadPlan,
+    plans: list[_WorkloadPlan],
+    k: int,
     p_slots: np.ndarray,
     hw_idx: np.ndarray,
     salt: int,
-) -> tuple[int, int, int]:
-    """Evaluate and store one chunk of configs x fast policies; returns (written, failed,
-    skipped)."""
-    space = spec.hardware
+) -> tuple[_Chunk, int]:
+    """Hash a chunk's points, keep those not stored or claimed before; ``(chunk, skipped)``.
+
+    Claimed hashes count as done from here on, so a point repeated in a later chunk (equal
+    configs in a grid) is never evaluated twice, in this process or in a worker.
+    """
+    plan = plans[k]
     entries = [plan.entries[j] for j in p_slots]
-    resolved, ph = _chunk_hashes(space, plan, entries, hw_idx, salt)
-    canon = [c for c, _ in resolved]
+    resolved, ph = _chunk_hashes(spec.hardware, plan, entries, hw_idx, salt)
     todo = ~store.is_done(ph.ravel())
     _, first = np.unique(ph.ravel(), return_index=True)
     unique = np.zeros(ph.size, bool)
     unique[first] = True
     todo = (todo & unique).reshape(ph.shape)
-    skipped = int(ph.size - todo.sum())
-    if not todo.any():
-        return 0, 0, skipped
+    store.claim(ph[todo])
+    return _Chunk(k, hw_idx, resolved, ph, todo), int(ph.size - todo.sum())
 
+
+def _fast_chunk(spec: SweepSpec, plan: _WorkloadPlan, p_slots: np.ndarray, chunk: _Chunk):
+    """Evaluate one claimed chunk; returns its part as a ``pyarrow.Table``."""
+    space = spec.hardware
+    entries = [plan.entries[j] for j in p_slots]
+    hw_idx, resolved, ph, todo = chunk.hw_idx, chunk.resolved, chunk.ph, chunk.todo
+    canon = [c for c, _ in resolved]
     n_h, n_p = ph.shape
     messages = {"": 0}  # text -> code; dictionary values must be unique
     msg = np.zeros((n_h, n_p), np.int32)
@@ -398,8 +418,27 @@ def _fast_chunk(
         **{k: totals[k][hh, pp] for k in TOTALS},
         "accuracy": np.full(len(hh), np.nan),
     }
-    store.append(_table_of(cols))
-    return len(hh), int((m > 0).sum()), skipped
+    return _table_of(cols)
+
+
+# Worker side of the fast path with jobs > 1: the spec and plans arrive once per process.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_fast_worker(spec: SweepSpec, plans: list[_WorkloadPlan], slots: dict, root: str) -> None:
+    import_plugins(spec.plugins)
+    _WORKER.update(spec=spec, plans=plans, slots=slots, root=root)
+
+
+def _fast_chunk_in_worker(chunk: _Chunk) -> tuple[int, int]:
+    plan = _WORKER["plans"][chunk.plan_index]
+    table = _fast_chunk(_WORKER["spec"], plan, _WORKER["slots"][plan.label], chunk)
+    write_part(Path(_WORKER["root"]) / PARTS, table)
+    return table.num_rows, _n_failed(table)
+
+
+def _n_failed(table) -> int:
+    return int(np.sum(table.column("status").to_pandas().to_numpy() == "failed"))
 
 
 def _message(exc: BaseException) -> str:
@@ -587,8 +626,12 @@ def run_sweep(
     scheduler: str | None = None,
     force_general: bool = False,
     flush_every: int = 256,
+    jobs: int = 1,
 ) -> SweepSummary:
     """Evaluate every point of ``spec`` not yet stored under ``out``; resumable.
+
+    ``jobs`` > 1 evaluates fast-path chunks in that many processes (each writes its own parts;
+    chunks are claimed here, so no point is evaluated twice).
 
     ``force_general`` sends analytic points through the general path too (one
     :func:`hwsim.simulate` per point): the per-point reference the fast path is checked against.
@@ -601,6 +644,7 @@ def run_sweep(
     executor_obj = (
         make_executor(executor, workers, scheduler) if isinstance(executor, str) else executor
     )
+    check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "must be an integer >= 1")
     store = ResultStore(out)
     store.write_meta(
         {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
@@ -620,17 +664,36 @@ def run_sweep(
     with tqdm(
         total=total, desc=f"sweep {spec.name}", unit="pt", disable=None, smoothing=0.1
     ) as bar:
-        for plan in plans:
-            p_slots = fast_slots[plan.label]
-            if len(p_slots) == 0:
-                continue
-            step = max(1, spec.chunk_size // len(p_slots))
-            for h0 in range(0, len(spec.hardware), step):
-                hw_idx = np.arange(h0, min(len(spec.hardware), h0 + step), dtype=np.int64)
-                w, f, s = _fast_chunk(spec, store, plan, p_slots, hw_idx, salt)
-                written, failed, skipped = written + w, failed + f, skipped + s
-                layer_rows += w * len(plan.workload)
-                bar.update(w + s)
+
+        def claimed() -> Iterator[_Chunk]:
+            nonlocal skipped
+            for k, plan in enumerate(plans):
+                p_slots = fast_slots[plan.label]
+                if len(p_slots) == 0:
+                    continue
+                step = max(1, spec.chunk_size // len(p_slots))
+                for h0 in range(0, len(spec.hardware), step):
+                    hw_idx = np.arange(h0, min(len(spec.hardware), h0 + step), dtype=np.int64)
+                    chunk, s = _claim_chunk(spec, store, plans, k, p_slots, hw_idx, salt)
+                    skipped += s
+                    bar.update(s)
+                    if chunk.todo.any():
+                        yield chunk
+
+        def done(chunk: _Chunk, w: int, f: int) -> None:
+            nonlocal written, failed, layer_rows
+            written, failed = written + w, failed + f
+            layer_rows += w * len(plans[chunk.plan_index].workload)
+            bar.update(w)
+
+        if jobs == 1:
+            for chunk in claimed():
+                plan = plans[chunk.plan_index]
+                table = _fast_chunk(spec, plan, fast_slots[plan.label], chunk)
+                store.append(table)
+                done(chunk, table.num_rows, _n_failed(table))
+        else:
+            _fast_in_processes(jobs, claimed(), done, (spec, plans, fast_slots, str(out)))
 
         counters = {"skipped": 0}
         tasks = _general_tasks(spec, store, plans, general_slots, salt, counters)
@@ -677,6 +740,25 @@ def run_sweep(
         seconds=time.perf_counter() - start,
         out=Path(out),
     )
+
+
+def _fast_in_processes(jobs: int, chunks: Iterator[_Chunk], done, init_args: tuple) -> None:
+    """Evaluate claimed chunks in a spawned process pool, a bounded window in flight."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    with ProcessPoolExecutor(
+        jobs, mp_context=mp.get_context("spawn"), initializer=_init_fast_worker, initargs=init_args
+    ) as pool:
+        pending: dict = {}
+        for chunk in chunks:
+            pending[pool.submit(_fast_chunk_in_worker, chunk)] = chunk
+            while len(pending) >= 2 * jobs:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    done(pending.pop(f), *f.result())
+        for f in list(pending):
+            done(pending.pop(f), *f.result())
 
 
 def check_objectives(df, objectives: Mapping[str, str]) -> None:

@@ -68,34 +68,50 @@ class ResultStore:
     def write_meta(self, meta: Mapping[str, Any]) -> None:
         atomic_write_text(self.root / META, json.dumps(meta, indent=2, default=str) + "\n")
 
+    def claim(self, hashes: np.ndarray) -> None:
+        """Count ``hashes`` as done from now on (their part is being written)."""
+        if len(hashes):
+            self._fresh.append(np.asarray(hashes, np.int64))
+
     def append(self, table) -> Path | None:
         """Write one part (a ``pyarrow.Table`` or DataFrame) atomically; returns its path."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+        path = write_part(self.parts, table)
+        if path is not None:
+            self.claim(_hashes(table))
+        return path
 
-        if isinstance(table, pd.DataFrame):
-            table = pa.Table.from_pandas(table, preserve_index=False)
-        if table.num_rows == 0:
-            return None
-        check(
-            "point_hash" in table.column_names,
-            "results",
-            table.column_names,
-            "every row needs a point_hash",
-        )
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.parts)
-        os.close(fd)
-        try:
-            pq.write_table(table, tmp, compression="snappy")
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            os.replace(tmp, self.parts / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._fresh.append(table.column("point_hash").to_numpy().astype(np.int64))
-        return self.parts / name
+
+def _hashes(table) -> np.ndarray:
+    return table.column("point_hash").to_numpy().astype(np.int64)
+
+
+def write_part(parts: Path, table) -> Path | None:
+    """Write ``table`` as a new part under ``parts``: temp file, fsync, rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(table, pd.DataFrame):
+        table = pa.Table.from_pandas(table, preserve_index=False)
+    if table.num_rows == 0:
+        return None
+    check(
+        "point_hash" in table.column_names,
+        "results",
+        table.column_names,
+        "every row needs a point_hash",
+    )
+    name = f"part-{uuid.uuid4().hex}.parquet"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=parts)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="snappy")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, parts / name)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return parts / name
 
 
 def load_results(root: str | Path) -> pd.DataFrame:

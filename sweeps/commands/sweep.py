@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--scheduler", default=None, help="Dask scheduler address")
     p.add_argument("--workers", type=int, default=None, help="process / Dask workers")
+    p.add_argument(
+        "--jobs", type=int, default=1, help="processes for the analytic fast path (default: 1)"
+    )
     p.set_defaults(func=run)
 
 
@@ -31,7 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from sweeps.run import run_sweep
 
     s = run_sweep(
-        args.spec, args.out, executor=args.executor, workers=args.workers, scheduler=args.scheduler
+        args.spec,
+        args.out,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        jobs=args.jobs,
     )
     print(
         f"{s.written} points written ({s.failed} failed), {s.skipped} already done, "

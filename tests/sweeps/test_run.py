@@ -146,3 +146,14 @@ def test_train_points_use_the_registered_trainer(toy_dir):
     absent = df[df["policy"] == "train:absent"]
     assert (absent["status"] == "failed").all()
     assert absent["message"].str.contains("no trainer registered").all()
+
+
+def test_fast_path_in_processes_gives_the_same_rows(toy_dir):
+    grid = {"rows": [4, 8, 8, 16], "cols": [8, 16]}  # a repeated value: duplicate points
+    spec = parse_spec(
+        toy_spec(chunk_size=4, hardware=[{"base": "toy", "grid": grid}]), root=toy_dir
+    )
+    one = run_sweep(spec, toy_dir / "one")
+    two = run_sweep(spec, toy_dir / "two", jobs=2)
+    assert (one.written, one.skipped) == (two.written, two.skipped) == (24, 8)
+    pd.testing.assert_frame_equal(load_results(toy_dir / "one"), load_results(toy_dir / "two"))
