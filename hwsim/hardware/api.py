@@ -79,20 +79,30 @@ def cost_table(workload: Workload, hardware: HardwareLike | Sequence[HardwareLik
 
 def _evaluate(configs: list[HardwareConfig], points: Points) -> dict[str, np.ndarray]:
     """Dispatch each family's configs to its cost function; results in the given order."""
-    out = {k: np.empty((len(configs), len(points)), dtype=np.float64) for k in METRICS}
-    by_family: dict[str, list[int]] = {}
+    # Families that share one cost function (the spatial-array skeleton) run in one call.
+    by_function: dict[object, list[int]] = {}
+    names: dict[object, str] = {}
     for i, c in enumerate(configs):
-        by_family.setdefault(c.family, []).append(i)
-    for fam_name, idx in by_family.items():
-        fam = get_family(fam_name)
-        res = fam.evaluate([configs[i] for i in idx], points)
+        fam = get_family(c.family)
+        by_function.setdefault(fam.evaluate, []).append(i)
+        names.setdefault(fam.evaluate, fam.name)
+    single = len(by_function) == 1
+    out: dict[str, np.ndarray] = {}
+    if not single:
+        out = {k: np.empty((len(configs), len(points)), dtype=np.float64) for k in METRICS}
+    for evaluate, idx in by_function.items():
+        fam_name = names[evaluate]
+        res = evaluate([configs[i] for i in idx], points)
         for k in METRICS:
             if k not in res:
                 raise RuntimeError(f"family {fam_name!r} did not return metric {k!r}")
             arr = np.asarray(res[k], dtype=np.float64)
             if arr.shape != (len(idx), len(points)):
                 raise RuntimeError(f"family {fam_name!r} returned {k} of shape {arr.shape}")
-            out[k][idx] = arr
+            if single:
+                out[k] = arr  # one family, configs in order: no copy
+            else:
+                out[k][idx] = arr
         # Family-specific extra outputs (NaN for configs of families that lack them).
         for k in (key for key in res if key not in METRICS):
             arr = np.asarray(res[k], dtype=np.float64)

@@ -256,102 +256,149 @@ def _ceil_div(a: float, b: float) -> float:
     return math.ceil(a / b)
 
 
+# Per (config, layer) quantities that do not depend on the bits.
+(L_STEPS, L_INV_TBW, L_TILES, L_MACS, L_WELEM, L_IN, L_OUT, L_SRAM_W, L_SRAM_A, L_INV_T, L_UTIL) = (
+    range(11)
+)
+N_LAYER = 11
+
+
 @njit(parallel=True, cache=True)
-def _skeleton_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, ess, out):
+def _layer_tables(params, m_col, n_col, k_col, in_col, ess, lay, n_w, n_a, a_factor):
+    """Stage one: everything of a (config, layer) pair that the bits do not change, and the
+    bit-dependent chunk counts and step factors as tables over the run widths 0..16."""
     n_cfg = params.shape[0]
-    n_pts = layer.shape[0]
-    for p in prange(n_pts):
-        li = layer[p]
+    n_layers = m_col.shape[0]
+    for j in prange(n_cfg * n_layers):
+        h = j // n_layers
+        li = j % n_layers
+        q = params[h]
         m = float(m_col[li])
         n = float(n_col[li])
         k = float(k_col[li])
         in_elems = float(in_col[li])
-        macs = m * n * k
-        for h in range(n_cfg):
-            q = params[h]
-            wr = q[P_WRUN + w_req[p]]
-            ar = q[P_ARUN + a_req[p]]
-            rows = q[P_ROWS]
-            cols = q[P_COLS]
-            lanes = q[P_LANES]
-            steps = _ceil_div(m, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
-            wf = 1.0
-            if q[P_WMODE] == SERIAL:
-                wf = _ceil_div(wr, q[P_WBPC])
+        rows = q[P_ROWS]
+        cols = q[P_COLS]
+        lanes = q[P_LANES]
+        steps = _ceil_div(m, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
+        half_w = q[P_WBUF] / 2.0
+        half_a = q[P_ABUF] / 2.0
+        # Tile count at the widest precision, so it does not move with the bits.
+        ref = q[P_REFBITS]
+        t = max(
+            1.0,
+            _ceil_div(n * k * ref / 8.0, half_w),
+            _ceil_div(in_elems * ref / 8.0, half_a),
+            _ceil_div(m * n * ref / 8.0, q[P_OBUF] / 2.0),
+        )
+        t = min(t, steps)
+        lay[h, li, L_STEPS] = steps
+        lay[h, li, L_INV_TBW] = 1.0 / (t * q[P_BW])
+        lay[h, li, L_TILES] = t
+        lay[h, li, L_MACS] = m * n * k
+        lay[h, li, L_WELEM] = n * k
+        lay[h, li, L_IN] = in_elems
+        lay[h, li, L_OUT] = m * n
+        lay[h, li, L_SRAM_W] = steps * lanes * rows
+        lay[h, li, L_SRAM_A] = steps * lanes * cols
+        lay[h, li, L_INV_T] = 1.0 / t
+        lay[h, li, L_UTIL] = m * n * k / (rows * cols * lanes)
+        for b in range(MAX_BITS + 1):
+            fb = float(b)
+            n_w[h, li, b] = _ceil_div(n * k * fb / 8.0, half_w)
+            n_a[h, li, b] = _ceil_div(in_elems * fb / 8.0, half_a)
             af = 1.0
             if q[P_AMODE] == SERIAL:
-                af = _ceil_div(ar, q[P_ABPC])
+                af = _ceil_div(fb, q[P_ABPC])
             elif q[P_AMODE] == ESSENTIAL:
-                e = ess[li, int(ar)]
+                e = ess[h, li, b]
                 if e != e:  # NaN: no statistics for this layer
-                    e = q[P_AESS + int(ar)]
+                    e = q[P_AESS + b]
                 af = max(1.0, e / q[P_ABPC])
-            cps = wf * af
-            compute = steps * cps
-            ob = q[P_OUTBITS]
-            if ob == 0.0:
-                ob = ar
-            # Traffic in bytes at the run widths.
-            w_bytes = n * k * wr / 8.0
-            a_bytes = in_elems * ar / 8.0
-            o_bytes = m * n * ob / 8.0
-            half_w = q[P_WBUF] / 2.0
-            half_a = q[P_ABUF] / 2.0
-            n_w = _ceil_div(w_bytes, half_w)
-            n_a = _ceil_div(a_bytes, half_a)
-            w_traffic = w_bytes
-            a_traffic = a_bytes
-            if n_w > 1.0 and n_a > 1.0:
-                if w_bytes + a_bytes * n_w <= a_bytes + w_bytes * n_a:
-                    a_traffic = a_bytes * n_w
+            a_factor[h, li, b] = af
+
+
+_CHUNK = 2048
+
+
+@njit(parallel=True, cache=True)
+def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
+    """Stage two: every metric of every (config, point) from the stage-one tables."""
+    n_cfg = params.shape[0]
+    n_pts = layer.shape[0]
+    with_tiles = out.shape[0] > 16
+    # Chunks of points, configs outside: each thread writes few output streams at a time.
+    n_chunks = (n_pts + _CHUNK - 1) // _CHUNK
+    for chunk in prange(n_chunks):
+        for h in range(n_cfg):
+            for p in range(chunk * _CHUNK, min(n_pts, (chunk + 1) * _CHUNK)):
+                li = layer[p]
+                wr = params[h, P_WRUN + w_req[p]]
+                ar = params[h, P_ARUN + a_req[p]]
+                iw = int(wr)
+                ia = int(ar)
+                wf = 1.0
+                if params[h, P_WMODE] == SERIAL:
+                    wf = _ceil_div(wr, params[h, P_WBPC])
+                cps = wf * a_factor[h, li, ia]
+                compute = lay[h, li, L_STEPS] * cps
+                ob = params[h, P_OUTBITS]
+                if ob == 0.0:
+                    ob = ar
+                w_bytes = lay[h, li, L_WELEM] * wr * 0.125
+                a_bytes = lay[h, li, L_IN] * ar * 0.125
+                o_bytes = lay[h, li, L_OUT] * ob * 0.125
+                cw = n_w[h, li, iw]
+                ca = n_a[h, li, ia]
+                read = w_bytes + a_bytes
+                if cw > 1.0 and ca > 1.0:
+                    read = min(w_bytes + a_bytes * cw, a_bytes + w_bytes * ca)
+                write = o_bytes
+                t = lay[h, li, L_TILES]
+                lt = read * lay[h, li, L_INV_TBW]
+                st = write * lay[h, li, L_INV_TBW]
+                ct = compute * lay[h, li, L_INV_T]
+                if t == 1.0:
+                    total = lt + ct + st
                 else:
-                    w_traffic = w_bytes * n_a
-            read = w_traffic + a_traffic
-            write = o_bytes
-            # Tile count at the widest precision, so it does not move with the bits.
-            ref = q[P_REFBITS]
-            t = max(
-                1.0,
-                _ceil_div(n * k * ref / 8.0, half_w),
-                _ceil_div(in_elems * ref / 8.0, half_a),
-                _ceil_div(m * n * ref / 8.0, q[P_OBUF] / 2.0),
-            )
-            t = min(t, steps)
-            bw = q[P_BW]
-            lt = read / t / bw
-            st = write / t / bw
-            ct = compute / t
-            if t == 1.0:
-                total = lt + ct + st
-            else:
-                total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
-            total += q[P_FILL]
-            sram = 8.0 * (read + write) + steps * lanes * (rows * wr + cols * ar) + m * n * ob
-            e_mac = q[P_EMUL] * wr * ar / 64.0 + q[P_EADD]
-            e_comp = macs * e_mac * 1e-12
-            e_sram = sram * q[P_ESRAM] * 1e-12
-            e_dram = 8.0 * (read + write) * q[P_EDRAM] * 1e-12
-            out[0, h, p] = total
-            out[1, h, p] = total - compute
-            out[2, h, p] = total / q[P_FREQ]
-            out[3, h, p] = e_comp + e_sram + e_dram
-            out[4, h, p] = e_comp
-            out[5, h, p] = e_sram
-            out[6, h, p] = e_dram
-            out[7, h, p] = read
-            out[8, h, p] = write
-            out[9, h, p] = read + write
-            out[10, h, p] = sram
-            out[11, h, p] = n * k * wr
-            out[12, h, p] = in_elems * ar + m * n * ob
-            out[13, h, p] = macs * cps / (total * rows * cols * lanes)
-            out[14, h, p] = wr
-            out[15, h, p] = ar
-            out[16, h, p] = t
-            out[17, h, p] = ct
-            out[18, h, p] = lt
-            out[19, h, p] = st
-            out[20, h, p] = q[P_FILL]
+                    total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
+                total += params[h, P_FILL]
+                traffic = read + write
+                sram = (
+                    8.0 * traffic
+                    + lay[h, li, L_SRAM_W] * wr
+                    + lay[h, li, L_SRAM_A] * ar
+                    + lay[h, li, L_OUT] * ob
+                )
+                e_comp = (
+                    lay[h, li, L_MACS]
+                    * (params[h, P_EMUL] * wr * ar * 0.015625 + params[h, P_EADD])
+                    * 1e-12
+                )
+                e_sram = sram * params[h, P_ESRAM] * 1e-12
+                e_dram = 8.0 * traffic * params[h, P_EDRAM] * 1e-12
+                out[0, h, p] = total
+                out[1, h, p] = total - compute
+                out[2, h, p] = total / params[h, P_FREQ]
+                out[3, h, p] = e_comp + e_sram + e_dram
+                out[4, h, p] = e_comp
+                out[5, h, p] = e_sram
+                out[6, h, p] = e_dram
+                out[7, h, p] = read
+                out[8, h, p] = write
+                out[9, h, p] = traffic
+                out[10, h, p] = sram
+                out[11, h, p] = lay[h, li, L_WELEM] * wr
+                out[12, h, p] = lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob
+                out[13, h, p] = lay[h, li, L_UTIL] * cps / total
+                out[14, h, p] = wr
+                out[15, h, p] = ar
+                if with_tiles:
+                    out[16, h, p] = t
+                    out[17, h, p] = ct
+                    out[18, h, p] = lt
+                    out[19, h, p] = st
+                    out[20, h, p] = params[h, P_FILL]
 
 
 def check_points(points: Points) -> None:
@@ -401,46 +448,63 @@ def check_runnable(
                 )
 
 
-def run_kernel(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:
-    """Every OUT_KEYS array ``[H, P]`` for ``configs`` at ``points``, in one Numba call."""
+def run_kernel(
+    configs: Sequence[SkeletonConfig], points: Points, with_tiles: bool = True
+) -> dict[str, np.ndarray]:
+    """Every METRICS array ``[H, P]`` (and the TILE_KEYS with ``with_tiles``) for ``configs``
+    at ``points``: one Numba call over the (config, layer) pairs, one over the points."""
     check_points(points)
     params = np.ascontiguousarray(np.stack([c.pack() for c in configs]))
     check_runnable(configs, params, points, P_WRUN, P_ARUN)
-    groups = {c.group_size() for c in configs}
-    needs_ess = any(c.step_rule().a_mode == ESSENTIAL for c in configs)
-    if needs_ess and points.stats and any(s is not None for s in points.stats):
-        if len(groups) != 1:
-            raise HwsimError(
-                "hardware",
-                sorted(groups),
-                "configs evaluated together must share one lane-group size",
-            )
-        ess = essential_table(points, groups.pop())
-    else:
-        ess = np.full((1, MAX_BITS + 1), np.nan)
-        if needs_ess:
-            ess = np.full((len(points.workload), MAX_BITS + 1), np.nan)
+    n_layers = len(points.workload)
+    n_cfg = len(configs)
+    # Measured essential bits per config (NaN: none, or not an essential-bit family).
+    ess = np.full((n_cfg, n_layers, MAX_BITS + 1), np.nan)
+    if points.stats and any(st is not None for st in points.stats):
+        by_group: dict[int, np.ndarray] = {}
+        for h, c in enumerate(configs):
+            if c.step_rule().a_mode == ESSENTIAL:
+                g = c.group_size()
+                if g not in by_group:
+                    by_group[g] = essential_table(points, g)
+                ess[h] = by_group[g]
     cols = points.workload.columns
-    out = np.empty((len(OUT_KEYS), len(configs), len(points)), dtype=np.float64)
+    lay = np.empty((n_cfg, n_layers, N_LAYER))
+    n_w = np.empty((n_cfg, n_layers, MAX_BITS + 1))
+    n_a = np.empty_like(n_w)
+    a_factor = np.empty_like(n_w)
+    _layer_tables(
+        params,
+        cols["M"],
+        cols["N"],
+        cols["K"],
+        points.workload.input_elems,
+        ess,
+        lay,
+        n_w,
+        n_a,
+        a_factor,
+    )
+    keys = OUT_KEYS if with_tiles else METRICS
+    out = np.empty((len(keys), n_cfg, len(points)), dtype=np.float64)
     if len(points):
         _skeleton_kernel(
             params,
             np.ascontiguousarray(points.layer, dtype=np.int64),
             np.ascontiguousarray(points.w_bits, dtype=np.int64),
             np.ascontiguousarray(points.a_bits, dtype=np.int64),
-            cols["M"],
-            cols["N"],
-            cols["K"],
-            points.workload.input_elems,
-            ess,
+            lay,
+            n_w,
+            n_a,
+            a_factor,
             out,
         )
-    return {k: out[i] for i, k in enumerate(OUT_KEYS)}
+    return {k: out[i] for i, k in enumerate(keys)}
 
 
 def evaluate(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:
     """The registry entry point shared by every skeleton family."""
-    return run_kernel(configs, points)
+    return run_kernel(configs, points, with_tiles=False)
 
 
 def field_names(config_type: type[HardwareConfig]) -> list[str]:

@@ -189,3 +189,19 @@ def test_cost_table_mixes_families_in_one_call():
     # Bit-parallel and fp32 CPU do not care about the bits; Stripes does.
     assert np.ptp(table.latency_s[0]) == 0 and np.ptp(table.latency_s[2]) == 0
     assert table.latency_s[1, 0, 0, 0] < table.latency_s[1, 0, 0, 1]
+
+
+def test_mixed_families_with_stats_in_one_call_equal_separate_calls():
+    wl = _fc(32, 64, 256)
+    dist = [0.1, 0.2, 0.3, 0.4]
+    pol = BitPolicy.uniform(wl, 8, 3).with_stats({"fc": _stats(3, 16, dist)})
+    hws = [
+        load_hardware("pragmatic"),
+        load_hardware("pragmatic", sync_lanes=1),
+        load_hardware("stripes"),
+        load_hardware("cpu-int8"),
+    ]
+    together = cost_table(wl, hws, [8], [3, 4], policy=pol)
+    for h, hw in enumerate(hws):
+        alone = cost_table(wl, hw, [8], [3, 4], policy=pol)
+        np.testing.assert_array_equal(together.latency_s[h], alone.latency_s)
