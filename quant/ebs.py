@@ -170,7 +170,7 @@ def expected_cost(model: nn.Module, costs: torch.Tensor) -> torch.Tensor:
     total = costs.new_zeros(())
     for l, m in enumerate(layers):
         pw, pa = m.strengths()
-        total = total + pw @ costs[l] @ pa
+        total = total + pw.to(costs.dtype) @ costs[l] @ pa.to(costs.dtype)
     return total
 
 
