@@ -273,16 +273,17 @@ def _group_histograms(
 
 
 def group_stats(
-    codes: Any, bits: int, signed: bool, group_size: int = 16
+    codes: Any, bits: int, signed: bool, group_size: int = 16, *, axis: int = -1
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per-group statistics of codes along their last (reduction) axis.
+    """Per-group statistics of codes along their reduction axis ``axis`` (default the last).
 
-    Lanes are cut into groups of ``group_size`` consecutive codes along the last axis (the last
-    group of a row may be shorter). Returns the distribution over groups of the largest number
-    of essential (set) bits in the group and of the group's dynamic precision (the leading-one
-    position + 1 of its largest code), each of length ``bits + 1``, and the mean number of set
-    bits per code. Signed codes are measured on their magnitude (sign-magnitude view), the way
-    bit-serial hardware that skips zero bits sees them.
+    Lanes are cut into groups of ``group_size`` consecutive codes along ``axis`` (the last
+    group of a row may be shorter); for NCHW conv activations pass ``axis=1``, the channels
+    that bit-serial hardware processes side by side. Returns the distribution over groups of
+    the largest number of essential (set) bits in the group and of the group's dynamic
+    precision (the leading-one position + 1 of its largest code), each of length ``bits + 1``,
+    and the mean number of set bits per code. Signed codes are measured on their magnitude
+    (sign-magnitude view), the way bit-serial hardware that skips zero bits sees them.
     """
     bits = check_bits("bits", bits)
     c = as_codes(codes, bits, _check_signed(signed, "signed"))
@@ -295,7 +296,9 @@ def group_stats(
         "must be an integer >= 1",
     )
     check(c.size > 0, "codes.shape", c.shape, "statistics need at least one code")
-    mags = np.abs(c).reshape(-1, c.shape[-1] if c.ndim else 1)
+    if c.ndim:
+        c = np.moveaxis(c, _normalize_axis(axis, c.ndim), -1)
+    mags = np.ascontiguousarray(np.abs(c)).reshape(-1, c.shape[-1] if c.ndim else 1)
     # |−2^(b−1)| needs b bits, so it still fits the histogram.
     essential, precision, total_set = _group_histograms(mags, int(group_size), bits)
     n_groups = essential.sum()
@@ -311,11 +314,13 @@ def layer_stats(
     w_signed: bool = True,
     a_signed: bool = False,
     group_size: int = 16,
+    axis: int = -1,
 ) -> LayerStats:
     """The :class:`~hwsim.LayerStats` of one layer's weight and activation codes.
 
     Plane densities count two's complement bits. Group statistics run over groups of
-    ``group_size`` consecutive activations along the last (reduction) axis of ``a_codes``; for
+    ``group_size`` consecutive activations along the reduction axis ``axis`` of ``a_codes``
+    (default the last, as in GEMM rows ``[M, K]``; ``axis=1`` for NCHW conv activations); for
     signed activations they count the essential bits and the precision of the magnitude
     ``|code|``, as does the mean essential-bit count.
     """
@@ -326,7 +331,7 @@ def layer_stats(
     w = as_codes(w_codes, w_bits, w_signed, "w_codes")
     a = as_codes(a_codes, a_bits, a_signed, "a_codes")
     check(w.size > 0, "w_codes.shape", w.shape, "statistics need at least one weight")
-    essential, precision, mean_set = group_stats(a, a_bits, a_signed, group_size)
+    essential, precision, mean_set = group_stats(a, a_bits, a_signed, group_size, axis=axis)
     return LayerStats(
         group_size=int(group_size),
         w_plane_density=tuple(plane_density(w, w_bits, w_signed)),

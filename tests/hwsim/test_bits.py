@@ -112,6 +112,18 @@ def test_layer_stats_fields(data, w_bits, a_bits, a_signed):
     assert stats.a_mean_essential == pytest.approx(want_mean)
 
 
+@given(data=st.data(), n_bits=small_bits, signed=signedness)
+def test_group_stats_along_channel_axis_equal_channels_last(data, n_bits, signed):
+    c = data.draw(codes((2, 5, 3, 2), n_bits, signed))
+    along_c = group_stats(c, n_bits, signed, 4, axis=1)
+    channels_last = group_stats(np.transpose(c, (0, 2, 3, 1)), n_bits, signed, 4)
+    want_e, want_p, want_mean = brute_group_stats(np.transpose(c, (0, 2, 3, 1)), n_bits, 4)
+    for got in (along_c, channels_last):
+        np.testing.assert_allclose(got[0], want_e)
+        np.testing.assert_allclose(got[1], want_p)
+        assert got[2] == pytest.approx(want_mean)
+
+
 def test_plane_density_of_known_codes():
     # 3 = 0b011 and 4 = 0b100: plane 0 and 1 set in half, plane 2 in half.
     np.testing.assert_allclose(plane_density(np.array([3, 4]), 3, False), [0.5, 0.5, 0.5])
