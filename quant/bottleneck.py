@@ -367,6 +367,9 @@ def bottleneck_search(
        under an average rate (``avg_rate``) or a per-layer cost budget (``layer_costs``
        ``[L, n0 + 1]`` with ``budget``);
     3. fine-tune ``finetune_epochs`` with the coefficients fixed.
+
+    A model that already holds bottlenecks (e.g. a step-1 result) is used as it is, so one
+    quantization-aware training can serve several budgets.
     """
     from quant.train import set_seed, train
 
@@ -384,7 +387,9 @@ def bottleneck_search(
         "a per-layer cost needs a budget",
     )
     set_seed(seed)
-    model = insert(copy.deepcopy(model), n0, w_bits)
+    model = copy.deepcopy(model)
+    if not bottleneck_layers(model):  # a model already holding bottlenecks keeps them
+        insert(model, n0, w_bits)
     if qat_epochs > 0:
         train(
             model,
@@ -397,12 +402,14 @@ def bottleneck_search(
         )
     codes = collect_codes(model, data.x_train, seed=seed)
     layers = bottleneck_layers(model)
+    code_bits = {n: m.act_quantizer.n0 for n, m in layers.items()}
     if psnr_loss_db is not None:
-        fits = {n: fit_layer(codes[n], n0, psnr_loss_db) for n in layers}
+        fits = {n: fit_layer(codes[n], code_bits[n], psnr_loss_db) for n in layers}
     else:
-        curves = [rate_curve(codes[n], n0) for n in layers]
+        curves = [rate_curve(codes[n], code_bits[n]) for n in layers]
         if avg_rate is not None:
-            check(1 <= avg_rate <= n0, "avg_rate", avg_rate, f"must be in 1..{n0}")
+            top = max(code_bits.values())
+            check(1 <= avg_rate <= top, "avg_rate", avg_rate, f"must be in 1..{top}")
             rates = allocate_rates(curves, None, avg_rate * len(curves))
         else:
             rates = allocate_rates(curves, layer_costs, float(budget))

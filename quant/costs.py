@@ -208,3 +208,16 @@ def weight_compression(
     stored = float((p * b).sum())
     check(stored > 0, "w_bits", b.tolist(), "no weight bits stored")
     return 32.0 * float(p.sum()) / stored
+
+
+def policy_metrics(workload: Workload, policy) -> dict[str, float]:
+    """The papers' proxies of one policy: BitOps (MACs x w x a), weight compression over fp32,
+    mean weight and activation bits (BB's average code rate)."""
+    w, a = policy.arrays(workload)
+    params = workload.weight_elems
+    return {
+        "bitops": float((workload.macs.astype(np.float64) * w * a).sum()),
+        "compression": weight_compression(params, w),
+        "mean_w_bits": float(w.mean()),
+        "mean_a_bits": float(a.mean()),
+    }

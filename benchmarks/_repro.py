@@ -1,0 +1,60 @@
+"""Shared plumbing of the digits reproductions: seeds, the float start point, result tables."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from hwsim.io import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEEDS = (0, 1, 2)
+MODEL = "mlp_digits"
+
+
+def setup(seed: int):
+    """``(data, float model, workload)`` of one seed: its data split and its cached baseline."""
+    from models import extract_workload
+    from models.data import load_dataset
+    from quant.baseline import pretrained
+
+    torch.set_num_threads(1)  # the machine is shared; one thread per run is the fair unit
+    data = load_dataset("digits", seed=seed)
+    fp = pretrained(MODEL, seed=seed)
+    return data, fp, extract_workload(fp, data.x_train[:1])
+
+
+def mean_spread(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:
+    """``mean ± sample std`` (times ``scale``) of several seeds."""
+    v = [x * scale for x in values]
+    sd = statistics.stdev(v) if len(v) > 1 else 0.0
+    return f"{statistics.mean(v):.{digits}f} ± {sd:.{digits}f}"
+
+
+def bits_text(policies: Sequence) -> str:
+    """Per-layer (w, a) bits of each seed, ``/``-separated when seeds differ."""
+    names = list(policies[0].bits)
+    cells = []
+    for n in names:
+        seen = []
+        for p in policies:
+            if p.bits[n] not in seen:
+                seen.append(p.bits[n])
+        cells.append(f"{n}:" + "/".join(f"{w}-{a}" for w, a in seen))
+    return " ".join(cells)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write(name: str, text: str) -> Path:
+    path = atomic_write_text(RESULTS / f"{name}.md", text)
+    print(text)
+    print(f"wrote {path}")
+    return path
