@@ -79,14 +79,15 @@ def main() -> None:
             }
         )
         run_sweep(warm, out / "warm")
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        base_mib = before.ru_maxrss / 1024
+        before = _cpu_seconds()
+        base_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t0 = time.perf_counter()
         summary = run_sweep(spec, out / "run", jobs=args.jobs)
         fast_s = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        # CPU seconds (all threads) tell a busy machine's numbers apart from an idle one's.
-        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        # CPU seconds (all threads, and worker processes with --jobs) tell a busy machine's
+        # numbers apart from an idle one's.
+        cpu_s = _cpu_seconds() - before
+        worker_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         df = load_results(out / "run")
         assert len(df) == summary.written and df["point_hash"].is_unique
@@ -118,7 +119,8 @@ def main() -> None:
         "points_per_s": round(fast_pps),
         "layer_rows_per_s": round(summary.layer_rows / fast_s),
         "peak_rss_mib": round(peak_mib),
-        "peak_rss_before_sweep_mib": round(base_mib),  # torch, the model, Numba: not the sweep
+        "peak_rss_before_sweep_mib": round(base_mib),
+        "peak_rss_worker_mib": round(worker_mib),  # torch, the model, Numba: not the sweep
         "naive_points_per_s": round(naive_pps, 1),
         "speedup_vs_naive": round(fast_pps / naive_pps, 1),
         "target_seconds": 60,
@@ -130,6 +132,14 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(figures))
         w.writeheader()
         w.writerow(figures)
+
+
+def _cpu_seconds() -> float:
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
 
 
 def run_examples() -> None:
