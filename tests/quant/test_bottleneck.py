@@ -150,3 +150,22 @@ def test_accuracy_does_not_rise_as_the_budget_tightens() -> None:
     # One test sample is 1/599 of accuracy; a retrained net can gain a few samples by chance,
     # so allow 1 point before calling a rise real.
     assert acc[1] <= acc[0] + 0.01
+
+
+def test_registered_as_a_method() -> None:
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from quant import current_policy, quantize_model
+
+    gen = torch.Generator().manual_seed(0)
+    data = SimpleNamespace(
+        x_train=torch.rand(64, 6, generator=gen), y_train=torch.randint(0, 3, (64,), generator=gen)
+    )
+    float_model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    config = bb.BottleneckConfig(psnr_loss_db=8.0, qat_epochs=1, finetune_epochs=1)
+    model = quantize_model(float_model, config, calibration=data)
+    bits = current_policy(model).bits
+    assert set(bits) == {"0", "2"}
+    assert all(w == 8 and 1 <= a <= 8 for w, a in bits.values())

@@ -185,3 +185,19 @@ def test_larger_alpha_compresses_more_on_digits() -> None:
     assert comp[0] < comp[1]
     _, pol = bsq.finetune(model, data, epochs=0)
     assert all(1 <= w <= 8 for w, _ in pol.bits.values())
+
+
+def test_registered_as_a_method() -> None:
+    from types import SimpleNamespace
+
+    from quant import current_policy, quantize_model
+
+    gen = torch.Generator().manual_seed(0)
+    data = SimpleNamespace(
+        x_train=torch.randn(32, 6, generator=gen), y_train=torch.randint(0, 3, (32,), generator=gen)
+    )
+    config = bsq.BSQConfig(alpha=0.01, epochs=2, requant_every=1, finetune_epochs=1)
+    model = quantize_model(_model(0), config, calibration=data)
+    assert set(current_policy(model).bits) == {"0", "2"}
+    with pytest.raises(HwsimError, match="calibration"):
+        quantize_model(_model(0), "bsq")

@@ -156,3 +156,19 @@ def test_tight_budget_selects_fewer_bits() -> None:
         chosen.append(table.total(policy.bits))
         assert len(history.expected_cost) == 2
     assert chosen[0] < chosen[1]
+
+
+def test_registered_as_a_method() -> None:
+    from types import SimpleNamespace
+
+    from quant import current_policy, quantize_model
+
+    gen = torch.Generator().manual_seed(0)
+    data = SimpleNamespace(
+        x_train=torch.rand(16, 1, 4, 4, generator=gen),
+        y_train=torch.randint(0, 3, (16,), generator=gen),
+    )
+    model = quantize_model(_tiny(0), ebs.EBSConfig(epochs=1, finetune_epochs=1), calibration=data)
+    bits = current_policy(model).bits
+    assert set(bits) == {"0", "3"}
+    assert all(w in (2, 3, 4, 8) and a in (2, 3, 4, 8) for w, a in bits.values())
