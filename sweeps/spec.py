@@ -443,6 +443,9 @@ class TrainSpec:
         )
         if not self.label:
             object.__setattr__(self, "label", f"train:{self.method}")
+        from sweeps.trainers import validate_params
+
+        validate_params(self.method, self.params)
 
 
 # ---------------------------------------------------------------------------- the spec

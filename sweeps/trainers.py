@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, check
 
 
 def hardware_toml(hardware) -> str:
@@ -57,4 +57,27 @@ def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     return result.policies[result.chosen], extra
 
 
+def validate_codesign_params(params: Mapping[str, Any]) -> None:
+    """Fail at spec time, naming the field, on params ``CodesignConfig`` would reject."""
+    from quant.codesign import CodesignConfig
+
+    check(
+        "hardware" not in params,
+        "train.params.hardware",
+        params.get("hardware"),
+        "comes from the sweep's hardware axis",
+    )
+    try:
+        CodesignConfig(hardware="spec-check", **params)
+    except TypeError as exc:
+        raise HwsimError("train.params", dict(params), str(exc)) from exc
+
+
 BUILTIN = {"codesign": codesign_trainer}
+VALIDATORS = {"codesign": validate_codesign_params}
+
+
+def validate_params(method: str, params: Mapping[str, Any]) -> None:
+    """Check a ``[[train]]`` table's params where the method has a validator."""
+    if method in VALIDATORS:
+        VALIDATORS[method](params)

@@ -46,6 +46,11 @@ def test_toy_spec_counts(toy_dir):
         ({"policies": {"files": ["nope.json"]}}, "policies.files[0]", None),
         ({"objectives": {"latency_s": "fastest"}}, "objectives.latency_s", "fastest"),
         ({"train": [{"method": "toy", "workload": "other"}]}, "train[toy].workload", "other"),
+        (
+            {"train": [{"method": "codesign", "workload": "toynet", "params": {"epochs": -1}}]},
+            "epochs",
+            -1,
+        ),
     ],
 )
 def test_bad_spec_names_key_and_value(toy_dir, change, field, value):
