@@ -55,24 +55,25 @@ def measure_popcount_rate(quick: bool = False) -> float:
     from hwsim.kernels.popcount import popcount_throughput_kernel
 
     words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
-    repeats = get_num_threads() * (2000 if quick else 8000)
-    t = _best_time(lambda: popcount_throughput_kernel(words, repeats), 3 if quick else 5)
-    return words.size * repeats / t
+    chunks = get_num_threads()
+    passes = 2000 if quick else 8000
+    t = _best_time(lambda: popcount_throughput_kernel(words, chunks, passes), 3 if quick else 5)
+    return words.size * chunks * passes / t
 
 
 @njit(cache=True)
-def _read_words(a: np.ndarray, reps: int) -> int:
-    """Xor of every word of ``a``, ``reps`` times: a pure streaming read, nothing written."""
-    acc = np.uint64(0)
-    for r in range(reps):
-        x0 = x1 = x2 = x3 = np.uint64(r)
+def _read_words(a: np.ndarray, reps: int) -> float:
+    """Sum of every element of ``a``, ``reps`` times: a pure streaming read."""
+    total = 0.0
+    for _ in range(reps):
+        s0 = s1 = s2 = s3 = 0.0
         for i in range(0, a.shape[0] - 3, 4):
-            x0 ^= a[i]
-            x1 ^= a[i + 1]
-            x2 ^= a[i + 2]
-            x3 ^= a[i + 3]
-        acc ^= x0 ^ x1 ^ x2 ^ x3
-    return acc
+            s0 += a[i]
+            s1 += a[i + 1]
+            s2 += a[i + 2]
+            s3 += a[i + 3]
+        total += s0 + s1 + s2 + s3
+    return total
 
 
 def measure_bandwidths(quick: bool = False) -> dict[str, float]:
@@ -85,7 +86,7 @@ def measure_bandwidths(quick: bool = False) -> dict[str, float]:
     }
     out = {}
     for level, nbytes in sizes.items():
-        a = np.ones(nbytes // 8, dtype=np.uint64)
+        a = np.ones(nbytes // 8, dtype=np.float64)
         reps = max(1, (512 * 1024 * KIB) // nbytes // (8 if quick else 1))
         out[level] = nbytes * reps / _best_time(lambda a=a, reps=reps: _read_words(a, reps), 3)
     return out
@@ -100,15 +101,18 @@ def measure_fp32_rate(quick: bool = False) -> float:
 
 
 CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
-    # (M, N, K, w_bits, a_bits): compute-bound shapes, a spread of words and plane pairs
-    (1024, 1024, 4096, 1, 1),
-    (1024, 512, 2048, 2, 2),
-    (2048, 512, 1024, 1, 2),
-    (512, 512, 4096, 2, 1),
-    (512, 256, 1024, 4, 4),
-    (256, 256, 256, 1, 1),
-    (1024, 1024, 1024, 3, 2),
-    (256, 1024, 2304, 2, 2),
+    # (M, N, K, w_bits, a_bits): a spread of words, plane pairs and packing, each a few ms so
+    # that a best-of finds undisturbed runs on a shared machine
+    (512, 128, 1024, 1, 1),
+    (512, 128, 1024, 2, 2),
+    (256, 256, 2048, 1, 2),
+    (1024, 64, 576, 2, 1),
+    (128, 512, 4096, 1, 1),
+    (256, 128, 1152, 3, 3),
+    (64, 256, 2304, 2, 2),
+    (2048, 64, 256, 1, 1),
+    (4096, 16, 1024, 1, 1),  # packing-dominated: many activation rows, few outputs
+    (8192, 32, 576, 1, 2),
 )
 
 
@@ -155,8 +159,27 @@ def fit_bitserial(
     return rate, float(per_bit), float(overhead)
 
 
-def calibrate(quick: bool = False, progress: bool | None = None) -> dict[str, Any]:
-    """Measure this machine; returns the ``cpu`` config fields and what they came from."""
+def calibrate(
+    quick: bool = False, progress: bool | None = None, threads: int | None = None
+) -> dict[str, Any]:
+    """Measure this machine; returns the ``cpu`` config fields and what they came from.
+
+    ``threads`` limits the kernels to that many threads (the config's ``cores``): on a
+    shared machine one thread is far less disturbed than a parallel region that waits for
+    its slowest thread."""
+    from numba import get_num_threads, set_num_threads
+
+    if threads is None:
+        return _calibrate(quick, progress)
+    before = get_num_threads()
+    set_num_threads(threads)
+    try:
+        return _calibrate(quick, progress)
+    finally:
+        set_num_threads(before)
+
+
+def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
     from numba import get_num_threads
     from tqdm import tqdm
 
@@ -167,7 +190,7 @@ def calibrate(quick: bool = False, progress: bool | None = None) -> dict[str, An
     steps.update()
     fp32 = measure_fp32_rate(quick)
     steps.update()
-    shapes = CALIBRATION_SHAPES[:4] if quick else CALIBRATION_SHAPES
+    shapes = CALIBRATION_SHAPES
     timings = [(s, time_bitserial(*s, repeats=5 if quick else 20)) for s in shapes]
     steps.update()
     rate, pack_s, overhead = fit_bitserial(timings)
