@@ -288,7 +288,10 @@ def _toml_str(s: str) -> str:
 
 
 def write_presets(
-    paths: dict[str, str | Path], quick: bool = False, progress: bool | None = None
+    paths: dict[str, str | Path],
+    quick: bool = False,
+    progress: bool | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Calibrate once and write one preset TOML per ``{kernel: path}``, atomically.
 
@@ -299,7 +302,7 @@ def write_presets(
     for kernel in paths:
         if kernel not in KERNELS:
             raise HwsimError("kernel", kernel, f"must be one of {KERNELS}")
-    result = calibrate(quick, progress)
+    result = calibrate(quick, progress, threads)
     for kernel, path in paths.items():
         atomic_write_text(path, preset_toml(result, Path(path).stem, kernel))
     return result

@@ -25,6 +25,12 @@ def add_parser(subparsers) -> None:
         help="also write cpu-int8.toml and cpu-fp32.toml beside --out",
     )
     p.add_argument("--quick", action="store_true", help="fewer, smaller measurements")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="kernel threads to measure with (default: all; the preset's cores)",
+    )
     p.set_defaults(func=run)
 
 
@@ -36,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.baselines:
         paths["int8"] = out.with_name("cpu-int8.toml")
         paths["fp32"] = out.with_name("cpu-fp32.toml")
-    result = write_presets(paths, quick=args.quick)
+    result = write_presets(paths, quick=args.quick, threads=args.threads)
     f = result["fields"]
     print(
         f"binary words/s {f['binary_words_per_s']:.3g} (peak loop "

@@ -105,3 +105,35 @@ def test_calibration_fit_recovers_a_known_machine(rate, pack_s, overhead):
         for (m, n, k, w, a), _ in timings
     ]
     np.testing.assert_allclose(predicted, [t for _, t in timings], rtol=1e-3)
+
+
+def test_calibration_preset_round_trips_through_toml(tmp_path):
+    from hwsim.calibrate import preset_toml
+
+    base = load_hardware("cpu-bitserial").to_dict()
+    fields = {k: v for k, v in base.items() if k not in ("family", "name")}
+    fields["binary_words_per_s"] = 1.234e9
+    result = {
+        "fields": fields,
+        "peak_popcount_words_per_s": 2e9,
+        "timings": [],
+        "machine": 'x86 "test"',
+    }
+    for kernel in ("bitserial", "int8", "fp32"):
+        path = tmp_path / f"cpu-{kernel}.toml"
+        path.write_text(preset_toml(result, path.stem, kernel))
+        hw = load_hardware(path)
+        assert hw.kernel == kernel and hw.name == path.stem
+        assert hw.binary_words_per_s == 1.234e9
+        assert set(hw.sources) >= set(fields)
+
+
+@pytest.mark.slow
+def test_calibrate_command_writes_loadable_presets(tmp_path):
+    from sweeps.cli import main
+
+    out = tmp_path / "mine.toml"
+    assert main(["calibrate", "--quick", "--threads", "1", "--out", str(out), "--baselines"]) == 0
+    for name in ("mine.toml", "cpu-int8.toml", "cpu-fp32.toml"):
+        hw = load_hardware(tmp_path / name)
+        assert hw.binary_words_per_s > 0 and "[MEASURED]" in hw.sources["binary_words_per_s"]
