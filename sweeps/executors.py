@@ -36,13 +36,18 @@ class ProcessExecutor:
 
     name = "process"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(
+        self, workers: int | None = None, initializer: Callable | None = None, initargs: tuple = ()
+    ) -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
         self.workers = workers or os.cpu_count() or 1
         self.pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=mp.get_context("spawn")
+            max_workers=self.workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=initializer,
+            initargs=initargs,
         )
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:

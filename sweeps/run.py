@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 import hwsim
 from hwsim.errors import HwsimError, check
 from hwsim.hardware.report import METRICS
-from sweeps.executors import make_executor
+from sweeps.executors import ProcessExecutor, make_executor
 from sweeps.spec import (
     PolicyRef,
     SweepSpec,
@@ -430,11 +430,11 @@ def _init_fast_worker(spec: SweepSpec, plans: list[_WorkloadPlan], slots: dict, 
     _WORKER.update(spec=spec, plans=plans, slots=slots, root=root)
 
 
-def _fast_chunk_in_worker(chunk: _Chunk) -> tuple[int, int]:
+def _fast_chunk_in_worker(chunk: _Chunk) -> tuple[int, int, int]:
     plan = _WORKER["plans"][chunk.plan_index]
     table = _fast_chunk(_WORKER["spec"], plan, _WORKER["slots"][plan.label], chunk)
     write_part(Path(_WORKER["root"]) / PARTS, table)
-    return table.num_rows, _n_failed(table)
+    return chunk.plan_index, table.num_rows, _n_failed(table)
 
 
 def _n_failed(table) -> int:
@@ -680,10 +680,10 @@ def run_sweep(
                     if chunk.todo.any():
                         yield chunk
 
-        def done(chunk: _Chunk, w: int, f: int) -> None:
+        def done(k: int, w: int, f: int) -> None:
             nonlocal written, failed, layer_rows
             written, failed = written + w, failed + f
-            layer_rows += w * len(plans[chunk.plan_index].workload)
+            layer_rows += w * len(plans[k].workload)
             bar.update(w)
 
         if jobs == 1:
@@ -691,9 +691,14 @@ def run_sweep(
                 plan = plans[chunk.plan_index]
                 table = _fast_chunk(spec, plan, fast_slots[plan.label], chunk)
                 store.append(table)
-                done(chunk, table.num_rows, _n_failed(table))
+                done(chunk.plan_index, table.num_rows, _n_failed(table))
         else:
-            _fast_in_processes(jobs, claimed(), done, (spec, plans, fast_slots, str(out)))
+            pool = ProcessExecutor(jobs, _init_fast_worker, (spec, plans, fast_slots, str(out)))
+            try:
+                for result in pool.map_unordered(_fast_chunk_in_worker, claimed()):
+                    done(*result)
+            finally:
+                pool.close()
 
         counters = {"skipped": 0}
         tasks = _general_tasks(spec, store, plans, general_slots, salt, counters)
@@ -740,25 +745,6 @@ def run_sweep(
         seconds=time.perf_counter() - start,
         out=Path(out),
     )
-
-
-def _fast_in_processes(jobs: int, chunks: Iterator[_Chunk], done, init_args: tuple) -> None:
-    """Evaluate claimed chunks in a spawned process pool, a bounded window in flight."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    with ProcessPoolExecutor(
-        jobs, mp_context=mp.get_context("spawn"), initializer=_init_fast_worker, initargs=init_args
-    ) as pool:
-        pending: dict = {}
-        for chunk in chunks:
-            pending[pool.submit(_fast_chunk_in_worker, chunk)] = chunk
-            while len(pending) >= 2 * jobs:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    done(pending.pop(f), *f.result())
-        for f in list(pending):
-            done(pending.pop(f), *f.result())
 
 
 def check_objectives(df, objectives: Mapping[str, str]) -> None:

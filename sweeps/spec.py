@@ -13,8 +13,9 @@ bit policies (uniform bit sets, policy JSON files, the zoo's published bits). Op
     energy_j = "min"
     [[hardware]]
     base = "stripes"                      # preset, TOML path or family name
-    grid = { rows = [8, 16], cols = [8, 16] }
-    zip = { sram_kib = [64, 128], dram_gbps = [12.8, 25.6] }   # varied together
+    # grid: every combination; zip: lists varied together; random: seeded samples
+    grid = { rows = [128, 256], cols = [8, 16] }
+    zip = { act_buffer_bytes = [1048576, 2097152], dram_bytes_per_cycle = [256, 512] }
     random = { samples = 4, frequency_hz = { low = 2e8, high = 1e9, log = true } }
     [policies]
     w_bits = [2, 4, 8]                    # crossed with a_bits: 9 uniform policies
