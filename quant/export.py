@@ -73,8 +73,13 @@ class IntegerLayer(nn.Module):
         codes = self.activation_codes(x.double())
         if self.is_conv:
             acc = kernels.bitserial_conv2d(
-                codes, s.w_codes, s.a_bits, s.w_bits, a_signed=s.a_signed,
-                w_signed=s.w_signed, **self.geometry,
+                codes,
+                s.w_codes,
+                s.a_bits,
+                s.w_bits,
+                a_signed=s.a_signed,
+                w_signed=s.w_signed,
+                **self.geometry,
             )
             if self.record is not None:
                 self.record.append(codes.transpose(0, 2, 3, 1))  # channels last = reduction
@@ -126,8 +131,10 @@ class IntegerModel:
             layer.record = []
         try:
             self(x)
-            return {n: np.concatenate([c.reshape(-1, c.shape[-1]) for c in layer.record])
-                    for n, layer in self.layers.items()}
+            return {
+                n: np.concatenate([c.reshape(-1, c.shape[-1]) for c in layer.record])
+                for n, layer in self.layers.items()
+            }
         finally:
             for layer in self.layers.values():
                 layer.record = None
@@ -148,8 +155,12 @@ def integer_model(model: nn.Module) -> IntegerModel:
     for name, layer in quantized_layers(model).items():
         if FLOAT_BITS in (layer.w_bits, layer.a_bits):
             continue
-        check(isinstance(layer, nn.Conv2d | nn.Linear), f"layer {name}", type(layer).__name__,
-              "only Conv2d / Linear layers have an integer form")
+        check(
+            isinstance(layer, nn.Conv2d | nn.Linear),
+            f"layer {name}",
+            type(layer).__name__,
+            "only Conv2d / Linear layers have an integer form",
+        )
         integer = IntegerLayer(name, layer.quant_state(), layer)
         replace_module(glue, name, integer)
         layers[name] = integer
@@ -163,14 +174,25 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
 
     im = integer_model(model)
     batches = calibration_batches(calibration_data)
-    check(bool(batches), "calibration_data", type(calibration_data).__name__,
-          "statistics need at least one batch")
+    check(
+        bool(batches),
+        "calibration_data",
+        type(calibration_data).__name__,
+        "statistics need at least one batch",
+    )
     recorded = [im.record_activation_codes(b) for b in batches]
     stats: dict[str, LayerStats] = {}
     for name, layer in im.layers.items():
         s = layer.state
         a_codes = np.concatenate([r[name] for r in recorded])
         w_codes = s.w_codes.reshape(s.w_codes.shape[0], -1)
-        stats[name] = layer_stats(w_codes, a_codes, s.w_bits, s.a_bits, w_signed=s.w_signed,
-                                  a_signed=s.a_signed, group_size=group_size)
+        stats[name] = layer_stats(
+            w_codes,
+            a_codes,
+            s.w_bits,
+            s.a_bits,
+            w_signed=s.w_signed,
+            a_signed=s.a_signed,
+            group_size=group_size,
+        )
     return Exported(current_policy(model).with_stats(stats), im)

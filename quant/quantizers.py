@@ -23,6 +23,7 @@ SCALE_INITS = ("maxabs", "mse")
 """How a quantizer fits its step to observed data: max-abs, or the clip minimizing the MSE."""
 
 _MSE_GRID = 64  # candidate clips per fit, as fractions of max-abs
+_MSE_SAMPLES = 1 << 16  # per-tensor fits use at most this many values
 
 
 def code_range(bits: int, signed: bool) -> tuple[int, int]:
@@ -81,6 +82,9 @@ def mse_scale(x: Tensor, bits: int, signed: bool, axis: int | None = None) -> Te
     lo, hi = code_range(bits, signed)
     x = x.detach()
     amax = _amax(x, axis).clamp_min(torch.finfo(x.dtype).tiny)
+    if axis is None and x.numel() > _MSE_SAMPLES:
+        # A fixed strided subsample estimates the error curve well and keeps the fit cheap.
+        x = x.reshape(-1)[:: -(-x.numel() // _MSE_SAMPLES)]
     fractions = torch.arange(1, _MSE_GRID + 1, dtype=x.dtype) / _MSE_GRID
     best_err = torch.full_like(amax, math.inf)
     best = amax / hi

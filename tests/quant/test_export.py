@@ -37,31 +37,48 @@ def _snapped(q):
     return q
 
 
-@pytest.mark.parametrize("model_name", ["mlp_digits", "resnet_digits"])
-def test_integer_model_matches_fake_quantized_model(digits, model_name):
+@pytest.mark.parametrize(
+    ("model_name", "n_test", "which"),
+    [
+        ("mlp_digits", None, slice(None)),
+        # The ResNet's integer convolutions are slower: a slice of the test set by default,
+        # the whole test set at every policy when slow tests run.
+        ("resnet_digits", 120, slice(2, 4)),
+        pytest.param("resnet_digits", None, slice(None), marks=pytest.mark.slow),
+    ],
+)
+def test_integer_model_matches_fake_quantized_model(digits, model_name, n_test, which):
     net = pretrained(model_name, "digits", seed=0, epochs=3)
     names = list(quantizable_layers(net))
-    for bits in _policies(names):
-        q = quantize_model(net, BitPolicy(bits), calibration=digits)
+    x_test = digits.x_test[:n_test]
+    for bits in _policies(names)[which]:
+        q = quantize_model(net, BitPolicy(bits), calibration=digits.x_train[:256])
         im = integer_model(q)
         assert set(im.layers) == {n for n, wa in bits.items() if 32 not in wa}
-        logits = im(digits.x_test)
+        logits = im(x_test)
         # The reference: the same fake-quantized model in float64, so that its own rounding
         # cannot move an activation across a code boundary. Weights are first snapped to their
         # float32 quantized values (same function), so float64 re-derives the same codes.
-        reference = predict_logits(_snapped(q).double(), digits.x_test.double()).numpy()
+        reference = predict_logits(_snapped(q).double(), x_test.double()).numpy()
         np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
         np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
         # ... and the float32 model as trained predicts the same classes.
-        float32 = predict_logits(q, digits.x_test).numpy()
+        float32 = predict_logits(q, x_test).numpy()
         assert (float32.argmax(1) == logits.argmax(1)).mean() >= 0.995
 
 
 @settings(max_examples=10)
-@given(w_bits=st.integers(2, 8), a_bits=st.integers(1, 8), signed_input=st.booleans(),
-       groups=st.sampled_from([1, 2]), stride=st.sampled_from([1, 2]), seed=st.integers(0, 99))
-def test_single_conv_layer_against_integer_torch(w_bits, a_bits, signed_input, groups, stride,
-                                                 seed):
+@given(
+    w_bits=st.integers(2, 8),
+    a_bits=st.integers(1, 8),
+    signed_input=st.booleans(),
+    groups=st.sampled_from([1, 2]),
+    stride=st.sampled_from([1, 2]),
+    seed=st.integers(0, 99),
+)
+def test_single_conv_layer_against_integer_torch(
+    w_bits, a_bits, signed_input, groups, stride, seed
+):
     if signed_input and a_bits < 2:
         a_bits = 2
     g = torch.Generator().manual_seed(seed)
@@ -76,9 +93,13 @@ def test_single_conv_layer_against_integer_torch(w_bits, a_bits, signed_input, g
     a_hi = 2 ** (a_bits - 1) - 1 if signed_input else 2**a_bits - 1
     a_lo = -a_hi if signed_input else 0
     a_codes = np.clip(np.round(x.double().numpy() / state.a_scale), a_lo, a_hi)
-    acc = torch.nn.functional.conv2d(torch.from_numpy(a_codes),
-                                     torch.from_numpy(state.w_codes).double(),
-                                     stride=stride, padding=1, groups=groups)
+    acc = torch.nn.functional.conv2d(
+        torch.from_numpy(a_codes),
+        torch.from_numpy(state.w_codes).double(),
+        stride=stride,
+        padding=1,
+        groups=groups,
+    )
     expect = acc.numpy() * state.a_scale * state.w_scale.reshape(1, -1, 1, 1)
     expect += state.bias.reshape(1, -1, 1, 1)
     np.testing.assert_allclose(integer_model(q)(x), expect, rtol=1e-12, atol=1e-12)
@@ -95,7 +116,6 @@ def test_export_policy_and_statistics(digits):
     # fc1 reads the (unsigned) network input: recompute its statistics independently.
     s = q.fc1.quant_state()
     a_codes = np.clip(np.round(calib.reshape(100, -1).double().numpy() / s.a_scale), 0, 7)
-    expect = layer_stats(s.w_codes, a_codes.astype(np.int64), 4, 3, w_signed=True,
-                         a_signed=False)
+    expect = layer_stats(s.w_codes, a_codes.astype(np.int64), 4, 3, w_signed=True, a_signed=False)
     assert ex.policy.stats["fc1"] == expect
     assert BitPolicy.from_dict(ex.policy.to_dict()).stats == ex.policy.stats
