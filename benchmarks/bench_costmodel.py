@@ -13,6 +13,7 @@ Run: ``python benchmarks/bench_costmodel.py [--quick]``; writes
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,11 +86,12 @@ def main() -> None:
     n_points = len(workload) * len(bits) ** 2 * len(configs)
 
     cost_table(workload.select(workload.layer_names[:2]), configs, bits, bits)  # compile
-    best_api = best_kernel = float("inf")
+    best_api = best_kernel = cpu_api = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         table = cost_table(workload, configs, bits, bits)
         best_api = min(best_api, time.perf_counter() - t0)
+        cpu_api = min(cpu_api, time.process_time() - c0)
     # The kernel alone, on the same points (what cost_table adds is building the points).
     layer = np.repeat(np.arange(len(workload), dtype=np.int64), 256)
     wb = np.tile(np.repeat(np.arange(1, 17, dtype=np.int64), 16), len(workload))
@@ -113,12 +115,13 @@ def main() -> None:
         for _ in range(n_ref)
     ]
     layers = [layer_dict(workload, i) for i in range(len(workload))]
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     ref = [
         point(configs[h], layers[li], bits[wi], bits[ai], pipeline="closed")["latency_s"]
         for h, li, wi, ai in picks
     ]
     t_ref = time.perf_counter() - t0
+    cpu_ref = time.process_time() - c0
     got = [table.latency_s[h, li, wi, ai] for h, li, wi, ai in picks]
     np.testing.assert_allclose(got, ref, rtol=1e-9)
 
@@ -132,6 +135,8 @@ def main() -> None:
             "seconds": best_api,
             "points_per_s": rate_api,
             "ratio_vs_python": rate_api / rate_ref,
+            "points_per_cpu_s": n_points / cpu_api,
+            "cpu_ratio_vs_python": (n_points / cpu_api) / (n_ref / cpu_ref),
         },
         {
             "what": "skeleton kernel",
@@ -146,17 +151,23 @@ def main() -> None:
             "seconds": t_ref,
             "points_per_s": rate_ref,
             "ratio_vs_python": 1.0,
+            "points_per_cpu_s": n_ref / cpu_ref,
+            "cpu_ratio_vs_python": 1.0,
         },
     ]
     df = pd.DataFrame(rows)
     df["layers"] = len(workload)
     df["configs"] = len(configs)
+    df["load_average_1min"] = os.getloadavg()[0]
+    df["cpus"] = os.cpu_count()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     print(df.to_string(index=False))
+    cpu_ratio = (n_points / cpu_api) / (n_ref / cpu_ref)
     print(
         f"cost_table: {rate_api:.3g} points/s (target 2e7), {rate_api / rate_ref:.0f}x plain "
-        "Python (target 1000x)"
+        f"Python (target 1000x); per CPU-second {n_points / cpu_api:.3g} points, "
+        f"{cpu_ratio:.0f}x; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus"
     )
 
 
