@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -56,7 +57,7 @@ def pretrained(
             state = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
             return model.eval()
-        except (RuntimeError, OSError, EOFError, KeyError):
+        except (RuntimeError, OSError, EOFError, KeyError, pickle.UnpicklingError):
             pass  # a damaged or stale file: retrain and overwrite it
     dataset = load_data(data, seed)
     torch.manual_seed(seed)

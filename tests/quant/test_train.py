@@ -1,0 +1,79 @@
+"""Training determinism and the baseline cache."""
+
+import torch
+
+from hwsim import BitPolicy
+from quant import baseline
+from quant.baseline import pretrained
+from quant.model import quantize_model
+from quant.train import evaluate, train
+
+
+class Tiny:
+    """A dataset object of the shape ``train`` expects, from a fixed generator."""
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(1)
+        self.x_train = torch.rand(96, 1, 8, 8, generator=g)
+        self.y_train = (self.x_train.mean(dim=(1, 2, 3)) > 0.5).long()
+        self.x_test, self.y_test = self.x_train[:32], self.y_train[:32]
+
+
+def _net():
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2)
+    )
+
+
+def test_same_seed_same_weights_and_hooks_run():
+    data = Tiny()
+    results = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(123)
+        model = quantize_model(
+            _net(), BitPolicy({"1": (3, 3), "3": (4, 4)}), calibration=data.x_train
+        )
+        calls = {"step": 0, "epoch": []}
+
+        def after_step(m, calls=calls):
+            calls["step"] += 1
+
+        def after_epoch(m, epoch, calls=calls):
+            calls["epoch"].append(epoch)
+            return epoch == 0  # rebuild the optimizer once
+
+        losses = train(
+            model,
+            data,
+            epochs=2,
+            seed=seed,
+            batch_size=32,
+            after_step=after_step,
+            after_epoch=after_epoch,
+            regularizer=lambda m: 1e-3 * m[1].weight.pow(2).sum(),
+        )
+        assert calls == {"step": 6, "epoch": [0, 1]} and len(losses) == 2
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(results[0], results[1])
+    assert not torch.equal(results[0], results[2])
+
+
+def test_baseline_cache_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))
+    data = Tiny()
+    trained = []
+    monkeypatch.setattr(baseline, "load_data", lambda name, seed=0: trained.append(name) or data)
+    first = pretrained("mlp_digits", "digits", seed=0, epochs=2)
+    path = baseline.cache_path("mlp_digits", "digits", 0, 2)
+    assert path.is_file() and path.parent.parent == tmp_path and trained == ["digits"]
+    second = pretrained("mlp_digits", "digits", seed=0, epochs=2)
+    assert trained == ["digits"]  # loaded, not retrained
+    for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert evaluate(second, data) == evaluate(first, data)
+    # A damaged cache file is retrained and replaced, not fatal.
+    path.write_bytes(b"not a checkpoint")
+    third = pretrained("mlp_digits", "digits", seed=0, epochs=2)
+    assert trained == ["digits", "digits"]
+    for a, b in zip(first.state_dict().values(), third.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
