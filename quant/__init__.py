@@ -1,5 +1,8 @@
 """Quantization front end: quantizers, quantized layers, the four methods, search, export."""
 
+from quant.baseline import pretrained
+from quant.direct import DirectConfig, DirectOptimizer, train_direct
+from quant.export import Exported, IntegerModel, export, integer_model
 from quant.layers import QConv2d, QLinear, QuantState, quantize_layer
 from quant.model import (
     calibrate,
@@ -14,6 +17,10 @@ from quant.quantizers import LSQQuantizer, UniformQuantizer, code_range, fake_qu
 from quant.train import evaluate, predict_logits, set_seed, train
 
 __all__ = [
+    "DirectConfig",
+    "DirectOptimizer",
+    "Exported",
+    "IntegerModel",
     "LSQQuantizer",
     "QConv2d",
     "QLinear",
@@ -23,9 +30,12 @@ __all__ = [
     "code_range",
     "current_policy",
     "evaluate",
+    "export",
     "fake_quantize",
+    "integer_model",
     "methods",
     "predict_logits",
+    "pretrained",
     "quantize_layer",
     "quantize_layers",
     "quantize_model",
@@ -34,4 +44,5 @@ __all__ = [
     "round_ste",
     "set_seed",
     "train",
+    "train_direct",
 ]
