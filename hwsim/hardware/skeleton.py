@@ -90,7 +90,9 @@ _IDX = {k: i for i, k in enumerate(OUT_KEYS)}
 P_WRUN = 20  # 33 entries: run width for each requested width 0..32 (0 = cannot run)
 P_ARUN = P_WRUN + FLOAT_BITS + 1
 P_AESS = P_ARUN + FLOAT_BITS + 1  # 17 entries: expected group-max essential bits at a = 0..16
-N_PARAMS = P_AESS + MAX_BITS + 1
+P_WFACTOR = P_AESS + MAX_BITS + 1  # 17 entries: the weight step factor at w = 0..16
+P_INVFREQ = 19
+N_PARAMS = P_WFACTOR + MAX_BITS + 1
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,13 @@ class SkeletonConfig(HardwareConfig):
         w_run = run_width_table(self.w_precisions(), self.runs_float)
         a_run = run_width_table(self.a_precisions(), self.runs_float)
         v[P_REFBITS] = max(max(self.w_precisions()), max(self.a_precisions()))
+        v[P_INVFREQ] = 1.0 / self.frequency_hz
+        if rule.w_mode == SERIAL:
+            v[P_WFACTOR : P_WFACTOR + MAX_BITS + 1] = [
+                math.ceil(b / rule.w_bits_per_cycle) for b in range(MAX_BITS + 1)
+            ]
+        else:
+            v[P_WFACTOR : P_WFACTOR + MAX_BITS + 1] = 1.0
         v[P_WRUN : P_WRUN + FLOAT_BITS + 1] = w_run
         v[P_ARUN : P_ARUN + FLOAT_BITS + 1] = a_run
         g = self.group_size()
@@ -337,10 +346,7 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
                 ar = params[h, P_ARUN + a_req[p]]
                 iw = int(wr)
                 ia = int(ar)
-                wf = 1.0
-                if params[h, P_WMODE] == SERIAL:
-                    wf = _ceil_div(wr, params[h, P_WBPC])
-                cps = wf * a_factor[h, li, ia]
+                cps = params[h, P_WFACTOR + iw] * a_factor[h, li, ia]
                 compute = lay[h, li, L_STEPS] * cps
                 ob = params[h, P_OUTBITS]
                 if ob == 0.0:
@@ -379,7 +385,7 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
                 e_dram = 8.0 * traffic * params[h, P_EDRAM] * 1e-12
                 out[0, h, p] = total
                 out[1, h, p] = total - compute
-                out[2, h, p] = total / params[h, P_FREQ]
+                out[2, h, p] = total * params[h, P_INVFREQ]
                 out[3, h, p] = e_comp + e_sram + e_dram
                 out[4, h, p] = e_comp
                 out[5, h, p] = e_sram
