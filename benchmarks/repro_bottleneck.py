@@ -9,6 +9,7 @@ quantization-aware training (8-bit codes) per seed serves every budget. Re-run w
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import _repro
@@ -78,7 +79,21 @@ def main() -> None:
     acc = {name: sum(r[0] for r in rs) / len(rs) for name, rs in runs.items()}
     rate = {name: sum(r[2]["mean_a_bits"] for r in rs) / len(rs) for name, rs in runs.items()}
     base = acc[settings[0][0]]
-    near4 = [n for n in runs if 3.5 <= rate[n] <= 5.5]
+    near = [n for n in runs if 3.5 <= rate[n] <= 5.5]
+    within = [n for n in near if acc[n] >= base - 0.01]
+
+    def monotone(names: list[str]) -> bool:
+        # Accuracy may not rise as the rate falls (0.5 point slack: 3 test images).
+        ordered = sorted(names, key=lambda n: -rate[n])
+        return all(acc[b] <= acc[a] + 0.005 for a, b in itertools.pairwise(ordered))
+
+    psnr_names = [settings[0][0]] + [n for n in runs if n.startswith("PSNR")]
+    avg_names = [settings[0][0]] + [n for n in runs if n.startswith("average")]
+    kept = [
+        n
+        for n in workload.layer_names
+        if all(r[1].bits[n][1] == N0 for rs in runs.values() for r in rs)
+    ]
     text = (
         "# Bitwise Bottleneck on digits (reproduction)\n\n"
         f"Model `{_repro.MODEL}`; a bottleneck on the input of every layer, {N0}-bit "
@@ -94,12 +109,25 @@ def main() -> None:
             for n in runs
             if n != settings[0][0]
         )
-        + f"- Rates near 4-5 bits: {', '.join(near4) if near4 else 'none reached'}.\n"
-        "- Shrinkage: the Lasso shrinks the coefficients it keeps, so the PSNR falls fast "
-        "with lambda and a PSNR-loss budget of a few dB keeps every plane on these small "
-        "activations; budgets of tens of dB are needed before planes drop.\n"
-        "- The first layer reads the image (17 grey levels), so few planes suffice there; "
-        "the allocation takes bits from it first.\n"
+        + f"- Accuracy does not rise as the budget tightens: PSNR-loss budgets "
+        f"**{monotone(psnr_names)}**, average-rate budgets **{monotone(avg_names)}**.\n"
+        f"- Within 1 point of the 8-bit codes at a mean rate of 3.5-5.5: "
+        f"{', '.join(within) if within else 'no'} (settings in that range: "
+        f"{', '.join(near) if near else 'none'}): the paper's claim "
+        + (
+            "holds here.\n"
+            if within
+            else "does not hold here (this small MLP has no "
+            "BatchNorm or residual path to absorb the error, and only 3 fine-tuning epochs)."
+            "\n"
+        )
+        + f"- Layers that keep all {N0} planes in every setting: {', '.join(kept) or 'none'}. "
+        "The greedy allocation balances per-layer reconstruction error, not accuracy, so it "
+        "takes planes from the layers whose error grows slowest (the image input and the "
+        "last layer), which is not what the loss would choose.\n"
+        "- Shrinkage: the Lasso shrinks the coefficients it keeps, so its PSNR falls fast "
+        "with lambda; PSNR-loss budgets of tens of dB are needed before planes drop (the "
+        "authors' 8 and 16 dB were for 5-bit codes on ImageNet activations).\n"
         f"\nRun time: {time.perf_counter() - start:.0f} s.\n"
     )
     _repro.write("repro_bottleneck", text)

@@ -68,6 +68,12 @@ def main() -> None:
     comp = {a: sum(r[2]["compression"] for r in rs) / len(rs) for a, rs in runs.items()}
     acc = {a: sum(r[0] for r in rs) / len(rs) for a, rs in runs.items()}
     monotone = all(comp[a] <= comp[b] + 1e-9 for a, b in itertools.pairwise(ALPHAS))
+    params = dict(zip(workload.layer_names, workload.weight_elems.tolist(), strict=True))
+    sizes = ", ".join(f"{n} {p}" for n, p in sorted(params.items(), key=lambda kv: -kv[1]))
+    last = runs[ALPHAS[-1]]
+    last_bits = {n: sum(r[1].bits[n][0] for r in last) / len(last) for n in params}
+    by_size = sorted(params, key=lambda n: params[n])
+    fewer_for_larger = all(last_bits[a] >= last_bits[b] for a, b in itertools.pairwise(by_size))
     text = (
         "# BSQ on digits (reproduction)\n\n"
         f"Model `{_repro.MODEL}`, 8-bit start, activations 4 bits, Adam lr 1e-2, "
@@ -78,6 +84,9 @@ def main() -> None:
         + "\n## Reading\n\n"
         f"- Compression rises monotonically with alpha: **{monotone}** "
         f"({', '.join(f'{a:g}: {comp[a]:.2f}×' for a in ALPHAS)}).\n"
+        f"- Layers by size {sizes}; mean bits at the largest alpha "
+        f"{', '.join(f'{n}: {b:.1f}' for n, b in last_bits.items())}: larger layers keep "
+        f"fewer bits: **{fewer_for_larger}**.\n"
         f"- Accuracy change from alpha 0 to {ALPHAS[-1]:g}: "
         f"{100 * (acc[ALPHAS[-1]] - acc[ALPHAS[0]]):+.1f} points.\n"
         "- Caveats: a 3-layer MLP has no residual shortcut, so the paper's 0-bit layers cannot "
