@@ -9,7 +9,9 @@ precisions it can run; everything else is shared:
 
 - **Precision**: a requested width is rounded up to the next one the family runs (``w_bits_run``
   / ``a_bits_run``); 32 (float) maps to the widest width, or is refused (HwsimError) by families
-  that cannot run float.
+  that cannot run float. DaDianNao, Stripes, Loom and Pragmatic run float as 16-bit fixed
+  point; BISMO refuses it (an integer overlay), as do the CPU bit-serial and int8 kernels;
+  the CPU fp32 kernel runs every request as float.
 - **DRAM traffic**: weights (``N*K*w`` bits) and input activations (``in_elems*a`` bits) are
   streamed through half of their buffers (the other half is the double buffer). When one of the
   two fits, both are read once; otherwise the cheaper loop order re-reads one tensor once per
