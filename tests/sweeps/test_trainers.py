@@ -33,20 +33,23 @@ def test_codesign_trainer_point(tmp_path):
     from sweeps.spec import parse_spec
     from sweeps.store import load_results
 
+    params = {
+        "data": "digits",
+        "epochs": 0,
+        "baseline_epochs": 1,
+        "seed": 0,
+        "uniform": [],
+        "samples": 32,
+    }
     spec = parse_spec(
         {
-            "workloads": ["resnet_digits"],
+            "workloads": ["mlp_digits"],
             "hardware": [{"base": "bitfusion"}],
-            "train": [
-                {
-                    "method": "codesign",
-                    "workload": "resnet_digits",
-                    "params": {"data": "digits", "epochs": 1, "seed": 0, "uniform": []},
-                }
-            ],
+            "train": [{"method": "codesign", "workload": "mlp_digits", "params": params}],
         }
     )
     run_sweep(spec, tmp_path / "out")
     df = load_results(tmp_path / "out")
     assert df["status"].tolist() == ["ok"], df["message"].tolist()
-    assert 0 < df["accuracy"].iloc[0] <= 1
+    assert 0 < df["accuracy"].iloc[0] <= 1 and 0 < df["baseline_accuracy"].iloc[0] <= 1
+    assert df["latency_s"].iloc[0] > 0
