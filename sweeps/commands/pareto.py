@@ -26,6 +26,14 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--plot", default=None, help="PNG path (default: DIR/pareto_X_Y.png)")
     p.add_argument("--hue", default="hw_family", help="column that colors the points")
+    p.add_argument(
+        "--ref",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("X", "Y"),
+        help="reference point: also print the front's hypervolume",
+    )
     p.set_defaults(func=run)
 
 
@@ -33,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hwsim.errors import check
-    from sweeps.pareto import pareto
+    from sweeps.pareto import hypervolume, pareto
     from sweeps.plots import plot_front
     from sweeps.store import META, load_results
 
@@ -56,4 +64,7 @@ def run(args: argparse.Namespace) -> int:
     plot = args.plot or str(Path(args.dir) / f"pareto_{x}_{y}.png")
     plot_front(df, x, y, plot, hue=args.hue, senses=senses)
     print(f"{len(front)} of {len(df)} points on the front; plot: {plot}")
+    if args.ref is not None:
+        hv = hypervolume(front, {x: senses[0], y: senses[1]}, args.ref)
+        print(f"hypervolume to ({args.ref[0]:g}, {args.ref[1]:g}): {hv:.6g}")
     return 0

@@ -24,9 +24,18 @@ def test_sweep_then_pareto(toy_dir, capsys):
     assert main(["sweep", spec, "--out", str(out)]) == 0
     assert "0 points written" in capsys.readouterr().out
     assert len(load_results(out)) == 24
-    assert main(["pareto", str(out)]) == 0
+    assert main(["pareto", str(out), "--ref", "1", "1"]) == 0
     printed = capsys.readouterr().out
     assert "on the front" in printed
+    # The front's hypervolume against a reference far above every point: area under the
+    # staircase, checked by a plain sum of strips over the front.
+    from sweeps.pareto import pareto
+
+    df = load_results(out)
+    front = pareto(df, ["latency_s", "energy_j"]).sort_values("latency_s")
+    xs = [*front["latency_s"], 1.0]
+    area = sum((xs[i + 1] - xs[i]) * (1.0 - e) for i, e in enumerate(front["energy_j"]))
+    assert f"hypervolume to (1, 1): {area:.6g}" in printed
     assert (out / "pareto_latency_s_energy_j.png").stat().st_size > 1000
 
 
