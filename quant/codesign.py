@@ -134,45 +134,63 @@ class CodesignResult:
         return f"{self.config.method} (simulated)"
 
 
-def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> CodesignResult:
-    """Run the whole loop for ``config`` and return the comparison (see module docstring)."""
+@dataclass
+class Prepared:
+    """What every search of one (model, data, seed) shares: the float baseline, its workload
+    and the per-layer sensitivities over the candidate bits."""
+
+    data: Any
+    base: Any
+    baseline_accuracy: float
+    workload: Any
+    sensitivity: np.ndarray
+
+
+def prepare(cfg: CodesignConfig) -> Prepared:
+    """Load the data and the cached float baseline, extract the workload, measure sensitivity."""
     import models
-    from hwsim import load_hardware, simulate
     from models.data import load_dataset
     from quant.baseline import pretrained
     from quant.search.sensitivity import layer_sensitivity
     from quant.train import evaluate, set_seed
 
+    set_seed(cfg.seed)
+    data = load_dataset(cfg.data, seed=cfg.seed)
+    base = pretrained(cfg.model, cfg.data, cfg.seed, cfg.baseline_epochs)
+    workload = models.extract_workload(base, models.example_input(cfg.model, batch=None))
+    sens = layer_sensitivity(
+        base,
+        data,
+        workload.layer_names,
+        cfg.candidates,
+        cfg.candidates,
+        reference=cfg.reference,
+        samples=cfg.samples,
+        progress=False,
+    )
+    return Prepared(data, base, evaluate(base, data), workload, sens)
+
+
+def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> CodesignResult:
+    """Run the whole loop for ``config`` and return the comparison (see module docstring)."""
+    from hwsim import load_hardware, simulate
+
     start = time.perf_counter()
     cfg = config
     hw = load_hardware(cfg.hardware)
-    stages = tqdm(total=5, desc="codesign", disable=None if progress is None else not progress)
+    stages = tqdm(total=4, desc="codesign", disable=None if progress is None else not progress)
 
     def stage(name: str) -> None:
         stages.set_postfix_str(name)
         stages.update()
 
-    set_seed(cfg.seed)
-    data = load_dataset(cfg.data, seed=cfg.seed)
-    base = pretrained(cfg.model, cfg.data, cfg.seed, cfg.baseline_epochs)
-    base_acc = evaluate(base, data)
-    workload = models.extract_workload(base, models.example_input(cfg.model, batch=None))
+    prep = prepare(cfg)
+    data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
+    base_acc = prep.baseline_accuracy
     names = workload.layer_names
-    stage("baseline")
-
     cands = cfg.candidates
     metrics = tuple(dict.fromkeys((*cfg.budgets, *BUDGET_METRICS)))
-    sens = layer_sensitivity(
-        base,
-        data,
-        names,
-        cands,
-        cands,
-        reference=cfg.reference,
-        samples=cfg.samples,
-        progress=False,
-    )
-    stage("sensitivity")
+    stage("baseline, sensitivity")
 
     hw_space = SearchSpace(
         names, cands, cands, sens, hardware_costs(workload, hw, cands, cands, metrics), "simulated"
@@ -229,20 +247,16 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
         leave=False,
         disable=None if progress is None else not progress,
     ):
+        acc, acc_ptq = finetuned_accuracy(
+            policy, base, data, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed, calibration=x_cal
+        )
         rows.append(
-            _evaluate_policy(
-                label,
-                policy,
-                cfg,
-                base,
-                data,
-                x_cal,
-                workload,
-                hw,
-                budgets,
-                ref_totals,
-                proxy_space,
-            )
+            {
+                "method": label,
+                "accuracy": acc,
+                "accuracy_before_finetune": acc_ptq,
+                **cost_row(policy, workload, hw, budgets, ref_totals),
+            }
         )
     stage("fine-tune")
     df = pd.DataFrame(rows)
@@ -336,33 +350,28 @@ def _search(
     return policy
 
 
-def _evaluate_policy(
-    label: str,
-    policy: BitPolicy,
-    cfg: CodesignConfig,
-    base,
-    data,
-    x_cal,
-    workload,
-    hw,
-    budgets: dict[str, float],
-    ref_totals: Mapping[str, float],
-    proxy_space: SearchSpace,
-) -> dict[str, Any]:
-    from hwsim import simulate
+def finetuned_accuracy(
+    policy: BitPolicy, base, data, *, epochs: int, lr: float, seed: int, calibration
+) -> tuple[float, float]:
+    """Test accuracy of ``base`` quantized at ``policy``: ``(after, before)`` fine-tuning."""
     from quant.model import quantize_model
     from quant.train import evaluate, train
 
-    model = quantize_model(base, policy, calibration=x_cal)
-    acc_ptq = evaluate(model, data)
-    if cfg.epochs > 0:
-        train(model, data, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
-    acc = evaluate(model, data)
+    model = quantize_model(base, policy, calibration=calibration)
+    before = evaluate(model, data)
+    if epochs > 0:
+        train(model, data, epochs=epochs, lr=lr, seed=seed, progress=False)
+    return evaluate(model, data), before
+
+
+def cost_row(
+    policy: BitPolicy, workload, hw, budgets: Mapping[str, float], ref_totals: Mapping[str, float]
+) -> dict[str, Any]:
+    """Simulated totals of ``policy``, relative to uniform 8-bit, and whether it fits."""
+    from hwsim import simulate
+
     totals = simulate(workload, policy, hw).totals
     row: dict[str, Any] = {
-        "method": label,
-        "accuracy": acc,
-        "accuracy_before_finetune": acc_ptq,
         "latency_s": totals["latency_s"],
         "energy_j": totals["energy_j"],
         "weight_memory_bits": totals["weight_bits"],
