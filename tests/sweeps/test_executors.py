@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from toy_family import toy_spec
 
-from sweeps.executors import DaskExecutor, make_executor
+from sweeps.executors import make_executor
 from sweeps.run import run_sweep
 from sweeps.spec import parse_spec
 from sweeps.store import load_results
@@ -42,13 +42,11 @@ def test_dask_gives_the_serial_rows(toy_dir, tmp_path):
     import shutil
 
     shutil.copy(toy_dir / "toynet.npz", tmp_path / "d" / "toynet.npz")
-    with (
-        distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        dask_rows = _rows(tmp_path / "d", executor=DaskExecutor(client=client))
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        # The --scheduler path: the executor connects its own client to the address.
+        dask_rows = _rows(tmp_path / "d", executor="dask", scheduler=cluster.scheduler_address)
     pd.testing.assert_frame_equal(serial, dask_rows)
 
 
