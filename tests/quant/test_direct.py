@@ -26,7 +26,7 @@ def _median_relative_error(x: np.ndarray, scale: float, bits: int) -> float:
     return float(np.median(err))
 
 
-@settings(max_examples=10)
+@settings(max_examples=6)
 @given(seed=st.integers(0, 1000), n_loud=st.integers(1, 4), spread=st.sampled_from([30, 100]))
 def test_channel_aware_beats_layer_wide_ranges_at_2_bits(seed, n_loud, spread):
     rng = np.random.default_rng(seed)
@@ -34,7 +34,7 @@ def test_channel_aware_beats_layer_wide_ranges_at_2_bits(seed, n_loud, spread):
     # Unsigned (post-ReLU-like) activations; a few channels have a far larger scale.
     scales = np.ones(channels)
     scales[rng.choice(channels, n_loud, replace=False)] = spread
-    x = np.abs(rng.standard_normal((512, channels))) * scales
+    x = np.abs(rng.standard_normal((256, channels))) * scales
     xt = torch.from_numpy(x)
     aware = ChannelAwareQuantizer(2)
     aware.calibrate(xt)
@@ -42,8 +42,8 @@ def test_channel_aware_beats_layer_wide_ranges_at_2_bits(seed, n_loud, spread):
     for init in ("maxabs", "mse"):
         q = UniformQuantizer(2, None, init=init, batch_axis=0)
         q.calibrate(xt)
-        errors[init] = _median_relative_error(x, float(q.scale), 2)
-    mine = _median_relative_error(x, float(aware.scale), 2)
+        errors[init] = _median_relative_error(x, q.scale.item(), 2)
+    mine = _median_relative_error(x, aware.scale.item(), 2)
     assert mine < errors["maxabs"]
     assert mine < errors["mse"]
 

@@ -43,7 +43,7 @@ def _snapped(q):
         ("mlp_digits", None, slice(None)),
         # The ResNet's integer convolutions are slower: a slice of the test set by default,
         # the whole test set at every policy when slow tests run.
-        ("resnet_digits", 120, slice(2, 4)),
+        ("resnet_digits", 100, slice(3, 4)),
         pytest.param("resnet_digits", None, slice(None), marks=pytest.mark.slow),
     ],
 )
@@ -119,3 +119,15 @@ def test_export_policy_and_statistics(digits):
     expect = layer_stats(s.w_codes, a_codes.astype(np.int64), 4, 3, w_signed=True, a_signed=False)
     assert ex.policy.stats["fc1"] == expect
     assert BitPolicy.from_dict(ex.policy.to_dict()).stats == ex.policy.stats
+
+
+def test_direct_quantized_model_exports_exactly(digits):
+    from quant.direct import DirectConfig, train_direct
+
+    net = pretrained("mlp_digits", "digits", seed=0, epochs=3)
+    q = quantize_model(net, DirectConfig(3, 3), calibration=digits.x_train[:256])
+    train_direct(q, digits, epochs=1)
+    logits = integer_model(q)(digits.x_test)
+    reference = predict_logits(_snapped(q).double(), digits.x_test.double()).numpy()
+    np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
+    np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)

@@ -102,9 +102,9 @@ def test_mse_scale_beats_maxabs(bits, seed):
 def test_bits_setter_keeps_clip_range_and_validates():
     q = UniformQuantizer(4, False, init="maxabs")
     q.calibrate(torch.tensor([0.0, 3.0]))
-    clip = float(q.scale) * 15
+    clip = q.scale.item() * 15
     q.bits = 2
-    assert float(q.scale) * 3 == pytest.approx(clip)
+    assert q.scale.item() * 3 == pytest.approx(clip)
     with pytest.raises(HwsimError, match="bits"):
         q.bits = 0
     signed = UniformQuantizer(4, True)
