@@ -115,7 +115,7 @@ def run_one(method: str, net: torch.nn.Module, data, bits: int, seed: int, epoch
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one seed, two epochs")
     args = parser.parse_args(argv)
     seeds = range(1 if args.quick else args.seeds)
