@@ -18,7 +18,7 @@ from hwsim.errors import HwsimError, check, check_bits
 from hwsim.workload import Workload
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerCostTable:
     """Cost of every layer at every (weight bits, activation bits) option.
 
