@@ -31,9 +31,10 @@ from tqdm.auto import tqdm
 
 import hwsim
 from hwsim.errors import HwsimError, check
-from hwsim.hardware.report import METRICS
 from sweeps.executors import ProcessExecutor, make_executor
 from sweeps.spec import (
+    SUMMED,
+    TOTALS,
     PolicyRef,
     SweepSpec,
     TrainSpec,
@@ -45,19 +46,6 @@ from sweeps.spec import (
     workload_hash,
 )
 from sweeps.store import PARTS, ResultStore, write_part
-
-SUMMED: tuple[str, ...] = tuple(
-    m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run")
-)
-TOTALS: tuple[str, ...] = (
-    *SUMMED,
-    "total_macs",
-    "total_bops",
-    "total_mem_w_bits",
-    "total_mem_o_bits",
-    "utilization",
-)
-"""Result columns of every point: the keys of ``CostReport.totals``."""
 
 STRING_COLUMNS: tuple[str, ...] = (
     "status",
@@ -646,83 +634,83 @@ def run_sweep(
     )
     check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "must be an integer >= 1")
     store = ResultStore(out)
-    store.write_meta(
-        {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
-    )
-    plans = _plan(spec)
-    salt = hash64({"engine": spec.engine, "version": hwsim.__version__})
-    general = force_general or spec.engine != "analytic"
-    fast_slots, general_slots = {}, {}
-    for plan in plans:
-        is_train = np.array([isinstance(e.ref, TrainSpec) for e in plan.entries], bool)
-        is_general = is_train | general
-        fast_slots[plan.label] = np.flatnonzero(~is_general)
-        general_slots[plan.label] = np.flatnonzero(is_general)
+    try:
+        store.write_meta(
+            {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
+        )
+        plans = _plan(spec)
+        salt = hash64({"engine": spec.engine, "version": hwsim.__version__})
+        general = force_general or spec.engine != "analytic"
+        fast_slots, general_slots = {}, {}
+        for plan in plans:
+            is_train = np.array([isinstance(e.ref, TrainSpec) for e in plan.entries], bool)
+            is_general = is_train | general
+            fast_slots[plan.label] = np.flatnonzero(~is_general)
+            general_slots[plan.label] = np.flatnonzero(is_general)
 
-    written = failed = skipped = layer_rows = 0
-    total = spec.n_points
-    with tqdm(
-        total=total, desc=f"sweep {spec.name}", unit="pt", disable=None, smoothing=0.1
-    ) as bar:
+        written = failed = skipped = layer_rows = 0
+        total = spec.n_points
+        with tqdm(
+            total=total, desc=f"sweep {spec.name}", unit="pt", disable=None, smoothing=0.1
+        ) as bar:
 
-        def claimed() -> Iterator[_Chunk]:
-            nonlocal skipped
-            for k, plan in enumerate(plans):
-                p_slots = fast_slots[plan.label]
-                if len(p_slots) == 0:
-                    continue
-                step = max(1, spec.chunk_size // len(p_slots))
-                for h0 in range(0, len(spec.hardware), step):
-                    hw_idx = np.arange(h0, min(len(spec.hardware), h0 + step), dtype=np.int64)
-                    chunk, s = _claim_chunk(spec, store, plans, k, p_slots, hw_idx, salt)
-                    skipped += s
-                    bar.update(s)
-                    if chunk.todo.any():
-                        yield chunk
+            def claimed() -> Iterator[_Chunk]:
+                nonlocal skipped
+                for k, plan in enumerate(plans):
+                    p_slots = fast_slots[plan.label]
+                    if len(p_slots) == 0:
+                        continue
+                    step = max(1, spec.chunk_size // len(p_slots))
+                    for h0 in range(0, len(spec.hardware), step):
+                        hw_idx = np.arange(h0, min(len(spec.hardware), h0 + step), dtype=np.int64)
+                        chunk, s = _claim_chunk(spec, store, plans, k, p_slots, hw_idx, salt)
+                        skipped += s
+                        bar.update(s)
+                        if chunk.todo.any():
+                            yield chunk
 
-        def done(k: int, w: int, f: int) -> None:
-            nonlocal written, failed, layer_rows
-            written, failed = written + w, failed + f
-            layer_rows += w * len(plans[k].workload)
-            bar.update(w)
+            def done(k: int, w: int, f: int) -> None:
+                nonlocal written, failed, layer_rows
+                written, failed = written + w, failed + f
+                layer_rows += w * len(plans[k].workload)
+                bar.update(w)
 
-        if jobs == 1:
-            for chunk in claimed():
-                plan = plans[chunk.plan_index]
-                table = _fast_chunk(spec, plan, fast_slots[plan.label], chunk)
-                store.append(table)
-                done(chunk.plan_index, table.num_rows, _n_failed(table))
-        else:
-            pool = ProcessExecutor(jobs, _init_fast_worker, (spec, plans, fast_slots, str(out)))
-            try:
-                for result in pool.map_unordered(_fast_chunk_in_worker, claimed()):
-                    done(*result)
-            finally:
-                pool.close()
+            if jobs == 1:
+                for chunk in claimed():
+                    plan = plans[chunk.plan_index]
+                    table = _fast_chunk(spec, plan, fast_slots[plan.label], chunk)
+                    store.append(table)
+                    done(chunk.plan_index, table.num_rows, _n_failed(table))
+            else:
+                pool = ProcessExecutor(jobs, _init_fast_worker, (spec, plans, fast_slots, str(out)))
+                try:
+                    for result in pool.map_unordered(_fast_chunk_in_worker, claimed()):
+                        done(*result)
+                finally:
+                    pool.close()
 
-        counters = {"skipped": 0}
-        tasks = _general_tasks(spec, store, plans, general_slots, salt, counters)
-        by_point: dict[int, Mapping[str, Any]] = {}
-        batch_tasks: list[Mapping[str, Any]] = []
-        batch_results: list[Mapping[str, Any]] = []
+            counters = {"skipped": 0}
+            tasks = _general_tasks(spec, store, plans, general_slots, salt, counters)
+            by_point: dict[int, Mapping[str, Any]] = {}
+            batch_tasks: list[Mapping[str, Any]] = []
+            batch_results: list[Mapping[str, Any]] = []
 
-        def tracked() -> Iterator[Mapping[str, Any]]:
-            for t in tasks:
-                by_point[t["point"]] = t
-                yield t
+            def tracked() -> Iterator[Mapping[str, Any]]:
+                for t in tasks:
+                    by_point[t["point"]] = t
+                    yield t
 
-        def flush() -> None:
-            nonlocal written, failed, layer_rows
-            if not batch_results:
-                return
-            store.append(_general_table(spec.hardware, batch_tasks, batch_results))
-            written += len(batch_results)
-            failed += sum(r["status"] != "ok" for r in batch_results)
-            layer_rows += sum(len(t["workload"]) for t in batch_tasks)
-            batch_tasks.clear()
-            batch_results.clear()
+            def flush() -> None:
+                nonlocal written, failed, layer_rows
+                if not batch_results:
+                    return
+                store.append(_general_table(spec.hardware, batch_tasks, batch_results))
+                written += len(batch_results)
+                failed += sum(r["status"] != "ok" for r in batch_results)
+                layer_rows += sum(len(t["workload"]) for t in batch_tasks)
+                batch_tasks.clear()
+                batch_results.clear()
 
-        try:
             last = time.monotonic()
             for result in executor_obj.map_unordered(_task_or_error, tracked()):
                 batch_tasks.append(by_point.pop(result["point"]))
@@ -732,10 +720,11 @@ def run_sweep(
                     flush()
                     last = time.monotonic()
             flush()
-        finally:
-            executor_obj.close()
-        skipped += counters["skipped"]
-        bar.update(counters["skipped"])
+            skipped += counters["skipped"]
+            bar.update(counters["skipped"])
+    finally:
+        executor_obj.close()
+        store.close()
     return SweepSummary(
         points=total,
         skipped=skipped,
@@ -745,14 +734,3 @@ def run_sweep(
         seconds=time.perf_counter() - start,
         out=Path(out),
     )
-
-
-def check_objectives(df, objectives: Mapping[str, str]) -> None:
-    """Every objective must be a column of the results."""
-    for name in objectives:
-        check(
-            name in df.columns,
-            f"objectives.{name}",
-            name,
-            f"not a result column; columns: {sorted(df.columns)}",
-        )

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.errors import HwsimError, check, check_bits
+from hwsim.hardware.report import METRICS
 
 ENGINES: tuple[str, ...] = ("analytic", "event")
 SENSES: tuple[str, ...] = ("min", "max")
@@ -53,6 +54,23 @@ OBJECTIVE_ALIASES: dict[str, str] = {
     "memory": "weight_bits",
     "bops": "total_bops",
 }
+SUMMED: tuple[str, ...] = tuple(
+    m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run")
+)
+TOTALS: tuple[str, ...] = (
+    *SUMMED,
+    "total_macs",
+    "total_bops",
+    "total_mem_w_bits",
+    "total_mem_o_bits",
+    "utilization",
+)
+"""Result columns of every point: the keys of ``CostReport.totals``."""
+OBJECTIVE_COLUMNS: frozenset[str] = frozenset(
+    (*TOTALS, "accuracy", "baseline_accuracy", "analytic_latency_s")
+)
+"""Columns an objective may name (besides ``hw.<field>`` and a trainer's own columns)."""
+
 _TOP_KEYS = {
     "name",
     "seed",
@@ -506,6 +524,12 @@ class SweepSpec:
             )
         for name, sense in self.objectives.items():
             check(sense in SENSES, f"objectives.{name}", sense, f"must be one of {SENSES}")
+            check(
+                name in OBJECTIVE_COLUMNS or name.startswith("hw.") or len(self.train) > 0,
+                "objectives",
+                name,
+                f"not a result column; known: {sorted(OBJECTIVE_COLUMNS)} and hw.<field>",
+            )
 
     @property
     def n_points(self) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import check
+from hwsim.errors import HwsimError, check
 from hwsim.io import atomic_write_text
 
 PARTS = "parts"
@@ -34,10 +34,31 @@ class ResultStore:
         self.root = Path(root)
         self.parts = self.root / PARTS
         self.parts.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._lock()
         for tmp in self.parts.glob(".*.tmp"):  # left by a run killed mid-write
             tmp.unlink(missing_ok=True)
         self._done = self._read_done()
         self._fresh: list[np.ndarray] = []
+
+    def _lock(self):
+        """One writer per folder: an exclusive advisory lock, freed by the kernel even when
+        the process is killed, so a crashed run never blocks its resumption."""
+        import fcntl
+
+        f = open(self.root / ".lock", "w")  # held open for the store's lifetime
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise HwsimError(
+                "out", str(self.root), "another sweep is writing this folder"
+            ) from None
+        return f
+
+    def close(self) -> None:
+        """Release the folder for another run."""
+        if not self._lock_file.closed:
+            self._lock_file.close()
 
     def _read_done(self) -> np.ndarray:
         import pyarrow.parquet as pq

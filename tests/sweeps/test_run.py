@@ -157,3 +157,14 @@ def test_fast_path_in_processes_gives_the_same_rows(toy_dir):
     two = run_sweep(spec, toy_dir / "two", jobs=2)
     assert (one.written, one.skipped) == (two.written, two.skipped) == (24, 8)
     pd.testing.assert_frame_equal(load_results(toy_dir / "one"), load_results(toy_dir / "two"))
+
+
+def test_one_writer_per_folder(tmp_path):
+    from hwsim import HwsimError
+    from sweeps.store import ResultStore
+
+    first = ResultStore(tmp_path / "out")
+    with pytest.raises(HwsimError, match="another sweep"):
+        ResultStore(tmp_path / "out")
+    first.close()
+    ResultStore(tmp_path / "out").close()

@@ -45,6 +45,7 @@ def test_toy_spec_counts(toy_dir):
         ({"policies": {"w_bits": [2, 17], "a_bits": [8]}}, "policies[w17a8].w_bits", 17),
         ({"policies": {"files": ["nope.json"]}}, "policies.files[0]", None),
         ({"objectives": {"latency_s": "fastest"}}, "objectives.latency_s", "fastest"),
+        ({"objectives": {"latncy_s": "min"}}, "objectives", "latncy_s"),
         ({"train": [{"method": "toy", "workload": "other"}]}, "train[toy].workload", "other"),
         (
             {"train": [{"method": "codesign", "workload": "toynet", "params": {"epochs": -1}}]},
