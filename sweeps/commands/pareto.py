@@ -27,6 +27,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--plot", default=None, help="PNG path (default: DIR/pareto_X_Y.png)")
     p.add_argument("--hue", default="hw_family", help="column that colors the points")
     p.add_argument(
+        "--workload",
+        default=None,
+        help="only this workload's points (a front across networks rarely means much)",
+    )
+    p.add_argument(
         "--ref",
         nargs=2,
         type=float,
@@ -48,6 +53,14 @@ def run(args: argparse.Namespace) -> int:
     df = load_results(args.dir)
     check(len(df) > 0, "dir", args.dir, "no results stored yet")
     df = df[df["status"] == "ok"]
+    if args.workload is not None:
+        check(
+            args.workload in set(df["workload"]),
+            "workload",
+            args.workload,
+            f"not in the results: {sorted(set(df['workload']))}",
+        )
+        df = df[df["workload"] == args.workload]
     spec_senses = {"latency_s": "min", "energy_j": "min"}
     meta = Path(args.dir) / META
     if meta.is_file():
