@@ -54,13 +54,13 @@ class CodesignConfig:
 
     model: str = "resnet_digits"
     data: str = "digits"
-    hardware: str = "bitfusion"
+    hardware: str = "stripes"
     budgets: Mapping[str, float] = field(default_factory=lambda: {"latency": 0.5})
     method: str = "knapsack"
     seed: int = 0
-    epochs: int = 6  # fine-tuning (and EBS / BSQ search) epochs per policy
+    epochs: int = 4  # fine-tuning (and EBS / BSQ search) epochs per policy
     baseline_epochs: int | None = None
-    candidates: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    candidates: tuple[int, ...] = (2, 3, 4, 6, 8)
     uniform: tuple[int, ...] = (2, 4, 8)
     reference: tuple[int, int] = (8, 8)
     samples: int = 256  # calibration images (sensitivities, activation steps)

@@ -4,8 +4,9 @@ The exact allocator treats the network's loss increase as a sum of per-layer ter
 additive approximation of HAWQ and its successors): ``sens[l, i, j]`` is the calibration loss
 with layer ``l`` at ``(w_bits[i], a_bits[j])`` and every other layer at the reference bits,
 minus the loss with every layer at the reference bits. One forward pass per (layer, option);
-each option's quantizer steps are refitted to the data at its own bits, so a 2-bit option is
-measured with a 2-bit clipping range rather than the 8-bit one.
+the moved layer's quantizer steps are refitted to its data at the option's bits (a 2-bit
+option is measured with a 2-bit clipping range, not the 8-bit one), while the other layers keep
+the steps fitted at the reference bits.
 
 :func:`hessian_trace` is the optional second-order view (Hutchinson's estimator of the trace of
 each layer's weight Hessian), for when a forward pass per option is too many.
@@ -80,10 +81,10 @@ def layer_sensitivity(
         a_steps = [_fitted(aq, b, inputs[li]) for b in a_opts]
         for i, wb in enumerate(w_opts):
             wq.bits = wb
-            wq.scale.data = w_steps[i]
+            wq.scale.data = w_steps[i].clone()  # the bits setter rescales in place
             for j, ab in enumerate(a_opts):
                 aq.bits = ab
-                aq.scale.data = a_steps[j]
+                aq.scale.data = a_steps[j].clone()
                 out[li, i, j] = float(F.cross_entropy(qmodel(x), y)) - base
                 bar.update()
         wq.bits, aq.bits = ref
