@@ -71,6 +71,6 @@ def test_hessian_trace_of_a_quadratic_is_exact():
         return F.cross_entropy(F.linear(x.flatten(1), w, net[1].bias), y)
 
     exact = float(torch.autograd.functional.hessian(f, w0).reshape(12, 12).trace())
-    est = hessian_trace(net, Data, ["1"], probes=4000, samples=16)
-    assert est[0] == pytest.approx(exact, rel=0.1)
+    est = hessian_trace(net, Data, ["1"], probes=1000, samples=16)
+    assert est[0] == pytest.approx(exact, rel=0.15)
     assert np.isfinite(est).all()
