@@ -18,11 +18,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "codesign",
         help="hardware-aware bitwidth search + fine-tuning, compared with uniform and proxy",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", default=d.model, help="zoo model")
-    p.add_argument("--data", default=d.data, help="digits | cifar10:DIR | mnist:DIR")
-    p.add_argument("--hardware", default=d.hardware, help="preset name or TOML file")
+    p.add_argument("--model", default=d.model, help=f"zoo model (default: {d.model})")
+    p.add_argument(
+        "--data", default=d.data, help="digits | cifar10:DIR | mnist:DIR (default: digits)"
+    )
+    p.add_argument(
+        "--hardware", default=d.hardware, help=f"preset name or TOML file (default: {d.hardware})"
+    )
     p.add_argument(
         "--budget",
         action="append",
@@ -31,18 +34,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "energy or memory; repeat or comma-join for several "
         "(default: latency=0.5)",
     )
-    p.add_argument("--method", choices=METHODS, default=d.method, help="search method")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument(
+        "--method", choices=METHODS, default=d.method, help=f"search method (default: {d.method})"
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
     p.add_argument(
         "--epochs",
         type=int,
         default=d.epochs,
-        help="fine-tuning epochs per policy (and EBS/BSQ search epochs)",
+        help="fine-tuning epochs per policy, and EBS/BSQ search epochs (default: %(default)s)",
     )
     p.add_argument(
         "--candidates",
         default=",".join(map(str, d.candidates)),
-        help="candidate bit widths for weights and activations",
+        help="candidate bit widths for weights and activations (default: %(default)s)",
     )
     p.add_argument(
         "--out", default=None, help=f"run folder (default: {DEFAULT_OUT}/<model>-<hardware>-<time>)"
