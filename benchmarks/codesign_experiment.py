@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out.with_suffix(".csv"), index=False)
     plot(df, out.with_suffix(".png"))
-    out.with_suffix(".md").write_text(summary(df, args, time.perf_counter() - start))
+    out.with_suffix(".md").write_text(
+        summary(df, args, time.perf_counter() - start, out.with_suffix(".png").name)
+    )
     print(out.with_suffix(".md").read_text())
     return 0
 
@@ -136,7 +138,7 @@ def run_seed(args, seed: int) -> list[dict]:
     return rows
 
 
-def summary(df: pd.DataFrame, args, seconds: float) -> str:
+def summary(df: pd.DataFrame, args, seconds: float, figure: str) -> str:
     searched = df[df["budget"].notna()]
     g = searched.groupby(["hardware", "budget", "method"])
     table = g.agg(
@@ -175,7 +177,7 @@ def summary(df: pd.DataFrame, args, seconds: float) -> str:
         "",
         *findings(table),
         "",
-        "![accuracy vs simulated latency](codesign_experiment.png)",
+        f"![accuracy vs simulated latency]({figure})",
         "",
     ]
     return "\n".join(lines)
