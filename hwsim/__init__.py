@@ -36,5 +36,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
 
 
-__all__ = ["KINDS", "BitPolicy", "HwsimError", "LayerStats", "Workload", "__version__",
-           *_LAZY]
+__all__ = ["KINDS", "BitPolicy", "HwsimError", "LayerStats", "Workload", "__version__", *_LAZY]

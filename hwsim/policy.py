@@ -52,11 +52,19 @@ class LayerStats:
         for name in ("a_group_max_essential", "a_group_max_precision"):
             v = tuple(float(x) for x in getattr(self, name))
             object.__setattr__(self, name, v)
-            check(len(v) >= 1 and all(x >= 0.0 for x in v), f"stats.{name}", v,
-                  "must be a non-empty non-negative distribution")
+            check(
+                len(v) >= 1 and all(x >= 0.0 for x in v),
+                f"stats.{name}",
+                v,
+                "must be a non-empty non-negative distribution",
+            )
             check(abs(sum(v) - 1.0) < 1e-6, f"stats.{name}", v, "must sum to 1")
-        check(self.a_mean_essential >= 0.0, "stats.a_mean_essential", self.a_mean_essential,
-              "must be >= 0")
+        check(
+            self.a_mean_essential >= 0.0,
+            "stats.a_mean_essential",
+            self.a_mean_essential,
+            "must be >= 0",
+        )
 
     def expected_group_max_essential(self) -> float:
         p = np.asarray(self.a_group_max_essential)
@@ -78,8 +86,12 @@ class BitPolicy:
     stats: dict[str, LayerStats] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check(isinstance(self.bits, Mapping), "policy.bits", type(self.bits).__name__,
-              "must be a mapping of layer name to (w_bits, a_bits)")
+        check(
+            isinstance(self.bits, Mapping),
+            "policy.bits",
+            type(self.bits).__name__,
+            "must be a mapping of layer name to (w_bits, a_bits)",
+        )
         clean: dict[str, tuple[int, int]] = {}
         for name, pair in self.bits.items():
             if not isinstance(pair, Sequence) or len(pair) != 2:
@@ -98,14 +110,27 @@ class BitPolicy:
         return cls({n: (w_bits, a_bits) for n in workload.layer_names})
 
     @classmethod
-    def from_arrays(cls, workload: Workload, w_bits: Sequence[int],
-                    a_bits: Sequence[int]) -> BitPolicy:
-        check(len(w_bits) == len(workload), "w_bits", len(w_bits),
-              f"need one per layer ({len(workload)})")
-        check(len(a_bits) == len(workload), "a_bits", len(a_bits),
-              f"need one per layer ({len(workload)})")
-        return cls({n: (int(w), int(a))
-                    for n, w, a in zip(workload.layer_names, w_bits, a_bits, strict=True)})
+    def from_arrays(
+        cls, workload: Workload, w_bits: Sequence[int], a_bits: Sequence[int]
+    ) -> BitPolicy:
+        check(
+            len(w_bits) == len(workload),
+            "w_bits",
+            len(w_bits),
+            f"need one per layer ({len(workload)})",
+        )
+        check(
+            len(a_bits) == len(workload),
+            "a_bits",
+            len(a_bits),
+            f"need one per layer ({len(workload)})",
+        )
+        return cls(
+            {
+                n: (int(w), int(a))
+                for n, w, a in zip(workload.layer_names, w_bits, a_bits, strict=True)
+            }
+        )
 
     # ---------------------------------------------------------------- use
     def __len__(self) -> int:
@@ -145,8 +170,11 @@ class BitPolicy:
         return {
             "format": "hwsim.BitPolicy/1",
             "layers": {
-                n: {"w_bits": w, "a_bits": a, **({"stats": asdict(self.stats[n])}
-                                                  if n in self.stats else {})}
+                n: {
+                    "w_bits": w,
+                    "a_bits": a,
+                    **({"stats": asdict(self.stats[n])} if n in self.stats else {}),
+                }
                 for n, (w, a) in self.bits.items()
             },
         }
@@ -165,8 +193,9 @@ class BitPolicy:
                 try:
                     stats[name] = LayerStats(**entry["stats"])
                 except TypeError as exc:
-                    raise HwsimError(f"policy.layers[{name}].stats", entry["stats"],
-                                     str(exc)) from exc
+                    raise HwsimError(
+                        f"policy.layers[{name}].stats", entry["stats"], str(exc)
+                    ) from exc
         return cls(bits, stats)
 
     def save(self, path: str | Path) -> Path:

@@ -99,21 +99,46 @@ class Workload:
         c = self.columns
         kind_ok = (c["kind"] >= 0) & (c["kind"] < len(KINDS))
         _check_rows(self, kind_ok, "kind", f"kind index must be in 0..{len(KINDS) - 1}")
-        for key in ("M", "N", "K", "groups", "batch", "in_channels", "out_channels", "in_h",
-                    "in_w", "out_h", "out_w", "kernel_h", "kernel_w", "stride_h", "stride_w",
-                    "dilation_h", "dilation_w"):
+        for key in (
+            "M",
+            "N",
+            "K",
+            "groups",
+            "batch",
+            "in_channels",
+            "out_channels",
+            "in_h",
+            "in_w",
+            "out_h",
+            "out_w",
+            "kernel_h",
+            "kernel_w",
+            "stride_h",
+            "stride_w",
+            "dilation_h",
+            "dilation_w",
+        ):
             _check_rows(self, c[key] >= 1, key, "must be >= 1")
         _check_rows(self, (c["pad_h"] >= 0) & (c["pad_w"] >= 0), "pad_h", "padding must be >= 0")
         _check_rows(self, (c["first"] == 0) | (c["first"] == 1), "first", "must be 0 or 1")
-        _check_rows(self, c["in_channels"] % c["groups"] == 0, "in_channels",
-                    "must be divisible by groups")
-        _check_rows(self, c["out_channels"] % c["groups"] == 0, "out_channels",
-                    "must be divisible by groups")
+        _check_rows(
+            self, c["in_channels"] % c["groups"] == 0, "in_channels", "must be divisible by groups"
+        )
+        _check_rows(
+            self,
+            c["out_channels"] % c["groups"] == 0,
+            "out_channels",
+            "must be divisible by groups",
+        )
         _check_rows(self, c["N"] == c["out_channels"], "N", "must equal out_channels")
         k_expected = c["in_channels"] // c["groups"] * c["kernel_h"] * c["kernel_w"]
         _check_rows(self, c["K"] == k_expected, "K", "must equal in_channels/groups*kh*kw")
-        _check_rows(self, c["M"] == c["batch"] * c["out_h"] * c["out_w"], "M",
-                    "must equal batch*out_h*out_w")
+        _check_rows(
+            self,
+            c["M"] == c["batch"] * c["out_h"] * c["out_w"],
+            "M",
+            "must equal batch*out_h*out_w",
+        )
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -204,8 +229,9 @@ class Workload:
         try:
             return self.layer_names.index(layer_name)
         except ValueError:
-            raise HwsimError("layer", layer_name,
-                             f"not a layer of workload {self.name!r}") from None
+            raise HwsimError(
+                "layer", layer_name, f"not a layer of workload {self.name!r}"
+            ) from None
 
     def select(self, layer_names: Iterable[str]) -> Workload:
         idx = np.array([self.index(n) for n in layer_names], dtype=np.int64)
@@ -280,6 +306,4 @@ def _first_duplicate(names: Sequence[str]) -> str | None:
 def _check_rows(w: Workload, ok: np.ndarray, key: str, reason: str) -> None:
     if not bool(np.all(ok)):
         i = int(np.flatnonzero(~ok)[0])
-        raise HwsimError(
-            f"workload.{key}[{w.layer_names[i]}]", int(w.columns[key][i]), reason
-        )
+        raise HwsimError(f"workload.{key}[{w.layer_names[i]}]", int(w.columns[key][i]), reason)

@@ -24,16 +24,20 @@ class ZooEntry:
 _ZOO: dict[str, ZooEntry] = {}
 
 
-def register(name: str, input_shape: tuple[int, ...], description: str = "", batch: int = 1,
-             default_bits: Mapping[str, tuple[int, int]] | None = None):
+def register(
+    name: str,
+    input_shape: tuple[int, ...],
+    description: str = "",
+    batch: int = 1,
+    default_bits: Mapping[str, tuple[int, int]] | None = None,
+):
     """Decorator: add a network factory to the zoo under ``name``.
 
     ``default_bits`` maps layer names to the (w_bits, a_bits) the network is published at,
     for networks that come with one (the Bit Fusion benchmarks)."""
 
     def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _ZOO[name] = ZooEntry(name, factory, tuple(input_shape), description, batch,
-                              default_bits)
+        _ZOO[name] = ZooEntry(name, factory, tuple(input_shape), description, batch, default_bits)
         return factory
 
     return deco

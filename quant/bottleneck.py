@@ -176,7 +176,9 @@ def allocate_rates(
     the rate itself, so ``budget`` is a total rate, ``L x`` the average). Distortion is the
     normalized MSE ``10^(-PSNR/10)``. Each step lowers the layer whose next available rate
     adds the least distortion per unit of cost saved, until the total cost is within
-    ``budget``. Raises if even the lowest rates exceed it.
+    ``budget``; then any layer whose next rate still fits is raised again (best distortion
+    gained per unit of cost first), so no budget is left unused. Raises if even the lowest
+    rates exceed it.
     """
     check(len(curves) > 0, "curves", len(curves), "need at least one layer")
     n_max = max(max(c) for c in curves)
@@ -213,7 +215,26 @@ def allocate_rates(
         r = max(x for x in curves[best] if x < rates[best])
         total -= costs[best, rates[best]] - costs[best, r]
         rates[best] = r
-    return rates
+    # A layer whose curve skips rates can overshoot on its last step: give back what fits.
+    while True:
+        best, best_score = -1, -math.inf
+        for l, c in enumerate(curves):
+            higher = [r for r in c if r > rates[l]]
+            if not higher:
+                continue
+            r = min(higher)
+            extra = costs[l, r] - costs[l, rates[l]]
+            if total + extra > budget + 1e-12 * abs(budget):
+                continue
+            gained = dist(l, rates[l]) - dist(l, r)
+            score = gained / extra if extra > 0 else math.inf
+            if score > best_score:
+                best, best_score = l, score
+        if best < 0:
+            return rates
+        r = min(x for x in curves[best] if x > rates[best])
+        total += costs[best, r] - costs[best, rates[best]]
+        rates[best] = r
 
 
 # ---------------------------------------------------------------------- torch modules

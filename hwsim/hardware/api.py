@@ -19,29 +19,43 @@ HardwareLike = HardwareConfig | str | Path
 
 def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> CostReport:
     """Per-layer cycles, energy, memory traffic and footprints of ``workload`` at ``policy``."""
-    check(isinstance(workload, Workload), "workload", type(workload).__name__,
-          "must be a hwsim.Workload")
-    check(isinstance(policy, BitPolicy), "policy", type(policy).__name__,
-          "must be a hwsim.BitPolicy")
+    check(
+        isinstance(workload, Workload),
+        "workload",
+        type(workload).__name__,
+        "must be a hwsim.Workload",
+    )
+    check(
+        isinstance(policy, BitPolicy), "policy", type(policy).__name__, "must be a hwsim.BitPolicy"
+    )
     hw = load_hardware(hardware)
     w_bits, a_bits = policy.arrays(workload)
     stats = tuple(policy.stats.get(n) for n in workload.layer_names)
     points = Points(workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats)
     metrics = _evaluate([hw], points)
-    return CostReport.from_metrics(workload, w_bits, a_bits, hw,
-                                   {k: v[0] for k, v in metrics.items()})
+    return CostReport.from_metrics(
+        workload, w_bits, a_bits, hw, {k: v[0] for k, v in metrics.items()}
+    )
 
 
-def cost_table(workload: Workload, hardware: HardwareLike | Sequence[HardwareLike],
-               w_bits: Sequence[int], a_bits: Sequence[int],
-               policy: BitPolicy | None = None) -> CostTable:
+def cost_table(
+    workload: Workload,
+    hardware: HardwareLike | Sequence[HardwareLike],
+    w_bits: Sequence[int],
+    a_bits: Sequence[int],
+    policy: BitPolicy | None = None,
+) -> CostTable:
     """Latency, energy and memory of every layer at every (w, a) option, in one call per family.
 
     ``hardware`` may be one config (arrays ``[L, nw, na]``) or several (``[H, L, nw, na]``).
     ``policy`` only lends its measured statistics to data-dependent families.
     """
-    check(isinstance(workload, Workload), "workload", type(workload).__name__,
-          "must be a hwsim.Workload")
+    check(
+        isinstance(workload, Workload),
+        "workload",
+        type(workload).__name__,
+        "must be a hwsim.Workload",
+    )
     single = isinstance(hardware, HardwareConfig | str | Path)
     configs = [load_hardware(h) for h in ([hardware] if single else hardware)]
     check(len(configs) > 0, "hardware", hardware, "need at least one config")
@@ -72,8 +86,11 @@ def cost_table(workload: Workload, hardware: HardwareLike | Sequence[HardwareLik
         memory_bits=arrays["weight_bits"],
         cycles=arrays["cycles"],
         dram_bytes=arrays["dram_bytes"],
-        extra={k: v for k, v in arrays.items()
-               if k not in ("latency_s", "energy_j", "weight_bits", "cycles", "dram_bytes")},
+        extra={
+            k: v
+            for k, v in arrays.items()
+            if k not in ("latency_s", "energy_j", "weight_bits", "cycles", "dram_bytes")
+        },
     )
 
 
@@ -109,6 +126,7 @@ def _evaluate(configs: list[HardwareConfig], points: Points) -> dict[str, np.nda
             if arr.shape == (len(idx), len(points)):
                 out.setdefault(k, np.full((len(configs), len(points)), np.nan))[idx] = arr
     if not np.all(np.isfinite(out["latency_s"])):
-        raise HwsimError("hardware", [c.name for c in configs],
-                         "cost model produced a non-finite latency")
+        raise HwsimError(
+            "hardware", [c.name for c in configs], "cost model produced a non-finite latency"
+        )
     return out

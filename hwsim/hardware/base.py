@@ -28,12 +28,15 @@ class HardwareConfig:
 
     name: str = "custom"
     frequency_hz: float = 1e9
-    sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False,
-                                       repr=False)
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        check(isinstance(self.name, str) and self.name != "", "name", self.name,
-              "must be a non-empty string")
+        check(
+            isinstance(self.name, str) and self.name != "",
+            "name",
+            self.name,
+            "must be a non-empty string",
+        )
         self.positive("frequency_hz")
 
     # Validation helpers for subclasses' __post_init__ -----------------------------------
@@ -61,8 +64,11 @@ class HardwareConfig:
         known = {f.name for f in dataclasses.fields(self)}
         for key in overrides:
             if key not in known:
-                raise HwsimError(f"{self.family}.{key}", overrides[key],
-                                 f"unknown field; known: {sorted(known - {'sources'})}")
+                raise HwsimError(
+                    f"{self.family}.{key}",
+                    overrides[key],
+                    f"unknown field; known: {sorted(known - {'sources'})}",
+                )
         return dataclasses.replace(self, **overrides)
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,8 +83,11 @@ class HardwareConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known - {"family"})
         if unknown:
-            raise HwsimError(f"{cls.family}.{unknown[0]}", data[unknown[0]],
-                             f"unknown field; known: {sorted(known - {'sources'})}")
+            raise HwsimError(
+                f"{cls.family}.{unknown[0]}",
+                data[unknown[0]],
+                f"unknown field; known: {sorted(known - {'sources'})}",
+            )
         try:
             return cls(**{k: v for k, v in data.items() if k != "family"})
         except TypeError as exc:
@@ -107,8 +116,12 @@ def load_hardware(name_or_path: str | Path | HardwareConfig, **overrides: Any) -
     except tomllib.TOMLDecodeError as exc:
         raise HwsimError("hardware", origin, f"invalid TOML: {exc}") from exc
     family_name = data.pop("family", None)
-    check(isinstance(family_name, str), "hardware.family", family_name,
-          f"missing or not a string in {origin}")
+    check(
+        isinstance(family_name, str),
+        "hardware.family",
+        family_name,
+        f"missing or not a string in {origin}",
+    )
     config_type = get_family(family_name).config_type
     sources = data.pop("sources", {})
     data.update(overrides)

@@ -60,8 +60,9 @@ class Family:
 _FAMILIES: dict[str, Family] = {}
 
 
-def register_family(config_type: type[HardwareConfig], evaluate: Evaluate,
-                    description: str = "") -> Family:
+def register_family(
+    config_type: type[HardwareConfig], evaluate: Evaluate, description: str = ""
+) -> Family:
     """Bind ``config_type`` (whose ``family`` class variable names it) to ``evaluate``."""
     name = config_type.family
     if not name:
@@ -73,8 +74,7 @@ def register_family(config_type: type[HardwareConfig], evaluate: Evaluate,
 
 def get_family(name_or_config: str | HardwareConfig) -> Family:
     _load_families()
-    name = (name_or_config.family if isinstance(name_or_config, HardwareConfig)
-            else name_or_config)
+    name = name_or_config.family if isinstance(name_or_config, HardwareConfig) else name_or_config
     if name not in _FAMILIES:
         raise HwsimError("hardware.family", name, f"unknown family; known: {sorted(_FAMILIES)}")
     return _FAMILIES[name]

@@ -47,15 +47,23 @@ class CostReport:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_metrics(cls, workload, w_bits: np.ndarray, a_bits: np.ndarray,
-                     hardware: HardwareConfig, metrics: Mapping[str, np.ndarray]) -> CostReport:
-        df = pd.DataFrame({
-            "name": list(workload.layer_names),
-            "kind": list(workload.kinds),
-            "macs": workload.macs,
-            "w_bits": w_bits,
-            "a_bits": a_bits,
-        })
+    def from_metrics(
+        cls,
+        workload,
+        w_bits: np.ndarray,
+        a_bits: np.ndarray,
+        hardware: HardwareConfig,
+        metrics: Mapping[str, np.ndarray],
+    ) -> CostReport:
+        df = pd.DataFrame(
+            {
+                "name": list(workload.layer_names),
+                "kind": list(workload.kinds),
+                "macs": workload.macs,
+                "w_bits": w_bits,
+                "a_bits": a_bits,
+            }
+        )
         for key in METRICS:
             df[key] = np.asarray(metrics[key], dtype=np.float64)
         for key in metrics:  # a family's extra per-layer outputs, after the shared ones
@@ -73,8 +81,9 @@ class CostReport:
         notes = [
             f"{n}: ran at w{int(wr)}/a{int(ar)} (asked w{int(w)}/a{int(a)}); "
             f"{hardware.family} cannot run the requested precision"
-            for n, w, a, wr, ar in zip(df["name"], w_bits, a_bits, df["w_bits_run"],
-                                       df["a_bits_run"], strict=True)
+            for n, w, a, wr, ar in zip(
+                df["name"], w_bits, a_bits, df["w_bits_run"], df["a_bits_run"], strict=True
+            )
             if int(wr) != int(w) or int(ar) != int(a)
         ]
         return cls(df, totals, hardware, notes)
@@ -104,8 +113,11 @@ class CostTable:
         """``latency`` / ``energy`` / ``memory`` (or any METRICS key) by name."""
         aliases = {"latency": "latency_s", "energy": "energy_j", "memory": "memory_bits"}
         key = aliases.get(name, name)
-        if hasattr(self, key) and isinstance(getattr(self, key), np.ndarray) and key not in (
-            "w_bits", "a_bits"):
+        if (
+            hasattr(self, key)
+            and isinstance(getattr(self, key), np.ndarray)
+            and key not in ("w_bits", "a_bits")
+        ):
             return getattr(self, key)
         if key in self.extra:
             return self.extra[key]
