@@ -135,12 +135,12 @@ def fit_bitserial(
 ) -> tuple[float, float, float]:
     """``(words per second, seconds per packed element-bit, overhead seconds)`` minimising
     the relative error of ``t = overhead + words/rate + pack_bits*pack_s`` (non-negative)."""
-    from hwsim.hardware.cpu import TILE_ROWS
+    from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
     rows, times = [], []
     for (m, n, k, w, a), t in timings:
-        mp = -(-m // TILE_ROWS) * TILE_ROWS
-        np_ = -(-n // TILE_ROWS) * TILE_ROWS
+        mp = -(-m // ROW_TILE) * ROW_TILE
+        np_ = -(-n // COL_TILE) * COL_TILE
         words = w * a * mp * np_ * (-(-k // 64))
         rows.append([1.0, words, m * k * a])
         times.append(t)

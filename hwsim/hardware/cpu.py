@@ -4,9 +4,9 @@ Every layer is a GEMM ``[M, K] x [K, N]``. Time is the larger of compute and mem
 the costs that do not overlap (bit-packing of the activations, a fixed per-call overhead):
 
 - **bitserial**: ``w * a`` binary GEMMs of ``M x N x ceil(K/64)`` words, each word one AND,
-  one POPCNT and one ADD, at the calibrated word rate; rows pad to the kernel's 4x4 register
-  tile. Activations are packed into bitplanes on every call (``M * K * a`` element-bits at the
-  calibrated packing rate); weights are packed once, offline.
+  one POPCNT and one ADD, at the calibrated word rate; rows pad to the kernel's 8x16
+  register tile. Activations are packed into bitplanes on every call (``M * K * a``
+  element-bits at the calibrated packing rate); weights are packed once, offline.
 - **int8**: ``M*N*K`` MACs at the int8 SIMD rate (16-bit operands at half of it).
 - **fp32**: ``M*N*K`` MACs at the fp32 FMA rate.
 
@@ -36,9 +36,9 @@ from hwsim.hardware.skeleton import (
     check_runnable,
     run_width_table,
 )
+from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
 KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
-TILE_ROWS = 4  # the bit-serial kernel's register tile (hwsim.kernels.gemm.TILE)
 
 (
     C_KERNEL,
@@ -168,8 +168,8 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
             pack = 0.0
             if kind == 0.0:
                 words = np.ceil(k / 64.0)
-                mp = np.ceil(m / TILE_ROWS) * TILE_ROWS
-                np_ = np.ceil(n / TILE_ROWS) * TILE_ROWS
+                mp = np.ceil(m / ROW_TILE) * ROW_TILE
+                np_ = np.ceil(n / COL_TILE) * COL_TILE
                 t_comp = wr * ar * mp * np_ * words / q[C_WORDS]
                 touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
                 pack = m * k * ar * q[C_PACK]

@@ -23,13 +23,20 @@ from hwsim.bits import as_codes, pack_rows
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.kernels.popcount import popcount
 
-TILE = 4
-"""Rows of both operands are padded to a multiple of this. The register tile is 4 activation
-rows x 2 weight rows: 8 accumulators that LLVM vectorizes over the word loop (4 words per AVX2
-register, popcount by nibble lookup); measured faster here than 4x4, 2x4, 2x2 or 1x8 tiles."""
+ROW_TILE = 8
+"""Activation rows in one register tile."""
+
+COL_TILE = 16
+"""Weight rows (output channels) in one register tile: two 512-bit (or four 256-bit) vectors.
+An 8 x 16 tile keeps 16 vector accumulators in registers while each activation word is
+broadcast against 16 weight words; measured faster here than 4x16, 4x32, 8x32 or 16x16, and
+unlike a tile vectorized along K it needs no horizontal sums, which dominate at short K."""
+
+ROW_PAD = 16
+"""Both operands' rows are padded to a multiple of this (a multiple of both tiles)."""
 
 L2_BUDGET_BYTES = 256 * 1024
-"""Weight words kept hot per block: half of this machine's 512 KiB L2 per core."""
+"""Activation words kept hot per block: half of a 512 KiB L2 per core."""
 
 PARALLEL_MIN_WORDS = 1 << 21
 """Below this many word AND + popcounts (about half a millisecond) waking threads costs more
@@ -43,9 +50,11 @@ ACCUMULATOR_BITS = 62
 class PackedOperand:
     """One matmul operand as packed bitplanes, ready for :func:`bitserial_matmul_packed`.
 
-    ``words`` is uint64 ``[rows rounded up to the tile, bits, ceil(K/64)]``: all planes of a
-    row lie together, so a register tile finds every plane of its rows in one place. Pack
-    weights once with :func:`pack_operand` and reuse them; activations are packed per call.
+    ``words`` is uint64 ``[bits, ceil(K/64), rows rounded up to ROW_PAD]``: for one plane and
+    one word of K, the words of consecutive rows lie together, so the kernel loads the weight
+    words of 16 output channels as whole vectors and broadcasts each activation word against
+    them. Pack weights once with :func:`pack_operand` and reuse them; activations are packed
+    per call.
     """
 
     words: np.ndarray
@@ -70,7 +79,7 @@ class PackedOperand:
             "must be a C-contiguous 3-D uint64 array from pack_operand",
         )
         check_bits("packed.bits", self.bits)
-        want = (-(-self.rows // TILE) * TILE, self.bits, -(-self.k // 64))
+        want = (self.bits, -(-self.k // 64), -(-self.rows // ROW_PAD) * ROW_PAD)
         check(
             self.k >= 1 and self.rows >= 0 and words.shape == want,
             "packed.words",
@@ -90,9 +99,9 @@ def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -
     c = as_codes(codes, bits, bool(signed), field)
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
-    return PackedOperand(
-        pack_rows(c, bits, TILE), int(c.shape[0]), int(c.shape[1]), bits, bool(signed)
-    )
+    by_row = pack_rows(c, bits, ROW_PAD)  # [rows, bits, words]
+    words = np.ascontiguousarray(by_row.transpose(1, 2, 0))
+    return PackedOperand(words, int(c.shape[0]), int(c.shape[1]), bits, bool(signed))
 
 
 def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> np.ndarray:
@@ -108,77 +117,84 @@ def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: 
 
 
 @njit(cache=True)
-def _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end, n_begin, n_end):
-    """``out[Mp, Np] += sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` for 4-row tiles
-    ``t_begin .. t_end`` of ``a_words`` and weight rows ``n_begin .. n_end`` (even bounds).
+def _gemm_tiles(a_words, w_words, coef, out, m_block, k_block, t_begin, t_end, c_begin, c_end):
+    """``out[Mp, Np] += sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` over row tiles
+    ``t_begin .. t_end`` (of ROW_TILE activation rows) and column tiles ``c_begin .. c_end``
+    (of COL_TILE weight rows).
 
-    ``a_words [Mp, ab, KW]``, ``w_words [Np, wb, KW]`` with ``Mp``, ``Np`` multiples of 4. K and
-    N are blocked so a block of weight words stays in L2 while every tile of the range streams
-    past it, and a tile's activation words stay in L1 across the block's weight tiles.
+    ``a_words [ab, KW, Mp]``, ``w_words [wb, KW, Np]``. K is cut into ``k_block`` words and
+    the row tiles into blocks of ``m_block`` tiles whose activation words stay in L2 while
+    every column tile's weight words (a few KiB, in L1) pass over them.
     """
-    ab, kw = a_words.shape[1], a_words.shape[2]
-    wb = w_words.shape[1]
+    ab, kw = a_words.shape[0], a_words.shape[1]
+    wb = w_words.shape[0]
+    acc = np.empty((ROW_TILE, COL_TILE), dtype=np.int64)
     for k0 in range(0, kw, k_block):
         k1 = min(k0 + k_block, kw)
-        for nb0 in range(n_begin, n_end, n_block):
-            nb1 = min(nb0 + n_block, n_end)
-            for mt in range(t_begin, t_end):
-                m0 = mt * 4
-                for n0 in range(nb0, nb1, 2):
+        for tb in range(t_begin, t_end, m_block):
+            for ct in range(c_begin, c_end):
+                n0 = ct * COL_TILE
+                for mt in range(tb, min(tb + m_block, t_end)):
+                    m0 = mt * ROW_TILE
                     for i in range(ab):
                         for j in range(wb):
-                            c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = 0
+                            acc[:] = 0
                             for k in range(k0, k1):
-                                w0 = w_words[n0, j, k]
-                                w1 = w_words[n0 + 1, j, k]
-                                a0 = a_words[m0, i, k]
-                                a1 = a_words[m0 + 1, i, k]
-                                a2 = a_words[m0 + 2, i, k]
-                                a3 = a_words[m0 + 3, i, k]
-                                c00 += popcount(a0 & w0)
-                                c01 += popcount(a0 & w1)
-                                c10 += popcount(a1 & w0)
-                                c11 += popcount(a1 & w1)
-                                c20 += popcount(a2 & w0)
-                                c21 += popcount(a2 & w1)
-                                c30 += popcount(a3 & w0)
-                                c31 += popcount(a3 & w1)
+                                a0 = a_words[i, k, m0]
+                                a1 = a_words[i, k, m0 + 1]
+                                a2 = a_words[i, k, m0 + 2]
+                                a3 = a_words[i, k, m0 + 3]
+                                a4 = a_words[i, k, m0 + 4]
+                                a5 = a_words[i, k, m0 + 5]
+                                a6 = a_words[i, k, m0 + 6]
+                                a7 = a_words[i, k, m0 + 7]
+                                for n in range(COL_TILE):
+                                    w = w_words[j, k, n0 + n]
+                                    acc[0, n] += popcount(a0 & w)
+                                    acc[1, n] += popcount(a1 & w)
+                                    acc[2, n] += popcount(a2 & w)
+                                    acc[3, n] += popcount(a3 & w)
+                                    acc[4, n] += popcount(a4 & w)
+                                    acc[5, n] += popcount(a5 & w)
+                                    acc[6, n] += popcount(a6 & w)
+                                    acc[7, n] += popcount(a7 & w)
                             c = coef[i, j]
-                            out[m0, n0] += c * c00
-                            out[m0, n0 + 1] += c * c01
-                            out[m0 + 1, n0] += c * c10
-                            out[m0 + 1, n0 + 1] += c * c11
-                            out[m0 + 2, n0] += c * c20
-                            out[m0 + 2, n0 + 1] += c * c21
-                            out[m0 + 3, n0] += c * c30
-                            out[m0 + 3, n0 + 1] += c * c31
+                            for r in range(ROW_TILE):
+                                for n in range(COL_TILE):
+                                    out[m0 + r, n0 + n] += c * acc[r, n]
 
 
 @njit(cache=True, parallel=True)
-def _gemm_parallel(a_words, w_words, coef, out, n_block, k_block, m_chunks, n_chunks):
+def _gemm_parallel(a_words, w_words, coef, out, m_block, k_block, m_tiles, m_chunks, n_chunks):
     """:func:`_gemm_tiles` over a grid of ``m_chunks x n_chunks`` disjoint output blocks, one
     thread per block; splitting N too keeps both cores busy when M is a single tile."""
-    m_tiles = a_words.shape[0] // 4
-    n_pairs = w_words.shape[0] // 2
+    c_tiles = w_words.shape[2] // COL_TILE
     m_per = -(-m_tiles // m_chunks)
-    n_per = -(-n_pairs // n_chunks)
+    c_per = -(-c_tiles // n_chunks)
     for chunk in prange(m_chunks * n_chunks):
-        mc = chunk // n_chunks
-        nc = chunk % n_chunks
-        t_begin = mc * m_per
-        t_end = min(t_begin + m_per, m_tiles)
-        n_begin = 2 * nc * n_per
-        n_end = min(n_begin + 2 * n_per, 2 * n_pairs)
-        _gemm_tiles(a_words, w_words, coef, out, n_block, k_block, t_begin, t_end, n_begin, n_end)
+        t_begin = (chunk // n_chunks) * m_per
+        c_begin = (chunk % n_chunks) * c_per
+        _gemm_tiles(
+            a_words,
+            w_words,
+            coef,
+            out,
+            m_block,
+            k_block,
+            t_begin,
+            min(t_begin + m_per, m_tiles),
+            c_begin,
+            min(c_begin + c_per, c_tiles),
+        )
 
 
-def _blocking(w_bits: int, words: int) -> tuple[int, int]:
-    """``(n_block rows, k_block words)`` so one block of weight words fits the L2 budget."""
-    row_bytes = w_bits * 8
-    # Keep at least 64 weight rows per block; block K only when a full row set would not fit.
+def _blocking(a_bits: int, words: int) -> tuple[int, int]:
+    """``(m_block row tiles, k_block words)`` so one block of activation words fits the L2
+    budget; K is cut only when a block of 64 rows would not fit."""
+    row_bytes = a_bits * 8
     k_block = max(1, min(words, L2_BUDGET_BYTES // (64 * row_bytes)))
-    n_block = max(TILE, (L2_BUDGET_BYTES // (row_bytes * k_block)) // TILE * TILE)
-    return n_block, k_block
+    m_block = max(1, L2_BUDGET_BYTES // (row_bytes * k_block * ROW_TILE))
+    return m_block, k_block
 
 
 def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:
@@ -207,18 +223,19 @@ def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
     check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
     check(a.k == w.k, "K", (a.k, w.k), "activations and weights must share K")
     check_accumulator(a.k, a.bits, w.bits)
-    out = np.zeros((a.words.shape[0], w.words.shape[0]), dtype=np.int64)
+    out = np.zeros((a.words.shape[2], w.words.shape[2]), dtype=np.int64)
     coef = plane_pair_coefficients(a.bits, w.bits, a.signed, w.signed)
-    n_block, k_block = _blocking(w.bits, a.words.shape[2])
-    m_tiles = a.words.shape[0] // TILE
-    work = out.size * a.words.shape[2] * a.bits * w.bits
+    m_block, k_block = _blocking(a.bits, a.words.shape[1])
+    m_tiles = -(-a.rows // ROW_TILE)
+    c_tiles = out.shape[1] // COL_TILE
+    work = out.size * a.words.shape[1] * a.bits * w.bits
     threads = numba.get_num_threads()
     if threads == 1 or work < PARALLEL_MIN_WORDS:
-        _gemm_tiles(a.words, w.words, coef, out, n_block, k_block, 0, m_tiles, 0, out.shape[1])
+        _gemm_tiles(a.words, w.words, coef, out, m_block, k_block, 0, m_tiles, 0, c_tiles)
     else:
         m_chunks = min(m_tiles, 4 * threads)
-        n_chunks = max(1, min(out.shape[1] // 2, (4 * threads) // m_chunks))
-        _gemm_parallel(a.words, w.words, coef, out, n_block, k_block, m_chunks, n_chunks)
+        n_chunks = max(1, min(c_tiles, (4 * threads) // m_chunks))
+        _gemm_parallel(a.words, w.words, coef, out, m_block, k_block, m_tiles, m_chunks, n_chunks)
     if out.shape == (a.rows, w.rows):
         return out
     return np.ascontiguousarray(out[: a.rows, : w.rows])

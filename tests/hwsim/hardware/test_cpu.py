@@ -20,7 +20,8 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int) -> float:
     """The model's time written out for one GEMM, from the module docstring."""
     if cfg.kernel == "bitserial":
         words = math.ceil(k / 64)
-        mp, np_ = 4 * math.ceil(m / 4), 4 * math.ceil(n / 4)
+        # Rows pad to the kernel's register tile: 8 activation rows x 16 weight rows.
+        mp, np_ = 8 * math.ceil(m / 8), 16 * math.ceil(n / 16)
         comp = w * a * mp * np_ * words / cfg.binary_words_per_s
         touched = (mp * a + np_ * w) * words * 8 + 8 * m * n
         extra = m * k * a * cfg.pack_s_per_elem_bit

@@ -46,13 +46,14 @@ def test_matmul_equals_integer_matmul(data, m, n, k, a_bits, w_bits, a_signed, w
 @given(
     data=st.data(), a_bits=small_bits, w_bits=small_bits, a_signed=signedness, w_signed=signedness
 )
-def test_cache_blocking_of_k_and_n_is_exact(data, a_bits, w_bits, a_signed, w_signed):
-    # A tiny L2 budget forces several K and N blocks on a small problem.
-    a = data.draw(codes((9, 700), a_bits, a_signed))
-    w = data.draw(codes((13, 700), w_bits, w_signed))
+def test_cache_blocking_of_k_and_m_is_exact(data, a_bits, w_bits, a_signed, w_signed):
+    # A tiny L2 budget forces several K and M blocks, over several column tiles.
+    a = data.draw(codes((25, 700), a_bits, a_signed))
+    w = data.draw(codes((37, 700), w_bits, w_signed))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gemm, "L2_BUDGET_BYTES", 512)
-        assert gemm._blocking(w_bits, 11)[1] < 11
+        mp.setattr(gemm, "L2_BUDGET_BYTES", 64)
+        m_block, k_block = gemm._blocking(a_bits, 11)
+        assert k_block < 11 and m_block < -(-25 // gemm.ROW_TILE)
         got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
     np.testing.assert_array_equal(got, reference(a, w))
 
