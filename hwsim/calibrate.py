@@ -113,6 +113,12 @@ CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
     (2048, 64, 256, 1, 1),
     (4096, 16, 1024, 1, 1),  # packing-dominated: many activation rows, few outputs
     (8192, 32, 576, 1, 2),
+    # conv-like layers (none of them the benchmark's held-out shapes), so that the word rate
+    # is fitted where real layers spend their time
+    (1568, 96, 864, 1, 1),
+    (392, 192, 1728, 2, 2),
+    (98, 384, 3456, 1, 2),
+    (128, 768, 3072, 3, 3),
 )
 
 
