@@ -138,31 +138,41 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
 
 def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
-) -> tuple[float, float, float]:
-    """``(words per second, seconds per packed element-bit, overhead seconds)`` minimising
-    the relative error of ``t = overhead + words/rate + pack_bits*pack_s`` (non-negative)."""
+) -> tuple[float, float, float, float]:
+    """``(words per second, seconds per output plane pair, seconds per packed element-bit,
+    overhead seconds)`` minimising the relative error of
+    ``t = overhead + words/rate + pairs*writeback + pack_bits*pack_s`` (all non-negative),
+    where ``pairs = w * a * Mp * Np`` counts the register tile's write-backs."""
     from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
     rows, times = [], []
     for (m, n, k, w, a), t in timings:
         mp = -(-m // ROW_TILE) * ROW_TILE
         np_ = -(-n // COL_TILE) * COL_TILE
-        words = w * a * mp * np_ * (-(-k // 64))
-        rows.append([1.0, words, m * k * a])
+        pairs = w * a * mp * np_
+        rows.append([1.0, pairs * (-(-k // 64)), pairs, m * k * a])
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
-    xs = x / y[:, None]
-    coef, *_ = np.linalg.lstsq(xs, np.ones_like(y), rcond=None)
-    # A negative term means it is lost in noise: drop it and refit the rest.
-    keep = coef > 0
-    if not keep.all():
-        coef = np.zeros(3)
-        sub, *_ = np.linalg.lstsq(xs[:, keep], np.ones_like(y), rcond=None)
-        coef[keep] = np.maximum(sub, 0.0)
-    overhead, per_word, per_bit = coef
+    coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
+    overhead, per_word, per_pair, per_bit = coef
     rate = 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y))
-    return rate, float(per_bit), float(overhead)
+    return rate, float(per_pair), float(per_bit), float(overhead)
+
+
+def _nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least squares ``x @ c ~ y`` with ``c >= 0``: a term that comes out negative is lost in
+    the noise, so it is dropped and the rest refitted, until none is negative."""
+    keep = np.ones(x.shape[1], dtype=bool)
+    coef = np.zeros(x.shape[1])
+    while keep.any():
+        sub, *_ = np.linalg.lstsq(x[:, keep], y, rcond=None)
+        if (sub >= 0).all():
+            coef[keep] = sub
+            break
+        idx = np.flatnonzero(keep)
+        keep[idx[np.argmin(sub)]] = False
+    return coef
 
 
 def calibrate(
@@ -199,7 +209,7 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
     shapes = CALIBRATION_SHAPES
     timings = [(s, time_bitserial(*s, repeats=5 if quick else 20)) for s in shapes]
     steps.update()
-    rate, pack_s, overhead = fit_bitserial(timings)
+    rate, writeback_s, pack_s, overhead = fit_bitserial(timings)
     steps.update()
     steps.close()
     cores = get_num_threads()
@@ -218,6 +228,7 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
             "dram_bytes_per_s": bw["dram"],
             "binary_words_per_s": float(rate),
             "pack_s_per_elem_bit": pack_s,
+            "writeback_s_per_output_pair": writeback_s,
             "int8_macs_per_s": 2.0 * fp32,
             "fp32_macs_per_s": fp32,
             "call_overhead_s": overhead,
@@ -266,6 +277,8 @@ def preset_toml(
         "binary_words_per_s": f"{meas}: fit of hwsim.kernels timings (peak AND+POPCNT loop "
         f"{result['peak_popcount_words_per_s']:.3g} words/s)",
         "pack_s_per_elem_bit": f"{meas}: fit of hwsim.kernels timings (activation packing)",
+        "writeback_s_per_output_pair": f"{meas}: fit of hwsim.kernels timings "
+        "(register tile write-back per output and plane pair)",
         "int8_macs_per_s": "[INFER] 2x the measured fp32 rate (AVX2 vpmaddubsw vs FMA)",
         "fp32_macs_per_s": f"{meas}: numpy float32 matmul (BLAS)",
         "call_overhead_s": f"{meas}: fit of hwsim.kernels timings (per-call overhead)",

@@ -4,9 +4,11 @@ Every layer is a GEMM ``[M, K] x [K, N]``. Time is the larger of compute and mem
 the costs that do not overlap (bit-packing of the activations, a fixed per-call overhead):
 
 - **bitserial**: ``w * a`` binary GEMMs of ``M x N x ceil(K/64)`` words, each word one AND,
-  one POPCNT and one ADD, at the calibrated word rate; rows pad to the kernel's 8x16
-  register tile. Activations are packed into bitplanes on every call (``M * K * a``
-  element-bits at the calibrated packing rate); weights are packed once, offline.
+  one POPCNT and one ADD, at the calibrated word rate, plus one write-back per output and
+  plane pair (the register tile's weighted add into the output, which dominates at short K);
+  rows pad to the kernel's 8x16 register tile. Activations are packed into bitplanes on
+  every call (``M * K * a`` element-bits at the calibrated packing rate); weights are packed
+  once, offline.
 - **int8**: ``M*N*K`` MACs at the int8 SIMD rate (16-bit operands at half of it).
 - **fp32**: ``M*N*K`` MACs at the fp32 FMA rate.
 
@@ -58,7 +60,8 @@ KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
     C_OVERHEAD,
     C_POWER,
     C_EDRAM,
-) = range(17)
+    C_WRITEBACK,
+) = range(18)
 C_WRUN = 20
 C_ARUN = C_WRUN + FLOAT_BITS + 1
 N_CPU_PARAMS = C_ARUN + FLOAT_BITS + 1
@@ -84,6 +87,7 @@ class CpuConfig(HardwareConfig):
     dram_bytes_per_s: float = 10e9
     binary_words_per_s: float = 4e9
     pack_s_per_elem_bit: float = 1e-9
+    writeback_s_per_output_pair: float = 0.0
     int8_macs_per_s: float = 100e9
     fp32_macs_per_s: float = 50e9
     call_overhead_s: float = 5e-6
@@ -107,7 +111,13 @@ class CpuConfig(HardwareConfig):
             "int8_macs_per_s",
             "fp32_macs_per_s",
         )
-        self.non_negative("pack_s_per_elem_bit", "call_overhead_s", "power_w", "e_dram_pj_per_bit")
+        self.non_negative(
+            "pack_s_per_elem_bit",
+            "writeback_s_per_output_pair",
+            "call_overhead_s",
+            "power_w",
+            "e_dram_pj_per_bit",
+        )
 
     @property
     def runs_float(self) -> bool:
@@ -132,6 +142,7 @@ class CpuConfig(HardwareConfig):
         v[C_INT8], v[C_FP32] = self.int8_macs_per_s, self.fp32_macs_per_s
         v[C_OVERHEAD], v[C_POWER] = self.call_overhead_s, self.power_w
         v[C_EDRAM] = self.e_dram_pj_per_bit
+        v[C_WRITEBACK] = self.writeback_s_per_output_pair
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -170,7 +181,7 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
                 words = np.ceil(k / 64.0)
                 mp = np.ceil(m / ROW_TILE) * ROW_TILE
                 np_ = np.ceil(n / COL_TILE) * COL_TILE
-                t_comp = wr * ar * mp * np_ * words / q[C_WORDS]
+                t_comp = wr * ar * mp * np_ * (words / q[C_WORDS] + q[C_WRITEBACK])
                 touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
                 pack = m * k * ar * q[C_PACK]
                 peak = q[C_WORDS] * 64.0 / (wr * ar)

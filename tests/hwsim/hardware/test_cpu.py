@@ -22,14 +22,15 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int) -> float:
         words = math.ceil(k / 64)
         # Rows pad to the kernel's register tile: 8 activation rows x 16 weight rows.
         mp, np_ = 8 * math.ceil(m / 8), 16 * math.ceil(n / 16)
-        comp = w * a * mp * np_ * words / cfg.binary_words_per_s
+        comp = w * a * mp * np_ * (words / cfg.binary_words_per_s + cfg.writeback_s_per_output_pair)
         touched = (mp * a + np_ * w) * words * 8 + 8 * m * n
         extra = m * k * a * cfg.pack_s_per_elem_bit
     elif cfg.kernel == "int8":
-        run = 8 if max(w, a) <= 8 else 16
-        rate = cfg.int8_macs_per_s if run == 8 else cfg.int8_macs_per_s / 2
+        # Each operand runs at 8 bits, or 16 beyond that; one 16-bit operand halves the rate.
+        w_run, a_run = (8 if b <= 8 else 16 for b in (w, a))
+        rate = cfg.int8_macs_per_s if max(w_run, a_run) == 8 else cfg.int8_macs_per_s / 2
         comp = m * n * k / rate
-        touched = (m * k + n * k) * run / 8 + 4 * m * n
+        touched = (m * k * a_run + n * k * w_run) / 8 + 4 * m * n
         extra = 0.0
     else:
         comp = m * n * k / cfg.fp32_macs_per_s
@@ -85,8 +86,8 @@ def test_bitserial_time_grows_with_plane_pairs():
     assert all(x < y for x, y in itertools.pairwise(times))
 
 
-@given(st.floats(1e8, 1e11), st.floats(0, 1e-8), st.floats(0, 1e-3))
-def test_calibration_fit_recovers_a_known_machine(rate, pack_s, overhead):
+@given(st.floats(1e8, 1e11), st.floats(0, 1e-9), st.floats(0, 1e-8), st.floats(0, 1e-3))
+def test_calibration_fit_recovers_a_known_machine(rate, writeback, pack_s, overhead):
     shapes = [
         (1024, 1024, 4096, 1, 1),
         (1024, 512, 2048, 2, 2),
@@ -94,17 +95,17 @@ def test_calibration_fit_recovers_a_known_machine(rate, pack_s, overhead):
         (512, 512, 4096, 2, 1),
         (512, 256, 1024, 4, 4),
         (256, 256, 256, 1, 1),
+        (4096, 64, 128, 1, 1),
     ]
-    timings = []
-    for m, n, k, w, a in shapes:
-        words = w * a * m * n * math.ceil(k / 64)
-        timings.append(((m, n, k, w, a), overhead + words / rate + m * k * a * pack_s))
-    got_rate, got_pack, got_overhead = fit_bitserial(timings)
-    assert got_rate == pytest.approx(rate, rel=1e-3)
-    predicted = [
-        got_overhead + w * a * m * n * math.ceil(k / 64) / got_rate + m * k * a * got_pack
-        for (m, n, k, w, a), _ in timings
-    ]
+
+    def seconds(m, n, k, w, a, rate, writeback, pack_s, overhead):
+        pairs = w * a * m * n  # every shape here fills whole 8x16 register tiles
+        return overhead + pairs * (math.ceil(k / 64) / rate + writeback) + m * k * a * pack_s
+
+    timings = [(s, seconds(*s, rate, writeback, pack_s, overhead)) for s in shapes]
+    got = fit_bitserial(timings)
+    assert got[0] == pytest.approx(rate, rel=1e-3)
+    predicted = [seconds(*s, *got) for s, _ in timings]
     np.testing.assert_allclose(predicted, [t for _, t in timings], rtol=1e-3)
 
 
