@@ -5,9 +5,10 @@ What is measured:
 - the AND + POPCNT word rate of a register-resident loop on all cores (the machine's peak);
 - read bandwidth of each level of the memory hierarchy (a sum over arrays sized to sit in L1,
   L2, L3 and DRAM);
-- the real ``hwsim.kernels`` bit-serial GEMM at a few compute-bound shapes and bit widths,
-  fitted (least squares on relative error) to ``t = overhead + words/rate + pack_bits*pack_s``:
-  the effective word rate, the per-element-bit packing cost and the per-call overhead the
+- the real ``hwsim.kernels`` bit-serial GEMM: a one-word call (the per-call overhead), then
+  a spread of shapes and bit widths fitted (non-negative least squares on relative error) to
+  ``t = overhead + words/rate + pairs*writeback + codes*read_s + codes*a*pack_s``: the
+  effective word rate, the register tile's write-back cost and the packing costs that the
   :mod:`hwsim.hardware.cpu` model uses;
 - the fp32 GEMM rate of numpy's BLAS (the fp32 baseline).
 
@@ -138,11 +139,16 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
 
 def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
-) -> tuple[float, float, float, float]:
-    """``(words per second, seconds per output plane pair, seconds per packed element-bit,
-    overhead seconds)`` minimising the relative error of
-    ``t = overhead + words/rate + pairs*writeback + pack_bits*pack_s`` (all non-negative),
-    where ``pairs = w * a * Mp * Np`` counts the register tile's write-backs."""
+    overhead: float | None = None,
+) -> tuple[float, float, float, float, float]:
+    """``(words per second, seconds per output plane pair, seconds per packed code, seconds
+    per packed element-bit, overhead seconds)`` minimising the relative error of
+    ``t = overhead + words/rate + pairs*writeback + codes*read_s + codes*a*pack_s`` (all
+    non-negative), where ``pairs = w * a * Mp * Np`` counts the register tile's write-backs
+    and ``codes = M * K`` the activation codes packed.
+
+    Pass the measured ``overhead`` of a near-empty call to hold it fixed: an intercept fitted
+    to millisecond-scale timings is poorly determined, and it is what tiny layers pay."""
     from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
     rows, times = [], []
@@ -150,14 +156,18 @@ def fit_bitserial(
         mp = -(-m // ROW_TILE) * ROW_TILE
         np_ = -(-n // COL_TILE) * COL_TILE
         pairs = w * a * mp * np_
-        rows.append([1.0, pairs * (-(-k // 64)), pairs, m * k * a])
+        rows.append([1.0, pairs * (-(-k // 64)), pairs, m * k, m * k * a])
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
-    coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
-    overhead, per_word, per_pair, per_bit = coef
+    if overhead is None:
+        coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
+    else:
+        rest = _nonnegative_fit(x[:, 1:] / y[:, None], 1.0 - overhead / y)
+        coef = np.concatenate([[overhead], rest])
+    overhead, per_word, per_pair, per_code, per_bit = coef
     rate = 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y))
-    return rate, float(per_pair), float(per_bit), float(overhead)
+    return rate, float(per_pair), float(per_code), float(per_bit), float(overhead)
 
 
 def _nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -199,6 +209,8 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
     from numba import get_num_threads
     from tqdm import tqdm
 
+    from hwsim.kernels.gemm import COL_TILE
+
     steps = tqdm(total=5, desc="calibrate", disable=None if progress is None else not progress)
     pop = measure_popcount_rate(quick)
     steps.update()
@@ -208,8 +220,10 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
     steps.update()
     shapes = CALIBRATION_SHAPES
     timings = [(s, time_bitserial(*s, repeats=5 if quick else 20)) for s in shapes]
+    # One word against one register tile: what a call costs before any work.
+    overhead = time_bitserial(1, COL_TILE, 64, 1, 1, repeats=20 if quick else 100)
     steps.update()
-    rate, writeback_s, pack_s, overhead = fit_bitserial(timings)
+    rate, writeback_s, pack_code_s, pack_s, overhead = fit_bitserial(timings, overhead)
     steps.update()
     steps.close()
     cores = get_num_threads()
@@ -227,6 +241,7 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
             "l3_bytes_per_s": bw["l3"] * cores,
             "dram_bytes_per_s": bw["dram"],
             "binary_words_per_s": float(rate),
+            "pack_s_per_elem": pack_code_s,
             "pack_s_per_elem_bit": pack_s,
             "writeback_s_per_output_pair": writeback_s,
             "int8_macs_per_s": 2.0 * fp32,
@@ -276,12 +291,13 @@ def preset_toml(
         "dram_bytes_per_s": f"{meas}: one-thread sum over 64-256 MiB",
         "binary_words_per_s": f"{meas}: fit of hwsim.kernels timings (peak AND+POPCNT loop "
         f"{result['peak_popcount_words_per_s']:.3g} words/s)",
+        "pack_s_per_elem": f"{meas}: fit of hwsim.kernels timings (reading each code to pack)",
         "pack_s_per_elem_bit": f"{meas}: fit of hwsim.kernels timings (activation packing)",
         "writeback_s_per_output_pair": f"{meas}: fit of hwsim.kernels timings "
         "(register tile write-back per output and plane pair)",
         "int8_macs_per_s": "[INFER] 2x the measured fp32 rate (AVX2 vpmaddubsw vs FMA)",
         "fp32_macs_per_s": f"{meas}: numpy float32 matmul (BLAS)",
-        "call_overhead_s": f"{meas}: fit of hwsim.kernels timings (per-call overhead)",
+        "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
     }

@@ -7,8 +7,8 @@ the costs that do not overlap (bit-packing of the activations, a fixed per-call 
   one POPCNT and one ADD, at the calibrated word rate, plus one write-back per output and
   plane pair (the register tile's weighted add into the output, which dominates at short K);
   rows pad to the kernel's 8x16 register tile. Activations are packed into bitplanes on
-  every call (``M * K * a`` element-bits at the calibrated packing rate); weights are packed
-  once, offline.
+  every call: ``M * K`` codes read, ``M * K * a`` element-bits written, each at its calibrated
+  cost; weights are packed once, offline.
 - **int8**: ``M*N*K`` MACs at the int8 SIMD rate (16-bit operands at half of it).
 - **fp32**: ``M*N*K`` MACs at the fp32 FMA rate.
 
@@ -61,7 +61,8 @@ KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
     C_POWER,
     C_EDRAM,
     C_WRITEBACK,
-) = range(18)
+    C_PACK_ELEM,
+) = range(19)
 C_WRUN = 20
 C_ARUN = C_WRUN + FLOAT_BITS + 1
 N_CPU_PARAMS = C_ARUN + FLOAT_BITS + 1
@@ -86,6 +87,7 @@ class CpuConfig(HardwareConfig):
     l3_bytes_per_s: float = 50e9
     dram_bytes_per_s: float = 10e9
     binary_words_per_s: float = 4e9
+    pack_s_per_elem: float = 0.0
     pack_s_per_elem_bit: float = 1e-9
     writeback_s_per_output_pair: float = 0.0
     int8_macs_per_s: float = 100e9
@@ -112,6 +114,7 @@ class CpuConfig(HardwareConfig):
             "fp32_macs_per_s",
         )
         self.non_negative(
+            "pack_s_per_elem",
             "pack_s_per_elem_bit",
             "writeback_s_per_output_pair",
             "call_overhead_s",
@@ -143,6 +146,7 @@ class CpuConfig(HardwareConfig):
         v[C_OVERHEAD], v[C_POWER] = self.call_overhead_s, self.power_w
         v[C_EDRAM] = self.e_dram_pj_per_bit
         v[C_WRITEBACK] = self.writeback_s_per_output_pair
+        v[C_PACK_ELEM] = self.pack_s_per_elem
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -183,7 +187,7 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
                 np_ = np.ceil(n / COL_TILE) * COL_TILE
                 t_comp = wr * ar * mp * np_ * (words / q[C_WORDS] + q[C_WRITEBACK])
                 touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
-                pack = m * k * ar * q[C_PACK]
+                pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
                 peak = q[C_WORDS] * 64.0 / (wr * ar)
             elif kind == 1.0:
                 rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
