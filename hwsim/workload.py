@@ -45,6 +45,11 @@ INT_COLUMNS: tuple[str, ...] = (
 )
 """The int64 columns of a workload. ``first`` is 1 where the layer reads the network input."""
 
+POSITIVE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in INT_COLUMNS if c not in ("kind", "pad_h", "pad_w", "first")
+)
+"""The columns that must be >= 1 in every row."""
+
 _GEOMETRY_DEFAULTS = {
     "groups": 1,
     "in_h": 1,
@@ -99,25 +104,7 @@ class Workload:
         c = self.columns
         kind_ok = (c["kind"] >= 0) & (c["kind"] < len(KINDS))
         _check_rows(self, kind_ok, "kind", f"kind index must be in 0..{len(KINDS) - 1}")
-        for key in (
-            "M",
-            "N",
-            "K",
-            "groups",
-            "batch",
-            "in_channels",
-            "out_channels",
-            "in_h",
-            "in_w",
-            "out_h",
-            "out_w",
-            "kernel_h",
-            "kernel_w",
-            "stride_h",
-            "stride_w",
-            "dilation_h",
-            "dilation_w",
-        ):
+        for key in POSITIVE_COLUMNS:
             _check_rows(self, c[key] >= 1, key, "must be >= 1")
         _check_rows(self, (c["pad_h"] >= 0) & (c["pad_w"] >= 0), "pad_h", "padding must be >= 0")
         _check_rows(self, (c["first"] == 0) | (c["first"] == 1), "first", "must be 0 or 1")
