@@ -42,6 +42,10 @@ PARALLEL_MIN_WORDS = 1 << 21
 """Below this many word AND + popcounts (about half a millisecond) waking threads costs more
 than it saves, so small problems run on the calling thread."""
 
+ALIGN_BYTES = 64
+"""Packed operands start on a cache line: the kernel's 512-bit loads and stores
+then never straddle two lines (measured here: up to 1.7x slower when misaligned)."""
+
 ACCUMULATOR_BITS = 62
 """Largest ``K * 2^(a_bits + w_bits)`` allowed: int64 with two bits of margin (see below)."""
 
@@ -100,8 +104,18 @@ def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
     by_row = pack_rows(c, bits, ROW_PAD)  # [rows, bits, words]
-    words = np.ascontiguousarray(by_row.transpose(1, 2, 0))
+    words = aligned_empty(by_row.shape[1:] + by_row.shape[:1], np.uint64)
+    words[...] = by_row.transpose(1, 2, 0)
     return PackedOperand(words, int(c.shape[0]), int(c.shape[1]), bits, bool(signed))
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on an ALIGN_BYTES boundary."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    buf = np.empty(count * dtype.itemsize + ALIGN_BYTES, dtype=np.uint8)
+    start = -buf.ctypes.data % ALIGN_BYTES
+    return buf[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> np.ndarray:
