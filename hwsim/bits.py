@@ -176,20 +176,30 @@ def from_bitplanes(planes: Any, signed: bool) -> np.ndarray:
 
 @njit(cache=True)
 def _pack_range(codes: np.ndarray, bits: int, out: np.ndarray, r0: int, r1: int) -> None:
-    """Pack rows ``r0 .. r1`` of ``codes [rows, K]`` into ``out [rows_padded, bits, words]``."""
+    """Pack rows ``r0 .. r1`` of ``codes [rows, K]`` into ``out [rows_padded, bits, words]``.
+
+    Full words run a fixed 64-lane loop, which LLVM vectorizes (variable shifts and an OR
+    reduction); only the last, partial word of a row takes the general loop.
+    """
     k_len = codes.shape[1]
-    words = out.shape[2]
+    full = k_len // WORD_BITS
     for r in range(r0, r1):
-        for w in range(words):
+        row = codes[r]
+        for w in range(full):
             k0 = w * WORD_BITS
-            k1 = min(k0 + WORD_BITS, k_len)
             for p in range(bits):
                 word = np.uint64(0)
-                for k in range(k0, k1):
+                for j in range(WORD_BITS):
                     # Two's complement bit p of the code; the int64 shift is arithmetic.
-                    bit = np.uint64((codes[r, k] >> p) & 1)
-                    word |= bit << np.uint64(k - k0)
+                    word |= np.uint64((row[k0 + j] >> p) & 1) << np.uint64(j)
                 out[r, p, w] = word
+        if full * WORD_BITS < k_len:
+            k0 = full * WORD_BITS
+            for p in range(bits):
+                word = np.uint64(0)
+                for k in range(k0, k_len):
+                    word |= np.uint64((row[k] >> p) & 1) << np.uint64(k - k0)
+                out[r, p, full] = word
 
 
 @njit(cache=True, parallel=True)
