@@ -163,7 +163,10 @@ def _gemm_tiles(a_words, w_words, coef, out, m_block, k_block, t_begin, t_end, c
                                 a6 = a_words[i, k, m0 + 6]
                                 a7 = a_words[i, k, m0 + 7]
                                 for n in range(COL_TILE):
-                                    w = w_words[j, k, n0 + n]
+                                    # An unsigned index skips Numba's negative-index wrap,
+                                    # which hides the contiguity from LLVM: with it, the 16
+                                    # words become two vector loads instead of two gathers.
+                                    w = w_words[j, k, np.uint64(n0 + n)]
                                     acc[0, n] += popcount(a0 & w)
                                     acc[1, n] += popcount(a1 & w)
                                     acc[2, n] += popcount(a2 & w)
@@ -175,7 +178,7 @@ def _gemm_tiles(a_words, w_words, coef, out, m_block, k_block, t_begin, t_end, c
                             c = coef[i, j]
                             for r in range(ROW_TILE):
                                 for n in range(COL_TILE):
-                                    out[m0 + r, n0 + n] += c * acc[r, n]
+                                    out[m0 + r, np.uint64(n0 + n)] += c * acc[r, n]
 
 
 @njit(cache=True, parallel=True)
