@@ -33,6 +33,7 @@ precisions it can run; everything else is shared:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -228,8 +229,11 @@ def run_width_table(supported: Sequence[int], runs_float: bool) -> np.ndarray:
     return table
 
 
+@functools.lru_cache(maxsize=4096)
 def expected_max_binomial(n: int, p: float, group: int) -> float:
-    """E[max of ``group`` independent Binomial(n, p)]: sum over k of P(max > k)."""
+    """E[max of ``group`` independent Binomial(n, p)]: sum over k of P(max > k).
+
+    Cached: every config of a sweep packs the same few (n, p, group) triples."""
     if n <= 0:
         return 0.0
     total, cdf = 0.0, 0.0
@@ -441,7 +445,8 @@ def check_runnable(
     """Raise for a requested width some config cannot run (a float request on an integer-only
     family), naming the family and the width."""
     for col, off in (("w_bits", w_off), ("a_bits", a_off)):
-        req = np.unique(getattr(points, col))
+        # Widths are 1..32 (check_points): a bincount finds the distinct ones without a sort.
+        req = np.flatnonzero(np.bincount(getattr(points, col), minlength=FLOAT_BITS + 1))
         for h, cfg in enumerate(configs):
             runs = params[h, off + req]
             if (runs == 0).any():
