@@ -176,3 +176,21 @@ def test_inconsistent_packed_operand_is_refused():
     assert info.value.field == "packed.words"
     with pytest.raises(HwsimError):
         PackedOperand(good.words.astype(np.int64), good.rows, good.k, 2, False)
+
+
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=40),
+    st.integers(1, 4),
+    st.integers(1, 3),
+)
+def test_throughput_loop_counts_what_it_claims(values, chunks, passes):
+    from hwsim.kernels.popcount import popcount_throughput_kernel
+
+    words = np.array(values, dtype=np.uint64)
+    want = sum(
+        bin(int(x) & ((c * passes + p) | 1)).count("1")
+        for c in range(chunks)
+        for p in range(passes)
+        for x in values
+    )
+    assert popcount_throughput_kernel(words, chunks, passes) == want
