@@ -214,16 +214,23 @@ PARALLEL_MIN_LANES = 1 << 20
 """Below this many code bits to pack, one thread is faster than waking the pool."""
 
 
-def pack_rows(codes: np.ndarray, bits: int, row_multiple: int = 1) -> np.ndarray:
+def pack_rows(
+    codes: np.ndarray, bits: int, row_multiple: int = 1, out: np.ndarray | None = None
+) -> np.ndarray:
     """Pack validated 2-D int64 codes into uint64 ``[rows_padded, bits, ceil(K/64)]``.
 
     Rows are padded with zero codes up to a multiple of ``row_multiple`` (the kernels' register
-    tile) and lanes past ``K`` are zero, which contributes nothing to any popcount. This is the
-    kernels' layout: all planes of one row lie together so a tile reads them from one place.
+    tile) and lanes past ``K`` are zero, which contributes nothing to any popcount. ``out`` may
+    be given as a view of that shape over the caller's own layout (a transposed array), so the
+    words land where they are used with no copy; its padding rows are zeroed here.
     """
     rows, k_len = codes.shape
     padded = -(-rows // row_multiple) * row_multiple
-    out = np.zeros((padded, bits, -(-k_len // WORD_BITS)), dtype=np.uint64)
+    shape = (padded, bits, -(-k_len // WORD_BITS))
+    if out is None:
+        out = np.empty(shape, dtype=np.uint64)
+    check(out.shape == shape and out.dtype == np.uint64, "out", out.shape, f"must be {shape}")
+    out[rows:] = 0
     threads = numba.get_num_threads()
     if rows * k_len * bits < PARALLEL_MIN_LANES or threads == 1 or rows < 2:
         _pack_range(codes, bits, out, 0, rows)
@@ -241,7 +248,9 @@ def pack_bitplanes(codes: Any, bits: int, signed: bool) -> np.ndarray:
     bits = check_bits("bits", bits)
     c = as_codes(codes, bits, _check_signed(signed, "signed"))
     check(c.ndim == 2, "codes.shape", c.shape, "must be 2-D [rows, K]")
-    return np.ascontiguousarray(pack_rows(c, bits).transpose(1, 0, 2))
+    planes = np.empty((bits, c.shape[0], -(-c.shape[1] // WORD_BITS)), dtype=np.uint64)
+    pack_rows(c, bits, out=planes.transpose(1, 0, 2))
+    return planes
 
 
 # ---------------------------------------------------------------------------- statistics

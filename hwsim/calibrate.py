@@ -140,9 +140,10 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
 def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
     overhead: float | None = None,
-) -> tuple[float, float, float, float, float]:
-    """``(words per second, seconds per output plane pair, seconds per packed code, seconds
-    per packed element-bit, overhead seconds)`` minimising the relative error of
+) -> dict[str, float]:
+    """The ``cpu`` config fields ``binary_words_per_s``, ``writeback_s_per_output_pair``,
+    ``pack_s_per_elem``, ``pack_s_per_elem_bit`` and ``call_overhead_s`` minimising the
+    relative error of
     ``t = overhead + words/rate + pairs*writeback + codes*read_s + codes*a*pack_s`` (all
     non-negative), where ``pairs = w * a * Mp * Np`` counts the register tile's write-backs
     and ``codes = M * K`` the activation codes packed.
@@ -165,9 +166,14 @@ def fit_bitserial(
     else:
         rest = _nonnegative_fit(x[:, 1:] / y[:, None], 1.0 - overhead / y)
         coef = np.concatenate([[overhead], rest])
-    overhead, per_word, per_pair, per_code, per_bit = coef
-    rate = 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y))
-    return rate, float(per_pair), float(per_code), float(per_bit), float(overhead)
+    overhead, per_word, per_pair, per_code, per_bit = (float(c) for c in coef)
+    return {
+        "binary_words_per_s": 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y)),
+        "writeback_s_per_output_pair": per_pair,
+        "pack_s_per_elem": per_code,
+        "pack_s_per_elem_bit": per_bit,
+        "call_overhead_s": overhead,
+    }
 
 
 def _nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -223,7 +229,7 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
     # One word against one register tile: what a call costs before any work.
     overhead = time_bitserial(1, COL_TILE, 64, 1, 1, repeats=20 if quick else 100)
     steps.update()
-    rate, writeback_s, pack_code_s, pack_s, overhead = fit_bitserial(timings, overhead)
+    fitted = fit_bitserial(timings, overhead)
     steps.update()
     steps.close()
     cores = get_num_threads()
@@ -240,13 +246,9 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
             "l2_bytes_per_s": bw["l2"] * cores,
             "l3_bytes_per_s": bw["l3"] * cores,
             "dram_bytes_per_s": bw["dram"],
-            "binary_words_per_s": float(rate),
-            "pack_s_per_elem": pack_code_s,
-            "pack_s_per_elem_bit": pack_s,
-            "writeback_s_per_output_pair": writeback_s,
+            **fitted,
             "int8_macs_per_s": 2.0 * fp32,
             "fp32_macs_per_s": fp32,
-            "call_overhead_s": overhead,
             "power_w": 15.0 * cores,
             "e_dram_pj_per_bit": 20.0,
         },

@@ -199,42 +199,34 @@ def allocate_rates(
         p = curves[l][r].psnr_db
         return 0.0 if math.isinf(p) else 10.0 ** (-p / 10.0)
 
+    def step(l: int, up: bool) -> tuple[int, int, float, float] | None:
+        """Layer ``l``'s next rate up or down: ``(l, rate, cost change, distortion change)``."""
+        options = [r for r in curves[l] if (r > rates[l] if up else r < rates[l])]
+        if not options:
+            return None
+        r = min(options) if up else max(options)
+        return l, r, costs[l, r] - costs[l, rates[l]], dist(l, r) - dist(l, rates[l])
+
+    def ratio(num: float, den: float) -> float:
+        return num / den if den > 0 else math.inf
+
+    limit = budget + 1e-12 * abs(budget)
     total = sum(costs[l, r] for l, r in enumerate(rates))
-    while total > budget + 1e-12 * abs(budget):
-        best, best_score = -1, math.inf
-        for l, c in enumerate(curves):
-            lower = [r for r in c if r < rates[l]]
-            if not lower:
-                continue
-            r = max(lower)
-            saved = costs[l, rates[l]] - costs[l, r]
-            added = dist(l, r) - dist(l, rates[l])
-            score = added / saved if saved > 0 else math.inf
-            if score < best_score or best < 0:
-                best, best_score = l, score
-        r = max(x for x in curves[best] if x < rates[best])
-        total -= costs[best, rates[best]] - costs[best, r]
-        rates[best] = r
-    # A layer whose curve skips rates can overshoot on its last step: give back what fits.
-    while True:
-        best, best_score = -1, -math.inf
-        for l, c in enumerate(curves):
-            higher = [r for r in c if r > rates[l]]
-            if not higher:
-                continue
-            r = min(higher)
-            extra = costs[l, r] - costs[l, rates[l]]
-            if total + extra > budget + 1e-12 * abs(budget):
-                continue
-            gained = dist(l, rates[l]) - dist(l, r)
-            score = gained / extra if extra > 0 else math.inf
-            if score > best_score:
-                best, best_score = l, score
-        if best < 0:
-            return rates
-        r = min(x for x in curves[best] if x > rates[best])
-        total += costs[best, r] - costs[best, rates[best]]
-        rates[best] = r
+    while total > limit:
+        # Lower the layer that adds the least distortion per unit of cost saved.
+        moves = [m for l in range(len(curves)) if (m := step(l, up=False))]
+        l, r, d_cost, _ = min(moves, key=lambda m: ratio(m[3], -m[2]))
+        total += d_cost
+        rates[l] = r
+    # A layer whose curve skips rates can overshoot on its last step: give back what fits,
+    # raising the layer that removes the most distortion per unit of cost added.
+    while moves := [
+        m for l in range(len(curves)) if (m := step(l, up=True)) and total + m[2] <= limit
+    ]:
+        l, r, d_cost, _ = max(moves, key=lambda m: ratio(-m[3], m[2]))
+        total += d_cost
+        rates[l] = r
+    return rates
 
 
 # ---------------------------------------------------------------------- torch modules

@@ -103,9 +103,9 @@ def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -
     c = as_codes(codes, bits, bool(signed), field)
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
-    by_row = pack_rows(c, bits, ROW_PAD)  # [rows, bits, words]
-    words = aligned_empty(by_row.shape[1:] + by_row.shape[:1], np.uint64)
-    words[...] = by_row.transpose(1, 2, 0)
+    rows_padded = -(-c.shape[0] // ROW_PAD) * ROW_PAD
+    words = aligned_empty((bits, -(-c.shape[1] // 64), rows_padded), np.uint64)
+    pack_rows(c, bits, ROW_PAD, out=words.transpose(2, 0, 1))
     return PackedOperand(words, int(c.shape[0]), int(c.shape[1]), bits, bool(signed))
 
 

@@ -111,7 +111,17 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
 
     timings = [(s, seconds(*s, rate, writeback, read_s, pack_s, overhead)) for s in shapes]
     for known_overhead in (None, overhead):  # fitted, or measured apart and held fixed
-        got = fit_bitserial(timings, known_overhead)
+        fit = fit_bitserial(timings, known_overhead)
+        got = [
+            fit[k]
+            for k in (
+                "binary_words_per_s",
+                "writeback_s_per_output_pair",
+                "pack_s_per_elem",
+                "pack_s_per_elem_bit",
+                "call_overhead_s",
+            )
+        ]
         assert got[0] == pytest.approx(rate, rel=1e-3)
         predicted = [seconds(*s, *got) for s, _ in timings]
         np.testing.assert_allclose(predicted, [t for _, t in timings], rtol=1e-3)
