@@ -1,5 +1,8 @@
 """A small, deterministic training loop shared by every quantization method.
 
+Training and evaluation run where the model is: move the model to a device (see
+:func:`resolve_device`) and every batch follows it; the data loaders stay on the CPU.
+
 Hooks let a method shape training without its own loop: ``regularizer(model)`` is added to the
 task loss, ``after_step(model)`` runs after each optimizer step (clamping bits, snapping
 weights), ``after_epoch(model, epoch)`` runs after each epoch and returns True when parameters
@@ -9,6 +12,8 @@ changed shape and the optimizer must be rebuilt (BSQ's re-quantization).
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from hwsim.errors import HwsimError, check
+from models.data import loader
 
 OptimizerSpec = str | Callable[[nn.Module], torch.optim.Optimizer]
 OPTIMIZERS = ("adam", "sgd")
@@ -68,14 +73,42 @@ def make_optimizer(
     raise HwsimError("optimizer", optimizer, f"must be one of {OPTIMIZERS} or a factory")
 
 
-def _split(data: Any, split: str) -> tuple[Tensor, Tensor]:
-    check(split in ("train", "test"), "split", split, "must be 'train' or 'test'")
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` (CUDA when there is one, else the CPU), ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"``, checked against what this machine has."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec is None or spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    check(
+        isinstance(spec, str) and (spec == "cpu" or spec.split(":")[0] == "cuda"),
+        "device",
+        spec,
+        "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
+    )
     try:
-        return getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
-    except AttributeError as exc:
-        raise HwsimError(
-            "data", type(data).__name__, f"needs x_{split} and y_{split} tensors"
-        ) from exc
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise HwsimError("device", spec, str(exc)) from None
+    if device.type == "cuda":
+        check(torch.cuda.is_available(), "device", spec, "CUDA is not available here")
+        count = torch.cuda.device_count()
+        check(
+            device.index is None or device.index < count,
+            "device",
+            spec,
+            f"this machine has {count} CUDA device(s)",
+        )
+        # cuBLAS is only deterministic with a fixed workspace; it reads this on first use.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return device
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters (or buffers) live; the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
 
 
 def train(
@@ -92,28 +125,33 @@ def train(
     after_step: Callable[[nn.Module], None] | None = None,
     after_epoch: Callable[[nn.Module, int], bool | None] | None = None,
     progress: bool | None = None,
+    steps: int | None = None,
+    workers: int = 0,
 ) -> list[float]:
-    """Train ``model`` in place on ``data.x_train``/``y_train`` with cross entropy.
+    """Train ``model`` in place, on its device, on ``data``'s training split (augmented where
+    the dataset has an augmentation) with cross entropy.
 
+    ``steps``, if given, replaces ``epochs``: training stops after that many optimizer steps
+    (the last epoch may be partial). ``workers`` loads batches in that many processes.
     Returns the mean loss (task loss plus regularizer) of each epoch. The same seed gives the
-    same weights: the shuffling has its own seeded generator and torch runs deterministic
-    kernels. ``progress=None`` shows a tqdm bar only on a terminal.
+    same weights on one device: the shuffling has its own seeded generator and torch runs
+    deterministic kernels. ``progress=None`` shows a tqdm bar only on a terminal.
     """
     check(isinstance(epochs, int) and epochs >= 0, "epochs", epochs, "must be an integer >= 0")
     check(
-        isinstance(batch_size, int) and batch_size >= 1,
-        "batch_size",
-        batch_size,
-        "must be an integer >= 1",
+        steps is None or (isinstance(steps, int) and steps >= 0),
+        "steps",
+        steps,
+        "must be an integer >= 0 (or None for whole epochs)",
     )
     check(lr > 0, "lr", lr, "must be > 0")
-    x, y = _split(data, "train")
     set_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(
-        TensorDataset(x, y), batch_size=batch_size, shuffle=True, generator=generator
-    )
+    batches = loader(data, "train", batch_size=batch_size, seed=seed, workers=workers)
+    if steps is not None:
+        epochs = math.ceil(steps / max(len(batches), 1))
+    device = model_device(model)
     losses: list[float] = []
+    done = 0
     with deterministic():
         opt = make_optimizer(model, optimizer, lr, weight_decay)
         bar = tqdm(
@@ -125,7 +163,10 @@ def train(
         for epoch in bar:
             model.train()
             total, count = 0.0, 0
-            for xb, yb in loader:
+            for xb, yb in batches:
+                if steps is not None and done >= steps:
+                    break
+                xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 opt.zero_grad(set_to_none=True)
                 loss = F.cross_entropy(model(xb), yb)
                 if regularizer is not None:
@@ -136,6 +177,7 @@ def train(
                     after_step(model)
                 total += float(loss.detach()) * len(xb)
                 count += len(xb)
+                done += 1
             losses.append(total / max(count, 1))
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if after_epoch is not None and after_epoch(model, epoch):
@@ -144,22 +186,35 @@ def train(
     return losses
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Logits of ``model`` (in eval mode) on ``x``, computed in batches."""
+@contextlib.contextmanager
+def _inference(model: nn.Module) -> Iterator[torch.device]:
+    """Eval mode and deterministic kernels inside the block; yields the model's device."""
     was_training = model.training
     model.eval()
     try:
-        with deterministic():
-            out = [model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        with torch.no_grad(), deterministic():
+            yield model_device(model)
     finally:
         model.train(was_training)
+
+
+def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
+    """Logits of ``model`` (in eval mode, on its device) on ``x``, computed in batches and
+    returned on the CPU."""
+    with _inference(model) as device:
+        out = [model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
 
 
-def evaluate(model: nn.Module, data: Any, split: str = "test") -> float:
-    """Top-1 accuracy of ``model`` on ``data``'s ``split``."""
-    x, y = _split(data, split)
-    if len(y) == 0:
+def evaluate(
+    model: nn.Module, data: Any, split: str = "test", *, batch_size: int = 1024, workers: int = 0
+) -> float:
+    """Top-1 accuracy of ``model`` (on its device) on ``data``'s ``split``, unaugmented."""
+    batches = loader(data, split, batch_size=batch_size, augment=False, workers=workers)
+    if len(batches.dataset) == 0:
         raise HwsimError(f"data.y_{split}", 0, "is empty")
-    return float((predict_logits(model, x).argmax(dim=1) == y).float().mean())
+    correct = 0
+    with _inference(model) as device:
+        for xb, yb in batches:
+            correct += int((model(xb.to(device)).argmax(dim=1).cpu() == yb).sum())
+    return correct / len(batches.dataset)

@@ -1,5 +1,6 @@
 """Training determinism and the baseline cache."""
 
+import pytest
 import torch
 
 from hwsim import BitPolicy
@@ -77,3 +78,65 @@ def test_baseline_cache_round_trip(tmp_path, monkeypatch):
     assert trained == ["digits", "digits"]
     for a, b in zip(first.state_dict().values(), third.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_steps_replace_epochs_and_stop_mid_epoch():
+    data = Tiny()  # 96 images: 3 batches of 32 per epoch
+    steps = []
+    torch.manual_seed(0)
+    model = _net()
+    losses = train(
+        model, data, epochs=50, steps=5, batch_size=32, after_step=lambda m: steps.append(1)
+    )
+    assert len(steps) == 5 and len(losses) == 2
+    # the first 5 steps of a longer run are the same 5 steps
+    torch.manual_seed(0)
+    longer = _net()
+    seen = []
+
+    def snapshot(m):
+        seen.append([p.detach().clone() for p in m.parameters()])
+
+    train(longer, data, epochs=3, batch_size=32, after_step=snapshot)
+    for a, b in zip(model.parameters(), seen[4], strict=True):
+        assert torch.equal(a.detach(), b)
+
+
+def test_resolve_device():
+    from hwsim import HwsimError
+    from quant.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    for bad in ("tpu", "cuda:x", 3):
+        with pytest.raises(HwsimError) as err:
+            resolve_device(bad)
+        assert err.value.field == "device"
+    if not torch.cuda.is_available():
+        with pytest.raises(HwsimError, match="not available"):
+            resolve_device("cuda:0")
+    else:
+        with pytest.raises(HwsimError, match="CUDA device"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+def test_cuda_training_is_repeatable_and_close_to_cpu():
+    from quant.train import resolve_device
+
+    data = Tiny()
+    device = resolve_device("cuda")
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = _net().to(device)
+        train(model, data, epochs=2, seed=1, batch_size=32)
+        runs.append(torch.cat([p.detach().flatten().cpu() for p in model.parameters()]))
+    assert torch.equal(runs[0], runs[1])
+    torch.manual_seed(0)
+    cpu = _net()
+    train(cpu, data, epochs=2, seed=1, batch_size=32)
+    reference = torch.cat([p.detach().flatten() for p in cpu.parameters()])
+    torch.testing.assert_close(runs[0], reference, rtol=1e-3, atol=1e-4)
+    assert abs(evaluate(model, data) - evaluate(cpu, data)) <= 1 / 32  # one image at most
