@@ -6,8 +6,15 @@ Importing this package imports every family module; each registers itself.
 from importlib import import_module
 
 from hwsim.hardware.api import cost_table, simulate
-from hwsim.hardware.base import HardwareConfig, load_hardware, preset_names
-from hwsim.hardware.registry import Points, families, get_family, register_family
+from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.registry import (
+    Points,
+    families,
+    get_family,
+    load_hardware,
+    preset_names,
+    register_family,
+)
 from hwsim.hardware.report import METRICS, CostReport, CostTable
 
 FAMILY_MODULES: tuple[str, ...] = (

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.errors import HwsimError, check, check_bits
-from hwsim.hardware.base import HardwareConfig, load_hardware
-from hwsim.hardware.registry import Points, get_family
+from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.registry import Points, get_family, load_hardware
 from hwsim.hardware.report import METRICS, CostReport, CostTable
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload

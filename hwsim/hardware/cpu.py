@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.errors import HwsimError
+from hwsim.hardware import report as M
 from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.registry import Points, register_family
 from hwsim.hardware.report import METRICS
@@ -37,35 +38,61 @@ from hwsim.hardware.skeleton import (
     check_points,
     check_runnable,
     run_width_table,
+    slot_offsets,
 )
 from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
 KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
+K_BITSERIAL = float(KERNELS.index("bitserial"))  # the kernel slot holds the index as a float
+K_INT8 = float(KERNELS.index("int8"))
 
-(
-    C_KERNEL,
-    C_CORES,
-    C_FREQ,
-    C_L1,
-    C_L2,
-    C_L3,
-    C_BW1,
-    C_BW2,
-    C_BW3,
-    C_BWD,
-    C_WORDS,
-    C_PACK,
-    C_INT8,
-    C_FP32,
-    C_OVERHEAD,
-    C_POWER,
-    C_EDRAM,
-    C_WRITEBACK,
-    C_PACK_ELEM,
-) = range(19)
-C_WRUN = 20
-C_ARUN = C_WRUN + FLOAT_BITS + 1
-N_CPU_PARAMS = C_ARUN + FLOAT_BITS + 1
+CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("kernel", 1),  # index into KERNELS
+    ("cores", 1),
+    ("frequency_hz", 1),
+    ("l1_bytes", 1),
+    ("l2_bytes", 1),
+    ("l3_bytes", 1),
+    ("l1_bytes_per_s", 1),
+    ("l2_bytes_per_s", 1),
+    ("l3_bytes_per_s", 1),
+    ("dram_bytes_per_s", 1),
+    ("binary_words_per_s", 1),
+    ("pack_s_per_elem_bit", 1),
+    ("int8_macs_per_s", 1),
+    ("fp32_macs_per_s", 1),
+    ("call_overhead_s", 1),
+    ("power_w", 1),
+    ("e_dram_pj_per_bit", 1),
+    ("writeback_s_per_output_pair", 1),
+    ("pack_s_per_elem", 1),
+    ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
+    ("a_run", FLOAT_BITS + 1),
+)
+"""One row of the CPU kernel's float64 parameter matrix (one row per config)."""
+
+_C, N_CPU_PARAMS = slot_offsets(CPU_PARAM_LAYOUT)
+C_KERNEL = _C["kernel"]
+C_CORES = _C["cores"]
+C_FREQ = _C["frequency_hz"]
+C_L1 = _C["l1_bytes"]
+C_L2 = _C["l2_bytes"]
+C_L3 = _C["l3_bytes"]
+C_BW1 = _C["l1_bytes_per_s"]
+C_BW2 = _C["l2_bytes_per_s"]
+C_BW3 = _C["l3_bytes_per_s"]
+C_BWD = _C["dram_bytes_per_s"]
+C_WORDS = _C["binary_words_per_s"]
+C_PACK = _C["pack_s_per_elem_bit"]
+C_INT8 = _C["int8_macs_per_s"]
+C_FP32 = _C["fp32_macs_per_s"]
+C_OVERHEAD = _C["call_overhead_s"]
+C_POWER = _C["power_w"]
+C_EDRAM = _C["e_dram_pj_per_bit"]
+C_WRITEBACK = _C["writeback_s_per_output_pair"]
+C_PACK_ELEM = _C["pack_s_per_elem"]
+C_WRUN = _C["w_run"]
+C_ARUN = _C["a_run"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +208,7 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
             ar = q[C_ARUN + a_req[p]]
             kind = q[C_KERNEL]
             pack = 0.0
-            if kind == 0.0:
+            if kind == K_BITSERIAL:
                 words = np.ceil(k / 64.0)
                 mp = np.ceil(m / ROW_TILE) * ROW_TILE
                 np_ = np.ceil(n / COL_TILE) * COL_TILE
@@ -189,7 +216,7 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
                 touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
                 pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
                 peak = q[C_WORDS] * 64.0 / (wr * ar)
-            elif kind == 1.0:
+            elif kind == K_INT8:
                 rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
                 t_comp = macs / rate
                 touched = (m * k * ar + n * k * wr) / 8.0 + m * n * 4.0
@@ -206,22 +233,22 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
             e_dram = 8.0 * (read + write) * q[C_EDRAM] * 1e-12
             e_core = t * q[C_POWER]
             cycles = t * q[C_FREQ]
-            out[0, h, p] = cycles
-            out[1, h, p] = max(0.0, t_mem - t_comp) * q[C_FREQ]
-            out[2, h, p] = t
-            out[3, h, p] = e_core + e_dram
-            out[4, h, p] = e_core
-            out[5, h, p] = 0.0
-            out[6, h, p] = e_dram
-            out[7, h, p] = read
-            out[8, h, p] = write
-            out[9, h, p] = read + write
-            out[10, h, p] = 8.0 * touched
-            out[11, h, p] = n * k * wr
-            out[12, h, p] = in_elems * ar + m * n * ar
-            out[13, h, p] = macs / (t * peak)
-            out[14, h, p] = wr
-            out[15, h, p] = ar
+            out[M.M_CYCLES, h, p] = cycles
+            out[M.M_STALL_CYCLES, h, p] = max(0.0, t_mem - t_comp) * q[C_FREQ]
+            out[M.M_LATENCY_S, h, p] = t
+            out[M.M_ENERGY_J, h, p] = e_core + e_dram
+            out[M.M_COMPUTE_ENERGY_J, h, p] = e_core
+            out[M.M_SRAM_ENERGY_J, h, p] = 0.0
+            out[M.M_DRAM_ENERGY_J, h, p] = e_dram
+            out[M.M_DRAM_READ_BYTES, h, p] = read
+            out[M.M_DRAM_WRITE_BYTES, h, p] = write
+            out[M.M_DRAM_BYTES, h, p] = read + write
+            out[M.M_SRAM_BITS, h, p] = 8.0 * touched
+            out[M.M_WEIGHT_BITS, h, p] = n * k * wr
+            out[M.M_ACTIVATION_BITS, h, p] = in_elems * ar + m * n * ar
+            out[M.M_UTILIZATION, h, p] = macs / (t * peak)
+            out[M.M_W_BITS_RUN, h, p] = wr
+            out[M.M_A_BITS_RUN, h, p] = ar
 
 
 def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarray]:

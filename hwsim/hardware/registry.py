@@ -1,4 +1,5 @@
-"""The family registry: each hardware family binds its config type to its cost function.
+"""The family registry: each hardware family binds its config type to its cost function, and
+configs are read by family name from presets and TOML files.
 
 A cost function evaluates many (layer, bits) points on many configs of one family in one call::
 
@@ -10,12 +11,16 @@ only build :class:`Points` and dispatch here, so both run the same Numba code.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, check
 from hwsim.hardware.base import HardwareConfig
 from hwsim.policy import LayerStats
 from hwsim.workload import Workload
@@ -88,3 +93,52 @@ def families() -> dict[str, Family]:
 def _load_families() -> None:
     # Importing the package imports every family module, which registers itself.
     import hwsim.hardware  # noqa: F401
+
+
+PRESET_PACKAGE = "hwsim.hardware.presets"
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in the package."""
+    root = resources.files(PRESET_PACKAGE)
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def load_hardware(name_or_path: str | Path | HardwareConfig, **overrides: Any) -> HardwareConfig:
+    """A preset by name (``"bitfusion"``) or a TOML file by path, with field overrides.
+
+    The TOML holds ``family``, the config's fields, and an optional ``[sources]`` table that
+    maps each field to where its number comes from.
+    """
+    if isinstance(name_or_path, HardwareConfig):
+        return name_or_path.replace(**overrides) if overrides else name_or_path
+    text, origin = _read_toml_text(name_or_path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise HwsimError("hardware", origin, f"invalid TOML: {exc}") from exc
+    family_name = data.pop("family", None)
+    check(
+        isinstance(family_name, str),
+        "hardware.family",
+        family_name,
+        f"missing or not a string in {origin}",
+    )
+    config_type = get_family(family_name).config_type
+    sources = data.pop("sources", {})
+    data.update(overrides)
+    data.setdefault("name", Path(str(name_or_path)).stem)
+    return config_type.from_dict({**data, "sources": sources})
+
+
+def _read_toml_text(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise HwsimError("hardware", str(path), "no such TOML file")
+        return path.read_text(), str(path)
+    name = str(name_or_path)
+    res = resources.files(PRESET_PACKAGE).joinpath(f"{name}.toml")
+    if not res.is_file():
+        raise HwsimError("hardware", name, f"unknown preset; presets: {preset_names()}")
+    return res.read_text(), f"preset {name}"

@@ -30,6 +30,27 @@ METRICS: tuple[str, ...] = (
 )
 """Keys every family's ``evaluate`` returns, each an array ``[hardware, point]``."""
 
+# Row of each metric in a Numba kernel's output array ``[metric, hardware, point]``, derived
+# from METRICS so its order lives only there. Numba freezes these module-level ints into the
+# compiled kernels, and its on-disk cache is keyed on the kernel's own source file: after
+# reordering METRICS, delete the ``__pycache__/*.nbi`` files of hwsim/hardware.
+M_CYCLES = METRICS.index("cycles")
+M_STALL_CYCLES = METRICS.index("stall_cycles")
+M_LATENCY_S = METRICS.index("latency_s")
+M_ENERGY_J = METRICS.index("energy_j")
+M_COMPUTE_ENERGY_J = METRICS.index("compute_energy_j")
+M_SRAM_ENERGY_J = METRICS.index("sram_energy_j")
+M_DRAM_ENERGY_J = METRICS.index("dram_energy_j")
+M_DRAM_READ_BYTES = METRICS.index("dram_read_bytes")
+M_DRAM_WRITE_BYTES = METRICS.index("dram_write_bytes")
+M_DRAM_BYTES = METRICS.index("dram_bytes")
+M_SRAM_BITS = METRICS.index("sram_bits")
+M_WEIGHT_BITS = METRICS.index("weight_bits")
+M_ACTIVATION_BITS = METRICS.index("activation_bits")
+M_UTILIZATION = METRICS.index("utilization")
+M_W_BITS_RUN = METRICS.index("w_bits_run")
+M_A_BITS_RUN = METRICS.index("a_bits_run")
+
 _SUMMED = tuple(m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run"))
 
 

@@ -32,7 +32,6 @@ precisions it can run; everything else is shared:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Sequence
@@ -43,6 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.errors import HwsimError
+from hwsim.hardware import report as M
 from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.registry import Points
 from hwsim.hardware.report import METRICS
@@ -66,36 +66,77 @@ TILE_KEYS: tuple[str, ...] = (
 """Extra outputs of the skeleton (beyond METRICS): the tile schedule the event model replays."""
 
 OUT_KEYS: tuple[str, ...] = METRICS + TILE_KEYS
-_IDX = {k: i for i, k in enumerate(OUT_KEYS)}
+# Rows of the tile outputs, after the METRICS rows (report.M_* give those).
+T_TILES = OUT_KEYS.index("tiles")
+T_COMPUTE = OUT_KEYS.index("tile_compute_cycles")
+T_LOAD = OUT_KEYS.index("tile_load_cycles")
+T_STORE = OUT_KEYS.index("tile_store_cycles")
+T_FILL = OUT_KEYS.index("fill_cycles")
 
-# Layout of one row of the float64 parameter matrix.
-(
-    P_ROWS,
-    P_COLS,
-    P_LANES,
-    P_WMODE,
-    P_WBPC,
-    P_AMODE,
-    P_ABPC,
-    P_FREQ,
-    P_WBUF,
-    P_ABUF,
-    P_OBUF,
-    P_BW,
-    P_EMUL,
-    P_EADD,
-    P_ESRAM,
-    P_EDRAM,
-    P_OUTBITS,
-    P_FILL,
-    P_REFBITS,
-) = range(19)
-P_WRUN = 20  # 33 entries: run width for each requested width 0..32 (0 = cannot run)
-P_ARUN = P_WRUN + FLOAT_BITS + 1
-P_AESS = P_ARUN + FLOAT_BITS + 1  # 17 entries: expected group-max essential bits at a = 0..16
-P_WFACTOR = P_AESS + MAX_BITS + 1  # 17 entries: the weight step factor at w = 0..16
-P_INVFREQ = 19
-N_PARAMS = P_WFACTOR + MAX_BITS + 1
+
+def slot_offsets(layout: Sequence[tuple[str, int]]) -> tuple[dict[str, int], int]:
+    """``({name: first index}, total length)`` of a packed float64 row of named fields, each
+    ``size`` entries long: kernel layouts are declared as one tuple and numbered from it."""
+    offsets, n = {}, 0
+    for name, size in layout:
+        offsets[name] = n
+        n += size
+    return offsets, n
+
+
+PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
+    ("rows", 1),
+    ("cols", 1),
+    ("lanes", 1),
+    ("w_mode", 1),
+    ("w_bits_per_cycle", 1),
+    ("a_mode", 1),
+    ("a_bits_per_cycle", 1),
+    ("frequency_hz", 1),
+    ("weight_buffer_bytes", 1),
+    ("act_buffer_bytes", 1),
+    ("out_buffer_bytes", 1),
+    ("dram_bytes_per_cycle", 1),
+    ("e_mul8_pj", 1),
+    ("e_add_pj", 1),
+    ("e_sram_pj_per_bit", 1),
+    ("e_dram_pj_per_bit", 1),
+    ("out_bits", 1),
+    ("fill_cycles", 1),
+    ("ref_bits", 1),  # the widest precision: fixes the tile count
+    ("inv_frequency", 1),
+    ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
+    ("a_run", FLOAT_BITS + 1),
+    ("a_essential", MAX_BITS + 1),  # expected group-max essential bits at a = 0..16
+    ("w_factor", MAX_BITS + 1),  # the weight step factor at w = 0..16
+)
+"""One row of the kernel's float64 parameter matrix (one row per config)."""
+
+_P, N_PARAMS = slot_offsets(PARAM_LAYOUT)
+P_ROWS = _P["rows"]
+P_COLS = _P["cols"]
+P_LANES = _P["lanes"]
+P_WMODE = _P["w_mode"]
+P_WBPC = _P["w_bits_per_cycle"]
+P_AMODE = _P["a_mode"]
+P_ABPC = _P["a_bits_per_cycle"]
+P_FREQ = _P["frequency_hz"]
+P_WBUF = _P["weight_buffer_bytes"]
+P_ABUF = _P["act_buffer_bytes"]
+P_OBUF = _P["out_buffer_bytes"]
+P_BW = _P["dram_bytes_per_cycle"]
+P_EMUL = _P["e_mul8_pj"]
+P_EADD = _P["e_add_pj"]
+P_ESRAM = _P["e_sram_pj_per_bit"]
+P_EDRAM = _P["e_dram_pj_per_bit"]
+P_OUTBITS = _P["out_bits"]
+P_FILL = _P["fill_cycles"]
+P_REFBITS = _P["ref_bits"]
+P_INVFREQ = _P["inv_frequency"]
+P_WRUN = _P["w_run"]
+P_ARUN = _P["a_run"]
+P_AESS = _P["a_essential"]
+P_WFACTOR = _P["w_factor"]
 
 
 @dataclass(frozen=True)
@@ -272,10 +313,31 @@ def _ceil_div(a: float, b: float) -> float:
 
 
 # Per (config, layer) quantities that do not depend on the bits.
-(L_STEPS, L_INV_TBW, L_TILES, L_MACS, L_WELEM, L_IN, L_OUT, L_SRAM_W, L_SRAM_A, L_INV_T, L_UTIL) = (
-    range(11)
+LAYER_FIELDS: tuple[str, ...] = (
+    "steps",
+    "inv_tile_bandwidth",  # 1 / (tiles * DRAM bytes per cycle)
+    "tiles",
+    "macs",
+    "weight_elems",
+    "input_elems",
+    "output_elems",
+    "sram_weight_elems",  # weight elements the array reads from the buffer
+    "sram_act_elems",
+    "inv_tiles",
+    "peak_utilization",  # MACs / array slots, before the step factor and stalls
 )
-N_LAYER = 11
+N_LAYER = len(LAYER_FIELDS)
+L_STEPS = LAYER_FIELDS.index("steps")
+L_INV_TBW = LAYER_FIELDS.index("inv_tile_bandwidth")
+L_TILES = LAYER_FIELDS.index("tiles")
+L_MACS = LAYER_FIELDS.index("macs")
+L_WELEM = LAYER_FIELDS.index("weight_elems")
+L_IN = LAYER_FIELDS.index("input_elems")
+L_OUT = LAYER_FIELDS.index("output_elems")
+L_SRAM_W = LAYER_FIELDS.index("sram_weight_elems")
+L_SRAM_A = LAYER_FIELDS.index("sram_act_elems")
+L_INV_T = LAYER_FIELDS.index("inv_tiles")
+L_UTIL = LAYER_FIELDS.index("peak_utilization")
 
 
 @njit(parallel=True, cache=True)
@@ -341,7 +403,7 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
     """Stage two: every metric of every (config, point) from the stage-one tables."""
     n_cfg = params.shape[0]
     n_pts = layer.shape[0]
-    with_tiles = out.shape[0] > 16
+    with_tiles = out.shape[0] > len(METRICS)
     # Chunks of points, configs outside: each thread writes few output streams at a time.
     n_chunks = (n_pts + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
@@ -389,28 +451,28 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
                 )
                 e_sram = sram * params[h, P_ESRAM] * 1e-12
                 e_dram = 8.0 * traffic * params[h, P_EDRAM] * 1e-12
-                out[0, h, p] = total
-                out[1, h, p] = total - compute
-                out[2, h, p] = total * params[h, P_INVFREQ]
-                out[3, h, p] = e_comp + e_sram + e_dram
-                out[4, h, p] = e_comp
-                out[5, h, p] = e_sram
-                out[6, h, p] = e_dram
-                out[7, h, p] = read
-                out[8, h, p] = write
-                out[9, h, p] = traffic
-                out[10, h, p] = sram
-                out[11, h, p] = lay[h, li, L_WELEM] * wr
-                out[12, h, p] = lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob
-                out[13, h, p] = lay[h, li, L_UTIL] * cps / total
-                out[14, h, p] = wr
-                out[15, h, p] = ar
+                out[M.M_CYCLES, h, p] = total
+                out[M.M_STALL_CYCLES, h, p] = total - compute
+                out[M.M_LATENCY_S, h, p] = total * params[h, P_INVFREQ]
+                out[M.M_ENERGY_J, h, p] = e_comp + e_sram + e_dram
+                out[M.M_COMPUTE_ENERGY_J, h, p] = e_comp
+                out[M.M_SRAM_ENERGY_J, h, p] = e_sram
+                out[M.M_DRAM_ENERGY_J, h, p] = e_dram
+                out[M.M_DRAM_READ_BYTES, h, p] = read
+                out[M.M_DRAM_WRITE_BYTES, h, p] = write
+                out[M.M_DRAM_BYTES, h, p] = traffic
+                out[M.M_SRAM_BITS, h, p] = sram
+                out[M.M_WEIGHT_BITS, h, p] = lay[h, li, L_WELEM] * wr
+                out[M.M_ACTIVATION_BITS, h, p] = lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob
+                out[M.M_UTILIZATION, h, p] = lay[h, li, L_UTIL] * cps / total
+                out[M.M_W_BITS_RUN, h, p] = wr
+                out[M.M_A_BITS_RUN, h, p] = ar
                 if with_tiles:
-                    out[16, h, p] = t
-                    out[17, h, p] = ct
-                    out[18, h, p] = lt
-                    out[19, h, p] = st
-                    out[20, h, p] = params[h, P_FILL]
+                    out[T_TILES, h, p] = t
+                    out[T_COMPUTE, h, p] = ct
+                    out[T_LOAD, h, p] = lt
+                    out[T_STORE, h, p] = st
+                    out[T_FILL, h, p] = params[h, P_FILL]
 
 
 def check_points(points: Points) -> None:
@@ -518,7 +580,3 @@ def run_kernel(
 def evaluate(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:
     """The registry entry point shared by every skeleton family."""
     return run_kernel(configs, points, with_tiles=False)
-
-
-def field_names(config_type: type[HardwareConfig]) -> list[str]:
-    return [f.name for f in dataclasses.fields(config_type) if f.name != "sources"]
