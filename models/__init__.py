@@ -10,5 +10,14 @@ for _m in ZOO_MODULES:
     import_module(f"models.{_m}")
 
 from models.extract import extract_workload  # noqa: E402
+from models.onnx_import import from_onnx, load_onnx  # noqa: E402  (imports onnx on use only)
 
-__all__ = ["build", "example_input", "extract_workload", "names", "register"]
+__all__ = [
+    "build",
+    "example_input",
+    "extract_workload",
+    "from_onnx",
+    "load_onnx",
+    "names",
+    "register",
+]

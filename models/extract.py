@@ -9,6 +9,7 @@ and Python control flow in ``forward`` needs no tracing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -152,39 +153,59 @@ def _layer_row(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str,
             "out_h": pixels,
         }
 
-    two_d = isinstance(module, nn.Conv2d)
-    spatial = 2 if two_d else 1
+    spatial = 2 if isinstance(module, nn.Conv2d) else 1
     batched = x.dim() == spatial + 2
-    batch = x.shape[0] if batched else 1
-    in_hw = tuple(x.shape[-spatial:])
-    out_hw = tuple(y.shape[-spatial:])
-    kernel = tuple(module.kernel_size)
-    stride = tuple(module.stride)
-    dilation = tuple(module.dilation)
-    pad = _padding(module.padding, kernel, dilation)
-    if not two_d:  # Conv1d: a conv of height 1 over the sequence as width
-        in_hw, out_hw = (1, *in_hw), (1, *out_hw)
-        kernel, stride, dilation, pad = (1, *kernel), (1, *stride), (1, *dilation), (0, *pad)
-    groups = module.groups
-    depthwise = groups > 1 and groups == module.in_channels
+    return conv_row(
+        batch=x.shape[0] if batched else 1,
+        in_channels=module.in_channels,
+        out_channels=module.out_channels,
+        groups=module.groups,
+        in_hw=tuple(x.shape[-spatial:]),
+        out_hw=tuple(y.shape[-spatial:]),
+        kernel=tuple(module.kernel_size),
+        stride=tuple(module.stride),
+        dilation=tuple(module.dilation),
+        pad=_padding(module.padding, tuple(module.kernel_size), tuple(module.dilation)),
+    )
+
+
+def conv_row(
+    *,
+    batch: int,
+    in_channels: int,
+    out_channels: int,
+    groups: int,
+    in_hw: Sequence[int],
+    out_hw: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    dilation: Sequence[int],
+    pad: Sequence[int],
+) -> dict[str, Any]:
+    """The workload row of one 1-D or 2-D convolution; ``pad`` is the near side of each axis.
+
+    A 1-D conv is a conv of height 1 over the sequence as width."""
+    if len(in_hw) == 1:
+        in_hw, out_hw, kernel = (1, *in_hw), (1, *out_hw), (1, *kernel)
+        stride, dilation, pad = (1, *stride), (1, *dilation), (0, *pad)
     return {
-        "kind": "depthwise" if depthwise else "conv",
-        "batch": batch,
-        "in_channels": module.in_channels,
-        "out_channels": module.out_channels,
-        "groups": groups,
-        "in_h": in_hw[0],
-        "in_w": in_hw[1],
-        "out_h": out_hw[0],
-        "out_w": out_hw[1],
-        "kernel_h": kernel[0],
-        "kernel_w": kernel[1],
-        "stride_h": stride[0],
-        "stride_w": stride[1],
-        "pad_h": pad[0],
-        "pad_w": pad[1],
-        "dilation_h": dilation[0],
-        "dilation_w": dilation[1],
+        "kind": "depthwise" if 1 < groups == in_channels else "conv",
+        "batch": int(batch),
+        "in_channels": int(in_channels),
+        "out_channels": int(out_channels),
+        "groups": int(groups),
+        "in_h": int(in_hw[0]),
+        "in_w": int(in_hw[1]),
+        "out_h": int(out_hw[0]),
+        "out_w": int(out_hw[1]),
+        "kernel_h": int(kernel[0]),
+        "kernel_w": int(kernel[1]),
+        "stride_h": int(stride[0]),
+        "stride_w": int(stride[1]),
+        "pad_h": int(pad[0]),
+        "pad_w": int(pad[1]),
+        "dilation_h": int(dilation[0]),
+        "dilation_w": int(dilation[1]),
     }
 
 

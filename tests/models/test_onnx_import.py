@@ -1,0 +1,336 @@
+"""ONNX / QONNX import: zoo networks exported by torch.onnx (dynamo) read back to the workload
+``extract_workload`` gives; every product op's MACs against torch's own FLOP counter; QONNX
+bits from a hand-built graph."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import models
+from hwsim import HwsimError
+from hwsim.workload import INT_COLUMNS
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from models.onnx_import import from_onnx, load_onnx  # noqa: E402
+
+QONNX_DOMAIN = "qonnx.custom_op.general"
+
+
+def export(net: nn.Module, x: torch.Tensor | tuple, path, **kwargs) -> None:
+    """torch.onnx.export through the dynamo exporter (needs onnxscript)."""
+    pytest.importorskip("onnxscript", reason="torch.onnx's dynamo exporter needs onnxscript")
+    args = x if isinstance(x, tuple) else (x,)
+    torch.onnx.export(net.eval(), args, str(path), dynamo=True, verbose=False, **kwargs)
+
+
+def assert_same_workload(got, want) -> None:
+    assert got.layer_names == want.layer_names
+    for key in INT_COLUMNS:
+        np.testing.assert_array_equal(got.columns[key], want.columns[key], err_msg=key)
+
+
+# mlp_digits: Gemm; resnet_digits: convs with folded BatchNorm and a downsample;
+# bitfusion_lstm: a 1-D input Linear; mobilenet_v2_cifar: depthwise and pointwise convs.
+ZOO = [
+    "mlp_digits",
+    "resnet_digits",
+    "bitfusion_lstm",
+    pytest.param("mobilenet_v2_cifar", marks=pytest.mark.slow),
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Export a zoo network once per module, on first use; returns the file's path."""
+    out = tmp_path_factory.mktemp("onnx")
+    files = {}
+
+    def get(name: str):
+        if name not in files:
+            torch.manual_seed(0)
+            export(models.build(name), models.example_input(name, 2), out / f"{name}.onnx")
+            files[name] = out / f"{name}.onnx"
+        return files[name]
+
+    return get
+
+
+def extract_on_meta(name: str, batch: int):
+    """extract_workload's answer, on the meta device (shapes only, no arithmetic)."""
+    with torch.device("meta"):
+        net = models.build(name)
+    return models.extract_workload(net, models.example_input(name, batch).to("meta"), name=name)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_zoo_export_reads_back_as_extract_workload(exported, name):
+    got = from_onnx(exported(name))
+    assert_same_workload(got, extract_on_meta(name, 2))
+    assert got.name == name  # the file's stem
+    assert load_onnx(exported(name)).policy is None  # float graph: no quantizer
+
+
+def test_symbolic_batch_needs_a_batch(tmp_path):
+    net, path = models.build("resnet_digits"), tmp_path / "dyn.onnx"
+    batch = torch.export.Dim("batch", min=2, max=64)
+    export(net, models.example_input("resnet_digits", 2), path, dynamic_shapes=({0: batch},))
+    with pytest.raises(HwsimError, match="symbolic batch") as err:
+        from_onnx(path)
+    assert err.value.field == "batch"
+    assert_same_workload(from_onnx(path, batch=5), extract_on_meta("resnet_digits", 5))
+
+
+class Products(nn.Module):
+    """Every product op the importer maps, beside ops extract_workload cannot see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.q = nn.Linear(16, 12)
+        self.proj = nn.Parameter(torch.randn(7, 12))
+        self.up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, groups=2)
+        self.up1 = nn.ConvTranspose1d(3, 5, 4, stride=3)
+        self.seq = nn.Conv1d(3, 8, 5, padding="same", dilation=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = self.q(x)  # (2, 9, 12): a Linear on a 3-D input
+        scores = torch.matmul(q, q.transpose(-1, -2))  # act x act, batched
+        mixed = torch.einsum("bts,bsk->btk", scores, q)  # act x act einsum
+        left = torch.einsum("ok,btk->bto", self.proj, mixed)  # weight on the left
+        y = self.up(q[:, :8].reshape(2, 4, 12, 2))
+        z = self.seq(q.reshape(2, 3, 36))
+        u = self.up1(q.reshape(2, 3, 36))
+        return left.sum() + y.sum() + z.sum() + u.sum()
+
+
+def test_every_product_op_counts_the_macs_torch_counts(tmp_path):
+    torch.manual_seed(0)
+    net, x = Products(), torch.randn(2, 9, 16)
+    path = tmp_path / "products.onnx"
+    export(net, x, path)
+    w = from_onnx(path)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(x)
+    # FlopCounterMode counts 2 FLOPs per MAC; transposed convs at the input's pixels.
+    assert w.total_macs * 2 == counter.get_total_flops()
+    per_op = {n: int(m) for n, m in zip(w.layer_names, w.macs, strict=True)}
+    assert per_op["q"] == 2 * 9 * 16 * 12
+    assert per_op["up"] == 2 * 4 * 12 * 2 * (6 // 2) * 3 * 3
+    # the act x act ops run in the root module: named by its class, #n in graph order
+    assert {"Products", "Products#1"} <= set(per_op)
+    assert w.index("seq") >= 0 and w.index("up1") >= 0
+
+
+# numpy matmul shapes with broadcast batch dims, a 1-D operand or not.
+@st.composite
+def matmul_shapes(draw):
+    m, k, n = (draw(st.integers(1, 6)) for _ in range(3))
+    batch = draw(st.lists(st.integers(1, 4), max_size=3))
+    a_batch = [d if draw(st.booleans()) else 1 for d in batch]
+    b_batch = [d if draw(st.booleans()) else 1 for d in batch]
+    b_batch = b_batch[draw(st.integers(0, len(b_batch))) :]  # fewer dims: broadcast
+    a = [k] if draw(st.booleans()) and not a_batch else [*a_batch, m, k]
+    b = [k] if draw(st.booleans()) and not b_batch else [*b_batch, k, n]
+    return a, b
+
+
+def product_graph(op: str, a_shape, b_shape, weight: str, attrs=None):
+    """A one-node graph; ``weight`` says which operand is an initializer ("a", "b", "")."""
+    rng = np.random.default_rng(0)
+    inputs, inits = [], []
+    for name, shape in (("A", a_shape), ("B", b_shape)):
+        if weight == name.lower():
+            inits.append(numpy_helper.from_array(rng.random(shape, dtype=np.float32), name))
+        else:
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    node = helper.make_node(op, ["A", "B"], ["Y"], **(attrs or {}))
+    out = helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([node], "g", inputs, [out], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def count_products(fn, *shapes) -> int:
+    """Multiplies a product op does, by definition: on all-ones operands every output element
+    is the number of products summed into it."""
+    return int(fn(*(np.ones(s, dtype=np.int64) for s in shapes)).sum())
+
+
+@settings(max_examples=40)
+@given(shapes=matmul_shapes(), weight=st.sampled_from(["", "a", "b"]))
+def test_matmul_macs_match_torch_for_any_broadcast(tmp_path_factory, shapes, weight):
+    a, b = shapes
+    path = tmp_path_factory.mktemp("mm") / "mm.onnx"
+    onnx.save(product_graph("MatMul", a, b, weight), str(path))
+    w = from_onnx(path)
+    assert w.total_macs == count_products(np.matmul, a, b)
+    assert w.first[0] == 1  # reads a graph input, whichever operand it is
+
+
+EQUATIONS = [
+    "ij,jk->ik",
+    "bij,bjk->bik",
+    "bhqd,bhkd->bhqk",
+    "...ij,...jk->...ik",
+    "ij,kj",  # implicit output
+    "bi,bi->b",
+]
+
+
+@settings(max_examples=30)
+@given(eq=st.sampled_from(EQUATIONS), sizes=st.lists(st.integers(1, 5), min_size=5, max_size=5))
+def test_einsum_macs_match_torch(tmp_path_factory, eq, sizes):
+    lhs = eq.split("->")[0].replace("...", "Z")
+    size = dict(zip("bhijkqdZ", [*sizes, *sizes], strict=False))
+    a, b = ([size[c] for c in term] for term in lhs.split(","))
+    path = tmp_path_factory.mktemp("es") / "es.onnx"
+    onnx.save(product_graph("Einsum", a, b, "b", {"equation": eq}), str(path))
+    assert from_onnx(path).total_macs == count_products(lambda x, y: np.einsum(eq, x, y), a, b)
+
+
+def test_gemm_transposes_and_weight_names(tmp_path):
+    path = tmp_path / "gemm.onnx"
+    model = product_graph("Gemm", [5, 3], [7, 5], "b", {"transA": 1, "transB": 1})
+    model.graph.initializer[0].name = "head.fc.weight"
+    model.graph.node[0].input[1] = "head.fc.weight"
+    onnx.save(model, str(path))
+    w = from_onnx(path)
+    assert w.layer_names == ("head.fc",)  # a PyTorch parameter names its module
+    assert (w.M[0], w.N[0], w.K[0]) == (3, 7, 5)
+
+
+# ----------------------------------------------------------------------------- QONNX
+
+
+def qonnx_graph(w1: int, a1: int, w2: int, a2: int, bipolar: bool):
+    """input -> Quant(a1) -> Conv(Quant(W, w1)) -> Relu -> Quant(a2) -> MaxPool -> Flatten
+    -> MatMul(Quant(W2, w2) or BipolarQuant(W2)) -> MatMul(float weight), as Brevitas exports
+    a QuantConv2d / QuantReLU / QuantLinear chain."""
+    rng = np.random.default_rng(1)
+    inits = []
+
+    def const(name, value):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    def quant(x, bits, out, signed=1):
+        node = helper.make_node(
+            "Quant",
+            [x, const(f"{out}_s", 0.1), const(f"{out}_z", 0.0), const(f"{out}_b", float(bits))],
+            [out],
+            domain=QONNX_DOMAIN,
+            signed=signed,
+            narrow=0,
+            rounding_mode="ROUND",
+        )
+        return node
+
+    const("conv.weight", rng.standard_normal((8, 3, 3, 3)))
+    const("fc.weight", rng.standard_normal((8 * 3 * 3, 10)))
+    const("head.weight", rng.standard_normal((10, 4)))
+    bipolar_node = helper.make_node(
+        "BipolarQuant", ["fc.weight", const("bq_s", 1.0)], ["fq"], domain=QONNX_DOMAIN
+    )
+    nodes = [
+        quant("x", a1, "xq"),
+        quant("conv.weight", w1, "wq"),
+        helper.make_node("Conv", ["xq", "wq"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        quant("r", a2, "rq", signed=0),
+        helper.make_node("MaxPool", ["rq"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        bipolar_node if bipolar else quant("fc.weight", w2, "fq"),
+        helper.make_node("MatMul", ["f", "fq"], ["y"]),
+        helper.make_node("MatMul", ["y", "head.weight"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "qonnx",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 6, 6])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        initializer=inits,
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(QONNX_DOMAIN, 1)],
+    )
+
+
+@settings(max_examples=25)
+@given(
+    w1=st.integers(1, 16),
+    a1=st.integers(1, 16),
+    w2=st.integers(1, 16),
+    a2=st.integers(1, 16),
+    bipolar=st.booleans(),
+)
+def test_qonnx_quantizers_read_into_the_policy(tmp_path_factory, w1, a1, w2, a2, bipolar):
+    path = tmp_path_factory.mktemp("q") / "q.onnx"
+    onnx.save(qonnx_graph(w1, a1, w2, a2, bipolar), str(path))
+    got = load_onnx(path)
+    assert got.workload.layer_names == ("conv", "fc", "head")
+    assert got.workload.first.tolist() == [1, 0, 0]  # a quantized input is still the input
+    # The activation quantizer is found through MaxPool and Flatten; the head has none.
+    assert got.policy.bits == {
+        "conv": (w1, a1),
+        "fc": (1 if bipolar else w2, a2),
+        "head": (32, 32),
+    }
+    # The QONNX ops are invisible to ONNX shape inference, yet shapes flow through them.
+    assert (got.workload.M.tolist(), got.workload.N.tolist()) == ([36, 1, 1], [8, 10, 4])
+
+
+def test_qonnx_bitwidth_must_be_an_integer_constant(tmp_path):
+    model = qonnx_graph(4, 4, 4, 4, False)
+    for t in model.graph.initializer:
+        if t.name == "wq_b":
+            t.CopyFrom(numpy_helper.from_array(np.asarray(4.5, dtype=np.float32), "wq_b"))
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(HwsimError, match="bitwidth"):
+        load_onnx(path)
+
+
+def test_bad_files_name_the_field(tmp_path):
+    with pytest.raises(HwsimError, match="no such file"):
+        from_onnx(tmp_path / "missing.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00not a protobuf\xff" * 3)
+    with pytest.raises(HwsimError) as err:
+        from_onnx(junk)
+    assert err.value.field == "onnx path"
+    conv3d = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Conv", ["x", "w"], ["y"])],
+            "c3",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            initializer=[numpy_helper.from_array(np.ones((3, 2, 1, 1, 1), np.float32), "w")],
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    path = tmp_path / "c3.onnx"
+    onnx.save(conv3d, str(path))
+    with pytest.raises(HwsimError, match="1-D and 2-D"):
+        from_onnx(path)
+
+
+def test_macs_of_the_workload_are_group_corrected(tmp_path):
+    # A grouped 1x1 ConvTranspose as the GEMM form, against the plain count.
+    cin, cout, g, k = 6, 9, 3, 2
+    path = tmp_path / "ct.onnx"
+    model = product_graph("ConvTranspose", [2, cin, 5, 4], [cin, cout // g, k, k], "b")
+    model.graph.node[0].attribute.append(helper.make_attribute("group", g))
+    model.graph.node[0].attribute.append(helper.make_attribute("strides", [2, 2]))
+    onnx.save(model, str(path))
+    w = from_onnx(path)
+    assert w.total_macs == 2 * 5 * 4 * cin * (cout // g) * math.prod((k, k))
