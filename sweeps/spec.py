@@ -554,13 +554,7 @@ def parse_spec(
 ) -> SweepSpec:
     """Validate a spec given as a mapping (the parsed TOML)."""
     root = Path(root)
-    unknown = sorted(set(data) - _TOP_KEYS)
-    check(
-        not unknown,
-        unknown[0] if unknown else "",
-        data.get(unknown[0]) if unknown else None,
-        f"unknown spec key; known: {sorted(_TOP_KEYS)}",
-    )
+    _check_keys(data, _TOP_KEYS, "")
     seed = data.get("seed", 0)
     plugins = tuple(_list(data.get("plugins", []), "plugins"))
     import_plugins(plugins)
@@ -589,8 +583,7 @@ def parse_spec(
     train = []
     for i, t in enumerate(train_items):
         check(isinstance(t, Mapping), f"train[{i}]", t, "must be a table")
-        extra = sorted(set(t) - {"method", "workload", "params", "label"})
-        check(not extra, f"train[{i}].{extra[0] if extra else ''}", t, "unknown key")
+        _check_keys(t, {"method", "workload", "params", "label"}, f"train[{i}]")
         train.append(
             TrainSpec(
                 method=t.get("method"),
@@ -625,6 +618,14 @@ def import_plugins(plugins: Sequence[str]) -> None:
             raise HwsimError("plugins", name, f"cannot import: {exc}") from exc
 
 
+def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    """Refuse the first key of ``table`` (at ``where`` in the spec) not in ``known``."""
+    unknown = sorted(set(table) - known)
+    if unknown:
+        field = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise HwsimError(field, table[unknown[0]], f"unknown key; known: {sorted(known)}")
+
+
 def _list(value: Any, key: str) -> list:
     check(isinstance(value, list | tuple), key, value, "must be a list")
     return list(value)
@@ -633,13 +634,7 @@ def _list(value: Any, key: str) -> list:
 def _parse_block(t: Any, i: int, seed: int, root: Path) -> HardwareBlock:
     key = f"hardware[{i}]"
     check(isinstance(t, Mapping), key, t, "must be a table")
-    extra = sorted(set(t) - {"base", "grid", "zip", "random"})
-    check(
-        not extra,
-        f"{key}.{extra[0] if extra else ''}",
-        t.get(extra[0]) if extra else None,
-        "unknown key; known: base, grid, zip, random",
-    )
+    _check_keys(t, {"base", "grid", "zip", "random"}, key)
     base = t.get("base")
     check(isinstance(base, str), f"{key}.base", base, "must be a preset, TOML path or family")
     if base.endswith(".toml") and not Path(base).is_absolute():
@@ -662,8 +657,7 @@ def _parse_block(t: Any, i: int, seed: int, root: Path) -> HardwareBlock:
         check(
             isinstance(how, Mapping), fkey, how, "must be a table {low, high[, log]} or {choices}"
         )
-        extra = sorted(set(how) - {"low", "high", "log", "choices"})
-        check(not extra, f"{fkey}.{extra[0] if extra else ''}", how, "unknown key")
+        _check_keys(how, {"low", "high", "log", "choices"}, fkey)
         fields.append(
             RandomField(
                 fkey,
@@ -692,8 +686,7 @@ def _parse_workload(w: Any, i: int, root: Path) -> WorkloadRef:
             return WorkloadRef(label=Path(w).stem, path=str(root / w))
         return WorkloadRef(label=w, zoo=w)
     check(isinstance(w, Mapping), f"workloads[{i}]", w, "must be a name or a table")
-    extra = sorted(set(w) - {"zoo", "path", "batch", "label"})
-    check(not extra, f"workloads[{i}].{extra[0] if extra else ''}", w, "unknown key")
+    _check_keys(w, {"zoo", "path", "batch", "label"}, f"workloads[{i}]")
     path = str(root / w["path"]) if "path" in w else None
     label = w.get("label") or w.get("zoo") or Path(str(w.get("path", f"w{i}"))).stem
     return WorkloadRef(label=label, zoo=w.get("zoo"), path=path, batch=w.get("batch"))
@@ -701,8 +694,7 @@ def _parse_workload(w: Any, i: int, root: Path) -> WorkloadRef:
 
 def _parse_policies(p: Any, root: Path) -> tuple[PolicyRef, ...]:
     check(isinstance(p, Mapping), "policies", p, "must be a table")
-    extra = sorted(set(p) - {"w_bits", "a_bits", "pairs", "files", "default"})
-    check(not extra, f"policies.{extra[0] if extra else ''}", p, "unknown key")
+    _check_keys(p, {"w_bits", "a_bits", "pairs", "files", "default"}, "policies")
     out: list[PolicyRef] = []
     if "w_bits" in p or "a_bits" in p:
         w_list = _list(p.get("w_bits", []), "policies.w_bits")
@@ -727,8 +719,7 @@ def _parse_policies(p: Any, root: Path) -> tuple[PolicyRef, ...]:
             f,
             "must be a path or {path, workload, optional}",
         )
-        extra_f = sorted(set(entry) - {"path", "workload", "optional", "label"})
-        check(not extra_f, f"policies.files[{j}].{extra_f[0] if extra_f else ''}", f, "unknown key")
+        _check_keys(entry, {"path", "workload", "optional", "label"}, f"policies.files[{j}]")
         path = root / entry["path"]
         if path.is_dir():  # a search result folder holds its policy.json
             path = path / "policy.json"

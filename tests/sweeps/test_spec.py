@@ -20,6 +20,17 @@ def test_toy_spec_counts(toy_dir):
     ("change", "field", "value"),
     [
         ({"bogus": 1}, "bogus", 1),
+        # An unknown key is refused at every level of the spec, naming its path and value.
+        ({"hardware": [{"base": "toy", "gird": {}}]}, "hardware[0].gird", {}),
+        (
+            {"hardware": [{"base": "toy", "random": {"rows": {"low": 1, "hi": 4}}}]},
+            "hardware[0].random.rows.hi",
+            4,
+        ),
+        ({"workloads": [{"path": "toynet.npz", "btach": 2}]}, "workloads[0].btach", 2),
+        ({"policies": {"w_bits": [2], "a_bits": [8], "pair": []}}, "policies.pair", []),
+        ({"policies": {"files": [{"path": "p.json", "opt": 1}]}}, "policies.files[0].opt", 1),
+        ({"train": [{"method": "toy", "workload": "toynet", "prams": 3}]}, "train[0].prams", 3),
         ({"seed": -1}, "seed", -1),
         ({"engine": "magic"}, "engine", "magic"),
         ({"workloads": ["missing.npz"]}, "workloads[missing].path", None),
