@@ -63,7 +63,7 @@ def build_configs(n_variants: int):
                     name=f"{name}-{i}",
                     weight_buffer_bytes=base.weight_buffer_bytes * scale,
                     act_buffer_bytes=base.act_buffer_bytes * scale,
-                    dram_bytes_per_cycle=base.dram_bytes_per_cycle * (1 + i % 3),
+                    dram_bytes_per_s=base.dram_bytes_per_s * (1 + i % 3),
                 )
             )
     return configs

@@ -61,7 +61,7 @@ def main() -> None:
                     "random": {
                         "samples": samples,
                         "frequency_hz": {"low": 2e8, "high": 1.5e9, "log": True},
-                        "dram_bytes_per_cycle": {"low": 8, "high": 1024},
+                        "dram_bytes_per_s": {"low": 2e9, "high": 1.5e12, "log": True},
                     },
                 }
             ],

@@ -131,7 +131,7 @@ def main() -> None:
         wbuf_bytes=131072,
         ibuf_bytes=131072,
         obuf_bytes=131072,
-        dram_bits_per_cycle=4096,
+        dram_bytes_per_s=4096 / 8 * 980e6,  # a 4096-bit interface at 980 MHz
         frequency_hz=980e6,
     )
     eye = eyeriss_table(network_totals(bf_e))

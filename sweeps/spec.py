@@ -15,7 +15,7 @@ bit policies (uniform bit sets, policy JSON files, the zoo's published bits). Op
     base = "stripes"                      # preset, TOML path or family name
     # grid: every combination; zip: lists varied together; random: seeded samples
     grid = { rows = [128, 256], cols = [8, 16] }
-    zip = { act_buffer_bytes = [1048576, 2097152], dram_bytes_per_cycle = [256, 512] }
+    zip = { act_buffer_bytes = [1048576, 2097152], dram_bytes_per_s = [2.5e11, 5e11] }
     random = { samples = 4, frequency_hz = { low = 2e8, high = 1e9, log = true } }
     [policies]
     w_bits = [2, 4, 8]                    # crossed with a_bits: 9 uniform policies
@@ -35,6 +35,7 @@ import json
 import math
 import random
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -195,7 +196,17 @@ class HardwareBlock:
             self.samples,
             "must be an integer >= 1",
         )
-        names = [*self.grid, *self.zipped, *(r.key.rsplit(".", 1)[-1] for r in self.random)]
+        renamed = base.RENAMED
+        for name in self.varying:
+            if name in renamed:
+                warnings.warn(
+                    f"{self.key}: {name} is the old name of {renamed[name].new}; each value is "
+                    f"read as {renamed[name].new} ({renamed[name].rule}) and the result column "
+                    f"is hw.{renamed[name].new}",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+        names = [renamed[n].new if n in renamed else n for n in self.varying]
         dup = [n for n in names if names.count(n) > 1]
         check(
             not dup,
@@ -226,7 +237,14 @@ class HardwareBlock:
 
     @property
     def varying(self) -> tuple[str, ...]:
+        """Names of the fields this block varies, as the spec spells them."""
         return (*self.grid, *self.zipped, *(r.key.rsplit(".", 1)[-1] for r in self.random))
+
+    @property
+    def varying_fields(self) -> tuple[str, ...]:
+        """The config fields this block varies (old names given in the spec converted)."""
+        renamed = self.base_config.RENAMED
+        return tuple(renamed[n].new if n in renamed else n for n in self.varying)
 
     def __len__(self) -> int:
         n_grid = math.prod(len(v) for v in self.grid.values())
@@ -234,7 +252,8 @@ class HardwareBlock:
         return n_grid * n_zip * (self.samples if self.random else 1)
 
     def overrides(self, i: int) -> dict[str, Any]:
-        """The field values of config ``i`` (index into grid x zip x samples)."""
+        """The field values of config ``i`` (index into grid x zip x samples), in the config's
+        current fields and units."""
         n_samples = self.samples if self.random else 1
         i, s = divmod(i, n_samples)
         n_zip = len(next(iter(self.zipped.values()))) if self.zipped else 1
@@ -253,7 +272,8 @@ class HardwareBlock:
             rng = random.Random(f"{self.seed}/{self.block_index}/{s}")
             for r in self.random:
                 out[r.key.rsplit(".", 1)[-1]] = r.draw(rng)
-        return out
+        base = self.base_config
+        return base.upgrade(out, base.frequency_hz, warn=False)
 
 
 def resolve_base(base: str, key: str = "hardware.base"):
@@ -276,7 +296,9 @@ def resolve_base(base: str, key: str = "hardware.base"):
 
 def _try_replace(base, overrides: Mapping[str, Any], key: str):
     try:
-        return base.replace(**overrides)
+        with warnings.catch_warnings():  # an old field name was noted once for its block
+            warnings.simplefilter("ignore", FutureWarning)
+            return base.replace(**overrides)
     except HwsimError as exc:
         value = next(iter(overrides.values())) if len(overrides) == 1 else dict(overrides)
         raise HwsimError(key, value, exc.reason) from exc
@@ -316,7 +338,7 @@ class HardwareSpace:
         """Field names that vary anywhere in the space (result columns ``hw.<name>``)."""
         seen: dict[str, None] = {}
         for b in self.blocks:
-            seen.update(dict.fromkeys(b.varying))
+            seen.update(dict.fromkeys(b.varying_fields))
         return tuple(seen)
 
 

@@ -126,10 +126,11 @@ def skeleton_configs(draw, family: str | None = None):
         "weight_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
         "act_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
         "out_buffer_bytes": float(2 ** draw(st.integers(8, 24))),
-        "dram_bytes_per_cycle": draw(st.sampled_from([1.0, 8.0, 64.0, 512.0])),
         "out_bits": draw(st.sampled_from([0, 8, 16, 32])),
         "fill_cycles": draw(st.sampled_from([0.0, 0.0, 10.0])),
     }
+    # Whole bytes per cycle at the clock, as the presets give them.
+    kw["dram_bytes_per_s"] = draw(st.sampled_from([1.0, 8.0, 64.0, 512.0])) * kw["frequency_hz"]
     if fam == "loom":
         kw["a_bits_per_cycle"] = draw(st.sampled_from([1, 2, 4]))
     if fam == "bitparallel":

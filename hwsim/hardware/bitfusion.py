@@ -24,6 +24,7 @@ Mapping of hwsim layers onto the simulator's square conv:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -32,7 +33,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError, check
 from hwsim.hardware import _bitfusion_kernel as kern
-from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
 from hwsim.hardware.registry import Points, register_family
 from hwsim.workload import KINDS
 
@@ -45,10 +46,17 @@ class BitFusionConfig(HardwareConfig):
     """One Bit Fusion accelerator: array, buffers, DRAM interface and energy table.
 
     Energies are per compute cycle of the whole array (core) and per bit (buffers, DRAM), in
-    picojoules, as the simulator charges them.
+    picojoules, as the simulator charges them. DRAM bandwidth is in bytes per second, as in
+    every family; the simulator's interface width in bits per cycle is
+    :attr:`dram_bits_per_cycle`.
     """
 
     family: ClassVar[str] = "bitfusion"
+    RENAMED: ClassVar = {
+        "dram_bits_per_cycle": RenamedField(
+            "dram_bytes_per_s", per_cycle_to_per_s(0.125), "bits per cycle / 8 x frequency_hz"
+        )
+    }
 
     name: str = "bitfusion"
     frequency_hz: float = 500e6
@@ -59,7 +67,7 @@ class BitFusionConfig(HardwareConfig):
     wbuf_bytes: int = 65536
     ibuf_bytes: int = 32768
     obuf_bytes: int = 16384
-    dram_bits_per_cycle: int = 192
+    dram_bytes_per_s: float = 12e9  # 192 bits per cycle at 500 MHz
     psum_bits: int = 32  # partial sums and outputs are held and moved at this width
     temporal_high_bits: bool = False  # run bits > max_bits as several passes (else raise)
     core_pj_per_cycle: float = 235.104
@@ -81,9 +89,9 @@ class BitFusionConfig(HardwareConfig):
             "wbuf_bytes",
             "ibuf_bytes",
             "obuf_bytes",
-            "dram_bits_per_cycle",
             "psum_bits",
         )
+        self.positive("dram_bytes_per_s")
         self.non_negative(
             "core_pj_per_cycle",
             "wbuf_read_pj_per_bit",
@@ -107,11 +115,12 @@ class BitFusionConfig(HardwareConfig):
             (self.rows, self.cols),
             "rows * cols must be <= 65536 fusion units",
         )
+        bits = self.dram_bytes_per_s * 8.0 / self.frequency_hz
         check(
-            self.dram_bits_per_cycle <= 1 << 20,
-            "bitfusion.dram_bits_per_cycle",
-            self.dram_bits_per_cycle,
-            "must be <= 2**20",
+            1.0 <= bits <= 1 << 20,
+            "bitfusion.dram_bytes_per_s",
+            self.dram_bytes_per_s,
+            f"must give 1..2**20 bits per cycle at frequency_hz ({bits:g})",
         )
         for buf in ("wbuf_bytes", "ibuf_bytes", "obuf_bytes"):
             check(
@@ -126,6 +135,17 @@ class BitFusionConfig(HardwareConfig):
             self.temporal_high_bits,
             "must be true or false",
         )
+
+    @property
+    def dram_bits_per_cycle(self) -> int:
+        """The DRAM interface width the simulator counts in: whole bits per cycle.
+
+        ``dram_bytes_per_s * 8 / frequency_hz``, rounded down to whole bits (a value within
+        1e-9 of a whole number is that number, so a rate given as width x clock comes back
+        exactly)."""
+        bits = self.dram_bytes_per_s * 8.0 / self.frequency_hz
+        whole = round(bits)
+        return whole if abs(bits - whole) <= 1e-9 * bits else math.floor(bits)
 
     def fusion_factor(self, a_bits: int, w_bits: int) -> int:
         """Fused MACs per fusion unit per cycle at ``a_bits`` x ``w_bits`` (0 if too wide)."""

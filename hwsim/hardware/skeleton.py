@@ -43,7 +43,7 @@ from numba import njit, prange
 
 from hwsim.errors import HwsimError
 from hwsim.hardware import report as M
-from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
 from hwsim.hardware.registry import Points
 from hwsim.hardware.report import METRICS
 from hwsim.policy import LayerStats
@@ -96,7 +96,7 @@ PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("weight_buffer_bytes", 1),
     ("act_buffer_bytes", 1),
     ("out_buffer_bytes", 1),
-    ("dram_bytes_per_cycle", 1),
+    ("dram_bytes_per_cycle", 1),  # dram_bytes_per_s / frequency_hz
     ("e_mul8_pj", 1),
     ("e_add_pj", 1),
     ("e_sram_pj_per_bit", 1),
@@ -156,10 +156,15 @@ class StepRule:
 class SkeletonConfig(HardwareConfig):
     """Fields every spatial-array family shares; families add their step rule and precisions.
 
-    Buffers are in bytes, DRAM bandwidth in bytes per cycle, energies in pJ (45 nm)."""
+    Buffers are in bytes, DRAM bandwidth in bytes per second, energies in pJ (45 nm)."""
 
     family: ClassVar[str] = ""
     runs_float: ClassVar[bool] = True  # False: a 32-bit (float) request is an error
+    RENAMED: ClassVar = {
+        "dram_bytes_per_cycle": RenamedField(
+            "dram_bytes_per_s", per_cycle_to_per_s(1.0), "bytes per cycle x frequency_hz"
+        )
+    }
 
     rows: int = 16
     cols: int = 1
@@ -167,7 +172,7 @@ class SkeletonConfig(HardwareConfig):
     weight_buffer_bytes: float = 2 * 2**20
     act_buffer_bytes: float = 2**20
     out_buffer_bytes: float = 2**20
-    dram_bytes_per_cycle: float = 64.0
+    dram_bytes_per_s: float = 64e9
     e_mul8_pj: float = 0.2
     e_add_pj: float = 0.1
     e_sram_pj_per_bit: float = 0.3125
@@ -179,7 +184,7 @@ class SkeletonConfig(HardwareConfig):
         super().__post_init__()
         self.positive_int("rows", "cols", "lanes")
         self.positive(
-            "weight_buffer_bytes", "act_buffer_bytes", "out_buffer_bytes", "dram_bytes_per_cycle"
+            "weight_buffer_bytes", "act_buffer_bytes", "out_buffer_bytes", "dram_bytes_per_s"
         )
         self.non_negative(
             "e_mul8_pj", "e_add_pj", "e_sram_pj_per_bit", "e_dram_pj_per_bit", "fill_cycles"
@@ -201,11 +206,16 @@ class SkeletonConfig(HardwareConfig):
             "weight_buffer_bytes",
             "act_buffer_bytes",
             "out_buffer_bytes",
-            "dram_bytes_per_cycle",
         ):
             # Beyond 2**40 the float64 products of the kernel lose integer exactness.
             if getattr(self, name) > 2**40:
                 raise HwsimError(f"{self.family}.{name}", getattr(self, name), "too large")
+        if self.dram_bytes_per_s / self.frequency_hz > 2**40:
+            raise HwsimError(
+                f"{self.family}.dram_bytes_per_s",
+                self.dram_bytes_per_s,
+                "too large (over 2**40 bytes per cycle at frequency_hz)",
+            )
 
     # What a family says ------------------------------------------------------------------
     def step_rule(self) -> StepRule:
@@ -236,7 +246,8 @@ class SkeletonConfig(HardwareConfig):
         v[P_AMODE], v[P_ABPC] = rule.a_mode, rule.a_bits_per_cycle
         v[P_FREQ] = self.frequency_hz
         v[P_WBUF], v[P_ABUF] = self.weight_buffer_bytes, self.act_buffer_bytes
-        v[P_OBUF], v[P_BW] = self.out_buffer_bytes, self.dram_bytes_per_cycle
+        v[P_OBUF] = self.out_buffer_bytes
+        v[P_BW] = self.dram_bytes_per_s / self.frequency_hz
         v[P_EMUL], v[P_EADD] = self.e_mul8_pj, self.e_add_pj
         v[P_ESRAM], v[P_EDRAM] = self.e_sram_pj_per_bit, self.e_dram_pj_per_bit
         v[P_OUTBITS], v[P_FILL] = self.out_bits, self.fill_cycles

@@ -72,7 +72,7 @@ def point(
         math.ceil(m * n * ref / 8 / (cfg.out_buffer_bytes / 2)),
     )
     tiles = min(tiles, steps)
-    bw = cfg.dram_bytes_per_cycle
+    bw = cfg.dram_bytes_per_s / cfg.frequency_hz  # bytes per cycle
     ld, st, c = read / tiles / bw, obytes / tiles / bw, compute / tiles
     if pipeline == "loop":
         total = ld

@@ -145,9 +145,9 @@ def test_fusion_factor(a: int, w: int, pf: int) -> None:
 small_cfgs = st.sampled_from(
     [
         EXACT,
-        EXACT.replace(wbuf_bytes=2048, ibuf_bytes=1024, obuf_bytes=4096, dram_bits_per_cycle=64),
+        EXACT.replace(wbuf_bytes=2048, ibuf_bytes=1024, obuf_bytes=4096, dram_bytes_per_s=4e9),
         EXACT.replace(
-            rows=4, cols=8, wbuf_bytes=512, ibuf_bytes=512, obuf_bytes=1024, dram_bits_per_cycle=32
+            rows=4, cols=8, wbuf_bytes=512, ibuf_bytes=512, obuf_bytes=1024, dram_bytes_per_s=2e9
         ),
     ]
 )
@@ -198,7 +198,10 @@ def test_compute_bound_cycles_are_the_untiled_formula(layer: dict, cfg: BitFusio
     plus a one-cycle prologue and epilogue, so the search finds the fewest compute cycles:
     B*ceil(OC/M)*O^2*K^2*ceil(IC/(N*pf)), or B*O^2*ceil(OC/M)*ceil(K^2*IC/(N*pf)) with im2col."""
     cfg = cfg.replace(
-        dram_bits_per_cycle=1 << 20, wbuf_bytes=65536, ibuf_bytes=32768, obuf_bytes=16384
+        dram_bytes_per_s=(1 << 20) / 8 * cfg.frequency_hz,
+        wbuf_bytes=65536,
+        ibuf_bytes=32768,
+        obuf_bytes=16384,
     )
     wl, policy = _workload({"l": layer})
     got = simulate(wl, policy, cfg).layers.iloc[0]
@@ -349,8 +352,12 @@ def test_bits_above_eight_raise_in_the_exact_preset_and_run_temporally_when_corr
         simulate(wl, policy, EXACT)
     at16 = simulate(wl, policy, CORRECTED).layers.iloc[0]
     wl8, policy8 = _workload({"l": {**layer, "a": 8, "w": 8}})
-    at8 = simulate(wl8, policy8, CORRECTED.replace(dram_bits_per_cycle=1 << 20)).layers.iloc[0]
-    fast16 = simulate(wl, policy, CORRECTED.replace(dram_bits_per_cycle=1 << 20)).layers.iloc[0]
+    at8 = simulate(
+        wl8, policy8, CORRECTED.replace(dram_bytes_per_s=(1 << 20) / 8 * CORRECTED.frequency_hz)
+    ).layers.iloc[0]
+    fast16 = simulate(
+        wl, policy, CORRECTED.replace(dram_bytes_per_s=(1 << 20) / 8 * CORRECTED.frequency_hz)
+    ).layers.iloc[0]
     # 16x16 is four passes of the fused 8x8 unit (compute-bound, so compare compute).
     assert fast16["compute_cycles"] == 4 * at8["compute_cycles"]
     assert at16["w_bits_run"] == 16 and at16["a_bits_run"] == 16
@@ -598,7 +605,7 @@ SCALED = [
 @pytest.mark.parametrize("m,wbuf,obuf,ibuf,network,layer,published", SCALED)
 def test_published_scaled_designs(m, wbuf, obuf, ibuf, network, layer, published) -> None:
     cfg = EXACT.replace(
-        cols=m, wbuf_bytes=wbuf, obuf_bytes=obuf, ibuf_bytes=ibuf, dram_bits_per_cycle=4096
+        cols=m, wbuf_bytes=wbuf, obuf_bytes=obuf, ibuf_bytes=ibuf, dram_bytes_per_s=4096 / 8 * 500e6
     )
     wl, policy = _workload({layer: ref.REFERENCE_LAYERS[network][layer]})
     g = simulate(wl, policy, cfg).layers.iloc[0]

@@ -27,7 +27,7 @@ MY_PRESETS = (
     "cpu-fp32",
 )
 COMPUTE_BOUND = {
-    "dram_bytes_per_cycle": 1e12,
+    "dram_bytes_per_s": 1e20,
     "weight_buffer_bytes": 2.0**40,
     "act_buffer_bytes": 2.0**40,
     "out_buffer_bytes": 2.0**40,
@@ -148,7 +148,7 @@ def test_pragmatic_is_never_slower_than_stripes():
         ("frequency_hz", 0.0),
         ("rows", 0),
         ("lanes", 2.5),
-        ("dram_bytes_per_cycle", 0),
+        ("dram_bytes_per_s", 0),
         ("e_dram_pj_per_bit", -1.0),
         ("out_bits", 40),
     ],
