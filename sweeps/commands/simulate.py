@@ -1,57 +1,94 @@
-"""``hwsim simulate``: one zoo network on one hardware preset, per layer and in total."""
+"""``hwsim simulate``: one network (zoo, ONNX / QONNX, saved workload) on one hardware preset,
+per layer and in total."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.errors import HwsimError
 
-# Printed columns: (report column, header, scale, format)
-COLUMNS: tuple[tuple[str, str, float, str], ...] = (
-    ("cycles", "cycles", 1.0, "{:.0f}"),
-    ("stall_cycles", "stall", 1.0, "{:.0f}"),
-    ("latency_s", "lat_ms", 1e3, "{:.4g}"),
-    ("energy_j", "E_uJ", 1e6, "{:.4g}"),
-    ("compute_energy_j", "core_uJ", 1e6, "{:.4g}"),
-    ("sram_energy_j", "sram_uJ", 1e6, "{:.4g}"),
-    ("dram_energy_j", "dram_uJ", 1e6, "{:.4g}"),
-    ("dram_read_bytes", "rd_KB", 1e-3, "{:.4g}"),
-    ("dram_write_bytes", "wr_KB", 1e-3, "{:.4g}"),
-    ("sram_bits", "sram_kbit", 1e-3, "{:.4g}"),
-    ("weight_bits", "w_kbit", 1e-3, "{:.4g}"),
-    ("activation_bits", "act_kbit", 1e-3, "{:.4g}"),
-    ("utilization", "util", 1.0, "{:.3f}"),
+# Printed columns: (report column, header, unit (None: a plain number), factor to that unit).
+# Memory is shown in bytes with binary prefixes; bit counts are divided by 8.
+COLUMNS: tuple[tuple[str, str, str | None, float], ...] = (
+    ("cycles", "cycles", None, 1.0),
+    ("stall_cycles", "stall", None, 1.0),
+    ("latency_s", "latency", "s", 1.0),
+    ("energy_j", "energy", "J", 1.0),
+    ("compute_energy_j", "core", "J", 1.0),
+    ("sram_energy_j", "sram", "J", 1.0),
+    ("dram_energy_j", "dram", "J", 1.0),
+    ("dram_read_bytes", "dram_rd", "B", 1.0),
+    ("dram_write_bytes", "dram_wr", "B", 1.0),
+    ("sram_bits", "sram_rw", "B", 1 / 8),
+    ("weight_bits", "w_mem", "B", 1 / 8),
+    ("activation_bits", "act_mem", "B", 1 / 8),
+    ("utilization", "util", None, 1.0),
+)
+
+LEGEND = """\
+columns (units scale to fit each column and are shown in its header):
+  w/a, run      bits asked for (weight/activation), and the bits the hardware ran them at
+  cycles        cycles of the layer, stalls included; stall: cycles the compute waits on memory
+  latency       time of the layer at the hardware's clock
+  energy        total energy; core, sram, dram: its split into compute, on-chip buffers, DRAM
+  traffic, per inference (data moved):
+    dram_rd     bytes read from DRAM (re-reads included when a tensor does not fit on chip)
+    dram_wr     bytes written to DRAM
+    sram_rw     bytes read from and written to the on-chip buffers
+  footprints (data held, not moved):
+    w_mem       the layer's weights at the bits the hardware runs
+    act_mem     its input plus output activations
+  util          useful MACs / (cycles x peak MACs per cycle at the run bits)
+"""
+
+MODEL_HELP = (
+    "a zoo network (see `hwsim models`), an ONNX / QONNX file (.onnx; its Quant nodes give "
+    "the bits) or a saved workload (.npz)"
 )
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "simulate",
-        help="per-layer and total cost of a zoo network on a hardware preset",
-        description="Simulate a zoo network on a hardware preset (or TOML) and print every "
-        "layer's cycles, stalls, energy split, DRAM traffic, buffer traffic and footprints.",
+        help="per-layer and total cost of a network on a hardware preset",
+        description="Simulate a network (zoo name, ONNX / QONNX file or saved workload) on a "
+        "hardware preset (or TOML) and print every layer's cycles, stalls, energy split, DRAM "
+        "and buffer traffic, and footprints.",
+        epilog=LEGEND,
     )
     p.add_argument("--list", action="store_true", help="list the hardware presets and exit")
-    p.add_argument("--model", help="zoo network name")
-    p.add_argument("--hardware", help="preset name or TOML path")
+    p.add_argument("--model", help=MODEL_HELP)
+    p.add_argument("--hardware", help="preset name (see --list) or hardware TOML path")
     bits = p.add_mutually_exclusive_group()
     bits.add_argument("--policy", type=Path, help="BitPolicy JSON file")
-    bits.add_argument("--bits", help="uniform W/A bits, e.g. 4/8 (32 = float)")
-    p.add_argument("--batch", type=int, help="batch size (default: the zoo entry's)")
+    bits.add_argument(
+        "--bits",
+        help="uniform weight/activation bits as 4/8 or w4a8 (32 = float) (default: the zoo "
+        "entry's published bits, the ONNX file's quantizers, else 8/8)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        help="batch size (default: the zoo entry's; for an ONNX file with a symbolic batch, 1)",
+    )
     p.add_argument("--csv", type=Path, help="also write the per-layer table as CSV")
     p.set_defaults(func=run)
 
 
 def parse_bits(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    """``4/8`` or ``w4a8`` (as hwsim prints bits) to ``(w_bits, a_bits)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text) or re.fullmatch(
+        r"\s*w(\d+)\s*/?\s*a(\d+)\s*", text, flags=re.IGNORECASE
+    )
     if not m:
-        raise HwsimError("--bits", text, "must be W/A, e.g. 4/8")
+        raise HwsimError("--bits", text, "must be W/A or wWaA, e.g. 4/8 or w4a8")
     return int(m.group(1)), int(m.group(2))
 
 
-def build_policy(args: argparse.Namespace, workload, entry) -> tuple[object, str]:
+def build_policy(args: argparse.Namespace, workload, model: LoadedModel) -> tuple[object, str]:
     """The policy the options ask for, and a line saying where it came from."""
     from hwsim import BitPolicy
 
@@ -60,74 +97,143 @@ def build_policy(args: argparse.Namespace, workload, entry) -> tuple[object, str
     if args.bits is not None:
         w, a = parse_bits(args.bits)
         return BitPolicy.uniform(workload, w, a), f"uniform w{w}/a{a}"
-    if entry.default_bits:
-        bits = {n: tuple(entry.default_bits.get(n, (8, 8))) for n in workload.layer_names}
-        missing = sum(n not in entry.default_bits for n in workload.layer_names)
-        note = f" ({missing} layers without published bits at 8/8)" if missing else ""
-        return BitPolicy(bits), f"the zoo entry's published bits{note}"
+    if model.policy is not None:
+        return model.policy, model.policy_origin
     return BitPolicy.uniform(workload, 8, 8), "uniform w8/a8 (no published bits)"
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ``--model`` read: its workload, the bits it comes with (if any) and where from."""
+
+    workload: object
+    batch_note: str
+    policy: object | None = None
+    policy_origin: str = ""
+
+
+def load_model(ref: str, batch: int | None) -> LoadedModel:
+    """A zoo name, an ``.onnx`` file or a saved ``.npz`` workload, at ``batch``."""
+    from hwsim import BitPolicy, Workload
+
+    if isinstance(batch, bool) or not (batch is None or (isinstance(batch, int) and batch >= 1)):
+        raise HwsimError("--batch", batch, "must be an integer >= 1")
+    path = Path(ref)
+    if path.suffix.lower() == ".npz":
+        workload = Workload.load(path)
+        saved = int(workload.batch.max())
+        if batch is not None and batch != saved:
+            raise HwsimError("--batch", batch, f"a saved workload's batch is fixed ({saved})")
+        return LoadedModel(workload, f"batch {saved}")
+    if path.suffix.lower() == ".onnx":
+        from models.onnx_import import load_onnx
+
+        note = ""
+        try:
+            onnx_model = load_onnx(path, batch=batch)
+        except HwsimError as exc:
+            if exc.field != "batch" or batch is not None:
+                raise
+            onnx_model, note = load_onnx(path, batch=1), ", the file's symbolic batch"
+        workload = onnx_model.workload
+        policy, origin = onnx_model.policy, ""
+        if policy is not None:
+            floats = sum(32 in pair for pair in policy.bits.values())
+            origin = "bits from the file's quantizers" + (
+                f" ({floats} layers with a float operand at 32)" if floats else ""
+            )
+        return LoadedModel(workload, f"batch {int(workload.batch[0])}{note}", policy, origin)
+    import models
+    from models.zoo import entry
+
+    e = entry(ref)
+    batch = e.batch if batch is None else batch
+    with __import__("torch").device("meta"):
+        net = models.build(ref)
+    x = models.example_input(ref, batch).to("meta")
+    workload = models.extract_workload(net, x, name=ref)
+    if not e.default_bits:
+        return LoadedModel(workload, f"batch {batch}")
+    bits = {n: tuple(e.default_bits.get(n, (8, 8))) for n in workload.layer_names}
+    missing = sum(n not in e.default_bits for n in workload.layer_names)
+    note = f" ({missing} layers without published bits at 8/8)" if missing else ""
+    return LoadedModel(
+        workload, f"batch {batch}", BitPolicy(bits), f"the zoo entry's published bits{note}"
+    )
+
+
 def format_table(report) -> str:
-    df = report.layers
-    rows = [["layer", "w/a", "run", *[c[1] for c in COLUMNS]]]
-    for _, r in df.iterrows():
-        rows.append(
-            [
-                str(r["name"]),
-                f"{int(r['w_bits'])}/{int(r['a_bits'])}",
-                f"{int(r['w_bits_run'])}/{int(r['a_bits_run'])}",
-                *[fmt.format(r[key] * scale) for key, _, scale, fmt in COLUMNS],
-            ]
-        )
-    t = report.totals
-    rows.append(["TOTAL", "", "", *[fmt.format(t[key] * scale) for key, _, scale, fmt in COLUMNS]])
+    """The per-layer table and its TOTAL row; each column in one unit, chosen to fit it."""
+    from hwsim.units import column_scale
+
+    df, t = report.layers, report.totals
+    header = ["layer", "w/a", "run"]
+    cells: list[list[str]] = [[] for _ in range(len(df) + 1)]
+    for key, name, unit, factor in COLUMNS:
+        values = [*(df[key] * factor), t[key] * factor]
+        if unit is None:
+            header.append(name)
+            fmt = "{:.3f}" if key == "utilization" else "{:.0f}"
+            texts = [fmt.format(v) for v in values]
+        else:
+            divisor, label = column_scale(values, unit)
+            header.append(f"{name}[{label}]")
+            texts = [f"{v / divisor:.4g}" for v in values]
+        for row, text in zip(cells, texts, strict=True):
+            row.append(text)
+    rows = [header]
+    for (_, r), row in zip(df.iterrows(), cells, strict=False):
+        bits = f"{int(r['w_bits'])}/{int(r['a_bits'])}"
+        run = f"{int(r['w_bits_run'])}/{int(r['a_bits_run'])}"
+        rows.append([str(r["name"]), bits, run, *row])
+    rows.append(["TOTAL", "", "", *cells[-1]])
+    return align(rows, rules=(1, len(rows) - 1))
+
+
+def align(rows: list[list[str]], rules: tuple[int, ...] = (), left: tuple[int, ...] = (0,)) -> str:
+    """Columns padded to their widest cell (those in ``left`` left-aligned, the numbers
+    right-aligned), with a rule of dashes before each row index in ``rules``."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
-            cell.rjust(w) if i else cell.ljust(w)
+            cell.ljust(w) if i in left else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
+        ).rstrip()
         for row in rows
     ]
-    lines.insert(1, "-" * len(lines[0]))
-    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    rule = "-" * max(len(line) for line in lines)
+    for i in sorted(rules, reverse=True):
+        lines.insert(i, rule)
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.hardware import load_hardware, preset_names, simulate
+    from hwsim.units import format_quantity
 
     if args.list:
-        for name in preset_names():
-            hw = load_hardware(name)
-            print(f"{name:16s} {hw.family}")
+        rows = [["preset", "family"]]
+        rows += [[name, load_hardware(name).family] for name in preset_names()]
+        print(align(rows, rules=(1,), left=(0, 1)))
         return 0
     if not args.model or not args.hardware:
         raise HwsimError("--model/--hardware", None, "both are required (or use --list)")
-    import models
-    from models.zoo import entry
-
-    e = entry(args.model)
-    batch = e.batch if args.batch is None else args.batch
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise HwsimError("--batch", batch, "must be an integer >= 1")
+    model = load_model(args.model, args.batch)
     hw = load_hardware(args.hardware)
-    with __import__("torch").device("meta"):
-        net = models.build(args.model)
-    x = models.example_input(args.model, batch).to("meta")
-    workload = models.extract_workload(net, x, name=args.model)
-    policy, origin = build_policy(args, workload, e)
+    workload = model.workload
+    policy, origin = build_policy(args, workload, model)
     report = simulate(workload, policy, hw)
     print(
-        f"{args.model} (batch {batch}, {len(workload)} layers) on {hw.name} [{hw.family}], {origin}"
+        f"{workload.name} ({model.batch_note}, {len(workload)} layers) on {hw.name} "
+        f"[{hw.family}], {origin}"
     )
     print(format_table(report))
     t = report.totals
     print(
-        f"latency {t['latency_s'] * 1e3:.4g} ms, energy {t['energy_j'] * 1e6:.4g} uJ, "
-        f"DRAM {t['dram_bytes'] / 1e6:.4g} MB, {t['total_macs'] / 1e9:.4g} GMACs, "
-        f"utilization {t['utilization']:.3f}"
+        f"latency {format_quantity(t['latency_s'], 's')}, "
+        f"energy {format_quantity(t['energy_j'], 'J')}, "
+        f"DRAM traffic {format_quantity(t['dram_bytes'], 'B')}, "
+        f"{format_quantity(t['total_macs'], 'MACs')}, utilization {t['utilization']:.3f}"
     )
     for note in report.notes[:5]:
         print(f"note: {note}")

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import models
 from hwsim import BitPolicy
-from sweeps.cli import main
+from sweeps.cli import build_parser, main
+from sweeps.commands.simulate import parse_bits
+
+PREFIX = {"n": 1e-9, "µ": 1e-6, "m": 1e-3, "": 1.0, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
 
 
 def test_list_shows_presets(capsys):
@@ -37,7 +47,7 @@ def test_simulate_prints_layers_totals_and_writes_csv(tmp_path, capsys):
     out = capsys.readouterr().out
     df = pd.read_csv(csv)
     assert len(df) >= 2 and (df["a_bits_run"] == 3).all() and (df["w_bits_run"] == 16).all()
-    assert "TOTAL" in out and "stall" in out and "dram_uJ" in out
+    assert "TOTAL" in out and "stall" in out and "dram[" in out
     for name in df["name"]:
         assert name in out
     # The printed total is the CSV's sum.
@@ -96,3 +106,98 @@ def test_simulate_policy_file_and_default_bits(tmp_path, capsys):
 def test_bad_input_is_a_clean_error(argv, capsys):
     assert main(argv) == 2
     assert "hwsim: error:" in capsys.readouterr().err
+
+
+def simulate_csv(tmp_path, capsys, *argv: str) -> tuple[pd.DataFrame, str]:
+    csv = tmp_path / f"{len(list(tmp_path.iterdir()))}.csv"
+    assert main(["simulate", *argv, "--csv", str(csv)]) == 0
+    return pd.read_csv(csv), capsys.readouterr().out
+
+
+@given(w=st.integers(1, 32), a=st.integers(1, 32))
+def test_bits_take_both_spellings(w, a):
+    assert parse_bits(f"{w}/{a}") == parse_bits(f"w{w}a{a}") == parse_bits(f"W{w}/A{a}") == (w, a)
+
+
+def test_table_units_scale_to_each_column(tmp_path, capsys):
+    df, out = simulate_csv(
+        tmp_path, capsys, "--model", "resnet20", "--hardware", "bitfusion", "--bits", "w4a4"
+    )
+    lines = out.splitlines()
+    header = lines[1].split()
+    total = next(line for line in lines if line.startswith("TOTAL")).split()[1:]
+    cells = dict(zip(header[3:], total, strict=True))  # TOTAL has no bits columns
+    for column, key, per in [
+        ("latency", "latency_s", 1),
+        ("energy", "energy_j", 1),
+        ("dram_rd", "dram_read_bytes", 1),
+        ("w_mem", "weight_bits", 8),
+    ]:
+        name = next(h for h in header if h.startswith(column + "["))
+        prefix = re.fullmatch(rf"{column}\[(.*?)(s|J|B)\]", name).group(1)
+        shown = float(cells[name])
+        assert 1 <= shown < 1024  # the column's unit fits its largest value, the total
+        assert np.isclose(shown * PREFIX[prefix], df[key].sum() / per, rtol=5e-4)
+    assert "KB" not in out and " MB" not in out  # binary prefixes only
+
+
+def test_saved_workload_and_onnx_files_simulate(tmp_path, capsys):
+    with __import__("torch").device("meta"):
+        net = models.build("mlp_digits")
+    workload = models.extract_workload(net, models.example_input("mlp_digits", 3).to("meta"))
+    workload.save(tmp_path / "mine.npz")
+    df, out = simulate_csv(
+        tmp_path, capsys, "--model", str(tmp_path / "mine.npz"), "--hardware", "loom"
+    )
+    assert df["name"].tolist() == list(workload.layer_names) and "batch 3" in out
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    from tests.onnx_graphs import qonnx_graph
+
+    onnx.save(qonnx_graph(3, 5, 2, 4, bipolar=False), str(tmp_path / "brevitas.onnx"))
+    df, out = simulate_csv(
+        tmp_path, capsys, "--model", str(tmp_path / "brevitas.onnx"), "--hardware", "loom"
+    )
+    assert "bits from the file's quantizers" in out
+    assert df[["w_bits", "a_bits"]].values.tolist() == [[3, 5], [2, 4], [32, 32]]
+    df, _ = simulate_csv(
+        tmp_path,
+        capsys,
+        "--model",
+        str(tmp_path / "brevitas.onnx"),
+        "--hardware",
+        "loom",
+        "--bits",
+        "w6a6",
+    )
+    assert (df["w_bits"] == 6).all()  # the options override the file's bits
+
+
+def test_models_lists_the_zoo(capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:]] == models.names()
+
+
+def test_every_help_shows_its_defaults():
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+                flag = action.option_strings[-1]
+                after = text.split(flag, 2)[-1]  # the help line, past the usage
+                assert "default" in after.split(" --")[0], (name, flag)
+
+
+def test_ctrl_c_is_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = build_parser()
+    monkeypatch.setattr("sweeps.cli.build_parser", lambda: parser)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["models"].set_defaults(func=interrupted)
+    assert main(["models"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "hwsim: interrupted"
