@@ -47,12 +47,6 @@ def bits_text(policies: Sequence) -> str:
     return " ".join(cells)
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def write(name: str, text: str) -> Path:
     path = atomic_write_text(RESULTS / f"{name}.md", text)
     print(text)

@@ -28,7 +28,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hwsim import BitPolicy, HwsimError, load_hardware, simulate
-from quant.codesign import CodesignConfig, cost_row, finetuned_accuracy, markdown_table, prepare
+from hwsim.markdown import markdown_table
+from quant.codesign import CodesignConfig, cost_row, finetuned_accuracy, prepare
 from quant.search.hardware_aware import (
     SearchSpace,
     hardware_costs,
@@ -167,11 +168,11 @@ def summary(df: pd.DataFrame, args, seconds: float, figure: str) -> str:
         "`in_budget` is the fraction of seeds whose policy meets the preset's simulated "
         "latency budget; accuracy in % (mean and std over seeds).",
         "",
-        markdown_table(table, "{:.3f}"),
+        markdown_table(table.columns, table.itertuples(index=False), "{:.3f}"),
         "",
         "Uniform baselines:",
         "",
-        markdown_table(uni, "{:.3f}"),
+        markdown_table(uni.columns, uni.itertuples(index=False), "{:.3f}"),
         "",
         "## What it shows",
         "",

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from hwsim import BitPolicy  # noqa: E402
 from hwsim.hardware import load_hardware, simulate  # noqa: E402
 from hwsim.io import atomic_write_text  # noqa: E402
+from hwsim.markdown import markdown_table  # noqa: E402
 from models import build, extract_workload  # noqa: E402
 from models.bitfusion_nets import BENCHMARKS  # noqa: E402
 from models.zoo import entry  # noqa: E402
@@ -54,17 +55,6 @@ EYERISS = {
 EYERISS_PJ_PER_MAC = 16 * 0.2  # the notebook's eyeriss_energy_per_mac (nJ x 1e3)
 EYERISS_DRAM_SCALE = 0.15  # the notebook's "scaling due to technology"
 PAPER = {"eyeriss": (3.9, 5.1), "stripes": (2.6, 3.9)}
-
-
-def to_markdown(df: pd.DataFrame) -> str:
-    """A pipe table (pandas' own needs the optional ``tabulate``)."""
-    cells = [
-        [str(i)] + [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row]
-        for i, row in zip(df.index, df.itertuples(index=False), strict=True)
-    ]
-    head = [df.index.name or "", *df.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
 
 
 def geomean(x) -> float:
@@ -140,7 +130,7 @@ def main() -> None:
     dadn = versus_table(bf_s_tot, network_totals("dadiannao"), "dadiannao")
 
     def block(df: pd.DataFrame, paper: tuple[float, float] | None) -> str:
-        text = to_markdown(df) + "\n\n"
+        text = markdown_table([df.index.name or "", *df.columns], df.itertuples()) + "\n\n"
         text += (
             f"Geometric mean: **{geomean(df['speedup']):.2f}x speed**, "
             f"**{geomean(df['energy_reduction']):.2f}x energy**"

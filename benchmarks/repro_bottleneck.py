@@ -14,6 +14,7 @@ import time
 
 import _repro
 
+from hwsim.markdown import markdown_table
 from quant import bottleneck as bb
 from quant.costs import policy_metrics
 from quant.train import evaluate
@@ -67,14 +68,17 @@ def main() -> None:
                 _repro.mean_spread([r[2]["mean_a_bits"] for r in rs], 1.0, 2),
             ]
         )
-    table = _repro.markdown_table(
-        [
-            "budget",
-            "test acc % (mean ± sd, 3 seeds)",
-            "per-layer w-a bits (a = code rate)",
-            "mean code rate",
-        ],
-        rows,
+    table = (
+        markdown_table(
+            [
+                "budget",
+                "test acc % (mean ± sd, 3 seeds)",
+                "per-layer w-a bits (a = code rate)",
+                "mean code rate",
+            ],
+            rows,
+        )
+        + "\n"
     )
     acc = {name: sum(r[0] for r in rs) / len(rs) for name, rs in runs.items()}
     rate = {name: sum(r[2]["mean_a_bits"] for r in rs) / len(rs) for name, rs in runs.items()}

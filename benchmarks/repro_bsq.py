@@ -12,6 +12,7 @@ import time
 
 import _repro
 
+from hwsim.markdown import markdown_table
 from quant import bsq
 from quant.costs import policy_metrics
 from quant.train import evaluate
@@ -55,15 +56,18 @@ def main() -> None:
                 _repro.mean_spread([r[2]["bitops"] / w8a4 for r in rs], 1.0, 3),
             ]
         )
-    table = _repro.markdown_table(
-        [
-            "alpha",
-            "test acc % (mean ± sd, 3 seeds)",
-            "per-layer w-a bits (fc1 64x256, fc2 256x128, fc3 128x10)",
-            "weight compression ×",
-            "BitOps / W8A4",
-        ],
-        rows,
+    table = (
+        markdown_table(
+            [
+                "alpha",
+                "test acc % (mean ± sd, 3 seeds)",
+                "per-layer w-a bits (fc1 64x256, fc2 256x128, fc3 128x10)",
+                "weight compression ×",
+                "BitOps / W8A4",
+            ],
+            rows,
+        )
+        + "\n"
     )
     comp = {a: sum(r[2]["compression"] for r in rs) / len(rs) for a, rs in runs.items()}
     acc = {a: sum(r[0] for r in rs) / len(rs) for a, rs in runs.items()}

@@ -27,6 +27,7 @@ import torch
 
 import models
 from hwsim.io import atomic_write_text
+from hwsim.markdown import markdown_table
 from quant.baseline import load_data, pretrained
 from quant.direct import DirectConfig, channel_errors, train_direct
 from quant.model import current_policy, quantizable_layers, quantize_model, quantized_layers
@@ -48,17 +49,6 @@ def skewed(net: torch.nn.Module, seed: int, factor: float = 10.0, n: int = 8) ->
             la.bias[idx] *= factor
             lb.weight[:, idx] /= factor
     return net
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub markdown table (pandas' to_markdown needs tabulate, not installed)."""
-
-    def cell(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
-
-    rows = [" | ".join(df.columns), " | ".join("---" for _ in df.columns)]
-    rows += [" | ".join(cell(v) for v in r) for r in df.itertuples(index=False)]
-    return "\n".join(f"| {r} |" for r in rows)
 
 
 def median_act_error(model: torch.nn.Module, x: torch.Tensor) -> float:
@@ -175,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "median per-channel relative activation quantization error at the start. "
         f"Wall time {wall:.0f} s.",
         "",
-        markdown_table(summary),
+        markdown_table(summary.columns, summary.itertuples(index=False), "{:.4f}"),
         "",
         "## Does the claim show here?",
         "",

@@ -14,6 +14,7 @@ import time
 
 import _repro
 
+from hwsim.markdown import markdown_table
 from quant import ebs
 from quant.costs import bitops_table, policy_metrics
 from quant.train import evaluate
@@ -66,15 +67,18 @@ def main() -> None:
                 _repro.mean_spread([r[3]["compression"] for r in rs], 1.0, 2),
             ]
         )
-    table_md = _repro.markdown_table(
-        [
-            "setting",
-            "test acc % (mean ± sd, 3 seeds)",
-            "per-layer w-a bits",
-            "BitOps / W4A4",
-            "weight compression ×",
-        ],
-        rows,
+    table_md = (
+        markdown_table(
+            [
+                "setting",
+                "test acc % (mean ± sd, 3 seeds)",
+                "per-layer w-a bits",
+                "BitOps / W4A4",
+                "weight compression ×",
+            ],
+            rows,
+        )
+        + "\n"
     )
     acc = {n: sum(r[0] for r in rs) / len(rs) for n, rs in runs.items()}
     cost = {n: sum(r[2] for r in rs) / len(rs) for n, rs in runs.items()}

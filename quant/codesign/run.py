@@ -16,101 +16,29 @@ the bits alone. ``write_run`` writes the run folder (``report.md``, ``results.cs
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from hwsim.errors import HwsimError, check, check_bits
-from hwsim.io import atomic_write_text
 from hwsim.policy import BitPolicy
+from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
     PROXY_NAMES,
     REPORT_KEYS,
     SearchSpace,
     bsq_marginal_costs,
-    candidates,
     hardware_costs,
     knapsack_policy,
     proxy_costs,
     repair_policy,
     snap_to_candidates,
 )
-
-METHODS: tuple[str, ...] = ("knapsack", "ebs", "bsq")
-BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
-
-
-@dataclass(frozen=True)
-class CodesignConfig:
-    """What the main job runs. Budgets are fractions of uniform 8-bit on the same hardware."""
-
-    model: str = "resnet_digits"
-    data: str = "digits"
-    hardware: str = "stripes"
-    budgets: Mapping[str, float] = field(default_factory=lambda: {"latency": 0.5})
-    method: str = "knapsack"
-    seed: int = 0
-    epochs: int = 4  # fine-tuning (and EBS / BSQ search) epochs per policy
-    baseline_epochs: int | None = None
-    candidates: tuple[int, ...] = (2, 3, 4, 6, 8)
-    uniform: tuple[int, ...] = (2, 4, 8)
-    reference: tuple[int, int] = (8, 8)
-    samples: int = 256  # calibration images (sensitivities, activation steps)
-    lr: float = 5e-4
-    ebs_lambda: float = 5.0
-    bsq_alpha: float = 2e-2
-    bsq_act_bits: int = 4
-
-    def __post_init__(self) -> None:
-        check(self.method in METHODS, "method", self.method, f"must be one of {METHODS}")
-        check(
-            isinstance(self.budgets, Mapping) and len(self.budgets) > 0,
-            "budgets",
-            self.budgets,
-            "need at least one budget, e.g. {'latency': 0.5}",
-        )
-        for key, value in self.budgets.items():
-            check(key in BUDGET_METRICS, "budget", key, f"metrics are {BUDGET_METRICS}")
-            check(
-                isinstance(value, int | float) and 0 < value < float("inf"),
-                f"budget[{key}]",
-                value,
-                "must be a fraction > 0 of uniform 8-bit",
-            )
-        object.__setattr__(self, "budgets", dict(self.budgets))
-        check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "must be >= 0")
-        check(
-            isinstance(self.epochs, int) and self.epochs >= 0,
-            "epochs",
-            self.epochs,
-            "must be an integer >= 0",
-        )
-        cands = candidates("candidates", self.candidates)
-        check(cands[0] >= 2, "candidates", list(cands), "need at least 2 bits (signed weights)")
-        object.__setattr__(self, "candidates", cands)
-        for b in (*self.uniform, *self.reference):
-            check_bits("uniform", b)
-        check(
-            self.reference[0] in cands and self.reference[1] in cands,
-            "reference",
-            self.reference,
-            f"must be among the candidates {cands}",
-        )
-        check(self.samples >= 1, "samples", self.samples, "must be >= 1")
-        check(
-            self.method != "bsq" or self.bsq_act_bits in cands,
-            "bsq_act_bits",
-            self.bsq_act_bits,
-            f"must be among the candidates {cands}",
-        )
 
 
 @dataclass
@@ -385,200 +313,3 @@ def cost_row(
     row["mean_w_bits"] = float(np.mean([policy[n][0] for n in workload.layer_names]))
     row["mean_a_bits"] = float(np.mean([policy[n][1] for n in workload.layer_names]))
     return row
-
-
-# ------------------------------------------------------------------------------ output
-def format_table(df: pd.DataFrame) -> str:
-    """The comparison as a fixed-width text table (accuracy, latency, energy, memory)."""
-    cols = [
-        ("method", "method", "{}"),
-        ("accuracy", "acc %", "{:.2f}"),
-        ("latency_s", "latency us", "{:.3f}"),
-        ("latency_vs_8bit", "lat/8b", "{:.3f}"),
-        ("energy_j", "energy uJ", "{:.3f}"),
-        ("weight_memory_bits", "w mem KiB", "{:.2f}"),
-        ("within_budget", "in budget", "{}"),
-    ]
-    scale = {"accuracy": 100.0, "latency_s": 1e6, "energy_j": 1e6, "weight_memory_bits": 1 / 8192}
-    cells = [[h for _, h, _ in cols]]
-    for _, r in df.iterrows():
-        cells.append([f.format(r[k] * scale.get(k, 1) if k in scale else r[k]) for k, _, f in cols])
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    lines = [
-        "  ".join(
-            c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(cols))
-        )
-        for c in cells
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
-    """A DataFrame as a GitHub markdown table (no extra dependency)."""
-
-    def cell(v: Any) -> str:
-        return floatfmt.format(v) if isinstance(v, float) else str(v)
-
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join([head, sep, *body])
-
-
-def write_run(result: CodesignResult, out: str | Path) -> Path:
-    """Write ``report.md``, ``results.csv``, ``policy.json`` (the hardware-aware policy),
-    ``policies.json`` (every method), ``pareto.png`` and ``bits.png`` into ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.csv", result.results.to_csv(index=False))
-    result.policies[result.chosen].save(out / "policy.json")
-    atomic_write_text(
-        out / "policies.json",
-        json.dumps({k: p.to_dict() for k, p in result.policies.items()}, indent=2) + "\n",
-    )
-    plot_pareto(result, out / "pareto.png")
-    plot_bits(result, out / "bits.png")
-    atomic_write_text(out / "report.md", report_markdown(result))
-    return out
-
-
-def report_markdown(result: CodesignResult) -> str:
-    cfg = result.config
-    budgets = ", ".join(
-        f"{m} <= {r:g} x uniform 8-bit ({result.budgets[m]:.4g} {REPORT_KEYS[m].split('_')[-1]})"
-        for m, r in cfg.budgets.items()
-    )
-    bits = pd.DataFrame(
-        {"layer": list(result.layer_names)}
-        | {
-            k: [f"w{p[n][0]}a{p[n][1]}" for n in result.layer_names]
-            for k, p in result.policies.items()
-            if not k.startswith("uniform")
-        }
-    )
-    lines = [
-        f"# hwsim codesign: {cfg.model} on {cfg.data}, hardware `{result.hardware_name}`",
-        "",
-        f"- method: `{cfg.method}`; budget: {budgets}",
-        f"- float baseline accuracy: {100 * result.baseline_accuracy:.2f} %",
-        f"- candidates: w, a in {list(cfg.candidates)}; fine-tuning: {cfg.epochs} epochs at "
-        f"lr {cfg.lr:g}; seed {cfg.seed}",
-        f"- wall time: {result.seconds:.1f} s",
-        "",
-        "## Results (same hardware, same fine-tuning for every policy)",
-        "",
-        "```",
-        format_table(result.results),
-        "```",
-        "",
-        markdown_table(result.results),
-        "",
-        "![accuracy vs simulated latency](pareto.png)",
-        "",
-        "## Per-layer bits",
-        "",
-        markdown_table(bits),
-        "",
-        "![per-layer bits](bits.png)",
-        "",
-    ]
-    if result.notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
-    lines += ["## Config", "", "```json", json.dumps(asdict(cfg), indent=2), "```", ""]
-    return "\n".join(lines)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_pareto(result: CodesignResult, path: str | Path) -> Path:
-    """Accuracy against simulated latency, one marker per method, the budget as a line."""
-    plt = _pyplot()
-    df = result.results
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for _, r in df.iterrows():
-        style = (
-            ("s", "tab:gray")
-            if r["method"].startswith("uniform")
-            else (("*", "tab:red") if r["method"] == result.chosen else ("o", "tab:blue"))
-        )
-        ax.scatter(
-            r["latency_s"] * 1e6,
-            100 * r["accuracy"],
-            marker=style[0],
-            c=style[1],
-            s=120 if style[0] == "*" else 50,
-            zorder=3,
-        )
-        ax.annotate(
-            r["method"],
-            (r["latency_s"] * 1e6, 100 * r["accuracy"]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
-    if "latency" in result.budgets:
-        ax.axvline(result.budgets["latency"] * 1e6, ls="--", c="k", lw=1, label="latency budget")
-        ax.legend(loc="lower right", fontsize=8)
-    ax.set_xlabel(f"simulated latency on {result.hardware_name} (us)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result.config.model}: accuracy vs simulated latency")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_bits(result: CodesignResult, path: str | Path) -> Path:
-    """Per-layer weight and activation bits of each searched (non-uniform) policy."""
-    plt = _pyplot()
-    searched = {k: p for k, p in result.policies.items() if not k.startswith("uniform")}
-    names = result.layer_names
-    x = np.arange(len(names))
-    width = 0.8 / max(len(searched), 1)
-    fig, axes = plt.subplots(2, 1, figsize=(max(6.4, 0.6 * len(names)), 5.2), sharex=True)
-    for side, ax in enumerate(axes):
-        for k, (label, p) in enumerate(searched.items()):
-            ax.bar(
-                x + (k - (len(searched) - 1) / 2) * width,
-                [p[n][side] for n in names],
-                width,
-                label=label,
-            )
-        ax.set_ylabel(("weight", "activation")[side] + " bits")
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=7)
-    axes[1].set_xticks(x, names, rotation=60, ha="right", fontsize=7)
-    axes[0].set_title(f"per-layer bits on {result.hardware_name}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
-def parse_budgets(specs: list[str] | None) -> dict[str, float]:
-    """``["latency=0.5", "memory=0.3"]`` (or comma-joined) to ``{"latency": 0.5, ...}``."""
-    out: dict[str, float] = {}
-    for spec in specs or []:
-        for part in spec.split(","):
-            key, sep, value = part.partition("=")
-            key = key.strip()
-            if not sep or key not in BUDGET_METRICS:
-                raise HwsimError(
-                    "--budget",
-                    part,
-                    f"expected METRIC=FRACTION with METRIC in {BUDGET_METRICS}, e.g. latency=0.5",
-                )
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise HwsimError("--budget", part, "the fraction must be a number") from None
-    return out

@@ -1,0 +1,35 @@
+"""The closed loop: choose bitwidths against simulated hardware cost, fine-tune, compare.
+
+``config`` says what to run, ``run`` runs it (:func:`run_codesign`), ``report`` and ``plots``
+write the run folder. Everything a caller needs is importable from ``quant.codesign``.
+"""
+
+from quant.codesign.config import BUDGET_TOLERANCE, METHODS, CodesignConfig, parse_budgets
+from quant.codesign.plots import plot_bits, plot_pareto
+from quant.codesign.report import format_table, report_markdown, write_run
+from quant.codesign.run import (
+    CodesignResult,
+    Prepared,
+    cost_row,
+    finetuned_accuracy,
+    prepare,
+    run_codesign,
+)
+
+__all__ = [
+    "BUDGET_TOLERANCE",
+    "METHODS",
+    "CodesignConfig",
+    "CodesignResult",
+    "Prepared",
+    "cost_row",
+    "finetuned_accuracy",
+    "format_table",
+    "parse_budgets",
+    "plot_bits",
+    "plot_pareto",
+    "prepare",
+    "report_markdown",
+    "run_codesign",
+    "write_run",
+]

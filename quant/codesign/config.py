@@ -1,0 +1,100 @@
+"""What a codesign run is asked to do: :class:`CodesignConfig` and the ``--budget`` parser.
+
+Budgets are fractions of uniform 8-bit on the same hardware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hwsim.errors import HwsimError, check, check_bits
+from quant.search.hardware_aware import BUDGET_METRICS, candidates
+
+METHODS: tuple[str, ...] = ("knapsack", "ebs", "bsq")
+BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
+
+
+@dataclass(frozen=True)
+class CodesignConfig:
+    """What the main job runs. Budgets are fractions of uniform 8-bit on the same hardware."""
+
+    model: str = "resnet_digits"
+    data: str = "digits"
+    hardware: str = "stripes"
+    budgets: Mapping[str, float] = field(default_factory=lambda: {"latency": 0.5})
+    method: str = "knapsack"
+    seed: int = 0
+    epochs: int = 4  # fine-tuning (and EBS / BSQ search) epochs per policy
+    baseline_epochs: int | None = None
+    candidates: tuple[int, ...] = (2, 3, 4, 6, 8)
+    uniform: tuple[int, ...] = (2, 4, 8)
+    reference: tuple[int, int] = (8, 8)
+    samples: int = 256  # calibration images (sensitivities, activation steps)
+    lr: float = 5e-4
+    ebs_lambda: float = 5.0
+    bsq_alpha: float = 2e-2
+    bsq_act_bits: int = 4
+
+    def __post_init__(self) -> None:
+        check(self.method in METHODS, "method", self.method, f"must be one of {METHODS}")
+        check(
+            isinstance(self.budgets, Mapping) and len(self.budgets) > 0,
+            "budgets",
+            self.budgets,
+            "need at least one budget, e.g. {'latency': 0.5}",
+        )
+        for key, value in self.budgets.items():
+            check(key in BUDGET_METRICS, "budget", key, f"metrics are {BUDGET_METRICS}")
+            check(
+                isinstance(value, int | float) and 0 < value < float("inf"),
+                f"budget[{key}]",
+                value,
+                "must be a fraction > 0 of uniform 8-bit",
+            )
+        object.__setattr__(self, "budgets", dict(self.budgets))
+        check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "must be >= 0")
+        check(
+            isinstance(self.epochs, int) and self.epochs >= 0,
+            "epochs",
+            self.epochs,
+            "must be an integer >= 0",
+        )
+        cands = candidates("candidates", self.candidates)
+        check(cands[0] >= 2, "candidates", list(cands), "need at least 2 bits (signed weights)")
+        object.__setattr__(self, "candidates", cands)
+        for b in (*self.uniform, *self.reference):
+            check_bits("uniform", b)
+        check(
+            self.reference[0] in cands and self.reference[1] in cands,
+            "reference",
+            self.reference,
+            f"must be among the candidates {cands}",
+        )
+        check(self.samples >= 1, "samples", self.samples, "must be >= 1")
+        check(
+            self.method != "bsq" or self.bsq_act_bits in cands,
+            "bsq_act_bits",
+            self.bsq_act_bits,
+            f"must be among the candidates {cands}",
+        )
+
+
+def parse_budgets(specs: list[str] | None) -> dict[str, float]:
+    """``["latency=0.5", "memory=0.3"]`` (or comma-joined) to ``{"latency": 0.5, ...}``."""
+    out: dict[str, float] = {}
+    for spec in specs or []:
+        for part in spec.split(","):
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or key not in BUDGET_METRICS:
+                raise HwsimError(
+                    "--budget",
+                    part,
+                    f"expected METRIC=FRACTION with METRIC in {BUDGET_METRICS}, e.g. latency=0.5",
+                )
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise HwsimError("--budget", part, "the fraction must be a number") from None
+    return out
