@@ -29,7 +29,7 @@ def main() -> None:
         data, fp, workload = _repro.setup(seed)
         fp_acc.append(evaluate(fp, data))
         for alpha in ALPHAS:
-            model, _ = bsq.bsq_search(
+            model = bsq.bsq_search(
                 fp,
                 data,
                 alpha=alpha,
@@ -38,7 +38,7 @@ def main() -> None:
                 lr=1e-2,
                 seed=seed,
                 progress=False,
-            )
+            ).model
             model, policy = bsq.finetune(
                 model, data, epochs=FINETUNE_EPOCHS, seed=seed, progress=False
             )

@@ -47,9 +47,9 @@ def main() -> None:
             for u in UNIFORM
         ]
         for name, kwargs in jobs:
-            model, _, _ = ebs.ebs_search(
+            model = ebs.ebs_search(
                 fp, data, epochs=SEARCH_EPOCHS, seed=seed, progress=False, **kwargs
-            )
+            ).model
             model, policy = ebs.finetune(
                 model, data, epochs=FINETUNE_EPOCHS, seed=seed, progress=False
             )

@@ -4,14 +4,20 @@ from quant.baseline import pretrained
 from quant.direct import DirectConfig, DirectOptimizer, train_direct
 from quant.export import Exported, IntegerModel, export, integer_model
 from quant.layers import QConv2d, QLinear, QuantState, quantize_layer
+from quant.methods import (
+    SearchMethod,
+    SearchProblem,
+    SearchResult,
+    methods,
+    register_method,
+    search_method,
+)
 from quant.model import (
     calibrate,
     current_policy,
-    methods,
     quantize_layers,
     quantize_model,
     quantized_layers,
-    register_method,
 )
 from quant.quantizers import LSQQuantizer, UniformQuantizer, code_range, fake_quantize, round_ste
 from quant.train import evaluate, predict_logits, set_seed, train
@@ -25,6 +31,9 @@ __all__ = [
     "QConv2d",
     "QLinear",
     "QuantState",
+    "SearchMethod",
+    "SearchProblem",
+    "SearchResult",
     "UniformQuantizer",
     "calibrate",
     "code_range",
@@ -42,6 +51,7 @@ __all__ = [
     "quantized_layers",
     "register_method",
     "round_ste",
+    "search_method",
     "set_seed",
     "train",
     "train_direct",

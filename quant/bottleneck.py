@@ -33,14 +33,25 @@ import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from hwsim.errors import check, check_bits
-from hwsim.policy import FLOAT_BITS, BitPolicy
-from quant.model import current_policy, register_method
+from hwsim.policy import FLOAT_BITS
+from quant.methods import (
+    SearchProblem,
+    SearchResult,
+    check_count,
+    check_non_negative,
+    check_positive,
+    finetune_plain,
+    register_method,
+    require_dataset,
+)
+from quant.model import current_policy
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes
@@ -348,13 +359,6 @@ def collect_codes(
 # ---------------------------------------------------------------------- the method
 
 
-@dataclass
-class BottleneckResult:
-    model: nn.Module
-    policy: BitPolicy
-    fits: dict[str, LayerFit]
-
-
 def bottleneck_search(
     model: nn.Module,
     data,
@@ -371,7 +375,7 @@ def bottleneck_search(
     batch_size: int = 64,
     seed: int = 0,
     progress: bool | None = None,
-) -> BottleneckResult:
+) -> SearchResult:
     """The whole method on a float ``model`` (a copy is changed):
 
     1. insert ``n0``-bit bottlenecks (coefficients 2^k) and train ``qat_epochs``;
@@ -381,8 +385,9 @@ def bottleneck_search(
        ``[L, n0 + 1]`` with ``budget``);
     3. fine-tune ``finetune_epochs`` with the coefficients fixed.
 
-    A model that already holds bottlenecks (e.g. a step-1 result) is used as it is, so one
-    quantization-aware training can serve several budgets.
+    Returns the model, its policy and each layer's fit (``extras["fits"]``, a
+    :class:`LayerFit` by layer name). A model that already holds bottlenecks (e.g. a step-1
+    result) is used as it is, so one quantization-aware training can serve several budgets.
     """
     from quant.train import set_seed, train
 
@@ -439,39 +444,72 @@ def bottleneck_search(
             seed=seed,
             progress=progress,
         )
-    return BottleneckResult(model, current_policy(model), fits)
+    return SearchResult(model, current_policy(model), {"fits": fits})
 
 
 @dataclass(frozen=True)
 class BottleneckConfig:
-    """``quantize_model(model, BottleneckConfig(...), calibration=dataset)``."""
+    """The paper's setting: ``n0``-bit codes, ``qat_epochs`` of training with them, each
+    layer's rate the fewest planes within ``psnr_loss_db`` of the finest fit, weights at
+    ``w_bits`` (32: float), then ``finetune_epochs`` with the coefficients fixed."""
 
     psnr_loss_db: float = 8.0
     n0: int = 8
     w_bits: int = 8
     qat_epochs: int = 3
     finetune_epochs: int = 3
+    lr: float = 1e-3
     seed: int = 0
 
-
-def _method(model: nn.Module, config: BottleneckConfig | None, calibration) -> nn.Module:
-    config = config or BottleneckConfig()
-    check(
-        hasattr(calibration, "x_train"),
-        "calibration",
-        type(calibration).__name__,
-        "the bottleneck fits and trains: pass the dataset as calibration",
-    )
-    return bottleneck_search(
-        model,
-        calibration,
-        psnr_loss_db=config.psnr_loss_db,
-        n0=config.n0,
-        w_bits=config.w_bits,
-        qat_epochs=config.qat_epochs,
-        finetune_epochs=config.finetune_epochs,
-        seed=config.seed,
-    ).model
+    def __post_init__(self) -> None:
+        check_non_negative("psnr_loss_db", self.psnr_loss_db)
+        check_bits("n0", self.n0)
+        check_bits("w_bits", self.w_bits, allow_float=True)
+        check_count("qat_epochs", self.qat_epochs, 0)
+        check_count("finetune_epochs", self.finetune_epochs, 0)
+        check_positive("lr", self.lr)
+        check_count("seed", self.seed, 0)
 
 
-register_method("bottleneck", _method, BottleneckConfig)
+class Bottleneck:
+    """Bitwise Bottleneck behind :class:`quant.methods.SearchMethod`: ``search`` inserts the
+    bottlenecks, trains and fits the rates (:func:`bottleneck_search` without its fine-tuning),
+    ``finetune`` trains with the coefficients fixed. It sets its rates by PSNR, not within a
+    caller's cost budget."""
+
+    name = "bottleneck"
+    config_type = BottleneckConfig
+    budgeted = False
+    codesign_defaults: Mapping[str, Any] = {}
+
+    def search(
+        self,
+        model: nn.Module,
+        data,
+        config: BottleneckConfig,
+        problem: SearchProblem | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> SearchResult:
+        require_dataset(data, "the bottleneck")
+        check(problem is None, "problem", "given", "the bottleneck sets its rates by PSNR")
+        return bottleneck_search(
+            model,
+            data,
+            psnr_loss_db=config.psnr_loss_db,
+            n0=config.n0,
+            w_bits=config.w_bits,
+            qat_epochs=config.qat_epochs,
+            finetune_epochs=0,
+            lr=config.lr,
+            seed=config.seed,
+            progress=progress,
+        )
+
+    def finetune(
+        self, result: SearchResult, data, config: BottleneckConfig, *, progress: bool | None = None
+    ) -> nn.Module:
+        return finetune_plain(result, data, config, progress=progress)
+
+
+register_method(Bottleneck())

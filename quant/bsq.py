@@ -24,13 +24,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import BitPolicy
-from quant.model import current_policy, register_method
+from quant.methods import (
+    SearchProblem,
+    SearchResult,
+    check_count,
+    check_non_negative,
+    check_positive,
+    register_method,
+    require_dataset,
+)
+from quant.model import current_policy
 from quant.quantizers import UniformQuantizer
 from quant.wrapped import WrappedLayer, layers_of, wrap_layers
 
@@ -307,7 +317,7 @@ def bsq_search(
     batch_size: int = 64,
     n_bits: int = MAX_BITS,
     progress: bool | None = None,
-) -> tuple[nn.Module, BitPolicy]:
+) -> SearchResult:
     """Search each layer's weight precision by bit-level sparsity.
 
     A copy of the float ``model`` is converted to ``n_bits`` bit representation and trained
@@ -349,7 +359,7 @@ def bsq_search(
         after_epoch=after_epoch,
         progress=progress,
     )
-    return model, current_policy(model)
+    return SearchResult(model, current_policy(model))
 
 
 def finetune(
@@ -385,37 +395,89 @@ def finetune(
 
 @dataclass(frozen=True)
 class BSQConfig:
-    """``quantize_model(model, BSQConfig(...), calibration=dataset)``: search, then fine-tune."""
+    """BSQ's knobs: ``alpha`` the group-Lasso strength, ``epochs`` of search with a
+    re-quantization every ``requant_every`` (``None``: half the search), BSQ's fixed
+    ``act_bits``, then ``finetune_epochs`` at the found precisions."""
 
     alpha: float = 0.01
     epochs: int = 20
-    requant_every: int = 5
+    requant_every: int | None = 5
     act_bits: int = 4
     finetune_epochs: int = 5
     lr: float = 1e-2
     seed: int = 0
 
-
-def _method(model: nn.Module, config: BSQConfig | None, calibration) -> nn.Module:
-    config = config or BSQConfig()
-    check(
-        hasattr(calibration, "x_train"),
-        "calibration",
-        type(calibration).__name__,
-        "BSQ trains: pass the dataset (with x_train, y_train) as calibration",
-    )
-    model, _ = bsq_search(
-        model,
-        calibration,
-        alpha=config.alpha,
-        epochs=config.epochs,
-        requant_every=config.requant_every,
-        act_bits=config.act_bits,
-        seed=config.seed,
-        lr=config.lr,
-    )
-    model, _ = finetune(model, calibration, epochs=config.finetune_epochs, seed=config.seed)
-    return model
+    def __post_init__(self) -> None:
+        check_non_negative("alpha", self.alpha)
+        check_count("epochs", self.epochs, 1)
+        if self.requant_every is not None:
+            check_count("requant_every", self.requant_every, 1)
+        check_bits("act_bits", self.act_bits)
+        check_count("finetune_epochs", self.finetune_epochs, 0)
+        check_positive("lr", self.lr)
+        check_count("seed", self.seed, 0)
 
 
-register_method("bsq", _method, BSQConfig)
+class BSQ:
+    """BSQ behind :class:`quant.methods.SearchMethod`. Under a problem, the group Lasso is
+    weighted by the simulated marginal cost of a weight bit (:func:`bsq_marginal_costs` on
+    ``problem.price``; the paper's params x bits when the problem has no price), and the
+    found precisions are rounded up to the candidates."""
+
+    name = "bsq"
+    config_type = BSQConfig
+    budgeted = True
+    codesign_defaults: Mapping[str, Any] = {"alpha": 2e-2, "lr": 1e-3, "requant_every": None}
+
+    def search(
+        self,
+        model: nn.Module,
+        data,
+        config: BSQConfig,
+        problem: SearchProblem | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> SearchResult:
+        from quant.search.hardware_aware import bsq_marginal_costs, snap_to_candidates
+
+        require_dataset(data, "BSQ")
+        layer_costs, notes = None, []
+        if problem is not None:
+            space = problem.space
+            check(
+                config.act_bits in space.a_bits,
+                "act_bits",
+                config.act_bits,
+                f"must be among the candidates {space.a_bits}",
+            )
+            if problem.price is not None:
+                w_range = list(range(1, MAX_BITS + 1))
+                costs = problem.price(w_range, [config.act_bits])
+                layer_costs = bsq_marginal_costs(space.layer_names, costs[:, :, 0], w_range)
+        result = bsq_search(
+            model,
+            data,
+            alpha=config.alpha,
+            epochs=config.epochs,
+            requant_every=config.requant_every or max(config.epochs // 2, 1),
+            act_bits=config.act_bits,
+            layer_costs=layer_costs,
+            seed=config.seed,
+            lr=config.lr,
+            progress=progress,
+        )
+        if problem is not None:
+            result.policy, notes = snap_to_candidates(result.policy, problem.space)
+        result.extras["notes"] = notes
+        return result
+
+    def finetune(
+        self, result: SearchResult, data, config: BSQConfig, *, progress: bool | None = None
+    ) -> nn.Module:
+        model, _ = finetune(
+            result.model, data, epochs=config.finetune_epochs, seed=config.seed, progress=progress
+        )
+        return model
+
+
+register_method(BSQ())

@@ -22,7 +22,9 @@ then :func:`train_direct`.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +33,19 @@ from torch import Tensor, nn
 
 from hwsim.errors import check, check_bits
 from quant.layers import default_act_quantizer
+from quant.methods import (
+    SearchProblem,
+    SearchResult,
+    check_count,
+    register_method,
+    require_dataset,
+)
 from quant.model import (
     calibrate,
+    current_policy,
     quantizable_layers,
     quantize_layers,
     quantized_layers,
-    register_method,
 )
 from quant.quantizers import SCALE_INITS, UniformQuantizer, _broadcast, code_range
 from quant.train import train
@@ -120,12 +129,15 @@ class DirectWeightQuantizer(UniformQuantizer):
 @dataclass(frozen=True)
 class DirectConfig:
     """Direct Quantization at uniform ``w_bits`` / ``a_bits`` on ``layers`` (None: all
-    Conv2d/Linear). ``act_range``: ``"channel"`` (DQ) or ``"layer"`` (layer-wide MSE)."""
+    Conv2d/Linear). ``act_range``: ``"channel"`` (DQ) or ``"layer"`` (layer-wide MSE).
+    ``finetune_epochs`` of :func:`train_direct` after quantizing (0: quantize only)."""
 
     w_bits: int = 4
     a_bits: int = 4
     act_range: str = "channel"
     layers: tuple[str, ...] | None = None
+    finetune_epochs: int = 0
+    seed: int = 0
 
     def __post_init__(self) -> None:
         check_bits("w_bits", self.w_bits)
@@ -137,11 +149,12 @@ class DirectConfig:
             self.act_range,
             f"must be one of {ACT_RANGES}",
         )
+        check_count("finetune_epochs", self.finetune_epochs, 0)
+        check_count("seed", self.seed, 0)
 
 
-def quantize_direct(model: nn.Module, config: DirectConfig | None, calibration: Any) -> nn.Module:
+def quantize_direct(model: nn.Module, config: DirectConfig, calibration: Any) -> nn.Module:
     """Swap in Direct-Quantization layers (in place) and calibrate the activation ranges."""
-    config = config or DirectConfig()
     names = config.layers if config.layers is not None else tuple(quantizable_layers(model))
     bits = {n: (config.w_bits, config.a_bits) for n in names}
     for name in names:
@@ -265,4 +278,42 @@ def train_direct(
     )
 
 
-register_method("direct", quantize_direct, config_type=DirectConfig)
+class Direct:
+    """Direct Quantization behind :class:`quant.methods.SearchMethod`: its bits are the
+    config's (uniform), so ``search`` quantizes and calibrates a copy (``data``: a dataset,
+    a tensor or batches); ``finetune`` runs :func:`train_direct`."""
+
+    name = "direct"
+    config_type = DirectConfig
+    budgeted = False
+    codesign_defaults: Mapping[str, Any] = {}
+
+    def search(
+        self,
+        model: nn.Module,
+        data: Any,
+        config: DirectConfig,
+        problem: SearchProblem | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> SearchResult:
+        check(problem is None, "problem", "given", "direct quantization runs at fixed bits")
+        quantized = quantize_direct(copy.deepcopy(model), config, data)
+        return SearchResult(quantized, current_policy(quantized))
+
+    def finetune(
+        self, result: SearchResult, data: Any, config: DirectConfig, *, progress: bool | None = None
+    ) -> nn.Module:
+        if config.finetune_epochs > 0:
+            require_dataset(data, "direct quantization's fine-tuning")
+            train_direct(
+                result.model,
+                data,
+                epochs=config.finetune_epochs,
+                seed=config.seed,
+                progress=progress,
+            )
+        return result.model
+
+
+register_method(Direct())

@@ -28,8 +28,9 @@ shared :class:`quant.quantizers.UniformQuantizer` (fitted step, LSQ), one per ca
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,16 @@ from torch import nn
 from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from quant.costs import LayerCostTable, as_cost_table, bitops_table
-from quant.model import current_policy, register_method
+from quant.methods import (
+    SearchProblem,
+    SearchResult,
+    check_count,
+    check_non_negative,
+    check_positive,
+    register_method,
+    require_dataset,
+)
+from quant.model import current_policy
 from quant.quantizers import UniformQuantizer, code_range
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
@@ -213,9 +223,10 @@ def ebs_search(
     arch_lr: float = 3e-2,
     batch_size: int = 64,
     progress: bool | None = None,
-) -> tuple[nn.Module, BitPolicy, EBSHistory]:
+) -> SearchResult:
     """Search per-layer (w, a) bits of a copy of the float ``model``; return it with the
-    argmax bits fixed (ready for :func:`finetune`), its policy and the search history.
+    argmax bits fixed (ready for :func:`finetune`), its policy and the search history
+    (``extras["history"]``, an :class:`EBSHistory`).
 
     ``cost_table``: a :class:`LayerCostTable` or a ``hwsim.CostTable`` (latency) whose
     options are the candidates; ``None``: BitOps of the model's workload at batch 1.
@@ -268,7 +279,7 @@ def ebs_search(
     )
     for m in ebs_layers(model).values():
         m.choose()
-    return model, current_policy(model), history
+    return SearchResult(model, current_policy(model), {"history": history})
 
 
 def finetune(
@@ -297,41 +308,88 @@ def finetune(
 
 @dataclass(frozen=True)
 class EBSConfig:
-    """``quantize_model(model, EBSConfig(...), calibration=dataset)``: BitOps budget as a
-    multiple of uniform (4, 4) bits, search, argmax, fine-tune."""
+    """EBS's knobs: the penalty strength ``lam`` and its form, ``epochs`` of search, then
+    ``finetune_epochs`` at the argmax bits. Without a problem the search runs on BitOps over
+    ``candidates`` within ``budget_vs_w4a4`` x the BitOps of uniform (4, 4) bits."""
 
-    budget_vs_w4a4: float = 1.0
     lam: float = 1.0
+    penalty: str = "hinge"
     epochs: int = 8
     finetune_epochs: int = 4
+    lr: float = 1e-3
+    arch_lr: float = 3e-2
     seed: int = 0
+    budget_vs_w4a4: float = 1.0
+    candidates: tuple[int, ...] = (2, 3, 4, 8)
+
+    def __post_init__(self) -> None:
+        check_non_negative("lam", self.lam)
+        check(self.penalty in PENALTIES, "penalty", self.penalty, f"must be one of {PENALTIES}")
+        check_count("epochs", self.epochs, 1)
+        check_count("finetune_epochs", self.finetune_epochs, 0)
+        check_positive("lr", self.lr)
+        check_positive("arch_lr", self.arch_lr)
+        check_count("seed", self.seed, 0)
+        check_positive("budget_vs_w4a4", self.budget_vs_w4a4)
+        cands = _candidates("candidates", self.candidates)
+        check(min(cands) >= 2, "candidates", cands, "signed weights need at least 2 bits")
+        object.__setattr__(self, "candidates", cands)
 
 
-def _method(model: nn.Module, config: EBSConfig | None, calibration) -> nn.Module:
-    from models import extract_workload
+class EBS:
+    """EBS behind :class:`quant.methods.SearchMethod`. Under a problem it searches the
+    problem's candidates against its first budget's costs (the expected cost is one metric);
+    a caller checks the argmax against every budget."""
 
-    config = config or EBSConfig()
-    check(
-        hasattr(calibration, "x_train"),
-        "calibration",
-        type(calibration).__name__,
-        "EBS trains: pass the dataset (with x_train, y_train) as calibration",
-    )
-    table = bitops_table(
-        extract_workload(model, calibration.x_train[:1]), (2, 3, 4, 8), (2, 3, 4, 8)
-    )
-    budget = config.budget_vs_w4a4 * table.uniform_total(4, 4)
-    model, _, _ = ebs_search(
-        model,
-        calibration,
-        cost_table=table,
-        budget=budget,
-        lam=config.lam,
-        epochs=config.epochs,
-        seed=config.seed,
-    )
-    model, _ = finetune(model, calibration, epochs=config.finetune_epochs, seed=config.seed)
-    return model
+    name = "ebs"
+    config_type = EBSConfig
+    budgeted = True
+    codesign_defaults: Mapping[str, Any] = {"lam": 5.0}
+
+    def search(
+        self,
+        model: nn.Module,
+        data,
+        config: EBSConfig,
+        problem: SearchProblem | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> SearchResult:
+        require_dataset(data, "EBS")
+        if problem is None:
+            from models import extract_workload
+
+            w_bits = a_bits = config.candidates
+            table = bitops_table(extract_workload(model, data.x_train[:1]), w_bits, a_bits)
+            budget = config.budget_vs_w4a4 * table.uniform_total(4, 4)
+        else:
+            space, metric = problem.space, problem.primary
+            w_bits, a_bits = space.w_bits, space.a_bits
+            table = LayerCostTable(space.layer_names, w_bits, a_bits, space.costs[metric], metric)
+            budget = problem.budgets[metric]
+        return ebs_search(
+            model,
+            data,
+            cost_table=table,
+            budget=budget,
+            lam=config.lam,
+            w_candidates=w_bits,
+            a_candidates=a_bits,
+            epochs=config.epochs,
+            seed=config.seed,
+            penalty_kind=config.penalty,
+            lr=config.lr,
+            arch_lr=config.arch_lr,
+            progress=progress,
+        )
+
+    def finetune(
+        self, result: SearchResult, data, config: EBSConfig, *, progress: bool | None = None
+    ) -> nn.Module:
+        model, _ = finetune(
+            result.model, data, epochs=config.finetune_epochs, seed=config.seed, progress=progress
+        )
+        return model
 
 
-register_method("ebs", _method, EBSConfig)
+register_method(EBS())

@@ -6,7 +6,7 @@ quantized model lines up with the workload of the float model.
 
 ``quantize_model`` takes either a ``BitPolicy`` (fake-quantize exactly the named layers at
 their bits) or a method: a registered name (``"direct"``, ``"bsq"``, ...) or a method config
-object. Methods plug in with :func:`register_method`.
+object, run through :mod:`quant.methods` (search, then fine-tune).
 """
 
 from __future__ import annotations
@@ -21,37 +21,6 @@ from torch import Tensor, nn
 from hwsim.errors import HwsimError
 from hwsim.policy import BitPolicy
 from quant.layers import quantize_layer
-
-MethodFn = Callable[[nn.Module, Any, Any], nn.Module]
-"""``fn(model_copy, config_or_None, calibration) -> quantized model``; may modify the copy."""
-
-_METHODS: dict[str, MethodFn] = {}
-_CONFIG_TYPES: dict[type, str] = {}
-
-
-def register_method(name: str, fn: MethodFn, config_type: type | None = None) -> None:
-    """Make ``quantize_model(model, name)`` (and ``quantize_model(model, config)`` for a
-    ``config_type`` instance) call ``fn(copy_of_model, config_or_None, calibration)``."""
-    _METHODS[name] = fn
-    if config_type is not None:
-        _CONFIG_TYPES[config_type] = name
-
-
-def methods() -> list[str]:
-    _load_builtin_methods()
-    return sorted(_METHODS)
-
-
-def _load_builtin_methods() -> None:
-    # Methods register on import; import them lazily to keep `import quant` light and acyclic.
-    import importlib
-
-    for module in ("quant.direct", "quant.bsq", "quant.bottleneck", "quant.ebs"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 def quantizable_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -161,8 +130,8 @@ def quantize_model(
       the first batch the model sees.
     - a method name or a registered method config object: dispatched to that method.
     """
-    model = copy.deepcopy(model)
     if isinstance(policy_or_method, BitPolicy | Mapping):
+        model = copy.deepcopy(model)
         bits = (
             policy_or_method.bits
             if isinstance(policy_or_method, BitPolicy)
@@ -170,20 +139,13 @@ def quantize_model(
         )
         quantize_layers(model, bits, **options)
         return calibrate(model, calibration)
-    if isinstance(policy_or_method, str):
-        name, config = policy_or_method, None
-    else:
-        name, config = _CONFIG_TYPES.get(type(policy_or_method)), policy_or_method
-    if name not in _METHODS:
-        _load_builtin_methods()
-        if config is not None:
-            name = _CONFIG_TYPES.get(type(config))
-    if name not in _METHODS:
-        raise HwsimError(
-            "method", policy_or_method, f"not a BitPolicy or a registered method ({methods()})"
-        )
+    from quant.methods import make_config, search_method
+
+    method = search_method(policy_or_method)
     if options:
         raise HwsimError(
             "options", sorted(options), "a method takes its options in its config object"
         )
-    return _METHODS[name](model, config, calibration)
+    config = make_config(method, None if isinstance(policy_or_method, str) else policy_or_method)
+    result = method.search(model, calibration, config)  # searches work on a copy
+    return method.finetune(result, calibration, config)

@@ -5,9 +5,10 @@ under a method name with :func:`sweeps.run.register_trainer`. Built in:
 
 - ``codesign``: ``quant.codesign.run_codesign`` on the point's hardware config (written to a
   temporary TOML); the policy is the hardware-aware search's choice, ``accuracy`` its accuracy
-  after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields; ``model``
-  defaults to the workload's zoo name, ``seed`` to the point's seed (give one to reuse the
-  cached float baseline across points).
+  after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields: ``method``
+  is a registered budgeted search method (:func:`quant.methods.budgeted_methods`) and
+  ``method_params`` fields of its config; ``model`` defaults to the workload's zoo name,
+  ``seed`` to the point's seed (give one to reuse the cached float baseline across points).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 write the run folder. Everything a caller needs is importable from ``quant.codesign``.
 """
 
-from quant.codesign.config import BUDGET_TOLERANCE, METHODS, CodesignConfig, parse_budgets
+from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig, parse_budgets
 from quant.codesign.plots import plot_bits, plot_pareto
 from quant.codesign.report import format_table, report_markdown, write_run
 from quant.codesign.run import (
@@ -18,7 +18,6 @@ from quant.codesign.run import (
 
 __all__ = [
     "BUDGET_TOLERANCE",
-    "METHODS",
     "CodesignConfig",
     "CodesignResult",
     "Prepared",

@@ -7,23 +7,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from hwsim.errors import HwsimError, check, check_bits
+from quant.methods import budgeted_methods, make_config, search_method
 from quant.search.hardware_aware import BUDGET_METRICS, candidates
 
-METHODS: tuple[str, ...] = ("knapsack", "ebs", "bsq")
 BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
 
 
 @dataclass(frozen=True)
 class CodesignConfig:
-    """What the main job runs. Budgets are fractions of uniform 8-bit on the same hardware."""
+    """What the main job runs. Budgets are fractions of uniform 8-bit on the same hardware.
+
+    ``method`` is a registered method that searches within a budget
+    (:func:`quant.methods.budgeted_methods`); ``method_params`` are fields of its config,
+    over the method's ``codesign_defaults``. Its search runs ``epochs`` (at least one) with
+    ``seed`` unless ``method_params`` says otherwise; ``method_config`` is the result.
+    """
 
     model: str = "resnet_digits"
     data: str = "digits"
     hardware: str = "stripes"
     budgets: Mapping[str, float] = field(default_factory=lambda: {"latency": 0.5})
     method: str = "knapsack"
+    method_params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     epochs: int = 4  # fine-tuning (and EBS / BSQ search) epochs per policy
     baseline_epochs: int | None = None
@@ -32,12 +40,11 @@ class CodesignConfig:
     reference: tuple[int, int] = (8, 8)
     samples: int = 256  # calibration images (sensitivities, activation steps)
     lr: float = 5e-4
-    ebs_lambda: float = 5.0
-    bsq_alpha: float = 2e-2
-    bsq_act_bits: int = 4
+    method_config: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        check(self.method in METHODS, "method", self.method, f"must be one of {METHODS}")
+        methods = budgeted_methods()
+        check(self.method in methods, "method", self.method, f"must be one of {methods}")
         check(
             isinstance(self.budgets, Mapping) and len(self.budgets) > 0,
             "budgets",
@@ -72,11 +79,13 @@ class CodesignConfig:
             f"must be among the candidates {cands}",
         )
         check(self.samples >= 1, "samples", self.samples, "must be >= 1")
-        check(
-            self.method != "bsq" or self.bsq_act_bits in cands,
-            "bsq_act_bits",
-            self.bsq_act_bits,
-            f"must be among the candidates {cands}",
+        method = search_method(self.method)
+        params = {**method.codesign_defaults, **dict(self.method_params or {})}
+        object.__setattr__(self, "method_params", dict(self.method_params or {}))
+        object.__setattr__(
+            self,
+            "method_config",
+            make_config(method, params, epochs=max(self.epochs, 1), seed=self.seed),
         )
 
 

@@ -27,17 +27,15 @@ from tqdm.auto import tqdm
 
 from hwsim.policy import BitPolicy
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
+from quant.methods import SearchProblem, search_method
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
     PROXY_NAMES,
     REPORT_KEYS,
     SearchSpace,
-    bsq_marginal_costs,
     hardware_costs,
-    knapsack_policy,
     proxy_costs,
     repair_policy,
-    snap_to_candidates,
 )
 
 
@@ -223,50 +221,22 @@ def _search(
     notes: list[str],
     kind: str,
 ) -> BitPolicy:
-    """One search of ``cfg.method`` in ``space`` within ``budgets`` (in the space's units)."""
+    """One search of ``cfg.method`` in ``space`` within ``budgets`` (in the space's units).
+
+    A simulated space can price any bits (BSQ asks for widths outside the candidates); the
+    proxy's cannot, so a method falls back to its paper's own weighting there.
+    """
     primary = next(iter(budgets))
-    if cfg.method == "knapsack":
-        return knapsack_policy(space, budgets)
-    if cfg.method == "ebs":
-        from quant.costs import LayerCostTable
-        from quant.ebs import ebs_search
 
-        table = LayerCostTable(
-            space.layer_names, space.w_bits, space.a_bits, space.costs[primary], primary
-        )
-        _, policy, _ = ebs_search(
-            base,
-            data,
-            cost_table=table,
-            budget=budgets[primary],
-            lam=cfg.ebs_lambda,
-            w_candidates=space.w_bits,
-            a_candidates=space.a_bits,
-            epochs=max(cfg.epochs, 1),
-            seed=cfg.seed,
-            progress=False,
-        )
-    else:
-        from quant.bsq import bsq_search
+    def price(w_bits, a_bits):
+        return hardware_costs(workload, hw, w_bits, a_bits, (primary,))[primary]
 
-        layer_costs = None  # the paper's params x bits weighting
-        if kind == "simulated":
-            w_range = list(range(1, 9))
-            costs = hardware_costs(workload, hw, w_range, [cfg.bsq_act_bits], (primary,))
-            layer_costs = bsq_marginal_costs(space.layer_names, costs[primary][:, :, 0], w_range)
-        _, policy = bsq_search(
-            base,
-            data,
-            alpha=cfg.bsq_alpha,
-            epochs=max(cfg.epochs, 1),
-            requant_every=max(cfg.epochs // 2, 1),
-            act_bits=cfg.bsq_act_bits,
-            layer_costs=layer_costs,
-            seed=cfg.seed,
-            progress=False,
-        )
-        policy, snapped = snap_to_candidates(policy, space)
-        notes.extend(f"bsq ({kind}): {n}" for n in snapped)
+    problem = SearchProblem(space, budgets, price if kind == "simulated" else None)
+    result = search_method(cfg.method).search(
+        base, data, cfg.method_config, problem, progress=False
+    )
+    policy = result.policy
+    notes.extend(f"{cfg.method} ({kind}): {n}" for n in result.extras.get("notes", ()))
     # A method that only prices its expectation may end over budget: repair in its own units.
     totals = space.totals(policy)
     if any(totals[m] > b * (1 + BUDGET_TOLERANCE) for m, b in budgets.items()):

@@ -13,12 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
+from quant.methods import (
+    SearchProblem,
+    SearchResult,
+    check_count,
+    check_positive,
+    finetune_plain,
+    register_method,
+)
 from quant.search.knapsack import solve_mck
 from quant.search.repair import RepairResult, repair
 
@@ -149,6 +158,55 @@ def knapsack_policy(space: SearchSpace, budgets: Mapping[str, float]) -> BitPoli
     costs = np.stack([space.flat(space.costs[m]) for m in names])
     sol = solve_mck(space.flat(space.sensitivity), costs, [budgets[m] for m in names])
     return space.policy(sol.choice)
+
+
+@dataclass(frozen=True)
+class KnapsackConfig:
+    """The exact knapsack has nothing to tune; fine-tuning runs ``finetune_epochs`` at ``lr``
+    on the quantized model."""
+
+    finetune_epochs: int = 4
+    lr: float = 5e-4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_count("finetune_epochs", self.finetune_epochs, 0)
+        check_positive("lr", self.lr)
+        check_count("seed", self.seed, 0)
+
+
+class Knapsack:
+    """The exact knapsack behind :class:`quant.methods.SearchMethod`: least total
+    sensitivity within every budget of the problem (it needs one: it has no objective of its
+    own). The searched model is the float model quantized at the chosen bits."""
+
+    name = "knapsack"
+    config_type = KnapsackConfig
+    budgeted = True
+    codesign_defaults: Mapping[str, Any] = {}
+
+    def search(
+        self,
+        model,
+        data,
+        config: KnapsackConfig,
+        problem: SearchProblem | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> SearchResult:
+        from quant.model import quantize_model
+
+        check(problem is not None, "problem", None, "the knapsack needs costs and budgets")
+        policy = knapsack_policy(problem.space, problem.budgets)
+        return SearchResult(quantize_model(model, policy, calibration=data), policy)
+
+    def finetune(
+        self, result: SearchResult, data, config: KnapsackConfig, *, progress: bool | None = None
+    ):
+        return finetune_plain(result, data, config, progress=progress)
+
+
+register_method(Knapsack())
 
 
 def repair_policy(

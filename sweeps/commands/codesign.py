@@ -11,7 +11,8 @@ DEFAULT_OUT = "runs/codesign"
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    from quant.codesign import METHODS, CodesignConfig
+    from quant.codesign import CodesignConfig
+    from quant.methods import budgeted_methods
 
     d = CodesignConfig()
     p = subparsers.add_parser(
@@ -35,7 +36,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(default: latency=0.5)",
     )
     p.add_argument(
-        "--method", choices=METHODS, default=d.method, help=f"search method (default: {d.method})"
+        "--method",
+        choices=budgeted_methods(),
+        default=d.method,
+        help=f"search method (default: {d.method})",
     )
     p.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
     p.add_argument(

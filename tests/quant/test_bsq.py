@@ -178,9 +178,9 @@ def test_larger_alpha_compresses_more_on_digits() -> None:
     fp = pretrained("mlp_digits", seed=0, epochs=8)
     comp = []
     for alpha in (0.0, 0.05):
-        model, _ = bsq.bsq_search(
+        model = bsq.bsq_search(
             fp, data, alpha=alpha, epochs=3, requant_every=3, lr=1e-2, progress=False
-        )
+        ).model
         comp.append(bsq.compression(model))
     assert comp[0] < comp[1]
     _, pol = bsq.finetune(model, data, epochs=0)

@@ -150,9 +150,10 @@ def test_tight_budget_selects_fewer_bits() -> None:
     w4a4 = table.uniform_total(4, 4)
     chosen = []
     for budget in (0.5 * w4a4, 100 * w4a4):
-        _, policy, history = ebs.ebs_search(
+        result = ebs.ebs_search(
             fp, data, cost_table=table, budget=budget, lam=2.0, epochs=2, progress=False
         )
+        policy, history = result.policy, result.extras["history"]
         chosen.append(table.total(policy.bits))
         assert len(history.expected_cost) == 2
     assert chosen[0] < chosen[1]

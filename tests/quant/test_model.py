@@ -1,5 +1,9 @@
 """quantize_model swaps exactly the named layers; policies read back; methods dispatch."""
 
+import copy
+from dataclasses import dataclass
+from types import MappingProxyType
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,7 +13,8 @@ from torch import nn
 from hwsim import BitPolicy
 from hwsim.errors import HwsimError
 from quant.layers import QConv2d, QLinear
-from quant.model import current_policy, quantize_model, quantized_layers, register_method
+from quant.methods import SearchResult, register_method
+from quant.model import current_policy, quantize_model, quantized_layers
 
 
 class Net(nn.Module):
@@ -73,18 +78,35 @@ def test_unknown_layer_names_are_an_error():
 def test_method_registry_dispatch():
     calls = []
 
+    @dataclass(frozen=True)
     class Cfg:
-        pass
+        tag: str = "default"
 
-    def fake(model, config, calibration):
-        calls.append((config, calibration))
-        model.marked = True
-        return model
+    class Fake:
+        name = "_test_fake"
+        config_type = Cfg
+        budgeted = False
+        codesign_defaults = MappingProxyType({})
 
-    register_method("_test_fake", fake, config_type=Cfg)
+        def search(self, model, data, config, problem=None, *, progress=None):
+            calls.append(("search", config, data))
+            model = copy.deepcopy(model)
+            model.marked = True
+            return SearchResult(model, BitPolicy({"fc": (4, 4)}))
+
+        def finetune(self, result, data, config, *, progress=None):
+            calls.append(("finetune", config, data))
+            return result.model
+
+    register_method(Fake())
     model = Net()
     out = quantize_model(model, "_test_fake", calibration="cal")
     assert out.marked and not hasattr(model, "marked")
-    cfg = Cfg()
+    cfg = Cfg("mine")
     quantize_model(model, cfg)
-    assert calls == [(None, "cal"), (cfg, None)]
+    assert calls == [
+        ("search", Cfg(), "cal"),
+        ("finetune", Cfg(), "cal"),
+        ("search", cfg, None),
+        ("finetune", cfg, None),
+    ]
