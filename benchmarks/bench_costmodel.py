@@ -122,7 +122,7 @@ def main() -> None:
     ]
     t_ref = time.perf_counter() - t0
     cpu_ref = time.process_time() - c0
-    got = [table.latency_s[h, li, wi, ai] for h, li, wi, ai in picks]
+    got = [table.metrics["latency_s"][h, li, wi, ai] for h, li, wi, ai in picks]
     np.testing.assert_allclose(got, ref, rtol=1e-9)
 
     rate_api = n_points / best_api

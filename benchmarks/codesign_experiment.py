@@ -31,11 +31,13 @@ from hwsim import BitPolicy, HwsimError, load_hardware, simulate
 from hwsim.markdown import markdown_table
 from quant.codesign import CodesignConfig, cost_row, finetuned_accuracy, prepare
 from quant.search.hardware_aware import (
-    SearchSpace,
+    PROXY_KEYS,
+    REPORT_KEYS,
     hardware_costs,
     knapsack_policy,
     proxy_costs,
     repair_policy,
+    table_budgets,
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -87,39 +89,28 @@ def run_seed(args, seed: int) -> list[dict]:
             )
         return accuracy[key]
 
-    proxy = SearchSpace(
-        wl.layer_names,
-        cands,
-        cands,
-        prep.sensitivity,
-        proxy_costs(wl, cands, cands, ("latency",)),
-        "proxy",
-    )
+    sens = prep.sensitivity
+    proxy = proxy_costs(wl, cands, cands)
     rows = []
     for name in args.hardware:
         hw = load_hardware(name)
-        space = SearchSpace(
-            wl.layer_names,
-            cands,
-            cands,
-            prep.sensitivity,
-            hardware_costs(wl, hw, cands, cands),
-            "simulated",
-        )
+        table = hardware_costs(wl, hw, cands, cands)
         ref = simulate(wl, BitPolicy.uniform(wl, 8, 8), hw).totals
         ref_latency = ref["latency_s"]
         policies: list[tuple[str, float, BitPolicy]] = [
             (f"uniform w{b}a{b}", np.nan, BitPolicy.uniform(wl, b, b)) for b in (2, 4, 8)
         ]
         for frac in args.budgets:
-            budget = space.budgets({"latency": frac})
+            budget = table_budgets(table, {"latency": frac}, REPORT_KEYS)
             try:
-                policies.append(("simulated", frac, knapsack_policy(space, budget)))
+                policies.append(("simulated", frac, knapsack_policy(table, sens, budget)))
             except HwsimError:
                 continue  # below what this preset can reach at any bits: no point to plot
-            chosen = knapsack_policy(proxy, proxy.budgets({"latency": frac}))
+            proxy_budget = table_budgets(proxy, {"latency": frac}, PROXY_KEYS)
+            chosen = knapsack_policy(proxy, sens, proxy_budget)
             policies.append(("proxy", frac, chosen))
-            policies.append(("proxy + repair", frac, repair_policy(space, chosen, budget)[0]))
+            repaired = repair_policy(table, sens, chosen, budget)[0]
+            policies.append(("proxy + repair", frac, repaired))
         for method, frac, policy in tqdm(
             policies, desc=f"seed {seed} {name}", leave=False, disable=None
         ):

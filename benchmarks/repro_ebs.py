@@ -34,7 +34,7 @@ def main() -> None:
         data, fp, workload = _repro.setup(seed)
         fp_acc.append(evaluate(fp, data))
         table = bitops_table(workload, CANDIDATES, CANDIDATES)
-        w4a4 = table.uniform_total(4, 4)
+        w4a4 = float(table.uniform_total("bitops", 4, 4))
         jobs = [
             (n, {"cost_table": table, "budget": b * w4a4, "lam": LAM})
             for n, b in zip(names, BUDGETS, strict=False)

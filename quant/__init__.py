@@ -19,7 +19,13 @@ from quant.model import (
     quantize_model,
     quantized_layers,
 )
-from quant.quantizers import LSQQuantizer, UniformQuantizer, code_range, fake_quantize, round_ste
+from quant.quantizers import (
+    LSQQuantizer,
+    UniformQuantizer,
+    fake_quantize,
+    quantizer_range,
+    round_ste,
+)
 from quant.train import evaluate, predict_logits, set_seed, train
 
 __all__ = [
@@ -36,7 +42,6 @@ __all__ = [
     "SearchResult",
     "UniformQuantizer",
     "calibrate",
-    "code_range",
     "current_policy",
     "evaluate",
     "export",
@@ -49,6 +54,7 @@ __all__ = [
     "quantize_layers",
     "quantize_model",
     "quantized_layers",
+    "quantizer_range",
     "register_method",
     "round_ste",
     "search_method",

@@ -443,17 +443,17 @@ class BSQ:
         require_dataset(data, "BSQ")
         layer_costs, notes = None, []
         if problem is not None:
-            space = problem.space
+            table = problem.table
             check(
-                config.act_bits in space.a_bits,
+                config.act_bits in table.a_bits,
                 "act_bits",
                 config.act_bits,
-                f"must be among the candidates {space.a_bits}",
+                f"must be among the candidates {table.a_bits}",
             )
             if problem.price is not None:
                 w_range = list(range(1, MAX_BITS + 1))
                 costs = problem.price(w_range, [config.act_bits])
-                layer_costs = bsq_marginal_costs(space.layer_names, costs[:, :, 0], w_range)
+                layer_costs = bsq_marginal_costs(table.layer_names, costs[:, :, 0], w_range)
         result = bsq_search(
             model,
             data,
@@ -467,7 +467,7 @@ class BSQ:
             progress=progress,
         )
         if problem is not None:
-            result.policy, notes = snap_to_candidates(result.policy, problem.space)
+            result.policy, notes = snap_to_candidates(result.policy, problem.table)
         result.extras["notes"] = notes
         return result
 

@@ -47,7 +47,7 @@ from quant.model import (
     quantize_layers,
     quantized_layers,
 )
-from quant.quantizers import SCALE_INITS, UniformQuantizer, _broadcast, code_range
+from quant.quantizers import SCALE_INITS, UniformQuantizer, _broadcast, quantizer_range
 from quant.train import train
 
 ACT_RANGES = ("channel", "layer")
@@ -63,7 +63,7 @@ def channel_errors(
 
     Channels with no energy (all zero) get NaN: they have no error to speak of.
     """
-    lo, hi = code_range(bits, signed)
+    lo, hi = quantizer_range(bits, signed)
     err = (torch.clamp(torch.round(x / scale), lo, hi) * scale - x).pow(2)
     dims = tuple(d for d in range(x.dim()) if d != channel_axis)
     energy = x.pow(2).mean(dim=dims)
@@ -78,7 +78,7 @@ def channel_aware_scale(x: Tensor, bits: int, signed: bool, channel_axis: int = 
     below the layer's max-abs to keep the majority's error low.
     """
     x = x.detach()
-    hi = code_range(bits, signed)[1]
+    hi = quantizer_range(bits, signed)[1]
     amax = float(x.abs().max().clamp_min(1e-12))
     best, best_err = amax / hi, math.inf
     for f in torch.logspace(-3, 0, _CLIP_GRID, dtype=torch.float64).tolist():
@@ -232,7 +232,7 @@ class DirectOptimizer(torch.optim.Optimizer):
                 continue
             g = weight.grad
             codes, step = quantizer.codes(weight)
-            lo, hi = quantizer.code_range
+            lo, hi = quantizer.quantizer_range
             # Levels: the channel's step moves by the gradient its assigned weights carry.
             dims = tuple(range(1, g.dim()))
             g_step = (g * codes).sum(dim=dims) * quantizer.scale  # d L / d log(step)

@@ -10,8 +10,8 @@ candidate weight bits and over the candidate activation bits. With ``pi = softma
 one convolution per layer (a conv is bilinear, so this equals the strength-weighted mix of all
 ``|B_w| x |B_a|`` candidate convolutions, without computing them). The search minimizes
 ``CE + lam * penalty(E[cost] / budget)`` with the expected cost over a per-layer cost table
-``C[l, i, j]`` (BitOps by default; any :class:`quant.costs.LayerCostTable`, hwsim's simulated
-latency or energy included)::
+``C[l, i, j]``, one metric of a :class:`hwsim.CostTable` (BitOps by default; hwsim's
+simulated latency or energy included)::
 
     E[cost] = sum_l sum_{i,j} pi^w_{l,i} pi^a_{l,j} C[l, i, j]
 
@@ -37,8 +37,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hwsim.errors import check, check_bits
+from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
-from quant.costs import LayerCostTable, as_cost_table, bitops_table
+from quant.costs import bitops_table
 from quant.methods import (
     SearchProblem,
     SearchResult,
@@ -49,7 +50,7 @@ from quant.methods import (
     require_dataset,
 )
 from quant.model import current_policy
-from quant.quantizers import UniformQuantizer, code_range
+from quant.quantizers import UniformQuantizer, quantizer_range
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 PENALTIES = ("hinge", "log")
@@ -67,7 +68,7 @@ class EBSLayer(WrappedLayer):
         super().__init__(module)
         self.w_candidates = _candidates("w_candidates", w_candidates)
         for b in self.w_candidates:
-            code_range(b, True)  # symmetric signed weights need >= 2 bits
+            quantizer_range(b, True)  # symmetric signed weights need >= 2 bits
         self.a_candidates = _candidates("a_candidates", a_candidates)
         self.weight = nn.Parameter(module.weight.detach().clone())
         self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
@@ -143,9 +144,23 @@ def ebs_layers(model: nn.Module) -> dict[str, EBSLayer]:
     return layers_of(model, EBSLayer)
 
 
-def aligned_table(model: nn.Module, table) -> LayerCostTable:
+def cost_metric(table: CostTable, metric: str | None = None) -> str:
+    """The metric a search minimizes: ``metric`` if given, else the table's only one, else
+    latency (a simulated table holds many)."""
+    if metric is None:
+        metric = next(iter(table.metrics)) if len(table.metrics) == 1 else "latency"
+    table.metric(metric)  # raises, naming the metrics the table has
+    return metric
+
+
+def aligned_table(model: nn.Module, table: CostTable) -> CostTable:
     """The cost table's rows in the model's layer order, checked against its candidates."""
-    table = as_cost_table(table)
+    check(
+        isinstance(table, CostTable),
+        "cost_table",
+        type(table).__name__,
+        "must be a hwsim.CostTable",
+    )
     layers = ebs_layers(model)
     check(len(layers) > 0, "model", type(model).__name__, "has no EBS layers; call convert()")
     table = table.select(list(layers))
@@ -184,9 +199,10 @@ def expected_cost(model: nn.Module, costs: torch.Tensor) -> torch.Tensor:
     return total
 
 
-def argmax_cost(model: nn.Module, table: LayerCostTable) -> float:
-    """Cost of the bits the search would pick now."""
-    return table.total({n: (m.w_bits, m.a_bits) for n, m in ebs_layers(model).items()})
+def argmax_cost(model: nn.Module, table: CostTable, metric: str) -> float:
+    """Cost (``metric`` of ``table``) of the bits the search would pick now."""
+    bits = {n: (m.w_bits, m.a_bits) for n, m in ebs_layers(model).items()}
+    return float(table.total(metric, bits))
 
 
 def penalty(ratio: torch.Tensor, kind: str = "hinge") -> torch.Tensor:
@@ -211,7 +227,8 @@ def ebs_search(
     model: nn.Module,
     data,
     *,
-    cost_table=None,
+    cost_table: CostTable | None = None,
+    metric: str | None = None,
     budget: float,
     lam: float,
     w_candidates: Sequence[int] = (2, 3, 4, 8),
@@ -228,7 +245,8 @@ def ebs_search(
     argmax bits fixed (ready for :func:`finetune`), its policy and the search history
     (``extras["history"]``, an :class:`EBSHistory`).
 
-    ``cost_table``: a :class:`LayerCostTable` or a ``hwsim.CostTable`` (latency) whose
+    ``cost_table``: a ``hwsim.CostTable`` whose ``metric`` (default: its only metric, or
+    latency) is minimized and whose
     options are the candidates; ``None``: BitOps of the model's workload at batch 1.
     ``budget`` is in the table's unit.
     """
@@ -246,7 +264,8 @@ def ebs_search(
         cost_table = bitops_table(workload, w_candidates, a_candidates)
     model = convert(copy.deepcopy(model), w_candidates, a_candidates)
     table = aligned_table(model, cost_table)
-    costs = table.tensor()
+    metric = cost_metric(table, metric)
+    costs = torch.tensor(table.metric(metric), dtype=torch.float32)
     history = EBSHistory()
 
     def regularizer(m: nn.Module) -> torch.Tensor:
@@ -261,7 +280,7 @@ def ebs_search(
     def record(m: nn.Module, epoch: int) -> bool:
         with torch.no_grad():
             history.expected_cost.append(float(expected_cost(m, costs)))
-        history.argmax_cost.append(argmax_cost(m, table))
+        history.argmax_cost.append(argmax_cost(m, table, metric))
         history.bits.append(dict(current_policy(m).bits))
         return False
 
@@ -361,16 +380,17 @@ class EBS:
 
             w_bits = a_bits = config.candidates
             table = bitops_table(extract_workload(model, data.x_train[:1]), w_bits, a_bits)
-            budget = config.budget_vs_w4a4 * table.uniform_total(4, 4)
+            metric = "bitops"
+            budget = config.budget_vs_w4a4 * float(table.uniform_total(metric, 4, 4))
         else:
-            space, metric = problem.space, problem.primary
-            w_bits, a_bits = space.w_bits, space.a_bits
-            table = LayerCostTable(space.layer_names, w_bits, a_bits, space.costs[metric], metric)
+            table, metric = problem.table, problem.primary
+            w_bits, a_bits = table.w_bits, table.a_bits
             budget = problem.budgets[metric]
         return ebs_search(
             model,
             data,
             cost_table=table,
+            metric=metric,
             budget=budget,
             lam=config.lam,
             w_candidates=w_bits,

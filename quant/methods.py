@@ -33,7 +33,7 @@ from hwsim.policy import BitPolicy
 if TYPE_CHECKING:
     from torch import nn
 
-    from quant.search.hardware_aware import SearchSpace
+    from hwsim.hardware.report import CostTable
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "quant.direct",
@@ -49,27 +49,40 @@ Pricer = Callable[[Sequence[int], Sequence[int]], np.ndarray]
 at any bits, for a method that needs bits outside the candidates (BSQ's marginal costs)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SearchProblem:
-    """A search stated in a caller's costs: the candidates, per-layer sensitivities and costs
-    (``space``), and absolute ``budgets`` in the space's units; the first budget is the one a
-    single-objective method minimizes against. ``price``: the same cost model at any bits
-    (``None`` when the costs are a proxy without one)."""
+    """A search stated in a caller's costs: one config's ``table`` of per-(layer, bits) costs
+    over the candidates, the ``sensitivity`` (loss increase) of each entry where the caller
+    measured it, and absolute ``budgets`` by table metric; the first budget is the one a
+    single-objective method works against. ``price``: the same cost model at any bits
+    (``None`` when the table is a proxy without one)."""
 
-    space: SearchSpace
+    table: CostTable
     budgets: Mapping[str, float]
+    sensitivity: np.ndarray | None = None
     price: Pricer | None = None
 
     def __post_init__(self) -> None:
         check(len(self.budgets) > 0, "budgets", dict(self.budgets), "need at least one budget")
-        for metric in self.budgets:
+        shape = (len(self.table.layer_names), len(self.table.w_bits), len(self.table.a_bits))
+        for metric, value in self.budgets.items():
             check(
-                metric in self.space.costs,
-                "budgets",
-                metric,
-                f"the space has no {metric!r} costs (it has {sorted(self.space.costs)})",
+                self.table.metric(metric).shape == shape,
+                "table",
+                self.table.metric(metric).shape,
+                f"one hardware config's table, [layers, w options, a options] = {shape}",
             )
+            check(0 < value < np.inf, f"budgets[{metric}]", value, "must be a number > 0")
         object.__setattr__(self, "budgets", dict(self.budgets))
+        if self.sensitivity is not None:
+            sens = np.asarray(self.sensitivity, dtype=np.float64)
+            check(
+                sens.shape == shape,
+                "sensitivity.shape",
+                sens.shape,
+                f"must be the table's [layers, w options, a options] = {shape}",
+            )
+            object.__setattr__(self, "sensitivity", sens)
 
     @property
     def primary(self) -> str:

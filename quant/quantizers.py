@@ -26,8 +26,10 @@ _MSE_GRID = 64  # candidate clips per fit, as fractions of max-abs
 _MSE_SAMPLES = 1 << 16  # per-tensor fits use at most this many values
 
 
-def code_range(bits: int, signed: bool) -> tuple[int, int]:
-    """Inclusive integer code range of a ``bits``-bit quantizer (signed ones are symmetric)."""
+def quantizer_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Inclusive integer codes of a ``bits``-bit quantizer: signed ones are symmetric,
+    ``-(2^(b-1) - 1)..2^(b-1) - 1``, one code short of ``hwsim.bits.code_range`` (the full
+    two's-complement range an integer kernel accepts)."""
     bits = check_bits("bits", bits)
     if signed:
         check(bits >= 2, "bits", bits, "a signed symmetric quantizer needs at least 2 bits")
@@ -56,7 +58,7 @@ def fake_quantize(x: Tensor, scale: Tensor | float, bits: int, signed: bool) -> 
     """
     if bits == FLOAT_BITS:
         return x
-    lo, hi = code_range(bits, signed)
+    lo, hi = quantizer_range(bits, signed)
     # Clamp before rounding so the gradient is cut exactly where x / scale leaves [lo, hi].
     return round_ste(torch.clamp(x / scale, lo, hi)) * scale
 
@@ -79,7 +81,7 @@ def mse_scale(x: Tensor, bits: int, signed: bool, axis: int | None = None) -> Te
     A grid search over clipping ranges from 1/64 to all of the max-abs: low bit widths clip
     outliers to spend their few levels on the bulk of the distribution.
     """
-    lo, hi = code_range(bits, signed)
+    lo, hi = quantizer_range(bits, signed)
     x = x.detach()
     amax = _amax(x, axis).clamp_min(torch.finfo(x.dtype).tiny)
     if axis is None and x.numel() > _MSE_SAMPLES:
@@ -146,7 +148,7 @@ class UniformQuantizer(nn.Module):
         )
         check(init in self.scale_inits(), "init", init, f"must be one of {self.scale_inits()}")
         if signed and self._bits != FLOAT_BITS:
-            code_range(self._bits, True)
+            quantizer_range(self._bits, True)
         self.signed = signed
         self.per_channel = per_channel
         self.init = init
@@ -174,18 +176,18 @@ class UniformQuantizer(nn.Module):
         """Change the bit width, keeping the clipping range (``hi * scale``) unchanged."""
         new = check_bits("bits", value, allow_float=True)
         if new != FLOAT_BITS and self.signed:
-            code_range(new, True)
+            quantizer_range(new, True)
         old = self._bits
         if old != FLOAT_BITS and new != FLOAT_BITS and new != old:
             signed = bool(self.signed)
-            ratio = code_range(old, signed)[1] / code_range(new, signed)[1]
+            ratio = quantizer_range(old, signed)[1] / quantizer_range(new, signed)[1]
             with torch.no_grad():
                 self.scale.mul_(ratio)
         self._bits = new
 
     @property
-    def code_range(self) -> tuple[int, int]:
-        return code_range(self._bits, bool(self.signed))
+    def quantizer_range(self) -> tuple[int, int]:
+        return quantizer_range(self._bits, bool(self.signed))
 
     # ------------------------------------------------------------------ calibration
     def fit_scale(self, x: Tensor) -> Tensor:
@@ -193,7 +195,7 @@ class UniformQuantizer(nn.Module):
         bits = 8 if self._bits == FLOAT_BITS else self._bits
         signed = bool(self.signed)
         if self.init == "maxabs":
-            return _amax(x, self.per_channel).clamp_min(1e-12) / code_range(bits, signed)[1]
+            return _amax(x, self.per_channel).clamp_min(1e-12) / quantizer_range(bits, signed)[1]
         return mse_scale(x, bits, signed, self.per_channel)
 
     def calibrate(self, x: Tensor) -> None:
@@ -204,7 +206,7 @@ class UniformQuantizer(nn.Module):
         if self.signed is None:
             self.signed = bool((x < 0).any())
             if self.signed and self._bits != FLOAT_BITS:
-                code_range(self._bits, True)
+                quantizer_range(self._bits, True)
         scale = self.fit_scale(x).to(self.scale.dtype).clamp_min(1e-12)
         # .data assignment may change the shape (one step per channel): done before training.
         self.scale.data = scale
@@ -238,7 +240,7 @@ class UniformQuantizer(nn.Module):
             n = x.numel() // scale.numel()
             if self.batch_axis is not None:
                 n //= max(x.shape[self.batch_axis], 1)
-            scale = grad_scale(scale, 1.0 / math.sqrt(max(n, 1) * self.code_range[1]))
+            scale = grad_scale(scale, 1.0 / math.sqrt(max(n, 1) * self.quantizer_range[1]))
         return _broadcast(scale, x, self.per_channel)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -260,7 +262,7 @@ class UniformQuantizer(nn.Module):
             raise HwsimError("bits", self._bits, "a float (32-bit) quantizer has no codes")
         if not bool(self.initialized):
             raise HwsimError("quantizer", "uncalibrated", "calibrate before asking for codes")
-        lo, hi = self.code_range
+        lo, hi = self.quantizer_range
         scale = _broadcast(self.scale.detach(), x, self.per_channel)
         return torch.clamp(torch.round(x.detach() / scale), lo, hi).to(torch.int64), scale
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from hwsim.errors import check
 from quant.model import quantizable_layers, replace_module
-from quant.quantizers import code_range, fake_quantize
+from quant.quantizers import fake_quantize, quantizer_range
 
 Layer = TypeVar("Layer", bound=nn.Module)
 
@@ -56,7 +56,7 @@ class WrappedLayer(nn.Module):
 def maxabs_weight_quant(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """Symmetric per-tensor ``bits``-bit fake quantization with the max-abs step, refitted on
     every call as the weights move (straight-through gradient)."""
-    step = weight.detach().abs().amax().clamp_min(1e-12) / code_range(bits, True)[1]
+    step = weight.detach().abs().amax().clamp_min(1e-12) / quantizer_range(bits, True)[1]
     return fake_quantize(weight, step, bits, True)
 
 

@@ -42,17 +42,10 @@ def _totals_from_table(
     wi = np.vectorize(w_of.__getitem__, otypes=[np.int64])(wb)
     ai = np.vectorize(a_of.__getitem__, otypes=[np.int64])(ab)
     rows = np.arange(n_l)[:, None]
-    arrays = {
-        "latency_s": table.latency_s,
-        "energy_j": table.energy_j,
-        "weight_bits": table.memory_bits,
-        "cycles": table.cycles,
-        "dram_bytes": table.dram_bytes,
-        **table.extra,
-    }
+    arrays = dict(table.metrics)
     macs = wl.macs.astype(np.float64)
     arrays["utilization"] = arrays["utilization"] * (macs / macs.sum())[None, :, None, None]
-    n_h = table.latency_s.shape[0]
+    n_h = table.metrics["latency_s"].shape[0]
     # A uniform policy reads one (w, a) option in every layer, so its totals are the layer sums
     # of the table at that option: sum first, then pick, with no [H, L, P] temporaries.
     uniform = np.flatnonzero((wi == wi[:1]).all(axis=0) & (ai == ai[:1]).all(axis=0))

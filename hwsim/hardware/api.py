@@ -77,20 +77,11 @@ def cost_table(
     if single:
         arrays = {k: v[0] for k, v in arrays.items()}
     return CostTable(
-        layer_names=workload.layer_names,
-        w_bits=w_opts,
-        a_bits=a_opts,
-        hardware=tuple(configs),
-        latency_s=arrays["latency_s"],
-        energy_j=arrays["energy_j"],
-        memory_bits=arrays["weight_bits"],
-        cycles=arrays["cycles"],
-        dram_bytes=arrays["dram_bytes"],
-        extra={
-            k: v
-            for k, v in arrays.items()
-            if k not in ("latency_s", "energy_j", "weight_bits", "cycles", "dram_bytes")
-        },
+        workload.layer_names,
+        tuple(int(b) for b in w_opts),
+        tuple(int(b) for b in a_opts),
+        arrays,
+        tuple(configs),
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
 
 METRICS: tuple[str, ...] = (
@@ -110,44 +111,141 @@ class CostReport:
         return cls(df, totals, hardware, notes)
 
 
-@dataclass
-class CostTable:
-    """Costs of every (layer, w option, a option), what a bitwidth search reads.
+COST_ALIASES: dict[str, str] = {
+    "latency": "latency_s",
+    "energy": "energy_j",
+    "memory": "weight_bits",
+}
+"""A budget's name and the metric it means: "memory" is always the weight footprint in bits."""
 
-    Arrays are ``[layer, w option, a option]`` for one hardware config, or
-    ``[hardware, layer, w option, a option]`` when ``cost_table`` was given several.
-    ``memory_bits`` is the weight footprint (bits stored at the run precision).
+
+@dataclass(frozen=True, eq=False)
+class CostTable:
+    """Costs of every (layer, w option, a option) in named metrics: what a bitwidth search reads.
+
+    ``metrics[name]`` is ``[layer, w option, a option]`` for one hardware config, or
+    ``[hardware, layer, w option, a option]`` when ``cost_table`` was given several. A table
+    from :func:`hwsim.cost_table` holds every ``METRICS`` key (``weight_bits``: the weight
+    footprint at the precision the hardware runs) and a family's extra outputs; a proxy table
+    (``quant.costs``) holds e.g. ``bitops`` or ``weight_bits`` at the requested bits, with no
+    ``hardware``. Lookups by bits go through :meth:`w_index` / :meth:`a_index`, so every
+    search indexes the same way.
     """
 
     layer_names: tuple[str, ...]
-    w_bits: np.ndarray
-    a_bits: np.ndarray
-    hardware: tuple[HardwareConfig, ...]
-    latency_s: np.ndarray
-    energy_j: np.ndarray
-    memory_bits: np.ndarray
-    cycles: np.ndarray
-    dram_bytes: np.ndarray
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    w_bits: tuple[int, ...]
+    a_bits: tuple[int, ...]
+    metrics: Mapping[str, np.ndarray]
+    hardware: tuple[HardwareConfig, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = tuple(str(n) for n in self.layer_names)
+        check(len(names) > 0, "layer_names", names, "need at least one layer")
+        check(len(set(names)) == len(names), "layer_names", names, "names must be unique")
+        w = tuple(check_bits("w_bits", b, allow_float=True) for b in self.w_bits)
+        a = tuple(check_bits("a_bits", b, allow_float=True) for b in self.a_bits)
+        for field_name, opts in (("w_bits", w), ("a_bits", a)):
+            check(len(opts) > 0, field_name, opts, "need at least one option")
+            check(len(set(opts)) == len(opts), field_name, opts, "options must be distinct")
+        check(len(self.metrics) > 0, "metrics", {}, "need at least one metric")
+        want = (len(names), len(w), len(a))
+        # One config's table may drop the hardware axis; all metrics share one layout.
+        first = np.shape(next(iter(self.metrics.values())))
+        shape = (len(self.hardware), *want) if len(first) == 4 and self.hardware else want
+        metrics = {}
+        for key, values in self.metrics.items():
+            arr = np.asarray(values, dtype=np.float64)
+            check(
+                arr.shape == shape,
+                f"metrics[{key}].shape",
+                arr.shape,
+                f"must be [layers, w options, a options] = {want}, or [hardware, ...] "
+                f"with one row per config ({len(self.hardware)})",
+            )
+            if not self.hardware:
+                # A table built from arrays is checked here; cost_table's come from kernels
+                # whose inputs were validated, and re-reading them would cost a full pass.
+                check(
+                    bool(np.all(np.isfinite(arr))),
+                    f"metrics[{key}]",
+                    "non-finite",
+                    "must be finite",
+                )
+                check(bool(np.all(arr >= 0)), f"metrics[{key}]", float(arr.min()), "must be >= 0")
+            metrics[key] = arr
+        object.__setattr__(self, "layer_names", names)
+        object.__setattr__(self, "w_bits", w)
+        object.__setattr__(self, "a_bits", a)
+        object.__setattr__(self, "metrics", metrics)
 
     def metric(self, name: str) -> np.ndarray:
-        """``latency`` / ``energy`` / ``memory`` (or any METRICS key) by name."""
-        aliases = {"latency": "latency_s", "energy": "energy_j", "memory": "memory_bits"}
-        key = aliases.get(name, name)
-        if (
-            hasattr(self, key)
-            and isinstance(getattr(self, key), np.ndarray)
-            and key not in ("w_bits", "a_bits")
-        ):
-            return getattr(self, key)
-        if key in self.extra:
-            return self.extra[key]
-        from hwsim.errors import HwsimError
+        """A metric by key, or by budget name (``latency``, ``energy``, ``memory``)."""
+        key = COST_ALIASES.get(name, name)
+        if key not in self.metrics:
+            raise HwsimError("metric", name, f"not in this table (it has {sorted(self.metrics)})")
+        return self.metrics[key]
 
-        raise HwsimError("metric", name, "unknown; use latency, energy, memory or a METRICS key")
+    def w_index(self, bits: int) -> int:
+        if bits not in self.w_bits:
+            raise HwsimError("w_bits", bits, f"not an option of this table {self.w_bits}")
+        return self.w_bits.index(bits)
 
-    def total(self, name: str, w_idx: np.ndarray, a_idx: np.ndarray) -> float | np.ndarray:
-        """Network total of ``name`` when layer ``l`` runs at options ``(w_idx[l], a_idx[l])``."""
+    def a_index(self, bits: int) -> int:
+        if bits not in self.a_bits:
+            raise HwsimError("a_bits", bits, f"not an option of this table {self.a_bits}")
+        return self.a_bits.index(bits)
+
+    @property
+    def option_bits(self) -> np.ndarray:
+        """``[O, 2]`` (w_bits, a_bits) of each flattened option ``o = i * len(a_bits) + j``."""
+        return np.array([(w, a) for w in self.w_bits for a in self.a_bits], dtype=np.int64)
+
+    def flat(self, name: str) -> np.ndarray:
+        """Metric ``name`` as ``[..., layer, option]`` (options flattened as in option_bits)."""
         arr = self.metric(name)
-        layers = np.arange(len(self.layer_names))
-        return arr[..., layers, w_idx, a_idx].sum(axis=-1)
+        return arr.reshape(*arr.shape[:-2], -1)
+
+    def choice(self, bits: Mapping[str, tuple[int, int]]) -> np.ndarray:
+        """Flattened option index per layer of ``bits`` (a BitPolicy or ``{layer: (w, a)}``)."""
+        missing = [n for n in self.layer_names if n not in bits]
+        check(not missing, "bits", missing[:10], "no bits for these layers of the table")
+        na = len(self.a_bits)
+        return np.array(
+            [self.w_index(bits[n][0]) * na + self.a_index(bits[n][1]) for n in self.layer_names],
+            dtype=np.int64,
+        )
+
+    def bits(self, choice: np.ndarray) -> dict[str, tuple[int, int]]:
+        """``{layer: (w, a)}`` of one flattened option index per layer."""
+        opts = self.option_bits[np.asarray(choice, dtype=np.int64)]
+        return {n: (int(w), int(a)) for n, (w, a) in zip(self.layer_names, opts, strict=True)}
+
+    def total(self, name: str, bits: Mapping[str, tuple[int, int]]) -> float | np.ndarray:
+        """Network total of metric ``name`` with each layer at ``bits[layer] = (w, a)``
+        (one total per hardware config for a multi-config table)."""
+        rows = np.arange(len(self.layer_names))
+        return self.flat(name)[..., rows, self.choice(bits)].sum(axis=-1)
+
+    def uniform_total(self, name: str, w_bits: int, a_bits: int) -> float | np.ndarray:
+        """Network total of metric ``name`` with every layer at ``(w_bits, a_bits)``."""
+        arr = self.metric(name)
+        return arr[..., self.w_index(w_bits), self.a_index(a_bits)].sum(axis=-1)
+
+    def select(self, layer_names: Sequence[str]) -> CostTable:
+        """The rows of ``layer_names``, in that order (to align with a model's layer order)."""
+        index = {n: i for i, n in enumerate(self.layer_names)}
+        missing = [n for n in layer_names if n not in index]
+        check(
+            not missing,
+            "layer_names",
+            missing[:10],
+            f"not in the cost table (which has {list(self.layer_names)[:10]})",
+        )
+        rows = [index[n] for n in layer_names]
+        return CostTable(
+            tuple(layer_names),
+            self.w_bits,
+            self.a_bits,
+            {k: v[..., rows, :, :] for k, v in self.metrics.items()},
+            self.hardware,
+        )

@@ -24,10 +24,10 @@ def format_table(df: pd.DataFrame) -> str:
         ("latency_s", "latency us", "{:.3f}"),
         ("latency_vs_8bit", "lat/8b", "{:.3f}"),
         ("energy_j", "energy uJ", "{:.3f}"),
-        ("weight_memory_bits", "w mem KiB", "{:.2f}"),
+        ("weight_bits", "w mem KiB", "{:.2f}"),
         ("within_budget", "in budget", "{}"),
     ]
-    scale = {"accuracy": 100.0, "latency_s": 1e6, "energy_j": 1e6, "weight_memory_bits": 1 / 8192}
+    scale = {"accuracy": 100.0, "latency_s": 1e6, "energy_j": 1e6, "weight_bits": 1 / 8192}
     cells = [[h for _, h, _ in cols]]
     for _, r in df.iterrows():
         cells.append([f.format(r[k] * scale.get(k, 1) if k in scale else r[k]) for k, _, f in cols])

@@ -25,17 +25,19 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
 from quant.methods import SearchProblem, search_method
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
+    PROXY_KEYS,
     PROXY_NAMES,
     REPORT_KEYS,
-    SearchSpace,
     hardware_costs,
     proxy_costs,
     repair_policy,
+    table_budgets,
 )
 
 
@@ -115,17 +117,13 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
     base_acc = prep.baseline_accuracy
     names = workload.layer_names
     cands = cfg.candidates
-    metrics = tuple(dict.fromkeys((*cfg.budgets, *BUDGET_METRICS)))
     stage("baseline, sensitivity")
 
-    hw_space = SearchSpace(
-        names, cands, cands, sens, hardware_costs(workload, hw, cands, cands, metrics), "simulated"
-    )
-    proxy_space = SearchSpace(
-        names, cands, cands, sens, proxy_costs(workload, cands, cands, metrics), "proxy"
-    )
-    budgets = hw_space.budgets(cfg.budgets, cfg.reference)
-    proxy_budgets = proxy_space.budgets(cfg.budgets, cfg.reference)
+    hw_table = hardware_costs(workload, hw, cands, cands)
+    proxy_table = proxy_costs(workload, cands, cands)
+    hw_budgets = table_budgets(hw_table, cfg.budgets, REPORT_KEYS, cfg.reference)
+    proxy_budgets = table_budgets(proxy_table, cfg.budgets, PROXY_KEYS, cfg.reference)
+    budgets = {m: hw_budgets[REPORT_KEYS[m]] for m in cfg.budgets}  # by budget name
     reference = BitPolicy.uniform(workload, *cfg.reference)
     ref_totals = simulate(workload, reference, hw).totals
     notes: list[str] = []
@@ -142,7 +140,7 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
         # The table and the simulator run the same model; simulate is the word that counts.
         excess = over(policy)
         if excess:
-            policy, res = repair_policy(hw_space, policy, budgets)
+            policy, res = repair_policy(hw_table, sens, policy, hw_budgets)
             notes.append(
                 f"{label}: simulated {_fmt_ratios(excess)} of budget; repair made "
                 f"{len(res.moves)} move(s) to lower bits"
@@ -155,11 +153,9 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
     policies: dict[str, BitPolicy] = {}
     for b in cfg.uniform:
         policies[f"uniform w{b}a{b}"] = BitPolicy.uniform(workload, b, b)
-    hw_policy = _search(cfg, base, data, hw_space, budgets, workload, hw, notes, "simulated")
+    hw_policy = _search(cfg, base, data, hw_table, sens, hw_budgets, (workload, hw), notes)
     policies[f"{cfg.method} (simulated)"] = checked(f"{cfg.method} (simulated)", hw_policy)
-    proxy_policy = _search(
-        cfg, base, data, proxy_space, proxy_budgets, workload, hw, notes, "proxy"
-    )
+    proxy_policy = _search(cfg, base, data, proxy_table, sens, proxy_budgets, None, notes)
     proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
     policies[proxy_label] = proxy_policy
     policies[f"{proxy_label} + repair"] = checked(f"{proxy_label} + repair", proxy_policy)
@@ -214,33 +210,35 @@ def _search(
     cfg: CodesignConfig,
     base,
     data,
-    space: SearchSpace,
+    table: CostTable,
+    sensitivity: np.ndarray,
     budgets: dict[str, float],
-    workload,
-    hw,
+    simulator: tuple[Any, Any] | None,
     notes: list[str],
-    kind: str,
 ) -> BitPolicy:
-    """One search of ``cfg.method`` in ``space`` within ``budgets`` (in the space's units).
+    """One search of ``cfg.method`` in ``table`` within ``budgets`` (by table metric).
 
-    A simulated space can price any bits (BSQ asks for widths outside the candidates); the
-    proxy's cannot, so a method falls back to its paper's own weighting there.
+    ``simulator``: ``(workload, hardware)`` when the table is simulated, so a method can price
+    bits outside the candidates (BSQ); the proxy's table has no such model, and a method falls
+    back to its paper's own weighting there.
     """
-    primary = next(iter(budgets))
+    kind = "simulated" if simulator is not None else "proxy"
+    price = None
+    if simulator is not None:
+        primary = next(iter(budgets))
 
-    def price(w_bits, a_bits):
-        return hardware_costs(workload, hw, w_bits, a_bits, (primary,))[primary]
+        def price(w_bits, a_bits):
+            return hardware_costs(*simulator, w_bits, a_bits).metric(primary)
 
-    problem = SearchProblem(space, budgets, price if kind == "simulated" else None)
+    problem = SearchProblem(table, budgets, sensitivity, price)
     result = search_method(cfg.method).search(
         base, data, cfg.method_config, problem, progress=False
     )
     policy = result.policy
     notes.extend(f"{cfg.method} ({kind}): {n}" for n in result.extras.get("notes", ()))
     # A method that only prices its expectation may end over budget: repair in its own units.
-    totals = space.totals(policy)
-    if any(totals[m] > b * (1 + BUDGET_TOLERANCE) for m, b in budgets.items()):
-        policy, res = repair_policy(space, policy, budgets)
+    if any(table.total(m, policy) > b * (1 + BUDGET_TOLERANCE) for m, b in budgets.items()):
+        policy, res = repair_policy(table, sensitivity, policy, budgets)
         notes.append(
             f"{cfg.method} ({kind}): argmax over its own budget; repair made "
             f"{len(res.moves)} move(s)"
@@ -272,7 +270,7 @@ def cost_row(
     row: dict[str, Any] = {
         "latency_s": totals["latency_s"],
         "energy_j": totals["energy_j"],
-        "weight_memory_bits": totals["weight_bits"],
+        "weight_bits": totals["weight_bits"],
         "bitops": totals["total_bops"],
     }
     for m in BUDGET_METRICS:

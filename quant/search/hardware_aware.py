@@ -1,12 +1,14 @@
-"""Bitwidth search against what the hardware does, or against a proxy, through one interface.
+"""Bitwidth search against what the hardware does, or against a proxy, through one table.
 
-A :class:`SearchSpace` holds, for every layer and every candidate (w_bits, a_bits) option, the
-sensitivity (loss increase) and the costs the budgets are stated in. The costs come either from
-the simulator (:func:`hardware_costs`: ``hwsim.cost_table`` latency / energy / weight memory at
-the bits the hardware really runs) or from the papers' proxies (:func:`proxy_costs`: BitOps for
-latency and energy, parameters x bits for memory). Every search below (the exact knapsack, EBS,
-BSQ) reads only the space, so the proxy and the simulator are compared with everything else
-equal. Budgets are relative to the uniform reference (8/8) in the same cost model.
+Every search reads a :class:`hwsim.CostTable` (per layer and candidate (w_bits, a_bits)
+option, one array per cost metric) and, where it trades accuracy, a sensitivity array of the
+same ``[layer, w option, a option]`` shape (loss increase). The table comes either from the
+simulator (:func:`hardware_costs`: ``hwsim.cost_table``, at the bits the hardware really runs)
+or from the papers' proxies (:func:`proxy_costs`: ``bitops`` and ``weight_bits`` at the
+requested bits). A budget names what it constrains (``latency``, ``energy``, ``memory``);
+:data:`REPORT_KEYS` and :data:`PROXY_KEYS` say which metric of each table that is. Budgets are
+relative to the uniform reference (8/8) in the same table, so the proxy and the simulator are
+compared with everything else equal.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import HwsimError, check, check_bits
+from hwsim.errors import check, check_bits
+from hwsim.hardware.report import COST_ALIASES, CostTable
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
 from quant.methods import (
@@ -32,81 +35,33 @@ from quant.search.knapsack import solve_mck
 from quant.search.repair import RepairResult, repair
 
 BUDGET_METRICS: tuple[str, ...] = ("latency", "energy", "memory")
-"""What a budget may constrain; ``hwsim.CostTable.metric`` knows each by this name."""
+"""What a budget may constrain; "memory" is the weight footprint in bits."""
 
-REPORT_KEYS = {"latency": "latency_s", "energy": "energy_j", "memory": "weight_bits"}
-"""The ``CostReport.totals`` key of each budget metric."""
+REPORT_KEYS: Mapping[str, str] = COST_ALIASES
+"""The simulated metric of each budget: a ``CostTable`` and ``CostReport.totals`` key."""
+
+PROXY_KEYS: Mapping[str, str] = {"latency": "bitops", "energy": "bitops", "memory": "weight_bits"}
+"""The proxy metric of each budget (BitOps stand for time and energy alike)."""
 
 PROXY_NAMES = {"latency": "bitops", "energy": "bitops", "memory": "params x w_bits"}
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """Per layer and option: sensitivity ``[L, nw, na]`` and one cost array per metric."""
-
-    layer_names: tuple[str, ...]
-    w_bits: tuple[int, ...]
-    a_bits: tuple[int, ...]
-    sensitivity: np.ndarray
-    costs: Mapping[str, np.ndarray]
-    source: str  # "simulated" or "proxy"
-
-    def __post_init__(self) -> None:
-        shape = (len(self.layer_names), len(self.w_bits), len(self.a_bits))
-        check(
-            self.sensitivity.shape == shape,
-            "sensitivity.shape",
-            self.sensitivity.shape,
-            f"must be [layers, w options, a options] = {shape}",
-        )
-        for name, arr in self.costs.items():
-            check(name in BUDGET_METRICS, "costs", name, f"metrics are {BUDGET_METRICS}")
-            check(arr.shape == shape, f"costs[{name}].shape", arr.shape, f"must be {shape}")
-
-    @property
-    def option_bits(self) -> np.ndarray:
-        """``[O, 2]`` (w_bits, a_bits) of each flattened option ``o = i * na + j``."""
-        return np.array([(w, a) for w in self.w_bits for a in self.a_bits], dtype=np.int64)
-
-    def flat(self, arr: np.ndarray) -> np.ndarray:
-        return arr.reshape(len(self.layer_names), -1)
-
-    def uniform_total(self, metric: str, bits: tuple[int, int]) -> float:
-        i, j = self._index(bits)
-        return float(self.costs[metric][:, i, j].sum())
-
-    def budgets(
-        self, relative: Mapping[str, float], reference: tuple[int, int] = (8, 8)
-    ) -> dict[str, float]:
-        """Absolute budgets: ``relative[m]`` x the uniform ``reference`` total of metric m."""
-        return {m: float(r) * self.uniform_total(m, reference) for m, r in relative.items()}
-
-    def choice(self, policy: BitPolicy) -> np.ndarray:
-        """Flattened option index per layer of ``policy`` (its bits must be candidates)."""
-        return np.array(
-            [
-                np.ravel_multi_index(self._index(policy[n]), (len(self.w_bits), len(self.a_bits)))
-                for n in self.layer_names
-            ],
-            dtype=np.int64,
-        )
-
-    def policy(self, choice: np.ndarray) -> BitPolicy:
-        bits = self.option_bits[choice]
-        return BitPolicy(
-            {n: (int(w), int(a)) for n, (w, a) in zip(self.layer_names, bits, strict=True)}
-        )
-
-    def totals(self, policy: BitPolicy) -> dict[str, float]:
-        c = self.choice(policy)
-        rows = np.arange(len(c))
-        return {m: float(self.flat(arr)[rows, c].sum()) for m, arr in self.costs.items()}
-
-    def _index(self, bits: tuple[int, int]) -> tuple[int, int]:
-        w, a = bits
-        if w not in self.w_bits or a not in self.a_bits:
-            raise HwsimError("bits", (w, a), f"not a candidate (w {self.w_bits}, a {self.a_bits})")
-        return self.w_bits.index(w), self.a_bits.index(a)
+def table_budgets(
+    table: CostTable,
+    relative: Mapping[str, float],
+    keys: Mapping[str, str],
+    reference: tuple[int, int] = (8, 8),
+) -> dict[str, float]:
+    """Absolute budgets by table metric: ``relative[m]`` x the uniform ``reference`` total of
+    metric ``keys[m]``. Two budgets on one metric (a proxy's latency and energy) keep the
+    tighter; the order of ``relative`` is kept (the first is a single-objective search's)."""
+    out: dict[str, float] = {}
+    for m, r in relative.items():
+        check(m in keys, "budget", m, f"metrics are {tuple(keys)}")
+        key = keys[m]
+        value = float(r) * float(table.uniform_total(key, *reference))
+        out[key] = min(out.get(key, value), value)
+    return out
 
 
 def candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:
@@ -117,47 +72,35 @@ def candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:
 
 
 def hardware_costs(
-    workload: Workload,
-    hardware,
-    w_bits: Sequence[int],
-    a_bits: Sequence[int],
-    metrics: Sequence[str] = BUDGET_METRICS,
-) -> dict[str, np.ndarray]:
-    """Simulated ``[L, nw, na]`` cost arrays from ``hwsim.cost_table`` (one Numba call)."""
+    workload: Workload, hardware, w_bits: Sequence[int], a_bits: Sequence[int]
+) -> CostTable:
+    """The simulated table of one hardware config (``hwsim.cost_table``: one Numba call)."""
     from hwsim import cost_table
 
-    table = cost_table(workload, hardware, list(w_bits), list(a_bits))
-    return {m: np.asarray(table.metric(m), dtype=np.float64) for m in metrics}
+    return cost_table(workload, hardware, list(w_bits), list(a_bits))
 
 
-def proxy_costs(
-    workload: Workload,
-    w_bits: Sequence[int],
-    a_bits: Sequence[int],
-    metrics: Sequence[str] = BUDGET_METRICS,
-) -> dict[str, np.ndarray]:
-    """The papers' proxies: BitOps (MACs x w x a) for latency and energy, params x w for
-    memory. They ignore what the hardware can run (Bit Fusion pads 3 bits to 4)."""
+def proxy_costs(workload: Workload, w_bits: Sequence[int], a_bits: Sequence[int]) -> CostTable:
+    """The papers' proxies in one table: ``bitops`` (MACs x w x a) and ``weight_bits``
+    (params x w). They ignore what the hardware can run (Bit Fusion pads 3 bits to 4)."""
     from quant.costs import bitops_table, size_table
 
-    out = {}
-    for m in metrics:
-        table = (
-            size_table(workload, w_bits, a_bits)
-            if m == "memory"
-            else bitops_table(workload, w_bits, a_bits)
-        )
-        out[m] = np.array(table.values, dtype=np.float64)
-    return out
+    bitops = bitops_table(workload, w_bits, a_bits)
+    size = size_table(workload, w_bits, a_bits)
+    return CostTable(
+        bitops.layer_names, bitops.w_bits, bitops.a_bits, {**bitops.metrics, **size.metrics}
+    )
 
 
-def knapsack_policy(space: SearchSpace, budgets: Mapping[str, float]) -> BitPolicy:
+def knapsack_policy(
+    table: CostTable, sensitivity: np.ndarray, budgets: Mapping[str, float]
+) -> BitPolicy:
     """The policy of least total sensitivity within every budget (exact DP, see knapsack)."""
     check(len(budgets) > 0, "budgets", dict(budgets), "need at least one budget")
-    names = list(budgets)
-    costs = np.stack([space.flat(space.costs[m]) for m in names])
-    sol = solve_mck(space.flat(space.sensitivity), costs, [budgets[m] for m in names])
-    return space.policy(sol.choice)
+    costs = np.stack([table.flat(m) for m in budgets])
+    flat = np.asarray(sensitivity, dtype=np.float64).reshape(len(table.layer_names), -1)
+    sol = solve_mck(flat, costs, list(budgets.values()))
+    return BitPolicy(table.bits(sol.choice))
 
 
 @dataclass(frozen=True)
@@ -196,8 +139,13 @@ class Knapsack:
     ) -> SearchResult:
         from quant.model import quantize_model
 
-        check(problem is not None, "problem", None, "the knapsack needs costs and budgets")
-        policy = knapsack_policy(problem.space, problem.budgets)
+        check(
+            problem is not None and problem.sensitivity is not None,
+            "problem",
+            problem,
+            "the knapsack needs costs, sensitivities and budgets",
+        )
+        policy = knapsack_policy(problem.table, problem.sensitivity, problem.budgets)
         return SearchResult(quantize_model(model, policy, calibration=data), policy)
 
     def finetune(
@@ -210,32 +158,31 @@ register_method(Knapsack())
 
 
 def repair_policy(
-    space: SearchSpace, policy: BitPolicy, budgets: Mapping[str, float]
+    table: CostTable, sensitivity: np.ndarray, policy: BitPolicy, budgets: Mapping[str, float]
 ) -> tuple[BitPolicy, RepairResult]:
     """Lower bits of ``policy`` (least sensitivity per cost saved) until it fits ``budgets``."""
-    names = list(budgets)
-    costs = np.stack([space.flat(space.costs[m]) for m in names])
+    costs = np.stack([table.flat(m) for m in budgets])
     res = repair(
-        space.choice(policy),
-        space.flat(space.sensitivity),
+        table.choice(policy),
+        np.asarray(sensitivity, dtype=np.float64).reshape(len(table.layer_names), -1),
         costs,
-        [budgets[m] for m in names],
-        space.option_bits,
+        list(budgets.values()),
+        table.option_bits,
     )
-    return space.policy(res.choice), res
+    return BitPolicy(table.bits(res.choice)), res
 
 
-def snap_to_candidates(policy: BitPolicy, space: SearchSpace) -> tuple[BitPolicy, list[str]]:
-    """Round each width up to the nearest candidate (BSQ can end at 0, 1 or 7 bits).
+def snap_to_candidates(policy: BitPolicy, table: CostTable) -> tuple[BitPolicy, list[str]]:
+    """Round each width up to the nearest option of ``table`` (BSQ can end at 0, 1 or 7 bits).
 
     Rounding up never makes a layer less accurate; the notes say which layers moved, and a
     repair afterwards brings the cost back within budget if the rounding broke it.
     """
     bits, notes = {}, []
-    for name in space.layer_names:
+    for name in table.layer_names:
         w, a = policy[name]
-        w2 = _round_up(w, space.w_bits)
-        a2 = _round_up(a, space.a_bits)
+        w2 = _round_up(w, table.w_bits)
+        a2 = _round_up(a, table.a_bits)
         if (w2, a2) != (w, a):
             notes.append(f"{name}: w{w}/a{a} rounded up to the candidates as w{w2}/a{a2}")
         bits[name] = (w2, a2)

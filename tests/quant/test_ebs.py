@@ -15,7 +15,6 @@ from torch import nn
 from hwsim import HwsimError
 from hwsim.hardware.report import CostTable
 from quant import ebs
-from quant.costs import LayerCostTable
 
 seeds = st.integers(0, 2**31 - 1)
 candidate_sets = st.lists(st.integers(2, 8), min_size=1, max_size=3, unique=True)
@@ -28,10 +27,9 @@ def _tiny(seed: int) -> nn.Module:
     )
 
 
-def _random_table(rng, names, w, a) -> LayerCostTable:
-    return LayerCostTable(
-        tuple(names), tuple(w), tuple(a), rng.uniform(0, 100, (len(names), len(w), len(a)))
-    )
+def _random_table(rng, names, w, a) -> CostTable:
+    values = rng.uniform(0, 100, (len(names), len(w), len(a)))
+    return CostTable(tuple(names), tuple(w), tuple(a), {"cost": values})
 
 
 @given(seeds, candidate_sets, candidate_sets)
@@ -44,7 +42,7 @@ def test_expected_cost_is_the_brute_force_expectation(seed, w_cands, a_cands) ->
             m.w_logits.copy_(torch.from_numpy(rng.normal(0, 2, len(w_cands))))
             m.a_logits.copy_(torch.from_numpy(rng.normal(0, 2, len(a_cands))))
     table = _random_table(rng, layers, w_cands, a_cands)
-    costs = table.tensor(torch.float64)
+    costs = torch.tensor(table.metrics["cost"], dtype=torch.float64)
     got = ebs.expected_cost(model, costs)
     # Enumerate every joint assignment of (w, a) options to all layers.
     probs = [
@@ -58,7 +56,7 @@ def test_expected_cost_is_the_brute_force_expectation(seed, w_cands, a_cands) ->
         cost = 0.0
         for l, (i, j) in enumerate(joint):
             p = p * probs[l][0][i] * probs[l][1][j]
-            cost += float(table.values[l, i, j])
+            cost += float(table.metrics["cost"][l, i, j])
         brute = brute + p * cost
     # The model computes the strengths in float32.
     torch.testing.assert_close(got.double(), brute, rtol=1e-5, atol=1e-6)
@@ -113,22 +111,20 @@ def test_table_must_match_candidates_and_layers() -> None:
         ebs.aligned_table(model, _random_table(rng, ["0", "3"], (2, 8), (2, 4)))
     with pytest.raises(HwsimError, match="layer_names"):
         ebs.aligned_table(model, _random_table(rng, ["0", "x"], (2, 4), (2, 4)))
-    # hwsim's CostTable is accepted (latency by default), rows put in the model's order.
+    # A simulated table (many metrics) is read at latency by default, rows in the model's order.
     shape = (2, 2, 2)
     hw = CostTable(
-        layer_names=("3", "0"),
-        w_bits=np.array([2, 4]),
-        a_bits=np.array([2, 4]),
-        hardware=(),
-        latency_s=rng.random(shape),
-        energy_j=rng.random(shape),
-        memory_bits=rng.random(shape),
-        cycles=rng.random(shape),
-        dram_bytes=rng.random(shape),
+        ("3", "0"),
+        (2, 4),
+        (2, 4),
+        {k: rng.random(shape) for k in ("latency_s", "energy_j", "weight_bits")},
     )
     table = ebs.aligned_table(model, hw)
     assert table.layer_names == ("0", "3")
-    assert np.array_equal(table.values, hw.latency_s[::-1])
+    assert np.array_equal(table.metrics["latency_s"], hw.metrics["latency_s"][::-1])
+    assert ebs.cost_metric(table) == "latency"
+    with pytest.raises(HwsimError, match="metric"):
+        ebs.cost_metric(table, "speed")
 
 
 @pytest.mark.parametrize("kind", ebs.PENALTIES)
@@ -147,14 +143,14 @@ def test_tight_budget_selects_fewer_bits() -> None:
     data = load_dataset("digits", seed=0)
     fp = pretrained("mlp_digits", seed=0, epochs=8)
     table = bitops_table(extract_workload(fp, data.x_train[:1]), (2, 3, 4, 8), (2, 3, 4, 8))
-    w4a4 = table.uniform_total(4, 4)
+    w4a4 = table.uniform_total("bitops", 4, 4)
     chosen = []
     for budget in (0.5 * w4a4, 100 * w4a4):
         result = ebs.ebs_search(
             fp, data, cost_table=table, budget=budget, lam=2.0, epochs=2, progress=False
         )
         policy, history = result.policy, result.extras["history"]
-        chosen.append(table.total(policy.bits))
+        chosen.append(table.total("bitops", policy.bits))
         assert len(history.expected_cost) == 2
     assert chosen[0] < chosen[1]
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hwsim import HwsimError
+from hwsim.hardware.report import CostTable
 from quant.methods import (
     SearchMethod,
     SearchProblem,
@@ -25,7 +26,6 @@ from quant.methods import (
     register_method,
     search_method,
 )
-from quant.search.hardware_aware import SearchSpace
 
 PAPER_METHODS = {"bottleneck", "bsq", "direct", "ebs", "knapsack"}
 
@@ -132,10 +132,31 @@ def test_register_rejects_what_is_not_a_method_and_a_taken_config_type():
     assert "_test_impostor" not in methods()
 
 
-def test_knapsack_needs_a_problem():
+def test_knapsack_needs_a_problem_with_sensitivities():
     knapsack = search_method("knapsack")
     with pytest.raises(HwsimError, match="problem"):
         knapsack.search(torch.nn.Linear(2, 2), None, knapsack.config_type())
+    table = CostTable(("0",), (2,), (2,), {"latency_s": np.ones((1, 1, 1))})
+    with pytest.raises(HwsimError, match="problem"):
+        knapsack.search(
+            torch.nn.Linear(2, 2),
+            None,
+            knapsack.config_type(),
+            SearchProblem(table, {"latency_s": 1}),
+        )
+
+
+def test_problem_checks_budgets_and_sensitivity_against_the_table():
+    table = CostTable(("0", "1"), (2, 4), (8,), {"latency_s": np.ones((2, 2, 1))})
+    with pytest.raises(HwsimError, match="metric"):
+        SearchProblem(table, {"energy_j": 1.0})
+    with pytest.raises(HwsimError) as err:
+        SearchProblem(table, {"latency_s": 0.0})
+    assert err.value.field == "budgets[latency_s]"
+    with pytest.raises(HwsimError) as err:
+        SearchProblem(table, {"latency_s": 1.0}, np.zeros((2, 2, 2)))
+    assert err.value.field == "sensitivity.shape"
+    assert SearchProblem(table, {"latency": 1.0}).primary == "latency"  # a budget name works
 
 
 W_BITS, A_BITS = (2, 4), (4, 8)
@@ -144,13 +165,13 @@ W_BITS, A_BITS = (2, 4), (4, 8)
 @settings(max_examples=20, deadline=None)
 @given(
     sens=hnp.arrays(np.float64, (3, 2, 2), elements=st.floats(0, 10, allow_nan=False)),
-    cost=hnp.arrays(np.float64, (3, 2, 2), elements=st.floats(0, 10, allow_nan=False)),
+    cost=hnp.arrays(np.float64, (3, 2, 2), elements=st.floats(0.01, 10, allow_nan=False)),
     fraction=st.floats(0.3, 1.0),
 )
 def test_knapsack_method_is_the_best_policy_within_budget(sens, cost, fraction):
     """Against brute force over every per-layer option of a 3-layer, 2x2-option space."""
     names = ("0", "1", "2")
-    space = SearchSpace(names, W_BITS, A_BITS, sens, {"latency": cost}, "proxy")
+    table = CostTable(names, W_BITS, A_BITS, {"latency_s": cost})
     budget = fraction * float(cost.max(axis=(1, 2)).sum())
     options = list(itertools.product(range(2), range(2)))
     feasible = [
@@ -161,7 +182,7 @@ def test_knapsack_method_is_the_best_policy_within_budget(sens, cost, fraction):
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
     data = SimpleNamespace(x_train=torch.randn(8, 4), y_train=torch.randint(0, 2, (8,)))
     knapsack = search_method("knapsack")
-    problem = SearchProblem(space, {"latency": budget})
+    problem = SearchProblem(table, {"latency_s": budget}, sens)
     if not feasible:
         with pytest.raises(HwsimError):
             knapsack.search(model, data, knapsack.config_type(), problem)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hwsim.errors import HwsimError
-from quant.quantizers import UniformQuantizer, code_range, fake_quantize, mse_scale, round_ste
+from quant.quantizers import UniformQuantizer, fake_quantize, mse_scale, quantizer_range, round_ste
 from tests.strategies import small_bits
 
 floats = st.floats(-50, 50, allow_nan=False, width=32)
@@ -22,7 +22,7 @@ floats = st.floats(-50, 50, allow_nan=False, width=32)
 def test_fake_quantize_matches_numpy_and_ste(bits, signed, values, scale):
     if signed and bits < 2:
         with pytest.raises(HwsimError):
-            code_range(bits, signed)
+            quantizer_range(bits, signed)
         return
     x = torch.tensor(values, dtype=torch.float32, requires_grad=True)
     out = fake_quantize(x, torch.tensor(scale, dtype=torch.float32), bits, signed)

@@ -376,12 +376,14 @@ def test_run_precision_rounds_up_to_the_fusion_grid() -> None:
 def test_cost_table_memoizes_and_agrees_with_simulate() -> None:
     wl, _ = _workload(ref.REFERENCE_LAYERS["LeNet-5"], "lenet")
     table = cost_table(wl, [EXACT, CORRECTED], [2, 4, 8], [2, 4, 8])
-    assert table.cycles.shape == (2, len(wl), 3, 3)
+    assert table.metrics["cycles"].shape == (2, len(wl), 3, 3)
     rep = simulate(wl, BitPolicy.uniform(wl, 4, 2), EXACT)
-    np.testing.assert_array_equal(table.cycles[0, :, 1, 0], rep.layers["cycles"].to_numpy())
+    np.testing.assert_array_equal(
+        table.metrics["cycles"][0, :, 1, 0], rep.layers["cycles"].to_numpy()
+    )
     # The corrected preset only differs above 8 bits.
-    np.testing.assert_array_equal(table.cycles[0], table.cycles[1])
-    assert set(EXTRA_KEYS) <= set(table.extra)
+    np.testing.assert_array_equal(table.metrics["cycles"][0], table.metrics["cycles"][1])
+    assert set(EXTRA_KEYS) <= set(table.metrics)
 
 
 def test_bad_configs_and_layers_raise() -> None:

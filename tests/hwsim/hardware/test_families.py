@@ -183,11 +183,11 @@ def test_cpu_config_validation():
 def test_cost_table_mixes_families_in_one_call():
     wl = _fc(8, 64, 256)
     table = cost_table(wl, ["dadiannao", "stripes", "cpu-fp32"], [2, 8], [2, 8])
-    assert table.latency_s.shape == (3, 1, 2, 2)
-    assert np.isfinite(table.latency_s).all()
+    assert table.metrics["latency_s"].shape == (3, 1, 2, 2)
+    assert np.isfinite(table.metrics["latency_s"]).all()
     # Bit-parallel and fp32 CPU do not care about the bits; Stripes does.
-    assert np.ptp(table.latency_s[0]) == 0 and np.ptp(table.latency_s[2]) == 0
-    assert table.latency_s[1, 0, 0, 0] < table.latency_s[1, 0, 0, 1]
+    assert np.ptp(table.metrics["latency_s"][0]) == 0 and np.ptp(table.metrics["latency_s"][2]) == 0
+    assert table.metrics["latency_s"][1, 0, 0, 0] < table.metrics["latency_s"][1, 0, 0, 1]
 
 
 def test_mixed_families_with_stats_in_one_call_equal_separate_calls():
@@ -203,4 +203,4 @@ def test_mixed_families_with_stats_in_one_call_equal_separate_calls():
     together = cost_table(wl, hws, [8], [3, 4], policy=pol)
     for h, hw in enumerate(hws):
         alone = cost_table(wl, hw, [8], [3, 4], policy=pol)
-        np.testing.assert_array_equal(together.latency_s[h], alone.latency_s)
+        np.testing.assert_array_equal(together.metrics["latency_s"][h], alone.metrics["latency_s"])

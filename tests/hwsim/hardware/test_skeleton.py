@@ -91,13 +91,13 @@ def test_cost_table_equals_simulate_of_uniform_policies(workload, wopts, aopts, 
             for j, a in enumerate(aopts):
                 rep = simulate(workload, BitPolicy.uniform(workload, w, a), name)
                 np.testing.assert_array_equal(
-                    table.latency_s[h, :, i, j], rep.layers["latency_s"].to_numpy()
+                    table.metrics["latency_s"][h, :, i, j], rep.layers["latency_s"].to_numpy()
                 )
                 np.testing.assert_array_equal(
-                    table.energy_j[h, :, i, j], rep.layers["energy_j"].to_numpy()
+                    table.metrics["energy_j"][h, :, i, j], rep.layers["energy_j"].to_numpy()
                 )
                 np.testing.assert_array_equal(
-                    table.memory_bits[h, :, i, j], rep.layers["weight_bits"].to_numpy()
+                    table.metrics["weight_bits"][h, :, i, j], rep.layers["weight_bits"].to_numpy()
                 )
 
 
@@ -146,6 +146,6 @@ def test_bad_points_are_refused_before_the_kernel():
 def test_serial_family_never_faster_with_more_bits(layer, family, w, a):
     wl = Workload.from_layers("one", [layer])
     cfg = load_hardware(family, weight_buffer_bytes=4096.0, act_buffer_bytes=8192.0)
-    lat = cost_table(wl, cfg, list(range(1, 17)), list(range(1, 17))).latency_s[0]
+    lat = cost_table(wl, cfg, list(range(1, 17)), list(range(1, 17))).metrics["latency_s"][0]
     assert (np.diff(lat, axis=0) >= -1e-18).all()
     assert (np.diff(lat, axis=1) >= -1e-18).all()

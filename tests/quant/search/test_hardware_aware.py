@@ -11,23 +11,19 @@ from hypothesis.extra import numpy as hnp
 import hwsim
 from hwsim import BitPolicy, HwsimError
 from quant.search.hardware_aware import (
+    PROXY_KEYS,
     REPORT_KEYS,
-    SearchSpace,
     bsq_marginal_costs,
     hardware_costs,
     knapsack_policy,
     proxy_costs,
     repair_policy,
     snap_to_candidates,
+    table_budgets,
 )
 from tests.strategies import workloads
 
 CANDS = (2, 3, 4, 6, 8)
-
-
-def space_for(workload, hardware, sens) -> SearchSpace:
-    costs = hardware_costs(workload, hardware, CANDS, CANDS)
-    return SearchSpace(workload.layer_names, CANDS, CANDS, sens, costs, "simulated")
 
 
 @settings(max_examples=15)
@@ -50,17 +46,18 @@ def test_knapsack_policy_fits_every_budget_when_simulated(workload, hardware, re
             elements=st.floats(0, 5, allow_nan=False),
         )
     )
-    space = space_for(workload, hardware, sens)
-    budgets = space.budgets(relative)
+    table = hardware_costs(workload, hardware, CANDS, CANDS)
+    budgets = table_budgets(table, relative, REPORT_KEYS)
     try:
-        policy = knapsack_policy(space, budgets)
+        policy = knapsack_policy(table, sens, budgets)
     except HwsimError as err:
         # Only when even the cheapest option of every layer breaks a budget, or budgets clash.
         assert "infeasible" in str(err)
         return
     totals = hwsim.simulate(workload, policy, hardware).totals
-    for metric, budget in budgets.items():
-        assert totals[REPORT_KEYS[metric]] <= budget * (1 + 1e-9)
+    assert budgets.keys() == {REPORT_KEYS[m] for m in relative}
+    for key, budget in budgets.items():
+        assert totals[key] <= budget * (1 + 1e-9)
 
 
 def test_table_totals_equal_simulate():
@@ -86,10 +83,11 @@ def test_table_totals_equal_simulate():
             {"name": "b", "kind": "linear", "batch": 1, "in_channels": 64, "out_channels": 10},
         ],
     )
-    space = space_for(wl, "bitfusion", np.zeros((2, len(CANDS), len(CANDS))))
+    table = hardware_costs(wl, "bitfusion", CANDS, CANDS)
     policy = BitPolicy({"a": (3, 6), "b": (8, 2)})
     totals = hwsim.simulate(wl, policy, "bitfusion").totals
-    for metric, value in space.totals(policy).items():
+    for metric in ("latency", "energy", "memory"):
+        value = table.total(metric, policy)  # by budget name: the metric it means
         assert value == pytest.approx(totals[REPORT_KEYS[metric]], rel=1e-9)
 
 
@@ -99,8 +97,9 @@ def test_proxy_bitops_is_macs_times_bits():
     )
     costs = proxy_costs(wl, CANDS, CANDS)
     macs = 2 * 64 * 10
-    assert costs["latency"][0, CANDS.index(3), CANDS.index(6)] == macs * 3 * 6
-    assert costs["memory"][0, CANDS.index(3), CANDS.index(6)] == 64 * 10 * 3
+    latency, memory = costs.metric(PROXY_KEYS["latency"]), costs.metric(PROXY_KEYS["memory"])
+    assert latency[0, CANDS.index(3), CANDS.index(6)] == macs * 3 * 6
+    assert memory[0, CANDS.index(3), CANDS.index(6)] == 64 * 10 * 3
 
 
 def test_repair_policy_meets_a_simulated_budget():
@@ -111,12 +110,13 @@ def test_repair_policy_meets_a_simulated_budget():
             for i in range(3)
         ],
     )
-    space = space_for(wl, "stripes", np.zeros((3, len(CANDS), len(CANDS))))
-    lowest = space.uniform_total("latency", (2, 2))
-    budgets = {"latency": (lowest + space.uniform_total("latency", (8, 8))) / 2}
-    fixed, res = repair_policy(space, BitPolicy.uniform(wl, 8, 8), budgets)
+    table = hardware_costs(wl, "stripes", CANDS, CANDS)
+    lowest = table.uniform_total("latency_s", 2, 2)
+    budgets = {"latency_s": (lowest + table.uniform_total("latency_s", 8, 8)) / 2}
+    sens = np.zeros((3, len(CANDS), len(CANDS)))
+    fixed, res = repair_policy(table, sens, BitPolicy.uniform(wl, 8, 8), budgets)
     assert len(res.moves) > 0
-    assert hwsim.simulate(wl, fixed, "stripes").totals["latency_s"] <= budgets["latency"] * (
+    assert hwsim.simulate(wl, fixed, "stripes").totals["latency_s"] <= budgets["latency_s"] * (
         1 + 1e-9
     )
 
@@ -129,8 +129,8 @@ def test_snap_rounds_up_to_candidates():
             for n in ("a", "b")
         ],
     )
-    space = SearchSpace(wl.layer_names, CANDS, CANDS, np.zeros((2, 5, 5)), {}, "proxy")
-    snapped, notes = snap_to_candidates(BitPolicy({"a": (1, 4), "b": (7, 5)}), space)
+    table = proxy_costs(wl, CANDS, CANDS)
+    snapped, notes = snap_to_candidates(BitPolicy({"a": (1, 4), "b": (7, 5)}), table)
     assert snapped.bits == {"a": (2, 4), "b": (8, 6)}
     assert len(notes) == 2
 
@@ -145,11 +145,25 @@ def test_bsq_marginal_cost_skips_precisions_that_save_nothing():
     assert costs({"pad": 8, "lin": 8})["pad"] == pytest.approx((8 - 4) / 4)
 
 
-def test_space_rejects_bits_outside_candidates():
+def test_table_rejects_bits_outside_candidates():
     wl = hwsim.Workload.from_layers(
         "t", [{"name": "a", "kind": "linear", "batch": 1, "in_channels": 4, "out_channels": 4}]
     )
-    space = SearchSpace(wl.layer_names, CANDS, CANDS, np.zeros((1, 5, 5)), {}, "proxy")
+    table = proxy_costs(wl, CANDS, CANDS)
     with pytest.raises(HwsimError) as err:
-        space.choice(BitPolicy({"a": (5, 4)}))
-    assert err.value.field == "bits"
+        table.choice(BitPolicy({"a": (5, 4)}))
+    assert err.value.field == "w_bits"
+    with pytest.raises(HwsimError) as err:
+        table.choice(BitPolicy({"a": (4, 7)}))
+    assert err.value.field == "a_bits"
+
+
+def test_proxy_budgets_on_one_metric_keep_the_tighter():
+    wl = hwsim.Workload.from_layers(
+        "t", [{"name": "a", "kind": "linear", "batch": 1, "in_channels": 4, "out_channels": 4}]
+    )
+    table = proxy_costs(wl, CANDS, CANDS)
+    budgets = table_budgets(table, {"latency": 0.7, "energy": 0.4, "memory": 0.9}, PROXY_KEYS)
+    w8a8 = 4 * 4 * 8 * 8
+    assert budgets == pytest.approx({"bitops": 0.4 * w8a8, "weight_bits": 0.9 * 4 * 4 * 8})
+    assert list(budgets) == ["bitops", "weight_bits"]
