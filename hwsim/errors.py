@@ -22,6 +22,11 @@ class HwsimError(ValueError):
         super().__init__(f"{field}={shown}: {reason}")
 
 
+class Interrupted(Exception):
+    """Raised by a long run on Ctrl-C in place of ``KeyboardInterrupt``, carrying one line: what
+    was kept and how to resume. The CLI prints it without a traceback."""
+
+
 def check(condition: bool, field: str, value: Any, reason: str) -> None:
     """Raise :class:`HwsimError` for ``field``/``value`` unless ``condition`` holds."""
     if not condition:

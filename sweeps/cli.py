@@ -9,11 +9,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from hwsim import HwsimError, __version__
-
-
-class Interrupted(Exception):
-    """Raised by a command on Ctrl-C, carrying one line: what was kept and how to resume."""
-
+from hwsim.errors import Interrupted
 
 COMMANDS: tuple[str, ...] = ("codesign", "simulate", "sweep", "pareto", "calibrate", "models")
 

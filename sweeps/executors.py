@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hwsim.errors import HwsimError, check
@@ -30,6 +33,9 @@ class SerialExecutor:
     def close(self) -> None:
         pass
 
+    def abort(self) -> None:
+        """Stop at once (Ctrl-C): nothing runs elsewhere."""
+
 
 class ProcessExecutor:
     """A ``concurrent.futures`` process pool (spawned workers: safe with torch and Numba)."""
@@ -46,8 +52,8 @@ class ProcessExecutor:
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=mp.get_context("spawn"),
-            initializer=initializer,
-            initargs=initargs,
+            initializer=_start_worker,
+            initargs=(initializer, initargs),
         )
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
@@ -55,15 +61,54 @@ class ProcessExecutor:
 
         window = 4 * self.workers
         it = iter(items)
-        pending = {self.pool.submit(fn, x) for x in itertools.islice(it, window)}
+        pending = self._submit(fn, itertools.islice(it, window))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 yield f.result()
-            pending |= {self.pool.submit(fn, x) for x in itertools.islice(it, len(finished))}
+            pending |= self._submit(fn, itertools.islice(it, len(finished)))
+
+    def _submit(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> set:
+        # Workers start inside submit(). Ctrl-C is held back meanwhile, so they inherit a mask
+        # that blocks it: the parent alone acts on it (ending them, see abort), and no worker
+        # prints a traceback of its own, even one interrupted while still importing.
+        with _sigint_held():
+            return {self.pool.submit(fn, x) for x in items}
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop at once (Ctrl-C): drop queued tasks and end the workers mid-task; what they
+        were computing was not stored, so a resumed run does it again."""
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.terminate()
+        for p in processes:
+            p.join()
+
+
+@contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Block SIGINT in this thread for the block; one that arrived meanwhile is raised after."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not (
+        threading.main_thread()
+    ):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+    # Where signal masks are not inherited, ignore Ctrl-C here: the parent ends the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
 
 
 class DaskExecutor:
@@ -111,6 +156,10 @@ class DaskExecutor:
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+
+    def abort(self) -> None:
+        """Stop at once (Ctrl-C): tasks still running are cancelled with the client."""
+        self.close()
 
 
 def make_executor(name: str = "serial", workers: int | None = None, scheduler: str | None = None):

@@ -272,5 +272,8 @@ def run_fast(
     try:
         for result in pool.map_unordered(_chunk_in_worker, chunks):
             count(*result)
+    except KeyboardInterrupt:
+        pool.abort()
+        raise
     finally:
         pool.close()

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 import hwsim
 from hwsim.errors import check
+from hwsim.progress import StageLog
 from sweeps.executors import make_executor
 from sweeps.fast import run_fast
 from sweeps.general import TRAINERS, Trainer, evaluate_task, register_trainer, run_general
@@ -90,6 +91,7 @@ def run_sweep(
     )
     check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "must be an integer >= 1")
     store = ResultStore(out)
+    log = StageLog(f"sweep {spec.name}")
     try:
         store.write_meta(
             {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
@@ -99,13 +101,31 @@ def run_sweep(
         fast_slots, general_slots = split_slots(
             plans, all_general=force_general or spec.engine != "analytic"
         )
+        n_fast, n_general = (
+            len(spec.hardware) * sum(len(slots[plan.label]) for plan in plans)
+            for slots in (fast_slots, general_slots)
+        )
+        log(
+            f"{spec.n_points:,} points planned ({n_fast:,} analytic, {n_general:,} general); "
+            f"{len(store.done):,} already stored in {out}"
+        )
         bar = tqdm(
             total=spec.n_points, desc=f"sweep {spec.name}", unit="pt", disable=None, smoothing=0.1
         )
         with bar:
             tally = Tally(bar)
-            run_fast(spec, store, plans, fast_slots, salt, jobs, tally)
-            run_general(spec, store, plans, general_slots, salt, executor_obj, flush_every, tally)
+            if n_fast:
+                run_fast(spec, store, plans, fast_slots, salt, jobs, tally)
+                log(f"analytic points done: {tally.written:,} written, {tally.skipped:,} skipped")
+            if n_general:
+                log(f"general points: running on the {executor_obj.name} executor")
+                run_general(
+                    spec, store, plans, general_slots, salt, executor_obj, flush_every, tally
+                )
+                log(f"general points done: {tally.written:,} written in all")
+    except KeyboardInterrupt:
+        executor_obj.abort()
+        raise
     finally:
         executor_obj.close()
         store.close()

@@ -23,7 +23,12 @@ def add_parser(subparsers) -> None:
         help="where general-path points run (default: serial)",
     )
     p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--workers", type=int, default=None, help="process / Dask workers")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="process / Dask workers (default: one per CPU; a local Dask cluster: 1)",
+    )
     p.add_argument(
         "--jobs", type=int, default=1, help="processes for the analytic fast path (default: 1)"
     )
@@ -31,16 +36,28 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.errors import Interrupted
     from sweeps.run import run_sweep
 
-    s = run_sweep(
-        args.spec,
-        args.out,
-        executor=args.executor,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        jobs=args.jobs,
-    )
+    try:
+        s = run_sweep(
+            args.spec,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
+        )
+    except KeyboardInterrupt:
+        from sweeps.store import ResultStore
+
+        store = ResultStore(args.out)
+        kept = len(store.done)
+        store.close()
+        raise Interrupted(
+            f"{kept:,} points are stored in {args.out}; run the same command again to resume "
+            "(stored points are skipped)"
+        ) from None
     print(
         f"{s.written} points written ({s.failed} failed), {s.skipped} already done, "
         f"{s.points} in the spec; {s.layer_rows} layer rows; {s.seconds:.1f} s "

@@ -61,3 +61,39 @@ def test_sigkill_then_resume_equals_uninterrupted(toy_dir):
     assert got["point_hash"].is_unique
     assert partial <= len(got)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
+    """SIGINT to the whole process group (what Ctrl-C does), workers included: no traceback,
+    one line saying what was kept and how to resume; the resumed run completes the rest."""
+    import toy_family
+
+    toy_family.toy_workload().save(toy_dir / "toynet.npz")
+    spec = _spec(toy_dir)
+    out = toy_dir / "interrupted"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.getcwd()])}
+    argv = [sys.executable, "-m", "sweeps.cli", "sweep", str(spec), "--out", str(out)]
+    victim = subprocess.Popen(
+        [*argv, "--jobs", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    first = victim.stderr.readline()  # the first stage line: the points are planned
+    assert "points planned" in first, first
+    time.sleep(1.5)
+    os.killpg(victim.pid, signal.SIGINT)
+    err = first + victim.stderr.read()
+    code = victim.wait(timeout=60)
+    assert code == 130, err  # 45 configs x 6 policies at 20 ms each take longer than this
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hwsim: interrupted: ") and "run the same command again" in last
+    kept = len(load_results(out)) if out.exists() else 0
+    assert f"{kept:,} points are stored" in last
+    resumed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    got = load_results(out)
+    assert len(got) == 45 * 6 and got["point_hash"].is_unique
