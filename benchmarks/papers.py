@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 from hwsim import BitPolicy, LayerStats, Workload  # noqa: E402
 from hwsim.hardware import load_hardware, simulate  # noqa: E402
+from hwsim.markdown import markdown_table  # noqa: E402
 
 
 def conv(name, cin, cout, k, stride, hin, groups=1, pad=None):
@@ -266,8 +267,7 @@ def main() -> None:
         "",
     ]
     for title, rows in sections:
-        lines += [f"## {title}", "", "| case | model | paper |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        lines += [f"## {title}", "", markdown_table(("case", "model", "paper"), rows)]
         lines.append("")
     lines.append(NOTES.strip())
     bf = ROOT / "benchmarks/results/papers_bitfusion.md"
