@@ -15,7 +15,9 @@ from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core.extending import intrinsic, overload
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import LayerStats
@@ -174,17 +176,78 @@ def from_bitplanes(planes: Any, signed: bool) -> np.ndarray:
     return (p.astype(np.int64) * w).sum(axis=0)
 
 
-@njit(cache=True)
-def _pack_range(codes: np.ndarray, bits: int, out: np.ndarray, r0: int, r1: int) -> None:
-    """Pack rows ``r0 .. r1`` of ``codes [rows, K]`` into ``out [rows_padded, bits, words]``.
+@intrinsic
+def pack_word(typingctx, codes, offset, bit):
+    """uint64 word whose bit ``j`` is bit ``bit`` of byte ``codes[offset + j]``, ``j < 64``.
 
-    Full words run a fixed 64-lane loop, which LLVM vectorizes (variable shifts and an OR
-    reduction); only the last, partial word of a row takes the general loop.
+    ``codes`` is a 1-D uint8 or int8 array whose elements are contiguous (a C array or a
+    unit-step slice of one); bit ``p`` of an int8 is its two's complement bit, which for a
+    ``b``-bit signed code (``p < b``) is the code's own bit ``p``.
+    One 64-byte load, an AND with ``1 << bit`` and a compare to zero: LLVM emits ``vptestmb``
+    into a mask register, which is the packed word. The caller keeps ``offset + 64`` in bounds.
     """
-    k_len = codes.shape[1]
-    full = k_len // WORD_BITS
-    for r in range(r0, r1):
-        row = codes[r]
+    if not (
+        isinstance(codes, types.Array)
+        and codes.ndim == 1
+        and codes.dtype in (types.uint8, types.int8)
+    ):
+        return None
+    sig = types.uint64(codes, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        arr, off, b = args
+        ptr = context.make_array(signature.args[0])(context, builder, arr).data
+        i8, i32 = ir.IntType(8), ir.IntType(32)
+        v64 = ir.VectorType(i8, 64)
+        vec = builder.load(builder.bitcast(builder.gep(ptr, [off]), v64.as_pointer()), align=1)
+        mask = builder.shl(ir.Constant(i8, 1), builder.trunc(b, i8))
+        lane0 = builder.insert_element(ir.Constant(v64, ir.Undefined), mask, ir.Constant(i32, 0))
+        splat = builder.shuffle_vector(
+            lane0, ir.Constant(v64, ir.Undefined), ir.Constant(ir.VectorType(i32, 64), [0] * 64)
+        )
+        hit = builder.icmp_unsigned("!=", builder.and_(vec, splat), ir.Constant(v64, [0] * 64))
+        return builder.bitcast(hit, ir.IntType(64))
+
+    return sig, codegen
+
+
+def pack_row(row, bits, buf, r, off, inv, lo, hi):
+    """Pack one row of codes into ``buf[:, :, r]``; True if a code is out of range (Numba
+    only; see the overloads)."""
+    raise NotImplementedError
+
+
+@overload(pack_row, jit_options={"cache": True})
+def _pack_row_overload(row, bits, buf, r, off, inv, lo, hi):
+    if row.dtype in (types.uint8, types.int8):
+
+        def narrow(row, bits, buf, r, off, inv, lo, hi):
+            # Range check as one vectorizable OR: (code - lo) mod 256 must fit in ``bits``.
+            bad = np.uint8(0)
+            for k in range(row.shape[0]):
+                bad |= (np.uint8(row[k]) + off) & inv
+            k_len = row.shape[0]
+            full = k_len // WORD_BITS
+            for w in range(full):
+                for p in range(bits):
+                    buf[p, w, r] = pack_word(row, w * WORD_BITS, p)
+            if full * WORD_BITS < k_len:
+                k0 = full * WORD_BITS
+                for p in range(bits):
+                    word = np.uint64(0)
+                    for k in range(k0, k_len):
+                        word |= np.uint64((np.uint8(row[k]) >> p) & 1) << np.uint64(k - k0)
+                    buf[p, full, r] = word
+            return bad != 0
+
+        return narrow
+
+    def wide(row, bits, buf, r, off, inv, lo, hi):
+        bad = False
+        for k in range(row.shape[0]):
+            bad |= (row[k] < lo) | (row[k] > hi)
+        k_len = row.shape[0]
+        full = k_len // WORD_BITS
         for w in range(full):
             k0 = w * WORD_BITS
             for p in range(bits):
@@ -192,14 +255,28 @@ def _pack_range(codes: np.ndarray, bits: int, out: np.ndarray, r0: int, r1: int)
                 for j in range(WORD_BITS):
                     # Two's complement bit p of the code; the int64 shift is arithmetic.
                     word |= np.uint64((row[k0 + j] >> p) & 1) << np.uint64(j)
-                out[r, p, w] = word
+                buf[p, w, r] = word
         if full * WORD_BITS < k_len:
             k0 = full * WORD_BITS
             for p in range(bits):
                 word = np.uint64(0)
                 for k in range(k0, k_len):
                     word |= np.uint64((row[k] >> p) & 1) << np.uint64(k - k0)
-                out[r, p, full] = word
+                buf[p, full, r] = word
+        return bad
+
+    return wide
+
+
+@njit(cache=True)
+def _pack_range(codes: np.ndarray, bits: int, out: np.ndarray, r0: int, r1: int) -> None:
+    """Pack rows ``r0 .. r1`` of validated ``codes [rows, K]`` into ``out [rows_padded, bits,
+    words]``."""
+    planes = np.transpose(out, (1, 2, 0))
+    zero = np.uint8(0)
+    lo, hi = -(1 << 62), 1 << 62  # validated already: nothing to flag
+    for r in range(r0, r1):
+        pack_row(codes[r], bits, planes, r, zero, zero, lo, hi)
 
 
 @njit(cache=True, parallel=True)

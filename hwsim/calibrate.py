@@ -124,17 +124,15 @@ CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
 
 
 def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: int = 20) -> float:
-    """Wall time of one deployed bit-serial GEMM: pack the activations, multiply against
-    pre-packed weights (``hwsim.kernels``)."""
-    from hwsim.kernels import bitserial_matmul_packed, pack_operand
+    """Wall time of one deployed bit-serial GEMM: uint8 activation codes packed on first use
+    against pre-packed weights (``hwsim.kernels.bitserial_linear``)."""
+    from hwsim.kernels import bitserial_linear, pack_operand
 
     rng = np.random.default_rng(m * 7 + n * 13 + k + w_bits * 101 + a_bits)
-    a = rng.integers(0, 2**a_bits, (m, k))
+    a = rng.integers(0, 2**a_bits, (m, k)).astype(np.uint8 if a_bits <= 8 else np.int64)
     w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), (n, k))
     wp = pack_operand(w, w_bits, signed=True)
-    return _best_time(
-        lambda: bitserial_matmul_packed(pack_operand(a, a_bits, signed=False), wp), repeats
-    )
+    return _best_time(lambda: bitserial_linear(a, wp, a_bits), repeats)
 
 
 def fit_bitserial(

@@ -61,10 +61,31 @@ class IntegerLayer(nn.Module):
         bias = state.bias if state.bias is not None else np.zeros(len(state.w_scale))
         self.register_buffer("bias", torch.from_numpy(np.asarray(bias, np.float64)).reshape(shape))
         self.record: list[np.ndarray] | None = None
+        # Weights are packed once; every call packs only its fresh activation codes.
+        from hwsim import kernels
+
+        if self.is_conv:
+            self.kernel = kernels.BitserialConv2d(
+                state.w_codes,
+                state.w_bits,
+                state.a_bits,
+                a_signed=state.a_signed,
+                w_signed=state.w_signed,
+                **self.geometry,
+            )
+        else:
+            self.kernel = kernels.pack_operand(state.w_codes, state.w_bits, signed=state.w_signed)
+        # One byte per code where the codes fit: the kernels read uint8 / int8 in place.
+        narrow = state.a_bits <= 8
+        self.code_dtype = (torch.int8 if state.a_signed else torch.uint8) if narrow else torch.int64
 
     def activation_codes(self, x: Tensor) -> np.ndarray:
         codes = torch.clamp(torch.round(x / self.state.a_scale), self.a_lo, self.a_hi)
-        return codes.to(torch.int64).cpu().numpy()
+        codes = codes.to(self.code_dtype)
+        if self.is_conv:
+            # Channels last: each pixel's channels are the bytes the conv packer reads.
+            codes = codes.contiguous(memory_format=torch.channels_last)
+        return codes.cpu().numpy()
 
     def forward(self, x: Tensor) -> Tensor:
         from hwsim import kernels
@@ -72,21 +93,13 @@ class IntegerLayer(nn.Module):
         s = self.state
         codes = self.activation_codes(x.double())
         if self.is_conv:
-            acc = kernels.bitserial_conv2d(
-                codes,
-                s.w_codes,
-                s.a_bits,
-                s.w_bits,
-                a_signed=s.a_signed,
-                w_signed=s.w_signed,
-                **self.geometry,
-            )
+            acc = self.kernel(codes)
             if self.record is not None:
                 self.record.append(codes.transpose(0, 2, 3, 1))  # channels last = reduction
         else:
             flat = codes.reshape(-1, codes.shape[-1])
-            acc = kernels.bitserial_matmul(
-                flat, s.w_codes, s.a_bits, s.w_bits, a_signed=s.a_signed, w_signed=s.w_signed
+            acc = kernels.bitserial_linear(
+                flat, self.kernel, s.a_bits, a_signed=s.a_signed
             ).reshape(*codes.shape[:-1], -1)
             if self.record is not None:
                 self.record.append(flat)

@@ -5,9 +5,10 @@
 once, as a deployment would.
 """
 
-from hwsim.kernels.conv import bitserial_conv2d
+from hwsim.kernels.conv import BitserialConv2d, bitserial_conv2d
 from hwsim.kernels.gemm import (
     PackedOperand,
+    bitserial_linear,
     bitserial_matmul,
     bitserial_matmul_packed,
     pack_operand,
@@ -16,8 +17,10 @@ from hwsim.kernels.gemm import (
 from hwsim.kernels.popcount import popcount
 
 __all__ = [
+    "BitserialConv2d",
     "PackedOperand",
     "bitserial_conv2d",
+    "bitserial_linear",
     "bitserial_matmul",
     "bitserial_matmul_packed",
     "pack_operand",

@@ -1,4 +1,21 @@
-"""Bit-serial integer 2-D convolution: im2col of the codes, then the bit-serial matmul."""
+"""Bit-serial integer 2-D convolution on packed bitplanes.
+
+Two ways to run a layer, chosen per layer by how well its channels fill 64-bit words:
+
+- **direct**: the input feature map is packed once per call, 64 channels to a word at each
+  pixel, into a zero-padded map ``[a_bits, N*Hp, ceil(C/64), Wp]``. A register tile is eight
+  neighbouring output pixels of one output row; its activation words for kernel tap
+  ``(ky, kx)`` and channel word ``cw`` sit at a fixed offset from the tile's first input pixel,
+  so the matmul tile walks a table of those offsets instead of an im2col copy. No patch matrix
+  is ever built: each input code is read once, and each packed word is reused by every tap.
+- **im2col**: narrow layers (the RGB stem, depthwise convolutions), where 64-channel words
+  would be mostly padding, gather their patches ``[N*OH*OW, C/groups*kh*kw]`` (one byte per code
+  when codes are uint8/int8) and run :func:`~hwsim.kernels.gemm.bitserial_linear`.
+
+:class:`BitserialConv2d` packs the weights once and keeps every per-shape table, so a call is
+one Numba call and a few array views; results are int64 ``[N, O, OH, OW]`` views on
+channels-last memory (what the next layer's packer reads fastest).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +25,28 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from hwsim.bits import as_codes
+from hwsim.bits import WORD_BITS, as_codes
 from hwsim.errors import HwsimError, check, check_bits
-from hwsim.kernels.gemm import bitserial_matmul_packed, check_accumulator, pack_operand
+from hwsim.kernels.gemm import (
+    COL_TILE,
+    PARALLEL_MIN_WORDS,
+    ROW_TILE,
+    _activation_codes,
+    _coefficients,
+    bitserial_linear,
+    check_accumulator,
+    col_block_for,
+    pack_operand,
+    pack_row,
+    run_tile,
+)
+
+DIRECT_MAX_WASTE = 1.25
+"""Direct convolution when its reduction (whole channel words per tap) is at most this many
+times the words of a dense im2col row; otherwise im2col packs the patches densely."""
 
 
+# ---------------------------------------------------------------------------- im2col
 @njit(cache=True)
 def _im2col_rows(x, cols, c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, r0, r1):
     """Rows ``r0 .. r1`` of the ``[N*OH*OW, cg*kh*kw]`` patches of channels ``c0 .. c0+cg``.
@@ -50,28 +84,107 @@ PARALLEL_MIN_ELEMENTS = 1 << 20
 """Below this many patch elements one thread is faster than waking the pool."""
 
 
-def _im2col(
-    x: np.ndarray,
-    c0: int,
-    cg: int,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    padding: tuple[int, int],
-    dilation: tuple[int, int],
-    out_hw: tuple[int, int],
-) -> np.ndarray:
-    """int64 ``[N*OH*OW, cg*kh*kw]`` patches of channels ``c0 .. c0+cg`` of ``x [N, C, H, W]``."""
-    rows = x.shape[0] * out_hw[0] * out_hw[1]
-    cols = np.zeros((rows, cg * kernel[0] * kernel[1]), dtype=np.int64)
-    geometry = (c0, cg, *kernel, *stride, *padding, *dilation, *out_hw)
+def _im2col(x: np.ndarray, c0: int, cg: int, geometry: tuple[int, ...]) -> np.ndarray:
+    """``[N*OH*OW, cg*kh*kw]`` patches (``x``'s dtype) of channels ``c0 .. c0+cg``."""
+    kh, kw, sh, sw, ph, pw, dh, dw, oh, ow = geometry
+    rows = x.shape[0] * oh * ow
+    cols = np.zeros((rows, cg * kh * kw), dtype=x.dtype)
+    args = (c0, cg, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
     threads = numba.get_num_threads()
     if cols.size < PARALLEL_MIN_ELEMENTS or threads == 1 or rows < 2:
-        _im2col_rows(x, cols, *geometry, 0, rows)
+        _im2col_rows(x, cols, *args, 0, rows)
     else:
-        _im2col_parallel(x, cols, *geometry, min(rows, 4 * threads))
+        _im2col_parallel(x, cols, *args, min(rows, 4 * threads))
     return cols
 
 
+# ---------------------------------------------------------------------------- direct
+# Indices into the per-shape geometry vector handed to the direct kernels.
+(G_N, G_H, G_W, G_C, G_C0, G_CG, G_AB, G_PH, G_PW, G_SH, G_SW, G_OH, G_OW, G_HP, G_WP,
+ G_CWN, G_COLBLOCK, G_MCHUNKS, G_NCHUNKS) = range(19)  # fmt: skip
+N_GEOMETRY = 19
+
+
+@njit(cache=True)
+def _pack_map_rows(x, geo, packed, off, inv, lo, hi, row_begin, row_end):
+    """Pack input rows ``row_begin .. row_end`` (over ``N*H``) of channels-last codes ``x``
+    (flat ``[N, H, W, C]``) into ``packed [ab, N*Hp, CWN, Wp]``; True if a code is out of
+    range. Each pixel's ``cg`` channels are one packed row of ``pack_row``."""
+    h, w, c, c0, cg = geo[G_H], geo[G_W], geo[G_C], geo[G_C0], geo[G_CG]
+    ab, ph, pw, hp = geo[G_AB], geo[G_PH], geo[G_PW], geo[G_HP]
+    bad = False
+    for row in range(row_begin, row_end):
+        n = row // h
+        iy = row % h
+        plane_row = packed[:, n * hp + iy + ph]
+        base = row * w * c + c0
+        for ix in range(w):
+            start = base + ix * c
+            bad |= pack_row(x[start : start + cg], ab, plane_row, ix + pw, off, inv, lo, hi)
+    return bad
+
+
+@njit(cache=True)
+def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begin, c_end):
+    """Output row tiles ``t_begin .. t_end`` x column tiles ``c_begin .. c_end``. Row tiles
+    run along each output row (``ceil(OW/8)`` per row), so a tile's eight pixels are
+    ``stride`` words apart in the packed map."""
+    oh, ow, sh, sw = geo[G_OH], geo[G_OW], geo[G_SH], geo[G_SW]
+    hp, cwn, wp, ab, col_block = geo[G_HP], geo[G_CWN], geo[G_WP], geo[G_AB], geo[G_COLBLOCK]
+    wb, kw, np_ = w_words.shape[0], w_words.shape[1], w_words.shape[2]
+    per_row = -(-ow // ROW_TILE)
+    plane = packed.size // ab
+    p_flat, w_flat, out_flat = packed.ravel(), w_words.ravel(), out.ravel()
+    for cb0 in range(c_begin, c_end, col_block):
+        for t in range(t_begin, t_end):
+            img_row = t // per_row
+            n = img_row // oh
+            oy = img_row % oh
+            ox0 = (t % per_row) * ROW_TILE
+            a_base = (n * hp + oy * sh) * cwn * wp + ox0 * sw
+            out_base = (img_row * ow + ox0) * np_
+            rows = min(ROW_TILE, ow - ox0)
+            for ct in range(cb0, min(cb0 + col_block, c_end)):
+                run_tile(rows, p_flat, a_base, sw, plane, ab, k_off,
+                         w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
+                         coef, out_flat, out_base + ct * COL_TILE, np_, False)  # fmt: skip
+
+
+@njit(cache=True)
+def _direct_serial(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
+    packed = np.zeros((geo[G_AB], geo[G_N] * geo[G_HP], geo[G_CWN], geo[G_WP]), dtype=np.uint64)
+    bad = _pack_map_rows(x, geo, packed, off, inv, lo, hi, 0, geo[G_N] * geo[G_H])
+    tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
+    _direct_tiles(packed, geo, w_words, coef, k_off, out, 0, tiles, 0, w_words.shape[2] // COL_TILE)
+    return bad
+
+
+@njit(cache=True, parallel=True)
+def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
+    """:func:`_direct_serial` on all threads: rows of the map packed in parallel, then a grid
+    of ``m_chunks x n_chunks`` disjoint output blocks."""
+    packed = np.zeros((geo[G_AB], geo[G_N] * geo[G_HP], geo[G_CWN], geo[G_WP]), dtype=np.uint64)
+    in_rows = geo[G_N] * geo[G_H]
+    m_chunks, n_chunks = geo[G_MCHUNKS], geo[G_NCHUNKS]
+    per = -(-in_rows // m_chunks)
+    bad = np.zeros(m_chunks, dtype=np.bool_)
+    for i in prange(m_chunks):
+        bad[i] = _pack_map_rows(
+            x, geo, packed, off, inv, lo, hi, i * per, min(in_rows, (i + 1) * per)
+        )
+    tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
+    c_tiles = w_words.shape[2] // COL_TILE
+    t_per = -(-tiles // m_chunks)
+    c_per = -(-c_tiles // n_chunks)
+    for chunk in prange(m_chunks * n_chunks):
+        t0 = (chunk // n_chunks) * t_per
+        c0 = (chunk % n_chunks) * c_per
+        _direct_tiles(packed, geo, w_words, coef, k_off, out,
+                      t0, min(t0 + t_per, tiles), c0, min(c0 + c_per, c_tiles))  # fmt: skip
+    return bad.any()
+
+
+# ---------------------------------------------------------------------------- the layer
 def _pair(value: Any, field: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least ``minimum``."""
     pair = (value, value) if isinstance(value, int | np.integer) else value
@@ -84,6 +197,186 @@ def _pair(value: Any, field: str, minimum: int) -> tuple[int, int]:
         raise HwsimError(field, value, "must be an integer or a pair of integers")
     check(all(int(v) >= minimum for v in pair), field, value, f"must be >= {minimum}")
     return int(pair[0]), int(pair[1])
+
+
+def direct_words(cg: int, kh: int, kw: int) -> tuple[int, int]:
+    """``(direct, im2col)`` words per output pixel and plane pair for one group."""
+    return kh * kw * -(-cg // WORD_BITS), -(-(cg * kh * kw) // WORD_BITS)
+
+
+class BitserialConv2d:
+    """A convolution layer with its weights packed once, called on activation codes.
+
+    ``w_codes [O, C/groups, kh, kw]`` are ``w_bits``-bit weight codes; each call takes
+    ``a_bits``-bit activation codes ``x [N, C, H, W]`` and returns the exact int64
+    convolution ``[N, O, OH, OW]`` (as ``torch.nn.functional.conv2d`` computes it on integers),
+    a view on channels-last memory. uint8 (unsigned) / int8 (signed) codes laid out channels
+    last are read in place, one byte per code; anything else is validated and copied first.
+    """
+
+    def __init__(
+        self,
+        w_codes: Any,
+        w_bits: int,
+        a_bits: int,
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        a_signed: bool = False,
+        w_signed: bool = True,
+    ) -> None:
+        self.a_bits = check_bits("a_bits", a_bits)
+        self.w_bits = check_bits("w_bits", w_bits)
+        for name, flag in (("a_signed", a_signed), ("w_signed", w_signed)):
+            check(isinstance(flag, bool | np.bool_), name, flag, "must be a bool")
+        self.a_signed, self.w_signed = bool(a_signed), bool(w_signed)
+        w_arr = np.asarray(w_codes)
+        check(w_arr.ndim == 4, "w_codes.shape", w_arr.shape, "must be 4-D [O, C/groups, kh, kw]")
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        self.dilation = _pair(dilation, "dilation", 1)
+        check(
+            isinstance(groups, int | np.integer) and not isinstance(groups, bool) and groups >= 1,
+            "groups",
+            groups,
+            "must be an integer >= 1",
+        )
+        self.groups = int(groups)
+        c_out, cg, kh, kw = w_arr.shape
+        check(
+            c_out % self.groups == 0, "groups", groups, f"must divide the output channels ({c_out})"
+        )
+        check(kh >= 1 and kw >= 1, "w_codes.shape", w_arr.shape, "kernel must be at least 1x1")
+        check(cg >= 1, "w_codes.shape", w_arr.shape, "needs at least one input channel")
+        check_accumulator(cg * kh * kw, self.a_bits, self.w_bits)
+        wts = as_codes(w_arr, self.w_bits, self.w_signed, "w_codes")
+        self.out_channels, self.group_channels, self.kernel = c_out, cg, (kh, kw)
+        direct, dense = direct_words(cg, kh, kw)
+        self.direct = direct <= DIRECT_MAX_WASTE * dense
+        og = c_out // self.groups
+        self.weights = []
+        for g in range(self.groups):
+            wg = wts[g * og : (g + 1) * og]
+            if self.direct:
+                # Reduction order (ky, kx, channel word): the order the packed map is walked.
+                cwn = -(-cg // WORD_BITS)
+                padded = np.zeros((og, kh, kw, cwn * WORD_BITS), dtype=np.int64)
+                padded[..., :cg] = wg.transpose(0, 2, 3, 1)
+                wg = padded
+            self.weights.append(pack_operand(wg.reshape(og, -1), self.w_bits, signed=self.w_signed))
+        self.coef = _coefficients(self.a_bits, self.w_bits, self.a_signed, self.w_signed)
+        self._shapes: dict[tuple[int, ...], tuple] = {}
+
+    def _plan(self, shape: tuple[int, ...]) -> tuple:
+        """Output size, geometry vectors and offset table for one input shape (cached)."""
+        n_img, c_in, h, w = shape
+        check(
+            c_in == self.group_channels * self.groups,
+            "x_codes.shape",
+            shape,
+            f"needs {self.group_channels * self.groups} channels (groups={self.groups})",
+        )
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+        )
+        oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+        ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+        check(
+            oh >= 1 and ow >= 1,
+            "x_codes.shape",
+            shape,
+            f"too small for kernel {kh}x{kw}, dilation {(dh, dw)}, padding {(ph, pw)}",
+        )
+        if not self.direct:
+            return oh, ow, None, None, False
+        cg = self.group_channels
+        cwn = -(-cg // WORD_BITS)
+        hp, wp = h + 2 * ph, w + 2 * pw
+        packed = self.weights[0]
+        words = packed.words.shape[1]
+        c_tiles = packed.words.shape[2] // COL_TILE
+        tiles = n_img * oh * -(-ow // ROW_TILE)
+        work = tiles * ROW_TILE * packed.words.shape[2] * words * self.a_bits * self.w_bits
+        threads = numba.get_num_threads()
+        threaded = threads > 1 and work >= PARALLEL_MIN_WORDS
+        m_chunks = min(tiles, 4 * threads)
+        n_chunks = max(1, min(c_tiles, (4 * threads) // m_chunks))
+        geos = []
+        for g in range(self.groups):
+            geo = np.zeros(19, dtype=np.int64)
+            geo[[G_N, G_H, G_W, G_C, G_C0, G_CG, G_AB]] = (
+                n_img,
+                h,
+                w,
+                c_in,
+                g * cg,
+                cg,
+                self.a_bits,
+            )
+            geo[[G_PH, G_PW, G_SH, G_SW, G_OH, G_OW, G_HP, G_WP, G_CWN]] = (
+                ph, pw, sh, sw, oh, ow, hp, wp, cwn,
+            )  # fmt: skip
+            geo[G_COLBLOCK] = col_block_for(self.w_bits, words)
+            geo[G_MCHUNKS], geo[G_NCHUNKS] = m_chunks, n_chunks
+            geos.append(geo)
+        ky, kx, cw = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cwn), indexing="ij")
+        k_off = ((ky * dh * cwn + cw) * wp + kx * dw).reshape(-1).astype(np.int64)
+        return oh, ow, geos, k_off, threaded
+
+    def __call__(self, x_codes: Any) -> np.ndarray:
+        x = np.asarray(x_codes)
+        if not np.issubdtype(x.dtype, np.integer):
+            raise HwsimError("x_codes.dtype", str(x.dtype), "codes must have an integer dtype")
+        check(x.ndim == 4, "x_codes.shape", x.shape, "must be 4-D [N, C, H, W]")
+        plan = self._shapes.get(x.shape)
+        if plan is None:
+            plan = self._shapes[x.shape] = self._plan(x.shape)
+        oh, ow, geos, k_off, threaded = plan
+        n_img = x.shape[0]
+        og = self.out_channels // self.groups
+        if not self.direct:
+            return self._im2col_call(x, oh, ow)
+        last = x.transpose(0, 2, 3, 1)
+        codes, off, inv, lo, hi = _activation_codes(
+            last.reshape(-1, last.shape[-1]), self.a_bits, self.a_signed, "x_codes"
+        )
+        flat = codes.reshape(-1)
+        run = _direct_parallel if threaded else _direct_serial
+        rows = n_img * oh * ow
+        if self.groups == 1:
+            w = self.weights[0]
+            out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
+            bad = run(flat, geos[0], w.words, self.coef, k_off, off, inv, lo, hi, out)
+            result = out[:, : self.out_channels]
+        else:
+            result = np.empty((rows, self.out_channels), dtype=np.int64)
+            bad = False
+            for g, w in enumerate(self.weights):
+                out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
+                bad |= run(flat, geos[g], w.words, self.coef, k_off, off, inv, lo, hi, out)
+                result[:, g * og : (g + 1) * og] = out[:, :og]
+        if bad:
+            as_codes(x, self.a_bits, self.a_signed, "x_codes")  # raises, naming the value
+        return result.reshape(n_img, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
+
+    def _im2col_call(self, x: np.ndarray, oh: int, ow: int) -> np.ndarray:
+        narrow = self.a_bits <= 8 and x.dtype == (np.int8 if self.a_signed else np.uint8)
+        x = x if narrow else as_codes(x, self.a_bits, self.a_signed, "x_codes")
+        cg, og = self.group_channels, self.out_channels // self.groups
+        geometry = (*self.kernel, *self.stride, *self.padding, *self.dilation, oh, ow)
+        n_img = x.shape[0]
+        out = np.empty((n_img * oh * ow, self.out_channels), dtype=np.int64)
+        for g, w in enumerate(self.weights):
+            cols = _im2col(x, g * cg, cg, geometry)
+            out[:, g * og : (g + 1) * og] = bitserial_linear(
+                cols, w, self.a_bits, a_signed=self.a_signed, field="x_codes"
+            )
+        return out.reshape(n_img, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
 
 
 def bitserial_conv2d(
@@ -102,56 +395,33 @@ def bitserial_conv2d(
     """Exact int64 convolution ``[N, O, OH, OW]`` of integer codes, as ``torch`` computes it.
 
     ``x_codes [N, C, H, W]`` are ``a_bits``-bit activation codes and ``w_codes [O, C/groups,
-    kh, kw]`` ``w_bits``-bit weight codes. Each group becomes one bit-serial matmul of its
-    im2col patches ``[N*OH*OW, C/groups*kh*kw]`` against its ``O/groups`` filters.
+    kh, kw]`` ``w_bits``-bit weight codes. Packs the weights on every call: a layer that runs
+    many inputs should build a :class:`BitserialConv2d` once.
     """
     a_bits = check_bits("a_bits", a_bits)
-    w_bits = check_bits("w_bits", w_bits)
-    x_arr, w_arr = np.asarray(x_codes), np.asarray(w_codes)
-    for name, flag in (("a_signed", a_signed), ("w_signed", w_signed)):
-        check(isinstance(flag, bool | np.bool_), name, flag, "must be a bool")
+    x_arr = np.asarray(x_codes)
     check(x_arr.ndim == 4, "x_codes.shape", x_arr.shape, "must be 4-D [N, C, H, W]")
-    check(w_arr.ndim == 4, "w_codes.shape", w_arr.shape, "must be 4-D [O, C/groups, kh, kw]")
-    sh, sw = _pair(stride, "stride", 1)
-    ph, pw = _pair(padding, "padding", 0)
-    dh, dw = _pair(dilation, "dilation", 1)
+    layer = BitserialConv2d(
+        w_codes,
+        w_bits,
+        a_bits,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        a_signed=a_signed,
+        w_signed=w_signed,
+    )
     check(
-        isinstance(groups, int | np.integer) and not isinstance(groups, bool) and groups >= 1,
+        x_arr.shape[1] % layer.groups == 0,
         "groups",
         groups,
-        "must be an integer >= 1",
+        f"must divide the input channels ({x_arr.shape[1]})",
     )
-    groups = int(groups)
-    n_img, c_in, h, w = x_arr.shape
-    c_out, cg, kh, kw = w_arr.shape
-    check(c_in % groups == 0, "groups", groups, f"must divide the input channels ({c_in})")
-    check(c_out % groups == 0, "groups", groups, f"must divide the output channels ({c_out})")
     check(
-        cg == c_in // groups,
+        layer.group_channels == x_arr.shape[1] // layer.groups,
         "w_codes.shape",
-        w_arr.shape,
-        f"dim 1 must be C/groups = {c_in // groups}",
+        np.shape(w_codes),
+        f"dim 1 must be C/groups = {x_arr.shape[1] // layer.groups}",
     )
-    check(kh >= 1 and kw >= 1, "w_codes.shape", w_arr.shape, "kernel must be at least 1x1")
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    check(
-        oh >= 1 and ow >= 1,
-        "x_codes.shape",
-        x_arr.shape,
-        f"too small for kernel {kh}x{kw}, dilation {(dh, dw)}, padding {(ph, pw)}",
-    )
-    check_accumulator(cg * kh * kw, a_bits, w_bits)
-    x = as_codes(x_arr, a_bits, a_signed, "x_codes")
-    wts = as_codes(w_arr, w_bits, w_signed, "w_codes")
-    og = c_out // groups
-    out = np.empty((n_img, c_out, oh, ow), dtype=np.int64)
-    for g in range(groups):
-        cols = _im2col(x, g * cg, cg, (kh, kw), (sh, sw), (ph, pw), (dh, dw), (oh, ow))
-        a = pack_operand(cols, a_bits, signed=a_signed, field="x_codes")
-        wp = pack_operand(
-            wts[g * og : (g + 1) * og].reshape(og, -1), w_bits, signed=w_signed, field="w_codes"
-        )
-        res = bitserial_matmul_packed(a, wp)  # [N*OH*OW, og]
-        out[:, g * og : (g + 1) * og] = res.reshape(n_img, oh, ow, og).transpose(0, 3, 1, 2)
-    return out
+    return layer(x_arr)

@@ -13,33 +13,41 @@ weighted and summed. Planes are packed 64 lanes to a uint64 word along K, so one
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from hwsim.bits import as_codes, pack_rows
+from hwsim.bits import as_codes, code_range, pack_row, pack_rows
 from hwsim.errors import HwsimError, check, check_bits
-from hwsim.kernels.popcount import popcount
+from hwsim.kernels.microkernel import COLS, tile_kernel
 
 ROW_TILE = 8
-"""Activation rows in one register tile."""
+"""Activation rows in one register tile (shorter tiles serve the last rows and batch 1)."""
 
-COL_TILE = 16
-"""Weight rows (output channels) in one register tile: two 512-bit (or four 256-bit) vectors.
-An 8 x 16 tile keeps 16 vector accumulators in registers while each activation word is
-broadcast against 16 weight words; measured faster here than 4x16, 4x32, 8x32 or 16x16, and
-unlike a tile vectorized along K it needs no horizontal sums, which dominate at short K."""
+COL_TILE = COLS
+"""Weight rows (output channels) in one register tile: two 512-bit vectors of int64 lanes.
+Each activation word is broadcast against 16 weight words; 8 x 16 keeps 16 vector
+accumulators and the two weight vectors in registers, and unlike a tile vectorized along K it
+needs no horizontal sums, which dominate at short K."""
 
 ROW_PAD = 16
-"""Both operands' rows are padded to a multiple of this (a multiple of both tiles)."""
+"""Packed operands' rows are padded to a multiple of this (a multiple of both tiles)."""
 
-L2_BUDGET_BYTES = 256 * 1024
-"""Activation words kept hot per block: half of a 512 KiB L2 per core."""
+PACK_BUFFER_BYTES = 96 * 1024
+"""Packed activation words per row block: L2-resident while every weight tile passes over
+them (each weight tile, a few KiB, stays in L1 over the block's row tiles)."""
 
-PARALLEL_MIN_WORDS = 1 << 21
-"""Below this many word AND + popcounts (about half a millisecond) waking threads costs more
+WEIGHT_BLOCK_BYTES = 512 * 1024
+"""Packed weight words swept by each row tile: half of this machine's 1 MiB L2 per core."""
+
+MAX_ROW_BLOCK = 512
+"""At most this many rows per block, so threads get several blocks each."""
+
+PARALLEL_MIN_WORDS = 1 << 18
+"""Below this many word AND + popcounts (tens of microseconds) waking threads costs more
 than it saves, so small problems run on the calling thread."""
 
 ALIGN_BYTES = 64
@@ -130,88 +138,145 @@ def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: 
     return np.where(a_sign[:, None] ^ w_sign[None, :], -coef, coef)
 
 
-@njit(cache=True)
-def _gemm_tiles(a_words, w_words, coef, out, m_block, k_block, t_begin, t_end, c_begin, c_end):
-    """``out[Mp, Np] += sum_{i,j} coef[i,j] popcount(a_i AND w_j)`` over row tiles
-    ``t_begin .. t_end`` (of ROW_TILE activation rows) and column tiles ``c_begin .. c_end``
-    (of COL_TILE weight rows).
+def _make_tile_dispatch():
+    tiles = [tile_kernel(r) for r in range(1, ROW_TILE + 1)]
+    t1, t2, t3, t4, t5, t6, t7, t8 = tiles
 
-    ``a_words [ab, KW, Mp]``, ``w_words [wb, KW, Np]``. K is cut into ``k_block`` words and
-    the row tiles into blocks of ``m_block`` tiles whose activation words stay in L2 while
-    every column tile's weight words (a few KiB, in L1) pass over them.
-    """
-    ab, kw = a_words.shape[0], a_words.shape[1]
-    wb = w_words.shape[0]
-    acc = np.empty((ROW_TILE, COL_TILE), dtype=np.int64)
-    for k0 in range(0, kw, k_block):
-        k1 = min(k0 + k_block, kw)
-        for tb in range(t_begin, t_end, m_block):
-            for ct in range(c_begin, c_end):
-                n0 = ct * COL_TILE
-                for mt in range(tb, min(tb + m_block, t_end)):
-                    m0 = mt * ROW_TILE
-                    for i in range(ab):
-                        for j in range(wb):
-                            acc[:] = 0
-                            for k in range(k0, k1):
-                                a0 = a_words[i, k, m0]
-                                a1 = a_words[i, k, m0 + 1]
-                                a2 = a_words[i, k, m0 + 2]
-                                a3 = a_words[i, k, m0 + 3]
-                                a4 = a_words[i, k, m0 + 4]
-                                a5 = a_words[i, k, m0 + 5]
-                                a6 = a_words[i, k, m0 + 6]
-                                a7 = a_words[i, k, m0 + 7]
-                                for n in range(COL_TILE):
-                                    # An unsigned index skips Numba's negative-index wrap,
-                                    # which hides the contiguity from LLVM: with it, the 16
-                                    # words become two vector loads instead of two gathers.
-                                    w = w_words[j, k, np.uint64(n0 + n)]
-                                    acc[0, n] += popcount(a0 & w)
-                                    acc[1, n] += popcount(a1 & w)
-                                    acc[2, n] += popcount(a2 & w)
-                                    acc[3, n] += popcount(a3 & w)
-                                    acc[4, n] += popcount(a4 & w)
-                                    acc[5, n] += popcount(a5 & w)
-                                    acc[6, n] += popcount(a6 & w)
-                                    acc[7, n] += popcount(a7 & w)
-                            c = coef[i, j]
-                            for r in range(ROW_TILE):
-                                for n in range(COL_TILE):
-                                    out[m0 + r, np.uint64(n0 + n)] += c * acc[r, n]
+    @njit(cache=True)
+    def run_tile(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+                 coef, out, out_base, out_rs, accumulate):  # fmt: skip
+        """One ``rows x COL_TILE`` tile (see :func:`~hwsim.kernels.microkernel.tile_kernel`)."""
+        if rows == 8:
+            t8(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 7:
+            t7(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 6:
+            t6(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 5:
+            t5(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 4:
+            t4(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 3:
+            t3(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        elif rows == 2:
+            t2(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+        else:
+            t1(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+
+    return run_tile
+
+
+run_tile = _make_tile_dispatch()
+
+
+# ---------------------------------------------------------------------------- GEMM drivers
+@njit(cache=True)
+def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, col_block,
+                  r_begin, r_end, c_begin, c_end):  # fmt: skip
+    """Rows ``r_begin .. r_end`` x column tiles ``c_begin .. c_end`` of ``out [M, Np]``.
+
+    Each block of ``row_block`` activation rows is packed into an L2-sized buffer right before
+    the tiles that use it, so packed activations never travel through memory. A row tile then
+    sweeps a block of ``col_block`` weight tiles (L2-resident) with its words in L1, writing
+    its output rows front to back. True if a code was out of range."""
+    wb, kw, np_ = w_words.shape[0], w_words.shape[1], w_words.shape[2]
+    buf = np.empty((bits, kw, row_block), dtype=np.uint64)
+    k_off = np.arange(kw) * row_block
+    buf_flat, w_flat, out_flat = buf.ravel(), w_words.ravel(), out.ravel()
+    bad = False
+    for rb0 in range(r_begin, r_end, row_block):
+        rows = min(row_block, r_end - rb0)
+        for r in range(rows):
+            bad |= pack_row(codes[rb0 + r], bits, buf, r, off, inv, lo, hi)
+        for cb0 in range(c_begin, c_end, col_block):
+            for t0 in range(0, rows, ROW_TILE):
+                for ct in range(cb0, min(cb0 + col_block, c_end)):
+                    run_tile(min(ROW_TILE, rows - t0), buf_flat, t0, 1, kw * row_block, bits,
+                             k_off, w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
+                             coef, out_flat, (rb0 + t0) * np_ + ct * COL_TILE, np_,
+                             False)  # fmt: skip
+    return bad
 
 
 @njit(cache=True, parallel=True)
-def _gemm_parallel(a_words, w_words, coef, out, m_block, k_block, m_tiles, m_chunks, n_chunks):
-    """:func:`_gemm_tiles` over a grid of ``m_chunks x n_chunks`` disjoint output blocks, one
-    thread per block; splitting N too keeps both cores busy when M is a single tile."""
-    c_tiles = w_words.shape[2] // COL_TILE
-    m_per = -(-m_tiles // m_chunks)
-    c_per = -(-c_tiles // n_chunks)
+def _linear_parallel(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, col_block,
+                     rows_per_chunk, m_chunks, c_per_chunk, n_chunks):  # fmt: skip
+    """:func:`_linear_chunk` over a grid of disjoint output blocks, one thread each; a grid
+    with several column chunks (small M) packs each row block once per column chunk."""
+    m, c_tiles = codes.shape[0], w_words.shape[2] // COL_TILE
+    bad = np.zeros(m_chunks * n_chunks, dtype=np.bool_)
     for chunk in prange(m_chunks * n_chunks):
-        t_begin = (chunk // n_chunks) * m_per
-        c_begin = (chunk % n_chunks) * c_per
-        _gemm_tiles(
-            a_words,
-            w_words,
-            coef,
-            out,
-            m_block,
-            k_block,
-            t_begin,
-            min(t_begin + m_per, m_tiles),
-            c_begin,
-            min(c_begin + c_per, c_tiles),
-        )
+        r0 = (chunk // n_chunks) * rows_per_chunk
+        c0 = (chunk % n_chunks) * c_per_chunk
+        bad[chunk] = _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out,
+                                   row_block, col_block, r0, min(r0 + rows_per_chunk, m),
+                                   c0, min(c0 + c_per_chunk, c_tiles))  # fmt: skip
+    return bad.any()
 
 
-def _blocking(a_bits: int, words: int) -> tuple[int, int]:
-    """``(m_block row tiles, k_block words)`` so one block of activation words fits the L2
-    budget; K is cut only when a block of 64 rows would not fit."""
-    row_bytes = a_bits * 8
-    k_block = max(1, min(words, L2_BUDGET_BYTES // (64 * row_bytes)))
-    m_block = max(1, L2_BUDGET_BYTES // (row_bytes * k_block * ROW_TILE))
-    return m_block, k_block
+@njit(cache=True)
+def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begin, c_end):
+    """Like :func:`_linear_chunk` with the activations already packed ``[ab, KW, Mp]``."""
+    ab, kw, mp = a_words.shape[0], a_words.shape[1], a_words.shape[2]
+    wb, np_ = w_words.shape[0], w_words.shape[2]
+    k_off = np.arange(kw) * mp
+    a_flat, w_flat, out_flat = a_words.ravel(), w_words.ravel(), out.ravel()
+    for cb0 in range(c_begin, c_end, col_block):
+        for t0 in range(r_begin, r_end, ROW_TILE):
+            for ct in range(cb0, min(cb0 + col_block, c_end)):
+                run_tile(min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab, k_off,
+                         w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
+                         coef, out_flat, t0 * np_ + ct * COL_TILE, np_, False)  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def _packed_parallel(a_words, w_words, coef, out, col_block, rows_per_chunk, m_chunks,
+                     c_per_chunk, n_chunks):  # fmt: skip
+    m, c_tiles = out.shape[0], w_words.shape[2] // COL_TILE
+    for chunk in prange(m_chunks * n_chunks):
+        r0 = (chunk // n_chunks) * rows_per_chunk
+        c0 = (chunk % n_chunks) * c_per_chunk
+        _packed_chunk(a_words, w_words, coef, out, col_block, r0, min(r0 + rows_per_chunk, m),
+                      c0, min(c0 + c_per_chunk, c_tiles))  # fmt: skip
+
+
+def _grid(m: int, c_tiles: int, work: int) -> tuple[int, int, int, int] | None:
+    """``(rows_per_chunk, m_chunks, col_tiles_per_chunk, n_chunks)`` for the threaded
+    drivers, or None when one thread is faster (a small problem). Chunks are whole row tiles;
+    when M has too few tiles to feed every thread, N is split too."""
+    threads = numba.get_num_threads()
+    if threads == 1 or work < PARALLEL_MIN_WORDS:
+        return None
+    m_tiles = -(-m // ROW_TILE)
+    m_chunks = min(m_tiles, 4 * threads)
+    rows_per_chunk = -(-m_tiles // m_chunks) * ROW_TILE
+    m_chunks = -(-m // rows_per_chunk)
+    n_chunks = max(1, min(c_tiles, (4 * threads) // m_chunks))
+    c_per_chunk = -(-c_tiles // n_chunks)
+    n_chunks = -(-c_tiles // c_per_chunk)
+    if m_chunks * n_chunks < 2:
+        return None
+    return rows_per_chunk, m_chunks, c_per_chunk, n_chunks
+
+
+def col_block_for(bits: int, words: int) -> int:
+    """Weight column tiles swept per row tile: as many as fit WEIGHT_BLOCK_BYTES (at least 1)."""
+    return int(max(1, WEIGHT_BLOCK_BYTES // (bits * words * 8 * COL_TILE)))
+
+
+def row_block_for(bits: int, words: int) -> int:
+    """Activation rows packed per block: a multiple of ROW_TILE whose packed words fit
+    PACK_BUFFER_BYTES (at least one tile, at most MAX_ROW_BLOCK rows)."""
+    rows = PACK_BUFFER_BYTES // (bits * words * 8)
+    return int(min(MAX_ROW_BLOCK, max(ROW_TILE, rows // ROW_TILE * ROW_TILE)))
 
 
 def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:
@@ -230,32 +295,104 @@ def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:
         )
 
 
+def _activation_codes(codes: Any, bits: int, signed: bool, field: str):
+    """2-D codes for the kernels, with what they need to range-check them in the packing pass.
+
+    uint8 (unsigned) and int8 (signed) codes of up to 8 bits go in as they are, one byte per
+    code, checked inside the packer; any other integer dtype is validated here and widened to
+    int64. Returns ``(codes, off, inv, lo, hi)``.
+    """
+    arr = np.asarray(codes)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise HwsimError(f"{field}.dtype", str(arr.dtype), "codes must have an integer dtype")
+    check(arr.ndim == 2, f"{field}.shape", arr.shape, "must be 2-D [rows, K]")
+    lo, hi = code_range(bits, signed)
+    narrow = bits <= 8 and arr.dtype == (np.int8 if signed else np.uint8)
+    arr = np.ascontiguousarray(arr) if narrow else as_codes(arr, bits, signed, field)
+    off = np.uint8((-lo) & 0xFF)
+    inv = np.uint8(~((1 << bits) - 1) & 0xFF)
+    return arr, off, inv, lo, hi
+
+
+@lru_cache(maxsize=512)
+def _coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> np.ndarray:
+    """Flat ``plane_pair_coefficients``, cached: it is on every layer call's path."""
+    coef = plane_pair_coefficients(a_bits, w_bits, a_signed, w_signed).ravel().copy()
+    coef.flags.writeable = False
+    return coef
+
+
+def _trim(out: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    if out.shape == (rows, cols):
+        return out
+    return np.ascontiguousarray(out[:rows, :cols])
+
+
+def bitserial_linear(
+    a_codes: Any,
+    w: PackedOperand,
+    a_bits: int,
+    *,
+    a_signed: bool = False,
+    field: str = "a_codes",
+) -> np.ndarray:
+    """Exact int64 ``[M, N] = a_codes @ w_codes.T`` against weights packed once.
+
+    ``a_codes [M, K]`` are ``a_bits``-bit activation codes, best as uint8 (unsigned) or int8
+    (signed) when ``a_bits <= 8``: then the kernel reads one byte per code. They are packed a
+    block of rows at a time, right before the register tiles that use them, and range-checked
+    in the same pass. ``field`` names the codes in errors.
+    """
+    a_bits = check_bits("a_bits", a_bits)
+    check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
+    check(isinstance(a_signed, bool | np.bool_), "a_signed", a_signed, "must be a bool")
+    codes, off, inv, lo, hi = _activation_codes(a_codes, a_bits, bool(a_signed), field)
+    check(codes.shape[1] == w.k, "K", (codes.shape[1], w.k), "activations and weights must share K")
+    check_accumulator(w.k, a_bits, w.bits)
+    m = codes.shape[0]
+    out = np.empty((m, w.words.shape[2]), dtype=np.int64)
+    if m == 0:
+        return np.zeros((0, w.rows), dtype=np.int64)
+    coef = _coefficients(a_bits, w.bits, bool(a_signed), w.signed)
+    words = w.words.shape[1]
+    row_block = row_block_for(a_bits, words)
+    col_block = col_block_for(w.bits, words)
+    c_tiles = out.shape[1] // COL_TILE
+    grid = _grid(m, c_tiles, out.size * words * a_bits * w.bits)
+    if grid is None:
+        bad = _linear_chunk(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
+                            col_block, 0, m, 0, c_tiles)  # fmt: skip
+    else:
+        bad = _linear_parallel(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
+                               col_block, *grid)  # fmt: skip
+    if bad:
+        as_codes(codes, a_bits, bool(a_signed), field)  # raises, naming the value
+    return _trim(out, m, w.rows)
+
+
 def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
     """int64 ``[M, N] = a_codes @ w_codes.T`` from two packed operands (see :func:`pack_operand`).
 
-    ``a`` holds the activations ``[M, K]``, ``w`` the weights ``[N, K]`` (rows are output
-    channels, as in ``torch.nn.Linear``).
+    ``a`` holds ``[M, K]``, ``w`` ``[N, K]`` (rows are output channels, as in
+    ``torch.nn.Linear``). Either may be activations: an act x act product (attention scores)
+    packs both operands per call.
     """
     check(isinstance(a, PackedOperand), "a", type(a).__name__, "must be a PackedOperand")
     check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
     check(a.k == w.k, "K", (a.k, w.k), "activations and weights must share K")
     check_accumulator(a.k, a.bits, w.bits)
-    out = np.zeros((a.words.shape[2], w.words.shape[2]), dtype=np.int64)
-    coef = plane_pair_coefficients(a.bits, w.bits, a.signed, w.signed)
-    m_block, k_block = _blocking(a.bits, a.words.shape[1])
-    m_tiles = -(-a.rows // ROW_TILE)
+    out = np.empty((a.rows, w.words.shape[2]), dtype=np.int64)
+    if a.rows == 0:
+        return np.zeros((0, w.rows), dtype=np.int64)
+    coef = _coefficients(a.bits, w.bits, a.signed, w.signed)
     c_tiles = out.shape[1] // COL_TILE
-    work = out.size * a.words.shape[1] * a.bits * w.bits
-    threads = numba.get_num_threads()
-    if threads == 1 or work < PARALLEL_MIN_WORDS:
-        _gemm_tiles(a.words, w.words, coef, out, m_block, k_block, 0, m_tiles, 0, c_tiles)
+    grid = _grid(a.rows, c_tiles, out.size * a.words.shape[1] * a.bits * w.bits)
+    col_block = col_block_for(w.bits, a.words.shape[1])
+    if grid is None:
+        _packed_chunk(a.words, w.words, coef, out, col_block, 0, a.rows, 0, c_tiles)
     else:
-        m_chunks = min(m_tiles, 4 * threads)
-        n_chunks = max(1, min(c_tiles, (4 * threads) // m_chunks))
-        _gemm_parallel(a.words, w.words, coef, out, m_block, k_block, m_tiles, m_chunks, n_chunks)
-    if out.shape == (a.rows, w.rows):
-        return out
-    return np.ascontiguousarray(out[: a.rows, : w.rows])
+        _packed_parallel(a.words, w.words, coef, out, col_block, *grid)
+    return _trim(out, a.rows, w.rows)
 
 
 def bitserial_matmul(
@@ -272,7 +409,7 @@ def bitserial_matmul(
     ``a_codes [M, K]`` are ``a_bits``-bit activation codes, ``w_codes [N, K]`` ``w_bits``-bit
     weight codes (rows are output channels, as in ``torch.nn.Linear``); any integer dtype.
     Both are validated (range, rank, K, overflow) before the kernel runs. To reuse packed
-    weights, call :func:`pack_operand` once and :func:`bitserial_matmul_packed` per input.
+    weights, call :func:`pack_operand` once and :func:`bitserial_linear` per input.
     """
     a_bits = check_bits("a_bits", a_bits)
     w_bits = check_bits("w_bits", w_bits)
@@ -286,6 +423,5 @@ def bitserial_matmul(
         "a_codes [M, K] and w_codes [N, K] must share K",
     )
     check_accumulator(a_arr.shape[1], a_bits, w_bits)
-    a = pack_operand(a_arr, a_bits, signed=a_signed, field="a_codes")
     w = pack_operand(w_arr, w_bits, signed=w_signed, field="w_codes")
-    return bitserial_matmul_packed(a, w)
+    return bitserial_linear(a_arr, w, a_bits, a_signed=a_signed)

@@ -12,6 +12,7 @@ import hwsim.kernels.gemm as gemm
 from hwsim import HwsimError
 from hwsim.kernels import (
     PackedOperand,
+    bitserial_linear,
     bitserial_matmul,
     bitserial_matmul_packed,
     pack_operand,
@@ -44,18 +45,63 @@ def test_matmul_equals_integer_matmul(data, m, n, k, a_bits, w_bits, a_signed, w
 
 
 @given(
+    data=st.data(),
+    m=gemm_m,
+    n=gemm_n,
+    k=long_gemm_k,
+    a_bits=small_bits,
+    w_bits=small_bits,
+    a_signed=signedness,
+    w_signed=signedness,
+)
+def test_narrow_codes_equal_integer_matmul(data, m, n, k, a_bits, w_bits, a_signed, w_signed):
+    # uint8 / int8 activation codes take the one-byte packer (vector compare per 64 codes).
+    a = data.draw(codes((m, k), a_bits, a_signed))
+    w = data.draw(codes((n, k), w_bits, w_signed))
+    narrow = a.astype(np.int8 if a_signed else np.uint8)
+    packed = pack_operand(w, w_bits, signed=w_signed)
+    got = bitserial_linear(narrow, packed, a_bits, a_signed=a_signed)
+    assert got.dtype == np.int64 and got.shape == (m, n)
+    np.testing.assert_array_equal(got, reference(a, w))
+
+
+@given(
     data=st.data(), a_bits=small_bits, w_bits=small_bits, a_signed=signedness, w_signed=signedness
 )
-def test_cache_blocking_of_k_and_m_is_exact(data, a_bits, w_bits, a_signed, w_signed):
-    # A tiny L2 budget forces several K and M blocks, over several column tiles.
+def test_row_and_column_blocking_is_exact(data, a_bits, w_bits, a_signed, w_signed):
+    # Tiny buffers force one row tile per packed block and one weight tile per column block,
+    # with partial row tiles (25 rows) and several column tiles (37 outputs).
     a = data.draw(codes((25, 700), a_bits, a_signed))
     w = data.draw(codes((37, 700), w_bits, w_signed))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gemm, "L2_BUDGET_BYTES", 64)
-        m_block, k_block = gemm._blocking(a_bits, 11)
-        assert k_block < 11 and m_block < -(-25 // gemm.ROW_TILE)
+        mp.setattr(gemm, "PACK_BUFFER_BYTES", 64)
+        mp.setattr(gemm, "WEIGHT_BLOCK_BYTES", 64)
+        assert gemm.row_block_for(a_bits, 11) == gemm.ROW_TILE
+        assert gemm.col_block_for(w_bits, 11) == 1
         got = bitserial_matmul(a, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed)
+        narrow = a.astype(np.int8 if a_signed else np.uint8)
+        got_narrow = bitserial_matmul(
+            narrow, w, a_bits, w_bits, a_signed=a_signed, w_signed=w_signed
+        )
     np.testing.assert_array_equal(got, reference(a, w))
+    np.testing.assert_array_equal(got_narrow, reference(a, w))
+
+
+@pytest.mark.parametrize(
+    ("codes_", "bits", "signed"),
+    [
+        (np.array([[0, 1, 4, 2]], dtype=np.uint8), 2, False),
+        (np.array([[0, 255]], dtype=np.uint8), 7, False),
+        (np.array([[1, -3]], dtype=np.int8), 2, True),
+        (np.array([[0, 2]], dtype=np.int8), 2, True),
+        (np.array([[-128] + [0] * 70], dtype=np.int8), 7, True),
+    ],
+)
+def test_narrow_codes_out_of_range_are_caught_by_the_packer(codes_, bits, signed):
+    packed = pack_operand(np.ones((3, codes_.shape[1]), int), 1, signed=False)
+    with pytest.raises(HwsimError) as info:
+        bitserial_linear(codes_, packed, bits, a_signed=signed)
+    assert info.value.field == "a_codes"
 
 
 @given(data=st.data(), m=gemm_m, n=gemm_n, k=long_gemm_k, a_bits=small_bits, w_bits=small_bits)
@@ -68,7 +114,11 @@ def test_threaded_paths_are_exact(data, m, n, k, a_bits, w_bits):
         mp.setattr(gemm, "PARALLEL_MIN_WORDS", 0)
         mp.setattr(bits_module, "PARALLEL_MIN_LANES", 0)
         got = bitserial_matmul(a, w, a_bits, w_bits)
+        got_packed = bitserial_matmul_packed(
+            pack_operand(a, a_bits, signed=False), pack_operand(w, w_bits, signed=True)
+        )
     np.testing.assert_array_equal(got, reference(a, w))
+    np.testing.assert_array_equal(got_packed, reference(a, w))
 
 
 @pytest.mark.parametrize(("a_bits", "w_bits"), [(1, 1), (8, 8), (16, 16), (16, 1)])
