@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -15,13 +16,21 @@ from quant.search.knapsack import solve_mck
 
 
 def brute_force(values: np.ndarray, costs: np.ndarray, budgets: np.ndarray) -> float:
-    """Least total value over all assignments that fit every budget (inf if none)."""
+    """Least total value over all assignments that fit every budget (inf if none).
+
+    Costs are summed exactly (as fractions): a float sum absorbs a tiny cost into a large one
+    (1 + 1e-309 == 1.0), which would let the reference accept an assignment that is over budget.
+    """
     n_layers, n_opts = values.shape
     best = np.inf
     for combo in itertools.product(range(n_opts), repeat=n_layers):
         idx = np.array(combo)
         rows = np.arange(n_layers)
-        if np.all(costs[:, rows, idx].sum(axis=1) <= budgets):
+        fits = all(
+            sum(Fraction(float(c)) for c in costs[r, rows, idx]) <= Fraction(float(budgets[r]))
+            for r in range(costs.shape[0])
+        )
+        if fits:
             best = min(best, values[rows, idx].sum())
     return best
 
@@ -93,6 +102,14 @@ def test_dp_within_discretization_bound_on_real_costs(inst, n_bins):
 
 
 @given(instances(integer_costs=False))
+# A subnormal cost beside a budget with no slack: a float reference would call it free.
+@example(
+    (
+        np.array([[0.0, 1.0], [0.0, 0.0]]),
+        np.array([[[2.2250738585072014e-309, 0.0], [1.0, 1.0]]]),
+        np.array([1.0]),
+    )
+)
 def test_default_resolution_is_feasible_and_near_optimal(inst):
     values, costs, budgets = inst
     if brute_force(values, costs, budgets) == np.inf:
