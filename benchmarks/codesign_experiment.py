@@ -123,7 +123,7 @@ def run_seed(args, seed: int) -> list[dict]:
                     "budget": frac,
                     "method": method,
                     "accuracy": acc,
-                    **cost_row(policy, wl, hw, budget, ref),
+                    **cost_row(policy, wl, hw, budget, ref)[0],
                     "bits": " ".join(f"{w}/{a}" for w, a in policy.bits.values()),
                 }
             )

@@ -47,3 +47,22 @@ def column_scale(values: Iterable[float], unit: str) -> tuple[float, str]:
     """One divisor and unit for a whole column, chosen by its largest magnitude."""
     finite = [abs(v) for v in values if math.isfinite(v)]
     return scale(max(finite, default=0.0), unit)
+
+
+def align_columns(
+    rows: list[list[str]], rules: tuple[int, ...] = (), left: tuple[int, ...] = (0,)
+) -> str:
+    """Columns padded to their widest cell (those in ``left`` left-aligned, the numbers
+    right-aligned), with a rule of dashes before each row index in ``rules``."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
+    rule = "-" * max(len(line) for line in lines)
+    for i in sorted(rules, reverse=True):
+        lines.insert(i, rule)
+    return "\n".join(lines)

@@ -17,29 +17,25 @@ from quant.search.hardware_aware import REPORT_KEYS
 
 
 def format_table(df: pd.DataFrame) -> str:
-    """The comparison as a fixed-width text table (accuracy, latency, energy, memory)."""
-    cols = [
-        ("method", "method", "{}"),
-        ("accuracy", "acc %", "{:.2f}"),
-        ("latency_s", "latency us", "{:.3f}"),
-        ("latency_vs_8bit", "lat/8b", "{:.3f}"),
-        ("energy_j", "energy uJ", "{:.3f}"),
-        ("weight_bits", "w mem KiB", "{:.2f}"),
-        ("within_budget", "in budget", "{}"),
+    """The comparison as a fixed-width text table (accuracy, latency, energy, memory); each
+    unit scaled to fit its column."""
+    from hwsim.units import align_columns, column_scale
+
+    columns = [  # (key, header, unit, factor to the unit)
+        ("latency_s", "latency", "s", 1.0),
+        ("energy_j", "energy", "J", 1.0),
+        ("weight_bits", "w_mem", "B", 1 / 8),
     ]
-    scale = {"accuracy": 100.0, "latency_s": 1e6, "energy_j": 1e6, "weight_bits": 1 / 8192}
-    cells = [[h for _, h, _ in cols]]
-    for _, r in df.iterrows():
-        cells.append([f.format(r[k] * scale.get(k, 1) if k in scale else r[k]) for k, _, f in cols])
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    lines = [
-        "  ".join(
-            c[i].ljust(widths[i]) if i == 0 else c[i].rjust(widths[i]) for i in range(len(cols))
-        )
-        for c in cells
-    ]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    header = ["method", "acc %", *[c[1] for c in columns], "lat/8b", "in budget"]
+    body = [[str(m), f"{100 * a:.2f}"] for m, a in zip(df["method"], df["accuracy"], strict=True)]
+    for i, (key, name, unit, factor) in enumerate(columns):
+        divisor, label = column_scale(df[key] * factor, unit)
+        header[2 + i] = f"{name}[{label}]"
+        for row, v in zip(body, df[key] * factor, strict=True):
+            row.append(f"{v / divisor:.4g}")
+    for row, ratio, ok in zip(body, df["latency_vs_8bit"], df["within_budget"], strict=True):
+        row += [f"{ratio:.3f}", str(bool(ok))]
+    return align_columns([header, *body], rules=(1,))
 
 
 def write_run(result: CodesignResult, out: str | Path) -> Path:

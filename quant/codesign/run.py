@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,8 @@ class CodesignResult:
     notes: list[str]
     seconds: float
     hardware_name: str = ""
+    run_bits: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    """Per method, per layer: the (w, a) bits the hardware ran (it may round up what was asked)."""
 
     @property
     def chosen(self) -> str:
@@ -100,24 +102,49 @@ def prepare(cfg: CodesignConfig) -> Prepared:
 
 
 def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> CodesignResult:
-    """Run the whole loop for ``config`` and return the comparison (see module docstring)."""
+    """Run the whole loop for ``config`` and return the comparison (see module docstring).
+
+    Each stage logs one line with the elapsed time to stderr (any stream); tqdm bars show on a
+    terminal (``progress=None``) or as asked. Ctrl-C raises :class:`hwsim.errors.Interrupted`
+    saying what was kept (the cached float baseline) and how to resume."""
+    try:
+        return _run(config, progress)
+    except KeyboardInterrupt:
+        from hwsim.errors import Interrupted
+        from quant.baseline import DEFAULT_EPOCHS, cache_path
+
+        cfg = config
+        epochs = DEFAULT_EPOCHS if cfg.baseline_epochs is None else cfg.baseline_epochs
+        cached = cache_path(cfg.model, cfg.data, cfg.seed, epochs)
+        kept = (
+            f"the float baseline is cached in {cached}"
+            if cached.is_file()
+            else "nothing (the float baseline was still training)"
+        )
+        raise Interrupted(
+            f"kept {kept}; no policy was written; run the same command again to start over"
+            + (" from the cached baseline" if cached.is_file() else "")
+        ) from None
+
+
+def _run(cfg: CodesignConfig, progress: bool | None) -> CodesignResult:
     from hwsim import load_hardware, simulate
+    from hwsim.progress import StageLog
 
     start = time.perf_counter()
-    cfg = config
     hw = load_hardware(cfg.hardware)
-    stages = tqdm(total=4, desc="codesign", disable=None if progress is None else not progress)
-
-    def stage(name: str) -> None:
-        stages.set_postfix_str(name)
-        stages.update()
-
+    log = StageLog("codesign")
+    bars = None if progress is None else not progress  # tqdm's disable
+    log(f"{cfg.model} on {cfg.data}, hardware {hw.name}: float baseline, then sensitivity")
     prep = prepare(cfg)
     data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
     base_acc = prep.baseline_accuracy
     names = workload.layer_names
     cands = cfg.candidates
-    stage("baseline, sensitivity")
+    log(
+        f"baseline accuracy {100 * base_acc:.2f} %; sensitivity of {len(names)} layers x "
+        f"{len(cands)} bits measured; searching ({cfg.method}, simulated and proxy costs)"
+    )
 
     hw_table = hardware_costs(workload, hw, cands, cands)
     proxy_table = proxy_costs(workload, cands, cands)
@@ -159,31 +186,24 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
     proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
     policies[proxy_label] = proxy_policy
     policies[f"{proxy_label} + repair"] = checked(f"{proxy_label} + repair", proxy_policy)
-    stage("search")
+    log(f"search done; fine-tuning {len(policies)} policies for {cfg.epochs} epochs each")
 
     x_cal = data.x_train[: cfg.samples]
     rows = []
-    for label, policy in tqdm(
-        policies.items(),
-        desc="fine-tune",
-        leave=False,
-        disable=None if progress is None else not progress,
+    run_bits: dict[str, dict[str, tuple[int, int]]] = {}
+    for i, (label, policy) in enumerate(
+        tqdm(policies.items(), desc="fine-tune", leave=False, disable=bars), start=1
     ):
         acc, acc_ptq = finetuned_accuracy(
             policy, base, data, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed, calibration=x_cal
         )
+        costs, run_bits[label] = cost_row(policy, workload, hw, budgets, ref_totals)
         rows.append(
-            {
-                "method": label,
-                "accuracy": acc,
-                "accuracy_before_finetune": acc_ptq,
-                **cost_row(policy, workload, hw, budgets, ref_totals),
-            }
+            {"method": label, "accuracy": acc, "accuracy_before_finetune": acc_ptq, **costs}
         )
-    stage("fine-tune")
+        log(f"fine-tuned {i}/{len(policies)}: {label}, accuracy {100 * acc:.2f} %")
     df = pd.DataFrame(rows)
-    stage("done")
-    stages.close()
+    log("done")
     return CodesignResult(
         cfg,
         df,
@@ -195,6 +215,7 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
         notes,
         time.perf_counter() - start,
         hw.name,
+        run_bits,
     )
 
 
@@ -262,11 +283,13 @@ def finetuned_accuracy(
 
 def cost_row(
     policy: BitPolicy, workload, hw, budgets: Mapping[str, float], ref_totals: Mapping[str, float]
-) -> dict[str, Any]:
-    """Simulated totals of ``policy``, relative to uniform 8-bit, and whether it fits."""
+) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+    """Simulated totals of ``policy``, relative to uniform 8-bit, and whether it fits; and the
+    bits the hardware ran each layer at (``w_bits_run``, ``a_bits_run``)."""
     from hwsim import simulate
 
-    totals = simulate(workload, policy, hw).totals
+    report = simulate(workload, policy, hw)
+    totals = report.totals
     row: dict[str, Any] = {
         "latency_s": totals["latency_s"],
         "energy_j": totals["energy_j"],
@@ -280,4 +303,9 @@ def cost_row(
     )
     row["mean_w_bits"] = float(np.mean([policy[n][0] for n in workload.layer_names]))
     row["mean_a_bits"] = float(np.mean([policy[n][1] for n in workload.layer_names]))
-    return row
+    layers = report.layers
+    ran = {
+        str(n): (int(w), int(a))
+        for n, w, a in zip(layers["name"], layers["w_bits_run"], layers["a_bits_run"], strict=True)
+    }
+    return row, ran

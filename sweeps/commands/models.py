@@ -26,9 +26,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     import models
-    from hwsim.units import format_quantity
+    from hwsim.units import align_columns, format_quantity
     from models.zoo import entry
-    from sweeps.commands.simulate import align
 
     header = ["name", "input", "batch", "bits"]
     header += ["layers", "MACs"] if args.macs else []
@@ -43,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
             w = models.extract_workload(net, models.example_input(name, e.batch).to("meta"))
             row += [str(len(w)), format_quantity(w.total_macs, "MACs")]
         rows.append([*row, e.description])
-    print(align(rows, rules=(1,), left=(0, 1, 3, len(header))))
+    print(align_columns(rows, rules=(1,), left=(0, 1, 3, len(header))))
     return 0

@@ -164,7 +164,7 @@ def load_model(ref: str, batch: int | None) -> LoadedModel:
 
 def format_table(report) -> str:
     """The per-layer table and its TOTAL row; each column in one unit, chosen to fit it."""
-    from hwsim.units import column_scale
+    from hwsim.units import align_columns, column_scale
 
     df, t = report.layers, report.totals
     header = ["layer", "w/a", "run"]
@@ -187,34 +187,17 @@ def format_table(report) -> str:
         run = f"{int(r['w_bits_run'])}/{int(r['a_bits_run'])}"
         rows.append([str(r["name"]), bits, run, *row])
     rows.append(["TOTAL", "", "", *cells[-1]])
-    return align(rows, rules=(1, len(rows) - 1))
-
-
-def align(rows: list[list[str]], rules: tuple[int, ...] = (), left: tuple[int, ...] = (0,)) -> str:
-    """Columns padded to their widest cell (those in ``left`` left-aligned, the numbers
-    right-aligned), with a rule of dashes before each row index in ``rules``."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i in left else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
-    rule = "-" * max(len(line) for line in lines)
-    for i in sorted(rules, reverse=True):
-        lines.insert(i, rule)
-    return "\n".join(lines)
+    return align_columns(rows, rules=(1, len(rows) - 1))
 
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.hardware import load_hardware, preset_names, simulate
-    from hwsim.units import format_quantity
+    from hwsim.units import align_columns, format_quantity
 
     if args.list:
         rows = [["preset", "family"]]
         rows += [[name, load_hardware(name).family] for name in preset_names()]
-        print(align(rows, rules=(1,), left=(0, 1)))
+        print(align_columns(rows, rules=(1,), left=(0, 1)))
         return 0
     if not args.model or not args.hardware:
         raise HwsimError("--model/--hardware", None, "both are required (or use --list)")
