@@ -164,7 +164,6 @@ def run_examples() -> None:
         finally:
             shutil.rmtree(out, ignore_errors=True)
         ok = df[df["status"] == "ok"]
-        hue = "hw_name" if ok["hw_name"].nunique() > 1 else "policy"
         for wl, part in ok.groupby("workload"):
             suffix = f"_{wl}" if ok["workload"].nunique() > 1 else ""
             png = RESULTS.parent / f"sweep_{spec.name}{suffix}.png"
@@ -173,7 +172,6 @@ def run_examples() -> None:
                 "latency_s",
                 "energy_j",
                 png,
-                hue=hue,
                 title=f"{spec.name}, {wl}: {len(part)} points",
             )
             front = pareto(part, dict(spec.objectives))

@@ -13,41 +13,117 @@ import pandas as pd
 
 from sweeps.pareto import pareto
 
+AXIS_LABELS: dict[str, tuple[str, str | None, float]] = {
+    # result column: (axis name, unit (None: a plain number), factor to that unit)
+    "latency_s": ("latency", "s", 1.0),
+    "analytic_latency_s": ("latency, analytic model", "s", 1.0),
+    "energy_j": ("energy", "J", 1.0),
+    "compute_energy_j": ("compute energy", "J", 1.0),
+    "sram_energy_j": ("on-chip buffer energy", "J", 1.0),
+    "dram_energy_j": ("DRAM energy", "J", 1.0),
+    "dram_bytes": ("DRAM traffic", "B", 1.0),
+    "dram_read_bytes": ("DRAM reads", "B", 1.0),
+    "dram_write_bytes": ("DRAM writes", "B", 1.0),
+    "sram_bits": ("on-chip buffer traffic", "B", 1 / 8),
+    "weight_bits": ("weight memory at the run bits", "B", 1 / 8),
+    "activation_bits": ("activation memory", "B", 1 / 8),
+    "total_mem_w_bits": ("weight memory at the asked bits", "B", 1 / 8),
+    "total_mem_o_bits": ("output activation memory", "B", 1 / 8),
+    "total_macs": ("multiply-accumulates", "MACs", 1.0),
+    "total_bops": ("bit operations (MACs x w x a bits)", "BOPs", 1.0),
+    "cycles": ("cycles", "cycles", 1.0),
+    "stall_cycles": ("stall cycles", "cycles", 1.0),
+    "utilization": ("utilization (useful / peak MACs)", None, 1.0),
+    "accuracy": ("test accuracy", None, 1.0),
+    "baseline_accuracy": ("float baseline accuracy", None, 1.0),
+}
+"""Human axis names of the result columns; units scale to the data (µs, mJ, MiB...)."""
+
+HUE_LABELS = {"hw_name": "preset", "hw_family": "family", "policy": "bits", "workload": "network"}
+
+
+def axis_label(column: str, values) -> tuple[str, float]:
+    """The axis label of ``column`` and the divisor its values are plotted at."""
+    from hwsim.units import column_scale
+
+    name, unit, factor = AXIS_LABELS.get(column, (None, None, 1.0))
+    if name is None:
+        field = column.removeprefix("hw.")
+        name = f"hardware: {field.replace('_', ' ')}" if column.startswith("hw.") else column
+        return name, 1.0
+    if unit is None:
+        return name, 1.0
+    divisor, label = column_scale(np.asarray(values, float) * factor, unit)
+    return f"{name} [{label}]", divisor / factor
+
+
+def default_hue(df: pd.DataFrame) -> str:
+    """Colour by preset (``hw_name``) when the sweep has several; else by the bits
+    (``policy``), else by network: the first that tells the points apart."""
+    for column in ("hw_name", "policy", "workload"):
+        if column in df.columns and df[column].nunique() > 1:
+            return column
+    return "hw_name"
+
 
 def plot_front(
     df: pd.DataFrame,
     x: str,
     y: str,
     path: str | Path,
-    hue: str = "hw_family",
+    hue: str | None = None,
     senses: tuple[str, str] = ("min", "min"),
     title: str | None = None,
     log: bool = True,
 ) -> Path:
-    """Scatter every point of ``df`` in the (x, y) plane, colored by ``hue``, with the Pareto
-    front drawn as a step line; saved as a PNG at ``path``."""
+    """Scatter every point of ``df`` in the (x, y) plane, coloured by ``hue`` (default:
+    :func:`default_hue`), with the Pareto front drawn as a step line; saved as a PNG."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig = front_figure(df, x, y, hue, senses, title, log)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def front_figure(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    senses: tuple[str, str] = ("min", "min"),
+    title: str | None = None,
+    log: bool = True,
+):
+    """The figure :func:`plot_front` saves (kept open for inspection)."""
     ok = df[np.isfinite(df[x].to_numpy(float)) & np.isfinite(df[y].to_numpy(float))]
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    hue = hue or default_hue(ok)
+    x_label, x_div = axis_label(x, ok[x])
+    y_label, y_div = axis_label(y, ok[y])
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120, layout="constrained")
     groups = ok.groupby(hue, sort=True) if hue in ok.columns else [("points", ok)]
     for label, g in groups:
         # Thin out huge groups for drawing; the front below uses every point.
         shown = g.sample(n=20000, random_state=0) if len(g) > 20000 else g
-        ax.scatter(shown[x], shown[y], s=6, alpha=0.35, label=str(label), rasterized=True)
+        ax.scatter(
+            shown[x] / x_div, shown[y] / y_div, s=6, alpha=0.35, label=str(label), rasterized=True
+        )
     front = pareto(ok, {x: senses[0], y: senses[1]})
     if len(front):
-        ax.step(front[x], front[y], where="post", color="black", lw=1.2)
-        ax.scatter(front[x], front[y], s=18, color="black", label="Pareto front", zorder=3)
+        ax.step(front[x] / x_div, front[y] / y_div, where="post", color="black", lw=1.2)
+        ax.scatter(
+            front[x] / x_div, front[y] / y_div, s=18, color="black", label="Pareto front", zorder=3
+        )
     if log and (ok[x] > 0).all() and (ok[y] > 0).all() and len(ok):
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(title or f"{y} vs {x} ({len(ok)} points, {len(front)} on the front)")
-    ax.legend(fontsize=7, markerscale=2)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(
+        title
+        or f"{y_label.split(' [')[0]} vs {x_label.split(' [')[0]} "
+        f"({len(ok)} points, {len(front)} on the front)"
+    )
+    ax.legend(fontsize=7, markerscale=2, title=HUE_LABELS.get(hue, hue), title_fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig

@@ -25,7 +25,12 @@ def add_parser(subparsers) -> None:
         help="objectives to maximize (others are minimized)",
     )
     p.add_argument("--plot", default=None, help="PNG path (default: DIR/pareto_X_Y.png)")
-    p.add_argument("--hue", default="hw_family", help="column that colors the points")
+    p.add_argument(
+        "--hue",
+        default=None,
+        help="column that colours the points (default: hw_name, the preset, when the sweep has "
+        "several; else policy, the bits; else workload)",
+    )
     p.add_argument(
         "--workload",
         default=None,

@@ -89,3 +89,35 @@ def test_hypervolume_max_sense_and_monte_carlo():
     assert hypervolume(df2, objs, {"a": 1.2, "b": -1.2, "c": 1.2}) == pytest.approx(
         brute_hv(v[:, :3], ref[:3])
     )
+
+
+def test_sweep_plot_has_human_axes_and_colours_by_preset():
+    import matplotlib.pyplot as plt
+
+    from sweeps.plots import front_figure
+
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame(
+        {
+            # Two presets of one family: colouring by family would merge them.
+            "hw_name": ["cpu-bitserial", "cpu-int8"] * (n // 2),
+            "hw_family": ["cpu"] * n,
+            "policy": ["w2a2"] * n,
+            "latency_s": rng.uniform(2e-6, 9e-6, n),
+            "weight_bits": rng.uniform(8 * 2**20, 8 * 5 * 2**20, n),
+        }
+    )
+    fig = front_figure(df, "latency_s", "weight_bits")
+    try:
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == "latency [µs]"
+        assert ax.get_ylabel() == "weight memory at the run bits [MiB]"
+        legend = ax.get_legend()
+        assert legend.get_title().get_text() == "preset"
+        assert {t.get_text() for t in legend.get_texts()} >= {"cpu-bitserial", "cpu-int8"}
+        # The points are drawn in the axis unit: µs and MiB.
+        xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections[:2]])
+        assert 2 <= xs.min() and xs.max() <= 9
+    finally:
+        plt.close(fig)
