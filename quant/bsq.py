@@ -444,12 +444,7 @@ class BSQ:
         layer_costs, notes = None, []
         if problem is not None:
             table = problem.table
-            check(
-                config.act_bits in table.a_bits,
-                "act_bits",
-                config.act_bits,
-                f"must be among the candidates {table.a_bits}",
-            )
+            self.check_candidates(config, table.w_bits, table.a_bits)
             if problem.price is not None:
                 w_range = list(range(1, MAX_BITS + 1))
                 costs = problem.price(w_range, [config.act_bits])
@@ -470,6 +465,17 @@ class BSQ:
             result.policy, notes = snap_to_candidates(result.policy, problem.table)
         result.extras["notes"] = notes
         return result
+
+    def check_candidates(
+        self, config: BSQConfig, w_bits: Sequence[int], a_bits: Sequence[int]
+    ) -> None:
+        """BSQ keeps its activations at ``act_bits``: they must be a candidate."""
+        check(
+            config.act_bits in a_bits,
+            "act_bits",
+            config.act_bits,
+            f"must be among the candidates {tuple(a_bits)}",
+        )
 
     def finetune(
         self, result: SearchResult, data, config: BSQConfig, *, progress: bool | None = None

@@ -106,7 +106,9 @@ class SearchMethod(Protocol):
 
     ``budgeted``: whether ``search`` honours a :class:`SearchProblem`'s budgets (the methods
     ``quant.codesign`` can run). ``codesign_defaults``: the config fields codesign starts from
-    where they differ from the config's own defaults.
+    where they differ from the config's own defaults. A method whose config constrains the
+    candidates may also define ``check_candidates(config, w_bits, a_bits)`` (raising
+    ``HwsimError``), which :func:`check_candidates` calls before any work is done.
     """
 
     name: ClassVar[str]
@@ -207,6 +209,15 @@ def make_config(method: SearchMethod, params: Any = None, **overrides: Any) -> A
     )
     extra = {k: v for k, v in overrides.items() if k in names and k not in given}
     return replace(method.config_type(**given), **extra) if extra else method.config_type(**given)
+
+
+def check_candidates(
+    method: SearchMethod, config: Any, w_bits: Sequence[int], a_bits: Sequence[int]
+) -> None:
+    """Fail early, naming the field, if ``config`` cannot search these candidate bits."""
+    hook = getattr(method, "check_candidates", None)
+    if hook is not None:
+        hook(config, w_bits, a_bits)
 
 
 def require_dataset(data: Any, method: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwsim.errors import HwsimError, check, check_bits
-from quant.methods import budgeted_methods, make_config, search_method
+from quant.methods import budgeted_methods, check_candidates, make_config, search_method
 from quant.search.hardware_aware import BUDGET_METRICS, candidates
 
 BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
@@ -82,11 +82,9 @@ class CodesignConfig:
         method = search_method(self.method)
         params = {**method.codesign_defaults, **dict(self.method_params or {})}
         object.__setattr__(self, "method_params", dict(self.method_params or {}))
-        object.__setattr__(
-            self,
-            "method_config",
-            make_config(method, params, epochs=max(self.epochs, 1), seed=self.seed),
-        )
+        method_config = make_config(method, params, epochs=max(self.epochs, 1), seed=self.seed)
+        check_candidates(method, method_config, cands, cands)
+        object.__setattr__(self, "method_config", method_config)
 
 
 def parse_budgets(specs: list[str] | None) -> dict[str, float]:

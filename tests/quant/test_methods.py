@@ -107,6 +107,11 @@ def test_codesign_config_takes_method_params():
     with pytest.raises(HwsimError) as err:
         CodesignConfig(method="bsq", method_params={"alpha": -1.0})
     assert err.value.field == "alpha"
+    # BSQ's fixed activation bits must be a candidate: checked before any work is done.
+    with pytest.raises(HwsimError) as err:
+        CodesignConfig(method="bsq", candidates=(2, 8), method_params={"act_bits": 4})
+    assert err.value.field == "act_bits"
+    assert CodesignConfig(method="bsq", candidates=(2, 8), method_params={"act_bits": 8})
 
 
 def test_register_rejects_what_is_not_a_method_and_a_taken_config_type():
