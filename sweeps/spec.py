@@ -1,8 +1,8 @@
 """Sweep specs: a TOML file that declares a design space, validated before any work starts.
 
 A spec crosses three axes: hardware configs (a preset or family with grids, zipped lists and
-seeded random samples of any config field), workloads (zoo names or saved ``.npz`` files) and
-bit policies (uniform bit sets, policy JSON files, the zoo's published bits). Optional
+seeded random samples of any config field), workloads (zoo names, saved ``.npz`` files, ONNX /
+QONNX ``.onnx`` files) and bit policies (uniform bit sets, policy JSON files, the zoo's published bits). Optional
 ``[[train]]`` tables add points whose policy comes from a quantization method. Example::
 
     name = "stripes-demo"
@@ -389,6 +389,10 @@ class WorkloadRef:
         """The :class:`hwsim.Workload` (extracting a zoo model imports torch)."""
         from hwsim import Workload
 
+        if self.path is not None and self.path.lower().endswith(".onnx"):
+            from models.onnx_import import from_onnx
+
+            return from_onnx(self.path, batch=self.batch)
         if self.path is not None:
             return Workload.load(self.path)
         import models
@@ -704,7 +708,7 @@ def _parse_block(t: Any, i: int, seed: int, root: Path) -> HardwareBlock:
 
 def _parse_workload(w: Any, i: int, root: Path) -> WorkloadRef:
     if isinstance(w, str):
-        if w.endswith(".npz"):
+        if w.endswith((".npz", ".onnx")):
             return WorkloadRef(label=Path(w).stem, path=str(root / w))
         return WorkloadRef(label=w, zoo=w)
     check(isinstance(w, Mapping), f"workloads[{i}]", w, "must be a name or a table")

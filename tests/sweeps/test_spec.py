@@ -136,3 +136,19 @@ def test_random_samples_seeded_and_in_range(tmp_path_factory, seed, n, low, span
     for c in va:
         assert low * (1 - 1e-12) <= c.dram_gbps <= (low + span) * (1 + 1e-12)
         assert isinstance(c.rows, int) and 1 <= c.rows <= 32
+
+
+def test_onnx_workloads_in_a_spec(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+    from models.onnx_import import from_onnx
+    from tests.onnx_graphs import qonnx_graph
+
+    onnx.save(qonnx_graph(4, 4, 4, 4, bipolar=True), str(tmp_path / "brevitas.onnx"))
+    (tmp_path / "s.toml").write_text(
+        'workloads = ["brevitas.onnx", { path = "brevitas.onnx", label = "again" }]\n'
+        '[[hardware]]\nbase = "stripes"\n[policies]\nw_bits = [4]\na_bits = [4]\n'
+    )
+    spec = load_spec(tmp_path / "s.toml")
+    assert [w.label for w in spec.workloads] == ["brevitas", "again"]
+    for ref in spec.workloads:
+        assert ref.load() == from_onnx(tmp_path / "brevitas.onnx")
