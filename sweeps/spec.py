@@ -3,7 +3,8 @@
 A spec crosses three axes: hardware configs (a preset or family with grids, zipped lists and
 seeded random samples of any config field), workloads (zoo names, saved ``.npz`` files, ONNX /
 QONNX ``.onnx`` files) and bit policies (uniform bit sets, policy JSON files, the zoo's published
-bits). Optional ``[[train]]`` tables add points whose policy comes from a quantization method. Example::
+bits). Optional ``[[train]]`` tables add points whose policy comes from a quantization method.
+Example::
 
     name = "stripes-demo"
     seed = 0
