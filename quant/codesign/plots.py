@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from quant.codesign.run import CodesignResult
+from quant.search.hardware_aware import REPORT_KEYS
 
 # Budget name -> (results column, axis name, unit, factor to that unit).
 AXES = {
-    "latency": ("latency_s", "simulated latency", "s", 1.0),
-    "energy": ("energy_j", "simulated energy", "J", 1.0),
-    "memory": ("weight_bits", "weight memory", "B", 1 / 8),
+    "latency": (REPORT_KEYS["latency"], "simulated latency", "s", 1.0),
+    "energy": (REPORT_KEYS["energy"], "simulated energy", "J", 1.0),
+    "memory": (REPORT_KEYS["memory"], "weight memory", "B", 1 / 8),  # a bit count
 }
 
 

@@ -11,9 +11,8 @@ import pandas as pd
 
 from hwsim.io import atomic_write_text
 from hwsim.markdown import markdown_table
-from quant.codesign.plots import plot_bits, plot_pareto
+from quant.codesign.plots import AXES, plot_bits, plot_pareto
 from quant.codesign.run import CodesignResult
-from quant.search.hardware_aware import REPORT_KEYS
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -56,11 +55,15 @@ def write_run(result: CodesignResult, out: str | Path) -> Path:
 
 
 def report_markdown(result: CodesignResult) -> str:
+    from hwsim.units import format_quantity
+
     cfg = result.config
     budgets = ", ".join(
-        f"{m} <= {r:g} x uniform 8-bit ({result.budgets[m]:.4g} {REPORT_KEYS[m].split('_')[-1]})"
+        f"{m} <= {r:g} x uniform 8-bit "
+        f"({format_quantity(result.budgets[m] * AXES[m][3], AXES[m][2])})"
         for m, r in cfg.budgets.items()
     )
+    axis_name = AXES[next(iter(cfg.budgets), "latency")][1]
     bits = pd.DataFrame(
         {"layer": list(result.layer_names)}
         | {
@@ -86,7 +89,7 @@ def report_markdown(result: CodesignResult) -> str:
         "",
         _frame_table(result.results),
         "",
-        "![accuracy vs simulated latency](pareto.png)",
+        f"![accuracy vs {axis_name}](pareto.png)",
         "",
         "## Per-layer bits",
         "",
