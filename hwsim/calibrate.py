@@ -10,11 +10,11 @@ What is measured:
   ``t = overhead + words/rate + pairs*writeback + codes*read_s + codes*a*pack_s``: the
   effective word rate, the register tile's write-back cost and the packing costs that the
   :mod:`hwsim.hardware.cpu` model uses;
-- the fp32 GEMM rate of numpy's BLAS (the fp32 baseline).
-
-The int8 rate cannot be measured without an int8 GEMM library in ``hwsim`` (no torch here); it
-is set to twice the fp32 rate, the AVX2 ratio of 8-bit multiply-add (``vpmaddubsw``) to fp32
-FMA throughput at practical efficiency, and marked [INFER].
+- the int8 and fp32 baselines: torch's own kernels (``_int_mm``, its quantized conv,
+  ``matmul``, ``conv2d``) timed by ``sweeps.baselines`` on :data:`BASELINE_GEMM_SHAPES` and
+  :data:`BASELINE_CONV_SHAPES` (``hwsim`` never imports torch; the timings are passed in) and
+  fitted by :func:`fit_baseline`. Without them (``hwsim.calibrate`` used on its own) the int8
+  and fp32 fields keep a numpy BLAS fp32 rate and twice it for int8, marked [INFER].
 """
 
 from __future__ import annotations
@@ -29,21 +29,29 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from hwsim.errors import check
 from hwsim.io import atomic_write_text
 
 KIB = 1024
 
 
-def _best_time(fn: Callable[[], Any], repeats: int, budget_s: float = 2.0) -> float:
-    """Best-of wall time of ``fn`` over up to ``repeats`` runs within ``budget_s`` (at least
-    three): the least disturbed run on a shared machine."""
+def best_time(
+    fn: Callable[[], Any],
+    repeats: int,
+    budget_s: float = 2.0,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Best-of time of ``fn`` over up to ``repeats`` runs within ``budget_s`` of wall time (at
+    least three): the least disturbed run on a shared machine. ``clock`` is wall time by
+    default; ``time.thread_time`` (CPU time of the calling thread) is immune to the scheduler
+    taking the core away, and measures a single-threaded call on a crowded machine."""
     fn()  # warm-up: compilation, caches, waking the thread pool
     best = float("inf")
     start = time.perf_counter()
     for i in range(repeats):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
         if i >= 2 and time.perf_counter() - start > budget_s:
             break
     return best
@@ -58,7 +66,7 @@ def measure_popcount_rate(quick: bool = False) -> float:
     words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
     chunks = get_num_threads()
     passes = 2000 if quick else 8000
-    t = _best_time(lambda: popcount_throughput_kernel(words, chunks, passes), 3 if quick else 5)
+    t = best_time(lambda: popcount_throughput_kernel(words, chunks, passes), 3 if quick else 5)
     return words.size * chunks * passes / t
 
 
@@ -89,7 +97,7 @@ def measure_bandwidths(quick: bool = False) -> dict[str, float]:
     for level, nbytes in sizes.items():
         a = np.ones(nbytes // 8, dtype=np.float64)
         reps = max(1, (512 * 1024 * KIB) // nbytes // (8 if quick else 1))
-        out[level] = nbytes * reps / _best_time(lambda a=a, reps=reps: _read_words(a, reps), 3)
+        out[level] = nbytes * reps / best_time(lambda a=a, reps=reps: _read_words(a, reps), 3)
     return out
 
 
@@ -98,7 +106,7 @@ def measure_fp32_rate(quick: bool = False) -> float:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
-    return n**3 / _best_time(lambda: a @ b, 20)
+    return n**3 / best_time(lambda: a @ b, 20)
 
 
 CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
@@ -123,6 +131,75 @@ CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
 )
 
 
+BASELINE_GEMM_SHAPES: tuple[tuple[int, int, int], ...] = (
+    # (M, N, K) timed on torch's int8 and fp32 GEMMs: square, tall-skinny, batch-1 GEMVs and
+    # conv-like shapes (none of them a benchmark's held-out shape)
+    (512, 512, 512),
+    (1024, 1024, 1024),
+    (2048, 128, 1024),
+    (128, 2048, 1024),
+    (4096, 64, 576),
+    (1, 1024, 1024),
+    (1, 4096, 4096),
+    (8, 512, 2048),
+    (64, 1024, 4096),
+    (1568, 96, 864),
+    (392, 192, 1728),
+    (98, 384, 3456),
+    (16, 16, 64),
+)
+
+BASELINE_CONV_SHAPES: tuple[tuple[int, int, int, int, int, int], ...] = (
+    # (batch, in channels, height = width, out channels, kernel, stride) timed on torch's
+    # quantized (int8) and fp32 convolutions
+    (1, 32, 64, 32, 3, 1),
+    (1, 96, 32, 96, 3, 1),
+    (1, 192, 16, 192, 3, 1),
+    (1, 384, 8, 384, 3, 1),
+    (1, 48, 64, 96, 3, 2),
+    (1, 256, 16, 512, 1, 1),
+    (4, 64, 32, 64, 3, 1),
+)
+
+BASELINE_TERMS: tuple[str, ...] = ("macs_per_s", "s_per_input", "s_per_weight", "s_per_output")
+"""The shape-aware baseline model, per implementation (``int8`` / ``fp32``):
+``t = call_s + M*N*K / macs_per_s + M*K*s_per_input + N*K*s_per_weight + M*N*s_per_output``.
+The MAC term is the kernel's arithmetic; the input term its packing / reordering of the
+activations (and, for a convolution, its im2col); the weight term what a GEMV pays to stream
+the weights (dominant at batch 1); the output term the write-back (int32 / fp32)."""
+
+
+def fit_baseline(
+    rows: list[dict[str, Any]], impl: str, call_s: float | None = None
+) -> dict[str, float]:
+    """The ``cpu`` config fields of torch's ``impl`` (``int8`` / ``fp32``) from measured rows
+    (``impl``, ``M``, ``N``, ``K``, ``seconds``; see ``sweeps.baselines.measure``): a
+    non-negative least-squares fit of :data:`BASELINE_TERMS` on relative error. The per-call
+    cost ``call_s`` is fitted too unless given (measured apart); the fit shapes include a tiny
+    GEMM, which pins it."""
+    mine = [r for r in rows if r["impl"] == impl]
+    check(len(mine) > len(BASELINE_TERMS), "rows", len(mine), f"too few {impl} timings")
+    x = np.array(
+        [[1.0, r["M"] * r["N"] * r["K"], r["M"] * r["K"], r["N"] * r["K"], r["M"] * r["N"]]
+         for r in mine],
+        dtype=np.float64,
+    )  # fmt: skip
+    y = np.array([r["seconds"] for r in mine], dtype=np.float64)
+    if call_s is None:
+        coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
+    else:
+        rest = _nonnegative_fit(x[:, 1:] / y[:, None], 1.0 - call_s / y)
+        coef = np.concatenate([[call_s], rest])
+    per_mac = coef[1]
+    return {
+        f"{impl}_macs_per_s": 1.0 / per_mac if per_mac > 0 else float(np.max(x[:, 1] / y)),
+        f"{impl}_s_per_input": float(coef[2]),
+        f"{impl}_s_per_weight": float(coef[3]),
+        f"{impl}_s_per_output": float(coef[4]),
+        f"{impl}_call_s": float(coef[0]),
+    }
+
+
 def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: int = 20) -> float:
     """Wall time of one deployed bit-serial GEMM: uint8 activation codes packed on first use
     against pre-packed weights (``hwsim.kernels.bitserial_linear``)."""
@@ -132,7 +209,7 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
     a = rng.integers(0, 2**a_bits, (m, k)).astype(np.uint8 if a_bits <= 8 else np.int64)
     w = rng.integers(-(2 ** (w_bits - 1)), 2 ** (w_bits - 1), (n, k))
     wp = pack_operand(w, w_bits, signed=True)
-    return _best_time(lambda: bitserial_linear(a, wp, a_bits), repeats)
+    return best_time(lambda: bitserial_linear(a, wp, a_bits), repeats)
 
 
 def fit_bitserial(
@@ -141,10 +218,11 @@ def fit_bitserial(
 ) -> dict[str, float]:
     """The ``cpu`` config fields ``binary_words_per_s``, ``writeback_s_per_output_pair``,
     ``pack_s_per_elem``, ``pack_s_per_elem_bit`` and ``call_overhead_s`` minimising the
-    relative error of
-    ``t = overhead + words/rate + pairs*writeback + codes*read_s + codes*a*pack_s`` (all
-    non-negative), where ``pairs = w * a * Mp * Np`` counts the register tile's write-backs
-    and ``codes = M * K`` the activation codes packed.
+    relative error of ``t = overhead + words/rate + pairs*writeback + codes*read_s +
+    codes*a*pack_s`` (all non-negative), the :mod:`hwsim.hardware.cpu` bit-serial model:
+    ``words = w * a * Np * (M + row tiles) * ceil(K/64)`` (each row tile costs about one row
+    more), ``pairs = w * a * M * Np`` the register tile's write-backs and ``codes = M * K`` the
+    activation codes packed.
 
     Pass the measured ``overhead`` of a near-empty call to hold it fixed: an intercept fitted
     to millisecond-scale timings is poorly determined, and it is what tiny layers pay."""
@@ -152,10 +230,10 @@ def fit_bitserial(
 
     rows, times = [], []
     for (m, n, k, w, a), t in timings:
-        mp = -(-m // ROW_TILE) * ROW_TILE
+        tiles = -(-m // ROW_TILE)
         np_ = -(-n // COL_TILE) * COL_TILE
-        pairs = w * a * mp * np_
-        rows.append([1.0, pairs * (-(-k // 64)), pairs, m * k, m * k * a])
+        words = w * a * np_ * (m + tiles) * (-(-k // 64))
+        rows.append([1.0, words, w * a * m * np_, m * k, m * k * a])
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
@@ -190,26 +268,45 @@ def _nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def calibrate(
-    quick: bool = False, progress: bool | None = None, threads: int | None = None
+    quick: bool = False,
+    progress: bool | None = None,
+    threads: int | None = None,
+    baselines: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Measure this machine; returns the ``cpu`` config fields and what they came from.
 
     ``threads`` limits the kernels to that many threads (the config's ``cores``): on a
     shared machine one thread is far less disturbed than a parallel region that waits for
-    its slowest thread."""
+    its slowest thread. ``baselines`` are torch's int8 / fp32 timings on the same threads
+    (``sweeps.baselines.measure``); the int8 and fp32 fields are fitted to them."""
     from numba import get_num_threads, set_num_threads
 
     if threads is None:
-        return _calibrate(quick, progress)
+        return _calibrate(quick, progress, baselines)
     before = get_num_threads()
     set_num_threads(threads)
     try:
-        return _calibrate(quick, progress)
+        return _calibrate(quick, progress, baselines)
     finally:
         set_num_threads(before)
 
 
-def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
+def _baseline_fields(baselines: list[dict[str, Any]] | None, fp32_blas: float) -> dict:
+    if not baselines:
+        guess = {f"{impl}_{t}": 0.0 for impl in ("int8", "fp32") for t in BASELINE_TERMS[1:]}
+        return {
+            **guess,
+            "int8_macs_per_s": 2.0 * fp32_blas,
+            "fp32_macs_per_s": fp32_blas,
+            "int8_call_s": 5e-6,
+            "fp32_call_s": 5e-6,
+        }
+    return {**fit_baseline(baselines, "int8"), **fit_baseline(baselines, "fp32")}
+
+
+def _calibrate(
+    quick: bool, progress: bool | None, baselines: list[dict[str, Any]] | None
+) -> dict[str, Any]:
     from numba import get_num_threads
     from tqdm import tqdm
 
@@ -245,13 +342,13 @@ def _calibrate(quick: bool, progress: bool | None) -> dict[str, Any]:
             "l3_bytes_per_s": bw["l3"] * cores,
             "dram_bytes_per_s": bw["dram"],
             **fitted,
-            "int8_macs_per_s": 2.0 * fp32,
-            "fp32_macs_per_s": fp32,
+            **_baseline_fields(baselines, fp32),
             "power_w": 15.0 * cores,
             "e_dram_pj_per_bit": 20.0,
         },
         "peak_popcount_words_per_s": pop,
         "timings": timings,
+        "baselines": baselines or [],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
     }
 
@@ -274,12 +371,37 @@ def preset_toml(
     f = {**result["fields"], "kernel": kernel}
     when = time.strftime("%Y-%m-%d", time.gmtime())
     meas = f"[MEASURED] hwsim calibrate on this machine ({result['machine']}, {when})"
+    timed = bool(result.get("baselines"))
+    torch_src = {
+        "int8": "torch._int_mm and torch's quantized conv2d",
+        "fp32": "torch.matmul and torch conv2d",
+    }
+    baseline_src = {}
+    for impl, what in torch_src.items():
+        for term, meaning in (
+            ("macs_per_s", "MAC rate"),
+            ("s_per_input", "cost per input element"),
+            ("s_per_weight", "cost per weight element"),
+            ("s_per_output", "cost per output element"),
+            ("call_s", "per-call cost"),
+        ):
+            baseline_src[f"{impl}_{term}"] = (
+                f"{meas}: fit of {what} timings ({meaning})"
+                if timed
+                else "[INFER] not timed: "
+                + {
+                    "int8_macs_per_s": "2x the measured fp32 rate (AVX2 vpmaddubsw vs FMA)",
+                    "fp32_macs_per_s": "numpy float32 matmul (BLAS), measured here",
+                }.get(f"{impl}_{term}", "no shape term without torch timings")
+            )
     src = {
         "kernel": {
             "bitserial": "[INFER] the hwsim.kernels AND+popcount GEMM",
-            "int8": "[INFER] an int8 SIMD GEMM (AVX2), the quantized baseline",
-            "fp32": "[INFER] an fp32 FMA GEMM (BLAS), the float baseline",
+            "int8": "[INFER] torch's int8 kernels (oneDNN / fbgemm), the quantized baseline",
+            "fp32": "[INFER] torch's fp32 kernels, the float baseline",
+            "best": "[INFER] the fastest of bitserial, int8 and fp32 for each layer",
         }[kernel],
+        **baseline_src,
         "cores": f"{meas}: numba threads",
         "frequency_hz": f"{meas}: /proc/cpuinfo",
         "l1_bytes": "[INFER] lscpu: 64 KiB L1d over 2 instances = 32 KiB per core",
@@ -295,8 +417,6 @@ def preset_toml(
         "pack_s_per_elem_bit": f"{meas}: fit of hwsim.kernels timings (activation packing)",
         "writeback_s_per_output_pair": f"{meas}: fit of hwsim.kernels timings "
         "(register tile write-back per output and plane pair)",
-        "int8_macs_per_s": "[INFER] 2x the measured fp32 rate (AVX2 vpmaddubsw vs FMA)",
-        "fp32_macs_per_s": f"{meas}: numpy float32 matmul (BLAS)",
         "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
@@ -327,17 +447,18 @@ def write_presets(
     quick: bool = False,
     progress: bool | None = None,
     threads: int | None = None,
+    baselines: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Calibrate once and write one preset TOML per ``{kernel: path}``, atomically.
 
-    Returns the calibration result (fields, peak popcount rate, kernel timings)."""
+    Returns the calibration result (fields, peak popcount rate, kernel and torch timings)."""
     from hwsim.errors import HwsimError
     from hwsim.hardware.cpu import KERNELS
 
     for kernel in paths:
         if kernel not in KERNELS:
             raise HwsimError("kernel", kernel, f"must be one of {KERNELS}")
-    result = calibrate(quick, progress, threads)
+    result = calibrate(quick, progress, threads, baselines)
     for kernel, path in paths.items():
         atomic_write_text(path, preset_toml(result, Path(path).stem, kernel))
     return result

@@ -80,31 +80,34 @@ class IntegerLayer(nn.Module):
         self.code_dtype = (torch.int8 if state.a_signed else torch.uint8) if narrow else torch.int64
 
     def activation_codes(self, x: Tensor) -> np.ndarray:
+        from hwsim.kernels.glue import quantize_activations
+
+        if self.code_dtype != torch.int64:
+            # One pass, channels-last out: the bytes the conv packer reads in place.
+            dtype = np.int8 if self.state.a_signed else np.uint8
+            arr = x.detach().cpu().numpy()
+            return quantize_activations(arr, self.state.a_scale, self.a_lo, self.a_hi, dtype)
         codes = torch.clamp(torch.round(x / self.state.a_scale), self.a_lo, self.a_hi)
-        codes = codes.to(self.code_dtype)
-        if self.is_conv:
-            # Channels last: each pixel's channels are the bytes the conv packer reads.
-            codes = codes.contiguous(memory_format=torch.channels_last)
-        return codes.cpu().numpy()
+        return codes.to(torch.int64).cpu().numpy()
 
     def forward(self, x: Tensor) -> Tensor:
         from hwsim import kernels
+        from hwsim.kernels.glue import rescale_accumulators
 
         s = self.state
         codes = self.activation_codes(x.double())
+        scale, bias = self.rescale.reshape(-1).numpy(), self.bias.reshape(-1).numpy()
         if self.is_conv:
             acc = self.kernel(codes)
             if self.record is not None:
                 self.record.append(codes.transpose(0, 2, 3, 1))  # channels last = reduction
-        else:
-            flat = codes.reshape(-1, codes.shape[-1])
-            acc = kernels.bitserial_linear(
-                flat, self.kernel, s.a_bits, a_signed=s.a_signed
-            ).reshape(*codes.shape[:-1], -1)
-            if self.record is not None:
-                self.record.append(flat)
-        out = torch.from_numpy(acc).to(torch.float64) * self.rescale + self.bias
-        return out
+            return torch.from_numpy(rescale_accumulators(acc, scale, bias))
+        flat = codes.reshape(-1, codes.shape[-1])
+        acc = kernels.bitserial_linear(flat, self.kernel, s.a_bits, a_signed=s.a_signed)
+        if self.record is not None:
+            self.record.append(flat)
+        out = rescale_accumulators(acc, scale, bias)
+        return torch.from_numpy(out).reshape(*codes.shape[:-1], -1)
 
 
 def _act_range(state: QuantState) -> tuple[int, int]:

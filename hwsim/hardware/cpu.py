@@ -1,21 +1,26 @@
-"""CPU models: bit-serial AND+popcount GEMM, and the int8 / fp32 SIMD baselines, as rooflines.
+"""CPU models: the bit-serial AND+popcount GEMM, torch's int8 and fp32 kernels, and the best
+of the three per layer.
 
-Every layer is a GEMM ``[M, K] x [K, N]``. Time is the larger of compute and memory time, plus
-the costs that do not overlap (bit-packing of the activations, a fixed per-call overhead):
+Every layer is a GEMM ``[M, K] x [K, N]``:
 
-- **bitserial**: ``w * a`` binary GEMMs of ``M x N x ceil(K/64)`` words, each word one AND,
-  one POPCNT and one ADD, at the calibrated word rate, plus one write-back per output and
-  plane pair (the register tile's weighted add into the output, which dominates at short K);
-  rows pad to the kernel's 8x16 register tile. Activations are packed into bitplanes on
-  every call: ``M * K`` codes read, ``M * K * a`` element-bits written, each at its calibrated
-  cost; weights are packed once, offline.
-- **int8**: ``M*N*K`` MACs at the int8 SIMD rate (16-bit operands at half of it).
-- **fp32**: ``M*N*K`` MACs at the fp32 FMA rate.
+- **bitserial** (``hwsim.kernels``): ``w * a`` binary GEMMs of ``ceil(K/64)`` words per output,
+  each word one AND, one POPCNT and one ADD, at the calibrated word rate. The kernel's register
+  tile is up to 8 activation rows x 16 weight rows; outputs pad to 16, and each row tile costs
+  about one row more (its two weight-vector loads per word). Plus one write-back per output and
+  plane pair, and the activation packing on every call (``M * K`` codes read, ``M * K * a``
+  element-bits written); weights are packed once, offline. Its time is the larger of that and
+  the memory time of the words it touches.
+- **int8** / **fp32** (torch's ``_int_mm`` / quantized conv and ``matmul`` / ``conv2d``, timed
+  by ``hwsim calibrate``): ``call + M*N*K/rate + M*K*s_in + N*K*s_w + M*N*s_out``, fitted on
+  shapes from square to batch-1 GEMVs, so a tall-skinny or batch-1 layer is predicted by the
+  terms that dominate it (the weight stream of a GEMV, the output write-back of a short-K
+  layer). int8 runs operands of up to 8 bits (16 at half the rate), fp32 anything.
+- **best**: per layer, the fastest of the three that can run its bits; the extra per-layer
+  output ``implementation`` (an index into ``KERNELS``) says which, in ``CostReport.layers``
+  and ``CostTable.extra``.
 
-Memory time is the bytes the kernel touches (packed or stored operands plus the output) over
-the bandwidth of the smallest level of the hierarchy that holds that working set (L1, L2 per
-core; L3 shared; else DRAM). Energy is package power times time plus DRAM energy per bit of
-the compulsory traffic (cold caches). ``hwsim calibrate`` measures the rates on this machine.
+Energy is package power times time plus DRAM energy per bit of the compulsory traffic (cold
+caches). ``hwsim calibrate`` measures the rates on this machine.
 """
 
 from __future__ import annotations
@@ -42,9 +47,14 @@ from hwsim.hardware.skeleton import (
 )
 from hwsim.kernels.gemm import COL_TILE, ROW_TILE
 
-KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32")
+BASELINE_FIELDS: tuple[str, ...] = ("s_per_input", "s_per_weight", "s_per_output", "call_s")
+"""Per-implementation terms of the int8 / fp32 models (besides ``<impl>_macs_per_s``)."""
+
+KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32", "best")
 K_BITSERIAL = float(KERNELS.index("bitserial"))  # the kernel slot holds the index as a float
 K_INT8 = float(KERNELS.index("int8"))
+K_FP32 = float(KERNELS.index("fp32"))
+K_BEST = float(KERNELS.index("best"))
 
 CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("kernel", 1),  # index into KERNELS
@@ -66,6 +76,14 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("e_dram_pj_per_bit", 1),
     ("writeback_s_per_output_pair", 1),
     ("pack_s_per_elem", 1),
+    ("int8_s_per_input", 1),
+    ("int8_s_per_weight", 1),
+    ("int8_s_per_output", 1),
+    ("int8_call_s", 1),
+    ("fp32_s_per_input", 1),
+    ("fp32_s_per_weight", 1),
+    ("fp32_s_per_output", 1),
+    ("fp32_call_s", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -91,13 +109,22 @@ C_POWER = _C["power_w"]
 C_EDRAM = _C["e_dram_pj_per_bit"]
 C_WRITEBACK = _C["writeback_s_per_output_pair"]
 C_PACK_ELEM = _C["pack_s_per_elem"]
+C_INT8_IN = _C["int8_s_per_input"]
+C_INT8_W = _C["int8_s_per_weight"]
+C_INT8_OUT = _C["int8_s_per_output"]
+C_INT8_CALL = _C["int8_call_s"]
+C_FP32_IN = _C["fp32_s_per_input"]
+C_FP32_W = _C["fp32_s_per_weight"]
+C_FP32_OUT = _C["fp32_s_per_output"]
+C_FP32_CALL = _C["fp32_call_s"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
 
 @dataclass(frozen=True)
 class CpuConfig(HardwareConfig):
-    """A multicore CPU running one GEMM kernel (``kernel``: bitserial, int8 or fp32).
+    """A multicore CPU running one GEMM kernel (``kernel``: bitserial, int8, fp32, or best: the
+    fastest of the three per layer).
 
     Caches are per core for L1/L2 and shared for L3 (bytes); bandwidths are whole-chip
     bytes per second; rates are whole-chip per second with all ``cores`` busy."""
@@ -120,6 +147,14 @@ class CpuConfig(HardwareConfig):
     int8_macs_per_s: float = 100e9
     fp32_macs_per_s: float = 50e9
     call_overhead_s: float = 5e-6
+    int8_s_per_input: float = 0.0
+    int8_s_per_weight: float = 0.0
+    int8_s_per_output: float = 0.0
+    int8_call_s: float = 5e-6
+    fp32_s_per_input: float = 0.0
+    fp32_s_per_weight: float = 0.0
+    fp32_s_per_output: float = 0.0
+    fp32_call_s: float = 5e-6
     power_w: float = 30.0
     e_dram_pj_per_bit: float = 20.0
 
@@ -145,18 +180,21 @@ class CpuConfig(HardwareConfig):
             "pack_s_per_elem_bit",
             "writeback_s_per_output_pair",
             "call_overhead_s",
+            *(f"{impl}_{term}" for impl in ("int8", "fp32") for term in BASELINE_FIELDS),
             "power_w",
             "e_dram_pj_per_bit",
         )
 
     @property
     def runs_float(self) -> bool:
-        return self.kernel == "fp32"
+        return self.kernel in ("fp32", "best")
 
     def precisions(self) -> tuple[int, ...]:
-        """Widths the kernel runs; requests round up, 32 (float) only on fp32."""
+        """Widths the kernel runs; requests round up, 32 (float) only on fp32 (and best)."""
         if self.kernel == "bitserial":
             return tuple(range(1, MAX_BITS + 1))
+        if self.kernel == "best":
+            return (*range(1, MAX_BITS + 1), FLOAT_BITS)
         if self.kernel == "int8":
             return (8, 16)
         return (FLOAT_BITS,)
@@ -174,6 +212,10 @@ class CpuConfig(HardwareConfig):
         v[C_EDRAM] = self.e_dram_pj_per_bit
         v[C_WRITEBACK] = self.writeback_s_per_output_pair
         v[C_PACK_ELEM] = self.pack_s_per_elem
+        v[C_INT8_IN], v[C_INT8_W] = self.int8_s_per_input, self.int8_s_per_weight
+        v[C_INT8_OUT], v[C_INT8_CALL] = self.int8_s_per_output, self.int8_call_s
+        v[C_FP32_IN], v[C_FP32_W] = self.fp32_s_per_input, self.fp32_s_per_weight
+        v[C_FP32_OUT], v[C_FP32_CALL] = self.fp32_s_per_output, self.fp32_call_s
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -192,8 +234,34 @@ def _level_bandwidth(q, ws):
     return q[C_BWD]
 
 
+@njit(cache=True, inline="always")
+def _impl_time(q, impl, m, n, k, wr, ar):
+    """``(seconds, stall seconds, bytes touched, peak MAC/s)`` of one layer on implementation
+    ``impl`` (K_BITSERIAL / K_INT8 / K_FP32) at run widths ``wr`` / ``ar``. The fitted int8 /
+    fp32 models fold memory into their terms, so they report no stall of their own."""
+    if impl == K_BITSERIAL:
+        words = np.ceil(k / 64.0)
+        tiles = np.ceil(m / ROW_TILE)
+        np_ = np.ceil(n / COL_TILE) * COL_TILE
+        pairs = wr * ar
+        t_comp = pairs * np_ * ((m + tiles) * words / q[C_WORDS] + m * q[C_WRITEBACK])
+        touched = (m * ar + np_ * wr) * words * 8.0 + m * n * 8.0
+        t_mem = touched / _level_bandwidth(q, touched)
+        pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
+        t = max(t_comp, t_mem) + pack + q[C_OVERHEAD]
+        return t, max(0.0, t_mem - t_comp), touched, q[C_WORDS] * 64.0 / pairs
+    if impl == K_INT8:
+        rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
+        t = q[C_INT8_CALL] + m * n * k / rate
+        t += m * k * q[C_INT8_IN] + n * k * q[C_INT8_W] + m * n * q[C_INT8_OUT]
+        return t, 0.0, (m * k * ar + n * k * wr) / 8.0 + m * n * 4.0, rate
+    t = q[C_FP32_CALL] + m * n * k / q[C_FP32]
+    t += m * k * q[C_FP32_IN] + n * k * q[C_FP32_W] + m * n * q[C_FP32_OUT]
+    return t, 0.0, (m * k + n * k + m * n) * 4.0, q[C_FP32]
+
+
 @njit(parallel=True, cache=True)
-def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
+def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out, chosen):
     n_cfg = params.shape[0]
     for p in prange(layer.shape[0]):
         li = layer[p]
@@ -206,35 +274,35 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out):
             q = params[h]
             wr = q[C_WRUN + w_req[p]]
             ar = q[C_ARUN + a_req[p]]
-            kind = q[C_KERNEL]
-            pack = 0.0
-            if kind == K_BITSERIAL:
-                words = np.ceil(k / 64.0)
-                mp = np.ceil(m / ROW_TILE) * ROW_TILE
-                np_ = np.ceil(n / COL_TILE) * COL_TILE
-                t_comp = wr * ar * mp * np_ * (words / q[C_WORDS] + q[C_WRITEBACK])
-                touched = (mp * ar + np_ * wr) * words * 8.0 + m * n * 8.0
-                pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
-                peak = q[C_WORDS] * 64.0 / (wr * ar)
-            elif kind == K_INT8:
-                rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
-                t_comp = macs / rate
-                touched = (m * k * ar + n * k * wr) / 8.0 + m * n * 4.0
-                peak = rate
-            else:
-                t_comp = macs / q[C_FP32]
-                touched = (m * k + n * k) * 4.0 + m * n * 4.0
-                peak = q[C_FP32]
-            t_mem = touched / _level_bandwidth(q, touched)
-            t = max(t_comp, t_mem) + pack + q[C_OVERHEAD]
+            impl = q[C_KERNEL]
+            if impl == K_BEST:
+                # Every implementation that can run the layer's bits, at its own widths.
+                impl, best_t = K_FP32, np.inf
+                w_fp, a_fp = float(FLOAT_BITS), float(FLOAT_BITS)
+                if wr < FLOAT_BITS and ar < FLOAT_BITS:
+                    best_t = _impl_time(q, K_BITSERIAL, m, n, k, wr, ar)[0]
+                    impl = K_BITSERIAL
+                    w8 = 8.0 if wr <= 8.0 else 16.0
+                    a8 = 8.0 if ar <= 8.0 else 16.0
+                    t8 = _impl_time(q, K_INT8, m, n, k, w8, a8)[0]
+                    if t8 < best_t:
+                        impl, best_t = K_INT8, t8
+                if _impl_time(q, K_FP32, m, n, k, w_fp, a_fp)[0] < best_t:
+                    impl = K_FP32
+                if impl == K_INT8:
+                    wr, ar = 8.0 if wr <= 8.0 else 16.0, 8.0 if ar <= 8.0 else 16.0
+                elif impl == K_FP32:
+                    wr, ar = w_fp, a_fp
+            t, stall, touched, peak = _impl_time(q, impl, m, n, k, wr, ar)
             # Compulsory DRAM traffic: stored weights and input, output, at the run widths.
             read = (n * k * wr + in_elems * ar) / 8.0
             write = m * n * ar / 8.0
             e_dram = 8.0 * (read + write) * q[C_EDRAM] * 1e-12
             e_core = t * q[C_POWER]
             cycles = t * q[C_FREQ]
+            chosen[h, p] = impl
             out[M.M_CYCLES, h, p] = cycles
-            out[M.M_STALL_CYCLES, h, p] = max(0.0, t_mem - t_comp) * q[C_FREQ]
+            out[M.M_STALL_CYCLES, h, p] = stall * q[C_FREQ]
             out[M.M_LATENCY_S, h, p] = t
             out[M.M_ENERGY_J, h, p] = e_core + e_dram
             out[M.M_COMPUTE_ENERGY_J, h, p] = e_core
@@ -257,6 +325,7 @@ def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarr
     params = np.ascontiguousarray(np.stack([c.pack() for c in configs]))
     check_runnable(configs, params, points, C_WRUN, C_ARUN)
     out = np.empty((len(METRICS), len(configs), len(points)), dtype=np.float64)
+    chosen = np.empty((len(configs), len(points)), dtype=np.float64)
     cols = points.workload.columns
     if len(points):
         _cpu_kernel(
@@ -269,8 +338,14 @@ def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarr
             cols["K"],
             points.workload.input_elems,
             out,
+            chosen,
         )
-    return {k: out[i] for i, k in enumerate(METRICS)}
+    # Which implementation ran each layer: an index into KERNELS (never "best" itself).
+    return {**{k: out[i] for i, k in enumerate(METRICS)}, "implementation": chosen}
 
 
-register_family(CpuConfig, evaluate, "CPU: bit-serial popcount GEMM, int8 and fp32 SIMD rooflines")
+register_family(
+    CpuConfig,
+    evaluate,
+    "CPU: bit-serial popcount GEMM, torch's int8 and fp32 kernels, or the fastest per layer",
+)

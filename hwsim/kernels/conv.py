@@ -329,18 +329,17 @@ class BitserialConv2d:
         return oh, ow, geos, k_off, threaded
 
     def __call__(self, x_codes: Any) -> np.ndarray:
-        x = np.asarray(x_codes)
-        if not np.issubdtype(x.dtype, np.integer):
+        x = x_codes if isinstance(x_codes, np.ndarray) else np.asarray(x_codes)
+        if x.dtype.kind not in "iu":
             raise HwsimError("x_codes.dtype", str(x.dtype), "codes must have an integer dtype")
         check(x.ndim == 4, "x_codes.shape", x.shape, "must be 4-D [N, C, H, W]")
         plan = self._shapes.get(x.shape)
         if plan is None:
             plan = self._shapes[x.shape] = self._plan(x.shape)
         oh, ow, geos, k_off, threaded = plan
-        n_img = x.shape[0]
-        og = self.out_channels // self.groups
         if not self.direct:
             return self._im2col_call(x, oh, ow)
+        n_img = x.shape[0]
         last = x.transpose(0, 2, 3, 1)
         codes, off, inv, lo, hi = _activation_codes(
             last.reshape(-1, last.shape[-1]), self.a_bits, self.a_signed, "x_codes"
@@ -352,8 +351,9 @@ class BitserialConv2d:
             w = self.weights[0]
             out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
             bad = run(flat, geos[0], w.words, self.coef, k_off, off, inv, lo, hi, out)
-            result = out[:, : self.out_channels]
+            result = out if w.rows == w.words.shape[2] else out[:, : self.out_channels]
         else:
+            og = self.out_channels // self.groups
             result = np.empty((rows, self.out_channels), dtype=np.int64)
             bad = False
             for g, w in enumerate(self.weights):

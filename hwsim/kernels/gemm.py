@@ -300,18 +300,26 @@ def _activation_codes(codes: Any, bits: int, signed: bool, field: str):
 
     uint8 (unsigned) and int8 (signed) codes of up to 8 bits go in as they are, one byte per
     code, checked inside the packer; any other integer dtype is validated here and widened to
-    int64. Returns ``(codes, off, inv, lo, hi)``.
+    int64. Returns ``(codes, off, inv, lo, hi)``. Cheap checks only: this is on every call.
     """
-    arr = np.asarray(codes)
-    if not np.issubdtype(arr.dtype, np.integer):
+    arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
+    if arr.dtype.kind not in "iu":
         raise HwsimError(f"{field}.dtype", str(arr.dtype), "codes must have an integer dtype")
     check(arr.ndim == 2, f"{field}.shape", arr.shape, "must be 2-D [rows, K]")
+    if bits <= 8 and arr.dtype.itemsize == 1 and (arr.dtype.kind == "i") == signed:
+        if not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+    else:
+        arr = as_codes(arr, bits, signed, field)
+    return (arr, *range_check_constants(bits, signed))
+
+
+@lru_cache(maxsize=64)
+def range_check_constants(bits: int, signed: bool) -> tuple[np.uint8, np.uint8, int, int]:
+    """``(off, inv, lo, hi)``: a byte code ``x`` is in range iff ``((x + off) mod 256) & inv``
+    is zero; ``lo``/``hi`` bound wider codes."""
     lo, hi = code_range(bits, signed)
-    narrow = bits <= 8 and arr.dtype == (np.int8 if signed else np.uint8)
-    arr = np.ascontiguousarray(arr) if narrow else as_codes(arr, bits, signed, field)
-    off = np.uint8((-lo) & 0xFF)
-    inv = np.uint8(~((1 << bits) - 1) & 0xFF)
-    return arr, off, inv, lo, hi
+    return np.uint8((-lo) & 0xFF), np.uint8(~((1 << bits) - 1) & 0xFF), lo, hi
 
 
 @lru_cache(maxsize=512)

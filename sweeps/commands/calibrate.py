@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--baselines",
         action="store_true",
-        help="also write cpu-int8.toml and cpu-fp32.toml beside --out",
+        help="also time torch's int8 and fp32 kernels and write cpu-int8.toml, cpu-fp32.toml "
+        "and cpu-best.toml (the fastest of the three per layer) beside --out",
     )
     p.add_argument("--quick", action="store_true", help="fewer, smaller measurements")
     p.add_argument(
@@ -34,19 +35,40 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def measure_baselines(quick: bool, threads: int | None) -> list[dict]:
+    """torch's int8 and fp32 timings on the fit shapes, on the preset's threads."""
+    import torch
+
+    from hwsim.calibrate import BASELINE_CONV_SHAPES, BASELINE_GEMM_SHAPES
+    from sweeps.baselines import ConvShape, measure
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        gemms = list(BASELINE_GEMM_SHAPES)
+        convs = [ConvShape(*s) for s in BASELINE_CONV_SHAPES]
+        return measure(gemms, convs, repeats=5 if quick else 20)
+    finally:
+        torch.set_num_threads(before)
+
+
 def run(args: argparse.Namespace) -> int:
     from hwsim.calibrate import write_presets
 
     out: Path = args.out
     paths = {"bitserial": out}
+    baselines = None
     if args.baselines:
-        paths["int8"] = out.with_name("cpu-int8.toml")
-        paths["fp32"] = out.with_name("cpu-fp32.toml")
-    result = write_presets(paths, quick=args.quick, threads=args.threads)
+        for kernel in ("int8", "fp32", "best"):
+            paths[kernel] = out.with_name(f"cpu-{kernel}.toml")
+        baselines = measure_baselines(args.quick, args.threads)
+    result = write_presets(paths, quick=args.quick, threads=args.threads, baselines=baselines)
     f = result["fields"]
     print(
         f"binary words/s {f['binary_words_per_s']:.3g} (peak loop "
-        f"{result['peak_popcount_words_per_s']:.3g}), fp32 MAC/s {f['fp32_macs_per_s']:.3g}, "
+        f"{result['peak_popcount_words_per_s']:.3g}), int8 MAC/s {f['int8_macs_per_s']:.3g}, "
+        f"fp32 MAC/s {f['fp32_macs_per_s']:.3g}, "
         f"DRAM {f['dram_bytes_per_s'] / 1e9:.2f} GB/s, overhead {f['call_overhead_s']:.2e} s"
     )
     for path in paths.values():

@@ -11,38 +11,41 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import BitPolicy, HwsimError, Workload
-from hwsim.calibrate import fit_bitserial
-from hwsim.hardware import load_hardware, simulate
+from hwsim.calibrate import fit_baseline, fit_bitserial
+from hwsim.hardware import cost_table, load_hardware, simulate
+from hwsim.hardware.cpu import KERNELS
 from tests.strategies import bits, workloads
 
 
-def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int) -> float:
+def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
     """The model's time written out for one GEMM, from the module docstring."""
-    if cfg.kernel == "bitserial":
+    kernel = kernel or cfg.kernel
+    if kernel == "bitserial":
         words = math.ceil(k / 64)
-        # Rows pad to the kernel's register tile: 8 activation rows x 16 weight rows.
-        mp, np_ = 8 * math.ceil(m / 8), 16 * math.ceil(n / 16)
-        comp = w * a * mp * np_ * (words / cfg.binary_words_per_s + cfg.writeback_s_per_output_pair)
-        touched = (mp * a + np_ * w) * words * 8 + 8 * m * n
-        extra = m * k * (cfg.pack_s_per_elem + a * cfg.pack_s_per_elem_bit)
-    elif cfg.kernel == "int8":
+        # Row tiles of up to 8 rows cost about one row more each; outputs pad to 16.
+        tiles, np_ = math.ceil(m / 8), 16 * math.ceil(n / 16)
+        comp = w * a * np_ * ((m + tiles) * words / cfg.binary_words_per_s)
+        comp += w * a * np_ * m * cfg.writeback_s_per_output_pair
+        touched = (m * a + np_ * w) * words * 8 + 8 * m * n
+        levels = [
+            (cfg.l1_bytes * cfg.cores, cfg.l1_bytes_per_s),
+            (cfg.l2_bytes * cfg.cores, cfg.l2_bytes_per_s),
+            (cfg.l3_bytes, cfg.l3_bytes_per_s),
+        ]
+        bw = next((b for cap, b in levels if touched <= cap), cfg.dram_bytes_per_s)
+        pack = m * k * (cfg.pack_s_per_elem + a * cfg.pack_s_per_elem_bit)
+        return max(comp, touched / bw) + pack + cfg.call_overhead_s
+    if kernel == "int8":
         # Each operand runs at 8 bits, or 16 beyond that; one 16-bit operand halves the rate.
         w_run, a_run = (8 if b <= 8 else 16 for b in (w, a))
         rate = cfg.int8_macs_per_s if max(w_run, a_run) == 8 else cfg.int8_macs_per_s / 2
-        comp = m * n * k / rate
-        touched = (m * k * a_run + n * k * w_run) / 8 + 4 * m * n
-        extra = 0.0
+        terms = (cfg.int8_s_per_input, cfg.int8_s_per_weight, cfg.int8_s_per_output)
+        call = cfg.int8_call_s
     else:
-        comp = m * n * k / cfg.fp32_macs_per_s
-        touched = 4 * (m * k + n * k + m * n)
-        extra = 0.0
-    levels = [
-        (cfg.l1_bytes * cfg.cores, cfg.l1_bytes_per_s),
-        (cfg.l2_bytes * cfg.cores, cfg.l2_bytes_per_s),
-        (cfg.l3_bytes, cfg.l3_bytes_per_s),
-    ]
-    bw = next((b for cap, b in levels if touched <= cap), cfg.dram_bytes_per_s)
-    return max(comp, touched / bw) + extra + cfg.call_overhead_s
+        rate = cfg.fp32_macs_per_s
+        terms = (cfg.fp32_s_per_input, cfg.fp32_s_per_weight, cfg.fp32_s_per_output)
+        call = cfg.fp32_call_s
+    return call + m * n * k / rate + m * k * terms[0] + n * k * terms[1] + m * n * terms[2]
 
 
 @given(
@@ -57,6 +60,32 @@ def test_cpu_model_matches_reference(workload, preset, w, a):
         want = reference_seconds(cfg, int(c["M"][i]), int(c["N"][i]), int(c["K"][i]), w, a)
         assert rep.layers["latency_s"].iloc[i] == pytest.approx(want, rel=1e-9)
     assert (rep.layers["energy_j"] > 0).all()
+
+
+@given(workloads(max_layers=4), st.integers(1, 16), st.integers(1, 16))
+@settings(max_examples=30)
+def test_best_picks_the_fastest_implementation_per_layer(workload, w, a):
+    cfg = load_hardware("cpu-best")
+    rep = simulate(workload, BitPolicy.uniform(workload, w, a), cfg)
+    c = workload.columns
+    for i in range(len(workload)):
+        shape = (int(c["M"][i]), int(c["N"][i]), int(c["K"][i]))
+        times = {
+            impl: reference_seconds(cfg, *shape, w, a, kernel=impl)
+            for impl in ("bitserial", "int8", "fp32")
+        }
+        fastest = min(times, key=times.get)
+        picked = KERNELS[int(rep.layers["implementation"].iloc[i])]
+        assert times[picked] == pytest.approx(times[fastest], rel=1e-9)
+        assert rep.layers["latency_s"].iloc[i] == pytest.approx(times[fastest], rel=1e-9)
+        want_run = {"bitserial": (w, a), "int8": (8 if w <= 8 else 16, 8 if a <= 8 else 16)}
+        run = (rep.layers["w_bits_run"].iloc[i], rep.layers["a_bits_run"].iloc[i])
+        assert run == want_run.get(picked, (32, 32))
+    # The search sees the same choice in its cost table.
+    table = cost_table(workload, cfg, w_bits=[w], a_bits=[a])
+    np.testing.assert_array_equal(
+        table.metrics["implementation"][:, 0, 0], rep.layers["implementation"].to_numpy()
+    )
 
 
 def test_int8_refuses_float_and_fp32_runs_everything_as_float():
@@ -107,7 +136,8 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
     def seconds(m, n, k, w, a, rate, writeback, read_s, pack_s, overhead):
         pairs = w * a * m * n  # every shape here fills whole 8x16 register tiles
         packing = m * k * (read_s + a * pack_s)
-        return overhead + pairs * (math.ceil(k / 64) / rate + writeback) + packing
+        words = pairs * (1 + 1 / 8) * math.ceil(k / 64)  # a row tile costs one row more
+        return overhead + words / rate + pairs * writeback + packing
 
     timings = [(s, seconds(*s, rate, writeback, read_s, pack_s, overhead)) for s in shapes]
     for known_overhead in (None, overhead):  # fitted, or measured apart and held fixed
@@ -127,6 +157,35 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
         np.testing.assert_allclose(predicted, [t for _, t in timings], rtol=1e-3)
 
 
+@given(
+    st.floats(1e9, 1e12),
+    st.floats(0, 1e-9),
+    st.floats(0, 1e-9),
+    st.floats(0, 1e-9),
+    st.floats(1e-6, 1e-4),
+)
+def test_baseline_fit_recovers_a_known_machine(rate, s_in, s_w, s_out, call):
+    shapes = [(16, 16, 64), (1024, 1024, 1024), (1, 4096, 4096), (4096, 64, 576), (8, 512, 2048),
+              (128, 2048, 1024), (2048, 128, 1024), (392, 192, 1728)]  # fmt: skip
+
+    def seconds(m, n, k, rate, s_in, s_w, s_out, call):
+        return call + m * n * k / rate + m * k * s_in + n * k * s_w + m * n * s_out
+
+    for impl in ("int8", "fp32"):
+        rows = [
+            {"impl": impl, "M": m, "N": n, "K": k, "seconds": seconds(m, n, k, rate, s_in, s_w,
+                                                                       s_out, call)}
+            for m, n, k in shapes
+        ]  # fmt: skip
+        for known_call in (None, call):  # fitted, or measured apart and held fixed
+            fit = fit_baseline(rows, impl, known_call)
+            got = [fit[f"{impl}_{t}"] for t in ("macs_per_s", "s_per_input", "s_per_weight",
+                                                 "s_per_output", "call_s")]  # fmt: skip
+            assert got[0] == pytest.approx(rate, rel=1e-3)
+            predicted = [seconds(r["M"], r["N"], r["K"], *got) for r in rows]
+            np.testing.assert_allclose(predicted, [r["seconds"] for r in rows], rtol=1e-3)
+
+
 def test_calibration_preset_round_trips_through_toml(tmp_path):
     from hwsim.calibrate import preset_toml
 
@@ -139,7 +198,7 @@ def test_calibration_preset_round_trips_through_toml(tmp_path):
         "timings": [],
         "machine": 'x86 "test"',
     }
-    for kernel in ("bitserial", "int8", "fp32"):
+    for kernel in KERNELS:
         path = tmp_path / f"cpu-{kernel}.toml"
         path.write_text(preset_toml(result, path.stem, kernel))
         hw = load_hardware(path)
@@ -154,6 +213,8 @@ def test_calibrate_command_writes_loadable_presets(tmp_path):
 
     out = tmp_path / "mine.toml"
     assert main(["calibrate", "--quick", "--threads", "1", "--out", str(out), "--baselines"]) == 0
-    for name in ("mine.toml", "cpu-int8.toml", "cpu-fp32.toml"):
+    for name in ("mine.toml", "cpu-int8.toml", "cpu-fp32.toml", "cpu-best.toml"):
         hw = load_hardware(tmp_path / name)
         assert hw.binary_words_per_s > 0 and "[MEASURED]" in hw.sources["binary_words_per_s"]
+        assert "[MEASURED]" in hw.sources["int8_macs_per_s"]
+        assert "torch._int_mm" in hw.sources["int8_macs_per_s"]

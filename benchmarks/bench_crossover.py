@@ -1,0 +1,273 @@
+"""Where binary decomposition pays on this CPU: bit-serial against torch int8 and fp32.
+
+For every ``w, a`` in 1..8 and a few layer shapes (GEMMs and convolutions, at batch 1 and at a
+large M), it times in the same run:
+
+- **bit-serial** (``hwsim.kernels``): weights packed once; each call takes uint8 / int8
+  activation codes and packs them on first use (``bitserial_linear``; ``BitserialConv2d``
+  for convolutions, channels-last codes);
+- **torch int8**: ``torch._int_mm`` (GEMM) and ``torch.ao.nn.quantized.Conv2d`` (conv, quint8
+  in and out), the x86 oneDNN / fbgemm kernels;
+- **torch fp32**: ``torch.matmul`` and ``conv2d`` (channels-last).
+
+Each contender is timed in its own block after an idle gap (torch's and Numba's OpenMP workers
+spin after a parallel region), best of ``--repeats``. Every bit-serial result is checked exact
+against integer math once per shape and width pair.
+
+It then runs the **exported integer ResNet-18** (224x224, batch 1; ``quant.integer_model`` of a
+uniformly quantized torchvision-style ResNet-18, every conv and the FC on ``hwsim.kernels``,
+the glue in float64) at W{b}A{b} for b in 1..8 against the torch fp32 ResNet-18 in the same run.
+
+Writes ``benchmarks/results/crossover.csv``, ``crossover_resnet18.csv`` and a summary
+``crossover.md``. Run: ``python benchmarks/bench_crossover.py [--quick] [--threads 2]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from hwsim.calibrate import best_time
+from hwsim.io import atomic_write_text
+from hwsim.kernels import BitserialConv2d, bitserial_linear, pack_operand
+from hwsim.kernels.popcount import popcount_throughput_kernel
+from sweeps.baselines import ConvShape, conv_call, gemm_call
+
+RESULTS = Path(__file__).parent / "results"
+IDLE_GAP_S = 0.2
+
+GEMMS = {  # name: (M, N, K)
+    "gemv 1x1024x1024 (batch 1)": (1, 1024, 1024),
+    "gemv 1x4096x4096 (batch 1)": (1, 4096, 4096),
+    "gemm 1024^3 (large M)": (1024, 1024, 1024),
+}
+CONVS = {  # name: ConvShape(n, c, hw, o, k, stride)
+    "conv 64@56 3x3 (batch 1)": ConvShape(1, 64, 56, 64, 3),
+    "conv 256@14 3x3 (batch 1)": ConvShape(1, 256, 14, 256, 3),
+    "conv 128@28 3x3 (batch 4)": ConvShape(4, 128, 28, 128, 3),
+}
+
+
+CLOCK = time.perf_counter
+"""Wall time; ``--clock cpu`` switches to the calling thread's CPU time (one thread)."""
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """Best time of ``fn`` after an idle gap (see the docstring) and a warm-up call."""
+    time.sleep(IDLE_GAP_S)
+    return best_time(fn, repeats, clock=CLOCK)
+
+
+def popcount_peak_words(repeats: int) -> float:
+    words = np.random.default_rng(0).integers(0, 2**63, 2048, dtype=np.uint64)
+    chunks, passes = 4 * numba.get_num_threads(), 1000
+    t = best_of(lambda: popcount_throughput_kernel(words, chunks, passes), repeats)
+    return words.size * chunks * passes / t
+
+
+def _codes(rng, shape, bits, signed):
+    lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if signed else (0, 1 << bits)
+    return rng.integers(lo, hi, shape)
+
+
+def bitserial_gemm_call(m, n, k, w_bits, a_bits, rng) -> Callable[[], np.ndarray]:
+    w = _codes(rng, (n, k), w_bits, w_bits > 1)
+    a = _codes(rng, (m, k), a_bits, False)
+    packed = pack_operand(w, w_bits, signed=w_bits > 1)
+    a8 = a.astype(np.uint8)
+    if not np.array_equal(bitserial_linear(a8, packed, a_bits), a @ w.T):
+        raise AssertionError(f"bit-serial GEMM {m}x{n}x{k} W{w_bits}A{a_bits} is not exact")
+    return lambda: bitserial_linear(a8, packed, a_bits)
+
+
+def bitserial_conv_call(shape: ConvShape, w_bits, a_bits, rng, check: bool):
+    w = _codes(rng, (shape.o, shape.c, shape.k, shape.k), w_bits, w_bits > 1)
+    x = _codes(rng, (shape.n, shape.c, shape.hw, shape.hw), a_bits, False)
+    layer = BitserialConv2d(
+        w, w_bits, a_bits, stride=shape.stride, padding=shape.k // 2, w_signed=w_bits > 1
+    )
+    x8 = np.ascontiguousarray(x.astype(np.uint8).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    if check:
+        want = torch.nn.functional.conv2d(
+            torch.from_numpy(x).double(),
+            torch.from_numpy(w).double(),
+            stride=shape.stride,
+            padding=shape.k // 2,
+        ).numpy()
+        if not np.array_equal(layer(x8), want):
+            raise AssertionError(f"bit-serial conv {shape} W{w_bits}A{a_bits} is not exact")
+    return lambda: layer(x8)
+
+
+def run_layers(bit_pairs, repeats: int, peak_words: float) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    cases = [(name, "gemm", s) for name, s in GEMMS.items()]
+    cases += [(name, "conv", s) for name, s in CONVS.items()]
+    for name, op, shape in tqdm(cases, desc="crossover", disable=None):
+        if op == "gemm":
+            m, n, k = shape
+            base = {impl: best_of(gemm_call(m, n, k, impl), repeats) for impl in ("int8", "fp32")}
+        else:
+            m, n, k = shape.gemm()
+            base = {impl: best_of(conv_call(shape, impl), repeats) for impl in ("int8", "fp32")}
+        for w_bits, a_bits in bit_pairs:
+            if op == "gemm":
+                fn = bitserial_gemm_call(m, n, k, w_bits, a_bits, rng)
+            else:
+                # Exactness against torch float64 once per shape at each width (the largest
+                # conv's float64 reference is slow).
+                fn = bitserial_conv_call(shape, w_bits, a_bits, rng, check=w_bits == a_bits)
+            t = best_of(fn, repeats)
+            words = m * n * -(-k // 64) * w_bits * a_bits
+            rows.append(
+                {
+                    "shape": name,
+                    "op": op,
+                    "M": m,
+                    "N": n,
+                    "K": k,
+                    "w_bits": w_bits,
+                    "a_bits": a_bits,
+                    "bitserial_ms": t * 1e3,
+                    "torch_int8_ms": base["int8"] * 1e3,
+                    "torch_fp32_ms": base["fp32"] * 1e3,
+                    "speedup_vs_int8": base["int8"] / t,
+                    "speedup_vs_fp32": base["fp32"] / t,
+                    "fraction_of_popcount_peak": words / t / peak_words,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def run_resnet18(widths, repeats: int) -> pd.DataFrame:
+    from models import build
+    from quant import quantize_model
+    from quant.export import integer_model
+    from quant.model import quantizable_layers
+
+    torch.manual_seed(0)
+    net = build("resnet18").eval()
+    x = torch.randn(1, 3, 224, 224)
+    calib = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        t_fp32 = best_of(lambda: net(x), repeats)
+    rows = []
+    for b in tqdm(widths, desc="resnet18", disable=None):
+        bits = {name: (b, b) for name in quantizable_layers(net)}
+        im = integer_model(quantize_model(net, bits, calibration=calib))
+        t = best_of(lambda im=im: im(x), repeats)
+        rows.append(
+            {
+                "network": "resnet18 224x224 batch 1",
+                "w_bits": b,
+                "a_bits": b,
+                "integer_bitserial_ms": t * 1e3,
+                "torch_fp32_ms": t_fp32 * 1e3,
+                "speedup_vs_fp32": t_fp32 / t,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summary(layers: pd.DataFrame, nets: pd.DataFrame, header: str) -> str:
+    out = [
+        "# Bit-serial vs torch int8 / fp32 on this CPU",
+        "",
+        header,
+        "",
+        "Cells: speedup of the bit-serial kernel over torch int8 (``>1``: bit-serial wins), "
+        "rows w_bits, columns a_bits.",
+    ]
+    for name, df in layers.groupby("shape", sort=False):
+        grid = df.pivot(index="w_bits", columns="a_bits", values="speedup_vs_int8")
+        first = df.iloc[0]
+        out += [
+            "",
+            f"## {name}: torch int8 {first['torch_int8_ms']:.3g} ms, "
+            f"fp32 {first['torch_fp32_ms']:.3g} ms",
+            "",
+            "| w \\ a | " + " | ".join(str(c) for c in grid.columns) + " |",
+            "|---" * (len(grid.columns) + 1) + "|",
+        ]
+        for w, row in grid.iterrows():
+            out.append(f"| {w} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+    if len(nets):
+        out += ["", "## Exported integer ResNet-18, batch 1", ""]
+        out += ["| bits | integer (ms) | torch fp32 (ms) | speedup vs fp32 |", "|---|---|---|---|"]
+        for _, r in nets.iterrows():
+            out.append(
+                f"| W{r['w_bits']}A{r['a_bits']} | {r['integer_bitserial_ms']:.2f} | "
+                f"{r['torch_fp32_ms']:.2f} | {r['speedup_vs_fp32']:.2f} |"
+            )
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="w = a only, fewer repeats")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or CPU time of the calling thread (forces one thread): on a crowded "
+        "machine the scheduler stretches wall times by whole time slices, CPU time not",
+    )
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 run")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    global CLOCK
+    if args.clock == "cpu":
+        args.threads, CLOCK = 1, time.thread_time
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    repeats = args.repeats or (5 if args.quick else 15)
+    load_before = os.getloadavg()[0]
+    peak = popcount_peak_words(repeats)
+    pairs = [(b, b) for b in range(1, 9)]
+    if not args.quick:
+        pairs = [(w, a) for w in range(1, 9) for a in range(1, 9)]
+    layers = run_layers(pairs, repeats, peak)
+    nets = pd.DataFrame() if args.no_resnet else run_resnet18(range(1, 9), max(3, repeats // 3))
+    load_after = os.getloadavg()[0]
+    header = (
+        f"{args.threads} threads, {args.clock} clock, load average {load_before:.1f} before / "
+        f"{load_after:.1f} after on {os.cpu_count()} cpus; AND+popcount peak "
+        f"{peak * 64 / 1e9:.0f} binary GMAC/s ({peak / 1e9:.1f} G words/s). "
+        f"Best of {repeats} calls per contender."
+    )
+    for df in (layers, nets):
+        df["threads"] = args.threads
+        df["clock"] = args.clock
+        df["load_avg_1min"] = max(load_before, load_after)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for df, name in ((layers, "crossover.csv"), (nets, "crossover_resnet18.csv")):
+        if len(df):
+            buf = io.StringIO()
+            df.to_csv(buf, index=False, float_format="%.4g")
+            atomic_write_text(args.out / name, buf.getvalue())
+    atomic_write_text(args.out / "crossover.md", summary(layers, nets, header))
+    print(header)
+    shown = ["shape", "w_bits", "a_bits", "bitserial_ms", "torch_int8_ms", "torch_fp32_ms"]
+    shown += ["speedup_vs_int8", "speedup_vs_fp32", "fraction_of_popcount_peak"]
+    square = layers[layers["w_bits"] == layers["a_bits"]]
+    print(square[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if len(nets):
+        print(nets.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"wrote {args.out}/crossover.md")
+
+
+if __name__ == "__main__":
+    main()
