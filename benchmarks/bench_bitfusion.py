@@ -9,7 +9,7 @@ every (w, a) in {1, 2, 4, 8}^2, on the exact ``bitfusion`` preset. Three figures
 - the plain-Python transcription of the reference search (``tests/hwsim/hardware/
   test_bitfusion_pyref.py``, all 120 orders, dictionaries, one process) per layer on a few
   layers. The public simulator itself (Python 2, a process pool over the 120 orders) cannot
-  run here; HARDWARE.md puts it at about 2.3 s per layer, not re-measured.
+  run here; docs/models.md (section 3) quotes about 2.3 s per layer, not re-measured.
 
     python benchmarks/bench_bitfusion.py [--python-layers 3]
 """
@@ -51,7 +51,7 @@ NETWORKS = (
     "bitfusion_lstm",
 )
 BITS = [1, 2, 4, 8]
-REFERENCE_S_PER_LAYER = 2.3  # HARDWARE.md, the public simulator; not re-measured here
+REFERENCE_S_PER_LAYER = 2.3  # docs/models.md section 3: the public simulator; not re-measured
 PYTHON_LAYERS = [
     ("LeNet-5", "fc1"),
     ("SVHN", "conv4"),
@@ -161,7 +161,7 @@ def main() -> None:
         ),
         ("numba_ms_per_layer_same", nb_layer * 1e3, "Numba search on those same layers, serial"),
         ("speedup_vs_python_same_layers", py_layer / nb_layer, "measured in this run"),
-        ("reference_s_per_layer", REFERENCE_S_PER_LAYER, "HARDWARE.md figure, not re-measured"),
+        ("reference_s_per_layer", REFERENCE_S_PER_LAYER, "docs/models.md figure, not re-measured"),
         (
             "speedup_vs_reference_per_point",
             REFERENCE_S_PER_LAYER / per_point,

@@ -218,7 +218,7 @@ def cpu_rows():
                 f"CPU bit-serial W{b}A{b} speedup over int16 / int8 / fp32 (same layer)",
                 f"{t16 / t_bs:.2f}x / {t8 / t_bs:.2f}x / {t32 / t_bs:.2f}x",
                 "TVM: 1-2 bit up to 16x over 16-bit int on Cortex-A53 [PAPER Cowan "
-                "et al.]; x86 AVX2 gains are smaller (HARDWARE.md 4)",
+                "et al.]; x86 AVX2 gains are smaller (docs/models.md, section 4)",
             )
         )
     return rows

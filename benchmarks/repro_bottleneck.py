@@ -1,6 +1,6 @@
 """Reproduce the Bitwise Bottleneck's qualitative claims on digits (MLP 64-256-128-10).
 
-Claims (PAPERS.md section 1.7): at ~4-5 bits the accuracy stays within ~1 point of the n0-bit
+Claims (docs/methods.md, section 1): at ~4-5 bits the accuracy stays within ~1 point of the n0-bit
 baseline; accuracy falls as the budget tightens. Two ways to set the rates: the paper's
 per-layer PSNR-loss budget, and hwsim's greedy allocation under an average rate. One
 quantization-aware training (8-bit codes) per seed serves every budget. Re-run with

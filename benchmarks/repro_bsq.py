@@ -1,6 +1,6 @@
 """Reproduce BSQ's qualitative claims on digits (MLP 64-256-128-10, activations at 4 bits).
 
-Claims (PAPERS.md section 2.8): a larger alpha gives more weight compression at slightly lower
+Claims (docs/methods.md, section 2): a larger alpha gives more weight compression at slightly lower
 accuracy; bitplanes vanish unevenly, larger layers keep fewer bits. Each alpha runs on 3 seeds
 from the same cached float baselines; re-run with ``python benchmarks/repro_bsq.py``.
 """

@@ -1,6 +1,6 @@
 """Reproduce EBS's qualitative claim on digits (MLP 64-256-128-10); EBS is a reconstruction.
 
-Claim (PAPERS.md section 4.5): a searched mixed precision is at least as accurate as uniform
+Claim (docs/methods.md, section 4): a searched mixed precision is at least as accurate as uniform
 bits at equal BitOps. EBS searches (w, a) in {2, 3, 4, 8} per layer under a BitOps budget
 (a multiple of uniform W4A4), hinge penalty, then argmax and fine-tuning; the uniform
 baselines train the same number of epochs at fixed bits (the same layer with one candidate).
@@ -103,7 +103,7 @@ def main() -> None:
     text = (
         "# EBS on digits (reproduction of a reconstruction)\n\n"
         "No EBS code is public and only its abstract was read, so `quant/ebs.py` is our "
-        "reconstruction (PAPERS.md section 4.2): one meta weight and one matmul per layer "
+        "reconstruction (docs/methods.md, section 4): one meta weight and one matmul per layer "
         "over the strength-weighted candidate quantizations, expected BitOps under a hinge "
         f"penalty (lambda {LAM:g}), argmax, fine-tune. Model `{_repro.MODEL}`, candidates "
         f"{list(CANDIDATES)} for weights and activations, {SEARCH_EPOCHS} search + "

@@ -2,7 +2,7 @@
 
 Layer shapes and per-layer (weight, activation) bits are those the simulator's graphs produce
 at batch 16, so that ``extract_workload`` on these modules gives the layers its sweep ran
-(HARDWARE.md 1.5). Two-tower networks (AlexNet, VGG-7) keep each tower's convs as separate
+(docs/models.md, section 3). Two-tower networks (AlexNet, VGG-7) keep each tower's convs as separate
 layers, as the reference does. ReLU and pooling stand where the reference pools; they carry no
 cost in the simulator. Precisions follow the reference's dtypes: a layer's activation bits are
 those of the tensor it reads (the network input is 8-bit, except 2-bit for LeNet-5 and VGG-7).

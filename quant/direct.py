@@ -1,6 +1,6 @@
 """Direct Quantization (after Hoang, Do, Nguyen, Cheung, IJCAI 2020).
 
-**A reconstruction.** Only the paper's abstract could be read (see PAPERS.md section 3), so
+**A reconstruction.** Only the paper's abstract could be read (see docs/methods.md, section 3), so
 what follows implements its two stated ideas in one plausible way, not the authors' algorithm:
 
 1. *Weights are updated as quantized values over learnable levels.* Each layer's weight is held

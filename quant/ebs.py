@@ -1,9 +1,10 @@
 """EBS: Efficient Bitwidth Search (Li et al., arXiv 2003.07577), a reconstruction.
 
-No code of the authors is public and only the abstract could be read (``PAPERS.md`` section 4),
-so this is our reading of it, not a faithful copy. Each quantized layer keeps **one** float
-meta weight shared by every candidate bit width and two vectors of strength logits, over the
-candidate weight bits and over the candidate activation bits. With ``pi = softmax(logits)``::
+No code of the authors is public and only the abstract could be read
+(``docs/methods.md``, section 4), so this is our reading of it, not a faithful copy. Each
+quantized layer keeps **one** float meta weight shared by every candidate bit width and two
+vectors of strength logits, over the candidate weight bits and over the candidate activation
+bits. With ``pi = softmax(logits)``::
 
     W~ = sum_i pi^w_i Q_{b_i}(W)      x~ = sum_j pi^a_j Q_{b_j}(x)      y = conv(x~, W~)
 

@@ -1,10 +1,10 @@
 """The Bit Fusion tiling search in Numba: every power-of-two tiling under every loop order.
 
 Layout of one point row (int64): see :data:`ROW_FIELDS`. One result row (int64): see
-:data:`OUT_FIELDS`. The search follows the public simulator's model (HARDWARE.md 1.4): tile
-footprints must fit half their buffer, DRAM traffic grows by promotion from the innermost loop
-outward, memory stalls are a per-layer roofline with a prologue and an epilogue, and the pick is
-the fewest cycles, ties broken by the least energy.
+:data:`OUT_FIELDS`. The search follows the public simulator's model (docs/models.md,
+section 3): tile footprints must fit half their buffer, DRAM traffic grows by promotion from
+the innermost loop outward, memory stalls are a per-layer roofline with a prologue and an
+epilogue, and the pick is the fewest cycles, ties broken by the least energy.
 
 Speed comes from two facts: a loop that runs once (one tile) changes no counter, so only the
 relative order of the loops that run more than once matters; and when the output is square the

@@ -3,8 +3,8 @@
 A systolic array of ``rows x cols`` fusion units; each unit's 2-bit BitBricks fuse into fewer,
 wider multipliers, so a layer at ``a``/``w`` bits runs ``floor(pmax/a) * floor(pmax/w)`` MACs
 per unit per cycle. For each layer the simulator searches every power-of-two tiling under all
-120 loop orders (HARDWARE.md 1.4); :mod:`hwsim.hardware._bitfusion_kernel` runs that search in
-Numba over the distinct (layer shape, bits, config) points only.
+120 loop orders (docs/models.md, section 3); :mod:`hwsim.hardware._bitfusion_kernel` runs
+that search in Numba over the distinct (layer shape, bits, config) points only.
 
 Mapping of hwsim layers onto the simulator's square conv:
 

@@ -100,7 +100,8 @@ COLUMNS = {  # published column -> our per-layer output
 
 @pytest.mark.parametrize("network", sorted(ref.REFERENCE_LAYERS))
 def test_published_reference_layers_exactly(network: str) -> None:
-    """Integer-equal cycles, stalls, buffer and DRAM bits; energy to 1e-6 (HARDWARE.md)."""
+    """Integer-equal cycles, stalls, buffer and DRAM bits; energy to 1e-6 relative
+    (docs/models.md, section 7)."""
     wl, policy = _workload(ref.REFERENCE_LAYERS[network], network)
     layers = simulate(wl, policy, EXACT).layers.set_index("name")
     rows = [r for r in ref.reference_rows() if r["network"] == network]

@@ -1,5 +1,6 @@
 """A plain-Python transcription of the public Bit Fusion simulator's per-layer search, written
-from HARDWARE.md 1.4 independently of the Numba kernel, plus the reference's benchmark layers.
+from docs/models.md (section 3) independently of the Numba kernel, plus the reference's
+benchmark layers.
 
 The transcription walks all 120 loop orders and every tiling with dictionaries, exactly the way
 the reference does; it is slow (the point of the Numba kernel) and serves as the oracle for the
