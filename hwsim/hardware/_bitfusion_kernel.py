@@ -76,6 +76,38 @@ OUT_FIELDS: tuple[str, ...] = (
 
 N_OUT = len(OUT_FIELDS)
 
+# Slots of each row, derived from the tuples above so each layout is written once; Numba reads
+# these module-level ints as constants.
+(R_B, R_OH, R_OW, R_KH, R_KW, R_SH, R_SW, R_IC, R_OC, R_IM2COL, R_A, R_W, R_CONFIG) = (
+    ROW_FIELDS.index(k)
+    for k in ("B", "Oh", "Ow", "Kh", "Kw", "Sh", "Sw", "IC", "OC", "im2col", "a", "w", "config")
+)
+(C_N, C_M, C_PMAX, C_PMIN, C_WBUF, C_IBUF, C_OBUF, C_BW, C_PSUM) = (
+    CFG_FIELDS.index(k)
+    for k in ("N", "M", "pmax", "pmin", "wbuf_bytes", "ibuf_bytes", "obuf_bytes", "bw", "psum_bits")
+)
+(E_CORE, E_WBUF_RD, E_WBUF_WR, E_IBUF_RD, E_IBUF_WR, E_OBUF_RD, E_OBUF_WR, E_DRAM) = (
+    ENERGY_FIELDS.index(k)
+    for k in ("core", "wbuf_rd", "wbuf_wr", "ibuf_rd", "ibuf_wr", "obuf_rd", "obuf_wr", "dram")
+)
+O_CYCLES = OUT_FIELDS.index("cycles")
+O_STALL = OUT_FIELDS.index("stall_cycles")
+O_COMPUTE = OUT_FIELDS.index("compute_cycles")
+O_WBUF_RD = OUT_FIELDS.index("wbuf_read_bits")
+O_WBUF_WR = OUT_FIELDS.index("wbuf_write_bits")
+O_IBUF_RD = OUT_FIELDS.index("ibuf_read_bits")
+O_IBUF_WR = OUT_FIELDS.index("ibuf_write_bits")
+O_OBUF_RD = OUT_FIELDS.index("obuf_read_bits")
+O_OBUF_WR = OUT_FIELDS.index("obuf_write_bits")
+O_DRAM_RD = OUT_FIELDS.index("dram_read_bits")
+O_DRAM_WR = OUT_FIELDS.index("dram_write_bits")
+O_TILE_B = OUT_FIELDS.index("tile_b")
+O_TILE_OH = OUT_FIELDS.index("tile_oh")
+O_TILE_OW = OUT_FIELDS.index("tile_ow")
+O_TILE_IC = OUT_FIELDS.index("tile_ic")
+O_TILE_OC = OUT_FIELDS.index("tile_oc")
+O_LOOP_ORDER = OUT_FIELDS.index("loop_order")
+
 # Loops: 0 B, 1 OW, 2 OH, 3 IC, 4 OC. Tensors: 0 wgt, 1 act, 2 out.
 LOOP_NAMES: tuple[str, ...] = ("B", "OW", "OH", "IC", "OC")
 DEPS = np.array([[0, 1, 1], [0, 1, 1], [0, 1, 1], [1, 1, 0], [1, 0, 1]], dtype=np.int64)
@@ -121,23 +153,20 @@ def _clog2(x: int) -> int:
 
 @njit(cache=True)
 def _search_one(row, cfg, en, orders, deps, sets, offs, sets_sym, offs_sym, out):
-    B, Oh, Ow, Kh, Kw, Sh, Sw, IC, OC, im2col, a, w = (
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
+    B, Oh, Ow, Kh, Kw, Sh, Sw = (
+        row[R_B],
+        row[R_OH],
+        row[R_OW],
+        row[R_KH],
+        row[R_KW],
+        row[R_SH],
+        row[R_SW],
     )
-    N, M, pmax, pmin = cfg[0], cfg[1], cfg[2], cfg[3]
-    half_w, half_a, half_o = cfg[4] * 4, cfg[5] * 4, cfg[6] * 4  # half a buffer, in bits
-    bw, psum = cfg[7], cfg[8]
+    IC, OC, im2col, a, w = row[R_IC], row[R_OC], row[R_IM2COL], row[R_A], row[R_W]
+    N, M, pmax, pmin = cfg[C_N], cfg[C_M], cfg[C_PMAX], cfg[C_PMIN]
+    # Half a buffer, in bits.
+    half_w, half_a, half_o = cfg[C_WBUF] * 4, cfg[C_IBUF] * 4, cfg[C_OBUF] * 4
+    bw, psum = cfg[C_BW], cfg[C_PSUM]
     # Fusion: bricks fuse up to pmax bits; wider operands run in temporal passes.
     pa = min(max(a, pmin), pmax)
     pw = min(max(w, pmin), pmax)
@@ -288,37 +317,37 @@ def _search_one(row, cfg, en, orders, deps, sets, offs, sets_sym, offs_sym, out)
                         obuf_rd = ro + out_in
                         obuf_wr = to + out_in
                         # Same terms, same order as the simulator's energy sum.
-                        energy = compute * en[0]
-                        energy += wgt_rd * en[1]
-                        energy += tw * en[2]
-                        energy += act_rd * en[3]
-                        energy += ta * en[4]
-                        energy += obuf_rd * en[5]
-                        energy += obuf_wr * en[6]
-                        energy += dram_rd * en[7]
-                        energy += dram_wr * en[7]
+                        energy = compute * en[E_CORE]
+                        energy += wgt_rd * en[E_WBUF_RD]
+                        energy += tw * en[E_WBUF_WR]
+                        energy += act_rd * en[E_IBUF_RD]
+                        energy += ta * en[E_IBUF_WR]
+                        energy += obuf_rd * en[E_OBUF_RD]
+                        energy += obuf_wr * en[E_OBUF_WR]
+                        energy += dram_rd * en[E_DRAM]
+                        energy += dram_wr * en[E_DRAM]
                         if best_cycles < 0 or cycles < best_cycles or energy < best_energy:
                             best_cycles = cycles
                             best_energy = energy
-                            out[0] = cycles
-                            out[1] = stall
-                            out[2] = compute
-                            out[3] = wgt_rd
-                            out[4] = tw
-                            out[5] = act_rd
-                            out[6] = ta
-                            out[7] = obuf_rd
-                            out[8] = obuf_wr
-                            out[9] = dram_rd
-                            out[10] = dram_wr
-                            out[11] = b
-                            out[12] = oh
-                            out[13] = ow
-                            out[14] = ic
-                            out[15] = oc
-                            out[16] = oi
+                            out[O_CYCLES] = cycles
+                            out[O_STALL] = stall
+                            out[O_COMPUTE] = compute
+                            out[O_WBUF_RD] = wgt_rd
+                            out[O_WBUF_WR] = tw
+                            out[O_IBUF_RD] = act_rd
+                            out[O_IBUF_WR] = ta
+                            out[O_OBUF_RD] = obuf_rd
+                            out[O_OBUF_WR] = obuf_wr
+                            out[O_DRAM_RD] = dram_rd
+                            out[O_DRAM_WR] = dram_wr
+                            out[O_TILE_B] = b
+                            out[O_TILE_OH] = oh
+                            out[O_TILE_OW] = ow
+                            out[O_TILE_IC] = ic
+                            out[O_TILE_OC] = oc
+                            out[O_LOOP_ORDER] = oi
     if best_cycles < 0:
-        out[0] = -1  # no tiling fits the buffers
+        out[O_CYCLES] = -1  # no tiling fits the buffers
 
 
 @njit(cache=True, parallel=True)
@@ -326,7 +355,7 @@ def search(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs_sym):
     """Best tiling and loop order of each row; one output row per input row."""
     out = np.zeros((rows.shape[0], N_OUT), dtype=np.int64)
     for i in prange(rows.shape[0]):
-        h = rows[i, 12]
+        h = rows[i, R_CONFIG]
         _search_one(
             rows[i], cfgs[h], energies[h], orders, deps, sets, offs, sets_sym, offs_sym, out[i]
         )
@@ -338,7 +367,7 @@ def search_serial(rows, cfgs, energies, orders, deps, sets, offs, sets_sym, offs
     """:func:`search` on one thread: waking a thread pool costs more than a few rows."""
     out = np.zeros((rows.shape[0], N_OUT), dtype=np.int64)
     for i in range(rows.shape[0]):
-        h = rows[i, 12]
+        h = rows[i, R_CONFIG]
         _search_one(
             rows[i], cfgs[h], energies[h], orders, deps, sets, offs, sets_sym, offs_sym, out[i]
         )

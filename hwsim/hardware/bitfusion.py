@@ -249,13 +249,13 @@ def _check_magnitude(cfg: BitFusionConfig, rows: np.ndarray, workload_names, lay
     # field, the widest operands); keep it far from int64 overflow.
     r = rows.astype(np.float64)
     bound = (
-        r[:, 0]
-        * r[:, 1]
-        * r[:, 2]
-        * (r[:, 3] + r[:, 5])
-        * (r[:, 4] + r[:, 6])
-        * (2 * r[:, 7] + 16 * cfg.rows)
-        * (2 * r[:, 8] + 2 * cfg.cols)
+        r[:, kern.R_B]
+        * r[:, kern.R_OH]
+        * r[:, kern.R_OW]
+        * (r[:, kern.R_KH] + r[:, kern.R_SH])
+        * (r[:, kern.R_KW] + r[:, kern.R_SW])
+        * (2 * r[:, kern.R_IC] + 16 * cfg.rows)
+        * (2 * r[:, kern.R_OC] + 2 * cfg.cols)
         * (64 + 2 * 16 + cfg.psum_bits)
         * 16
     )
@@ -288,11 +288,11 @@ def evaluate(configs: Sequence[BitFusionConfig], points: Points) -> dict[str, np
     cfgs = np.array([c._int_row() for c in configs], dtype=np.int64)
     energies = np.array([c._energy_row() for c in configs], dtype=np.float64)
     found = kern.run_search(uniq, cfgs, energies)
-    if bool(np.any(found[:, 0] < 0)):
-        i = int(np.flatnonzero(found[:, 0] < 0)[0])
+    if bool(np.any(found[:, kern.O_CYCLES] < 0)):
+        i = int(np.flatnonzero(found[:, kern.O_CYCLES] < 0)[0])
         raise HwsimError(
             "bitfusion buffers",
-            configs[int(uniq[i, 12])].name,
+            configs[int(uniq[i, kern.R_CONFIG])].name,
             f"no tiling of layer {dict(zip(kern.ROW_FIELDS, uniq[i].tolist(), strict=False))} "
             "fits half the buffers",
         )
