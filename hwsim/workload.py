@@ -17,8 +17,14 @@ import numpy as np
 
 from hwsim.errors import HwsimError, check
 
-KINDS: tuple[str, ...] = ("conv", "depthwise", "linear", "matmul")
-"""Layer kinds; ``Workload.kind`` stores the index into this tuple."""
+KINDS: tuple[str, ...] = ("conv", "depthwise", "linear", "matmul", "act_matmul")
+"""Layer kinds; ``Workload.kind`` stores the index into this tuple (append only: saved files
+store the index). ``matmul`` is a weight GEMM that is not a layer's own (Bit Fusion's recurrent
+benchmarks); ``act_matmul`` multiplies two activations (attention scores and values): no
+weights, ``batch`` independent ``[out_h, K] @ [K, N]`` products, each with its own second
+operand."""
+
+ACT_MATMUL = KINDS.index("act_matmul")
 
 INT_COLUMNS: tuple[str, ...] = (
     "kind",
@@ -201,7 +207,11 @@ class Workload:
 
     @property
     def weight_elems(self) -> np.ndarray:
-        return self.columns["N"] * self.columns["K"]
+        """Elements of the second operand: the weights, or for an ``act_matmul`` row the
+        second activation, one ``K x N`` matrix per batch element."""
+        c = self.columns
+        per_batch = np.where(c["kind"] == ACT_MATMUL, c["batch"], 1)
+        return c["N"] * c["K"] * per_batch
 
     @property
     def input_elems(self) -> np.ndarray:

@@ -19,6 +19,8 @@ class ZooEntry:
     description: str = ""
     batch: int = 1  # the batch the network is usually simulated at
     default_bits: Mapping[str, tuple[int, int]] | None = None  # published per-layer (w, a)
+    input_dtype: torch.dtype = torch.float32  # torch.long for token ids
+    device: str | None = None  # where build() puts it by default ("meta": shapes only)
 
 
 _ZOO: dict[str, ZooEntry] = {}
@@ -30,14 +32,26 @@ def register(
     description: str = "",
     batch: int = 1,
     default_bits: Mapping[str, tuple[int, int]] | None = None,
+    input_dtype: torch.dtype = torch.float32,
+    device: str | None = None,
 ):
     """Decorator: add a network factory to the zoo under ``name``.
 
     ``default_bits`` maps layer names to the (w_bits, a_bits) the network is published at,
-    for networks that come with one (the Bit Fusion benchmarks)."""
+    for networks that come with one (the Bit Fusion benchmarks). ``device="meta"`` builds a
+    network too big to instantiate casually without storage: its workload needs only shapes."""
 
     def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _ZOO[name] = ZooEntry(name, factory, tuple(input_shape), description, batch, default_bits)
+        _ZOO[name] = ZooEntry(
+            name,
+            factory,
+            tuple(input_shape),
+            description,
+            batch,
+            default_bits,
+            input_dtype,
+            device,
+        )
         return factory
 
     return deco
@@ -53,16 +67,23 @@ def names() -> list[str]:
     return sorted(_ZOO)
 
 
-def build(name: str, **kwargs) -> nn.Module:
-    """A fresh, randomly initialised instance of zoo model ``name``."""
-    return entry(name).factory(**kwargs)
+def build(name: str, device: str | None = None, **kwargs) -> nn.Module:
+    """A fresh, randomly initialised instance of zoo model ``name``, on ``device`` (default:
+    the entry's, else torch's current default)."""
+    e = entry(name)
+    device = device or e.device
+    if device is None:
+        return e.factory(**kwargs)
+    with torch.device(device):
+        return e.factory(**kwargs)
 
 
-def example_input(name: str, batch: int | None = 1) -> torch.Tensor:
-    """A zero tensor of the shape model ``name`` expects, with ``batch`` samples
-    (``None``: the entry's usual batch)."""
+def example_input(name: str, batch: int | None = 1, device: str | None = None) -> torch.Tensor:
+    """A zero tensor of the shape and dtype model ``name`` expects, with ``batch`` samples
+    (``None``: the entry's usual batch), on ``device`` (default: the entry's)."""
+    e = entry(name)
     if batch is None:
-        batch = entry(name).batch
+        batch = e.batch
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise HwsimError("batch", batch, "must be an integer >= 1")
-    return torch.zeros((batch, *entry(name).input_shape))
+    return torch.zeros((batch, *e.input_shape), dtype=e.input_dtype, device=device or e.device)
