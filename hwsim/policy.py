@@ -79,7 +79,10 @@ class LayerStats:
 class BitPolicy:
     """``{layer name: (w_bits, a_bits)}`` plus optional per-layer :class:`LayerStats`.
 
-    Bits are integers in 1..16, or 32 for an unquantized float tensor.
+    Bits are integers in 1..16, or 32 for an unquantized float tensor. For an ``act_matmul``
+    row (two activations, e.g. attention ``Q K^T``) the pair is the bits of both operands:
+    ``w_bits`` those of the second (``K^T``, ``V``: it takes the weight's place in the
+    hardware), ``a_bits`` those of the first.
     """
 
     bits: dict[str, tuple[int, int]]

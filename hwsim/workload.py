@@ -209,9 +209,19 @@ class Workload:
     def weight_elems(self) -> np.ndarray:
         """Elements of the second operand: the weights, or for an ``act_matmul`` row the
         second activation, one ``K x N`` matrix per batch element."""
-        c = self.columns
-        per_batch = np.where(c["kind"] == ACT_MATMUL, c["batch"], 1)
-        return c["N"] * c["K"] * per_batch
+        return self.columns["N"] * self.columns["K"] * self.independent_gemms
+
+    @property
+    def is_act_matmul(self) -> np.ndarray:
+        """Rows whose second operand is an activation (no weights to reuse or pre-pack)."""
+        return self.columns["kind"] == ACT_MATMUL
+
+    @property
+    def independent_gemms(self) -> np.ndarray:
+        """GEMMs a row is made of that share no operand: an ``act_matmul`` row's batch
+        (each batch element has its own second operand), 1 for every weight GEMM (its rows all
+        meet the same weights)."""
+        return np.where(self.is_act_matmul, self.columns["batch"], 1)
 
     @property
     def input_elems(self) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from hwsim.errors import HwsimError, check
-from hwsim.workload import ACT_MATMUL, Workload
+from hwsim.workload import Workload
 from models.transformer_nets import Decoder
 from models.zoo import build, entry, names
 
@@ -66,30 +66,31 @@ def llm_phase_costs(
     batch: int = 1,
 ) -> dict[str, dict[str, float]]:
     """Per phase: latency (s), energy (J), total DRAM bytes, the weights' and the KV cache's
-    share of them (each read once at its width: a floor, what the hardware adds on top is
-    re-reads), and tokens/s (prefill: ``batch * seq_len`` tokens; decode: ``batch`` tokens per
-    step). ``bits`` = (w_bits, a_bits) for every layer; act x act rows run both operands at
-    ``a_bits``."""
+    share of them (each read once at the width the hardware runs it: a floor, what the
+    hardware adds on top is re-reads), and tokens/s (prefill: ``batch * seq_len`` tokens;
+    decode: ``batch`` tokens per step). ``bits`` = (w_bits, a_bits) for every layer; act x
+    act rows run both operands at ``a_bits``."""
     from hwsim import BitPolicy, simulate
 
     w_bits, a_bits = bits
     out: dict[str, dict[str, float]] = {}
     for phase in PHASES:
         wl = llm_workload(name, phase, seq_len, batch)
-        act = wl.kind == ACT_MATMUL
+        act = wl.is_act_matmul
         policy = BitPolicy.from_arrays(
             wl, np.where(act, a_bits, w_bits).tolist(), [a_bits] * len(wl)
         )
         report = simulate(wl, policy, hardware)
+        # Second-operand footprint at the run width: weights, or keys and values.
+        held = report.layers["weight_bits"].to_numpy() / 8
         latency = float(report.totals["latency_s"])
-        second = wl.weight_elems.astype(np.float64)
         tokens = batch * (seq_len if phase == "prefill" else 1)
         out[phase] = {
             "latency_s": latency,
             "energy_j": float(report.totals["energy_j"]),
             "dram_bytes": float(report.totals["dram_bytes"]),
-            "weight_bytes": float((second[~act] * w_bits).sum() / 8),
-            "kv_cache_bytes": float((second[act] * a_bits).sum() / 8) if phase == "decode" else 0,
+            "weight_bytes": float(held[~act].sum()),
+            "kv_cache_bytes": float(held[act].sum()) if phase == "decode" else 0.0,
             "tokens_per_s": tokens / latency,
             "macs": float(wl.total_macs),
         }

@@ -205,9 +205,13 @@ def layer_rows(points: Points) -> tuple[np.ndarray, np.ndarray]:
             "Bit Fusion does not model dilated convolutions",
         )
     one = np.ones_like(kind)
+    # An act x act row is ``batch`` independent GEMMs of ``M / batch`` rows, each with its own
+    # second operand in the weight's place: identical groups, as a grouped layer's are.
+    act = kind == KINDS.index("act_matmul")
+    groups = np.where(act, col("batch"), groups)
     rows = np.stack(
         [
-            np.where(conv_like, col("batch"), col("M")),
+            np.where(conv_like, col("batch"), col("M") // np.where(act, groups, 1)),
             np.where(conv_like, col("out_h"), one),
             np.where(conv_like, col("out_w"), one),
             np.where(conv_like, col("kernel_h"), one),
@@ -215,7 +219,7 @@ def layer_rows(points: Points) -> tuple[np.ndarray, np.ndarray]:
             np.where(conv_like, col("stride_h"), one),
             np.where(conv_like, col("stride_w"), one),
             np.where(conv_like, col("in_channels") // groups, col("K")),
-            col("out_channels") // groups,
+            np.where(act, col("out_channels"), col("out_channels") // groups),
             np.where(conv_like, col("first"), 0 * one),
         ],
         axis=1,

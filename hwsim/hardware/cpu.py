@@ -235,33 +235,41 @@ def _level_bandwidth(q, ws):
 
 
 @njit(cache=True, inline="always")
-def _impl_time(q, impl, m, n, k, wr, ar):
+def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     """``(seconds, stall seconds, bytes touched, peak MAC/s)`` of one layer on implementation
     ``impl`` (K_BITSERIAL / K_INT8 / K_FP32) at run widths ``wr`` / ``ar``. The fitted int8 /
-    fp32 models fold memory into their terms, so they report no stall of their own."""
+    fp32 models fold memory into their terms, so they report no stall of their own.
+
+    ``w_elems``: second-operand elements; ``g``: independent GEMMs (an act x act row's batch,
+    each padding its own rows to the register tile); ``act``: the second operand is an
+    activation, packed (bit-serial) or converted (int8, fp32) on every call like the first."""
     if impl == K_BITSERIAL:
         words = np.ceil(k / 64.0)
-        tiles = np.ceil(m / ROW_TILE)
+        tiles = g * np.ceil(m / g / ROW_TILE)
         np_ = np.ceil(n / COL_TILE) * COL_TILE
         pairs = wr * ar
         t_comp = pairs * np_ * ((m + tiles) * words / q[C_WORDS] + m * q[C_WRITEBACK])
-        touched = (m * ar + np_ * wr) * words * 8.0 + m * n * 8.0
+        touched = (m * ar + g * np_ * wr) * words * 8.0 + m * n * 8.0
         t_mem = touched / _level_bandwidth(q, touched)
         pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
+        if act:
+            pack += w_elems * (q[C_PACK_ELEM] + wr * q[C_PACK])
         t = max(t_comp, t_mem) + pack + q[C_OVERHEAD]
         return t, max(0.0, t_mem - t_comp), touched, q[C_WORDS] * 64.0 / pairs
     if impl == K_INT8:
         rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
         t = q[C_INT8_CALL] + m * n * k / rate
-        t += m * k * q[C_INT8_IN] + n * k * q[C_INT8_W] + m * n * q[C_INT8_OUT]
-        return t, 0.0, (m * k * ar + n * k * wr) / 8.0 + m * n * 4.0, rate
+        t += m * k * q[C_INT8_IN] + w_elems * q[C_INT8_W] + m * n * q[C_INT8_OUT]
+        return t, 0.0, (m * k * ar + w_elems * wr) / 8.0 + m * n * 4.0, rate
     t = q[C_FP32_CALL] + m * n * k / q[C_FP32]
-    t += m * k * q[C_FP32_IN] + n * k * q[C_FP32_W] + m * n * q[C_FP32_OUT]
-    return t, 0.0, (m * k + n * k + m * n) * 4.0, q[C_FP32]
+    t += m * k * q[C_FP32_IN] + w_elems * q[C_FP32_W] + m * n * q[C_FP32_OUT]
+    return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
 
 
 @njit(parallel=True, cache=True)
-def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out, chosen):
+def _cpu_kernel(
+    params, layer, w_req, a_req, m_col, n_col, k_col, in_col, w_col, g_col, act_col, out, chosen
+):
     n_cfg = params.shape[0]
     for p in prange(layer.shape[0]):
         li = layer[p]
@@ -269,6 +277,9 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out, c
         n = float(n_col[li])
         k = float(k_col[li])
         in_elems = float(in_col[li])
+        w_elems = float(w_col[li])
+        g = float(g_col[li])
+        act = act_col[li] != 0
         macs = m * n * k
         for h in range(n_cfg):
             q = params[h]
@@ -280,22 +291,22 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out, c
                 impl, best_t = K_FP32, np.inf
                 w_fp, a_fp = float(FLOAT_BITS), float(FLOAT_BITS)
                 if wr < FLOAT_BITS and ar < FLOAT_BITS:
-                    best_t = _impl_time(q, K_BITSERIAL, m, n, k, wr, ar)[0]
+                    best_t = _impl_time(q, K_BITSERIAL, m, n, k, w_elems, g, act, wr, ar)[0]
                     impl = K_BITSERIAL
                     w8 = 8.0 if wr <= 8.0 else 16.0
                     a8 = 8.0 if ar <= 8.0 else 16.0
-                    t8 = _impl_time(q, K_INT8, m, n, k, w8, a8)[0]
+                    t8 = _impl_time(q, K_INT8, m, n, k, w_elems, g, act, w8, a8)[0]
                     if t8 < best_t:
                         impl, best_t = K_INT8, t8
-                if _impl_time(q, K_FP32, m, n, k, w_fp, a_fp)[0] < best_t:
+                if _impl_time(q, K_FP32, m, n, k, w_elems, g, act, w_fp, a_fp)[0] < best_t:
                     impl = K_FP32
                 if impl == K_INT8:
                     wr, ar = 8.0 if wr <= 8.0 else 16.0, 8.0 if ar <= 8.0 else 16.0
                 elif impl == K_FP32:
                     wr, ar = w_fp, a_fp
-            t, stall, touched, peak = _impl_time(q, impl, m, n, k, wr, ar)
+            t, stall, touched, peak = _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar)
             # Compulsory DRAM traffic: stored weights and input, output, at the run widths.
-            read = (n * k * wr + in_elems * ar) / 8.0
+            read = (w_elems * wr + in_elems * ar) / 8.0
             write = m * n * ar / 8.0
             e_dram = 8.0 * (read + write) * q[C_EDRAM] * 1e-12
             e_core = t * q[C_POWER]
@@ -312,7 +323,7 @@ def _cpu_kernel(params, layer, w_req, a_req, m_col, n_col, k_col, in_col, out, c
             out[M.M_DRAM_WRITE_BYTES, h, p] = write
             out[M.M_DRAM_BYTES, h, p] = read + write
             out[M.M_SRAM_BITS, h, p] = 8.0 * touched
-            out[M.M_WEIGHT_BITS, h, p] = n * k * wr
+            out[M.M_WEIGHT_BITS, h, p] = w_elems * wr
             out[M.M_ACTIVATION_BITS, h, p] = in_elems * ar + m * n * ar
             out[M.M_UTILIZATION, h, p] = macs / (t * peak)
             out[M.M_W_BITS_RUN, h, p] = wr
@@ -326,7 +337,8 @@ def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarr
     check_runnable(configs, params, points, C_WRUN, C_ARUN)
     out = np.empty((len(METRICS), len(configs), len(points)), dtype=np.float64)
     chosen = np.empty((len(configs), len(points)), dtype=np.float64)
-    cols = points.workload.columns
+    wl = points.workload
+    cols = wl.columns
     if len(points):
         _cpu_kernel(
             params,
@@ -336,7 +348,10 @@ def evaluate(configs: Sequence[CpuConfig], points: Points) -> dict[str, np.ndarr
             cols["M"],
             cols["N"],
             cols["K"],
-            points.workload.input_elems,
+            wl.input_elems,
+            wl.weight_elems,
+            wl.independent_gemms,
+            wl.is_act_matmul.astype(np.int64),
             out,
             chosen,
         )

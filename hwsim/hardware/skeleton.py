@@ -17,6 +17,12 @@ precisions it can run; everything else is shared:
   two fits, both are read once; otherwise the cheaper loop order re-reads one tensor once per
   chunk of the other: ``min(W + A*ceil(W/half_wbuf), A + W*ceil(A/half_abuf))``. Outputs are
   written once at ``out_bits`` (the activation width when 0); partial sums stay on chip.
+- **Activation x activation rows** (``act_matmul``: attention scores and values): the second
+  operand takes the weight's place in the array at the policy's ``w_bits`` (so it is as serial
+  as the family's weights), but it is an activation: both operands share the activation
+  buffer (a quarter of it each per double-buffer half), every batch element is its own GEMM
+  with its own second operand (no reuse across the batch: steps and chunk counts are per
+  GEMM), and the whole second operand (the KV cache, in decode) is read from DRAM.
 - **Latency**: the layer is cut into ``T`` equal tiles (the number of half-buffer loads at the
   family's widest precision, so ``T`` does not depend on the bits, and at most one per step).
   Each tile loads ``l``, computes ``c`` and stores ``s`` cycles. Double buffering in lock step:
@@ -352,9 +358,14 @@ L_UTIL = LAYER_FIELDS.index("peak_utilization")
 
 
 @njit(parallel=True, cache=True)
-def _layer_tables(params, m_col, n_col, k_col, in_col, ess, lay, n_w, n_a, a_factor):
+def _layer_tables(
+    params, m_col, n_col, k_col, in_col, w_col, g_col, act_col, ess, lay, n_w, n_a, a_factor
+):
     """Stage one: everything of a (config, layer) pair that the bits do not change, and the
-    bit-dependent chunk counts and step factors as tables over the run widths 0..16."""
+    bit-dependent chunk counts and step factors as tables over the run widths 0..16.
+
+    ``w_col``: second-operand elements; ``g_col``: independent GEMMs per row; ``act_col``: 1
+    where the second operand is an activation (it then shares the activation buffer)."""
     n_cfg = params.shape[0]
     n_layers = m_col.shape[0]
     for j in prange(n_cfg * n_layers):
@@ -365,17 +376,22 @@ def _layer_tables(params, m_col, n_col, k_col, in_col, ess, lay, n_w, n_a, a_fac
         n = float(n_col[li])
         k = float(k_col[li])
         in_elems = float(in_col[li])
+        w_elems = float(w_col[li])
+        g = float(g_col[li])
         rows = q[P_ROWS]
         cols = q[P_COLS]
         lanes = q[P_LANES]
-        steps = _ceil_div(m, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
+        steps = g * _ceil_div(m / g, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
         half_w = q[P_WBUF] / 2.0
         half_a = q[P_ABUF] / 2.0
+        if act_col[li]:
+            half_a = half_a / 2.0
+            half_w = half_a
         # Tile count at the widest precision, so it does not move with the bits.
         ref = q[P_REFBITS]
         t = max(
             1.0,
-            _ceil_div(n * k * ref / 8.0, half_w),
+            _ceil_div(w_elems * ref / 8.0, half_w),
             _ceil_div(in_elems * ref / 8.0, half_a),
             _ceil_div(m * n * ref / 8.0, q[P_OBUF] / 2.0),
         )
@@ -384,7 +400,7 @@ def _layer_tables(params, m_col, n_col, k_col, in_col, ess, lay, n_w, n_a, a_fac
         lay[h, li, L_INV_TBW] = 1.0 / (t * q[P_BW])
         lay[h, li, L_TILES] = t
         lay[h, li, L_MACS] = m * n * k
-        lay[h, li, L_WELEM] = n * k
+        lay[h, li, L_WELEM] = w_elems
         lay[h, li, L_IN] = in_elems
         lay[h, li, L_OUT] = m * n
         lay[h, li, L_SRAM_W] = steps * lanes * rows
@@ -393,8 +409,9 @@ def _layer_tables(params, m_col, n_col, k_col, in_col, ess, lay, n_w, n_a, a_fac
         lay[h, li, L_UTIL] = m * n * k / (rows * cols * lanes)
         for b in range(MAX_BITS + 1):
             fb = float(b)
-            n_w[h, li, b] = _ceil_div(n * k * fb / 8.0, half_w)
-            n_a[h, li, b] = _ceil_div(in_elems * fb / 8.0, half_a)
+            # Chunks of one GEMM's operands: the re-read rule then holds GEMM by GEMM.
+            n_w[h, li, b] = _ceil_div(w_elems / g * fb / 8.0, half_w)
+            n_a[h, li, b] = _ceil_div(in_elems / g * fb / 8.0, half_a)
             af = 1.0
             if q[P_AMODE] == SERIAL:
                 af = _ceil_div(fb, q[P_ABPC])
@@ -554,7 +571,8 @@ def run_kernel(
                 if g not in by_group:
                     by_group[g] = essential_table(points, g)
                 ess[h] = by_group[g]
-    cols = points.workload.columns
+    wl = points.workload
+    cols = wl.columns
     lay = np.empty((n_cfg, n_layers, N_LAYER))
     n_w = np.empty((n_cfg, n_layers, MAX_BITS + 1))
     n_a = np.empty_like(n_w)
@@ -564,7 +582,10 @@ def run_kernel(
         cols["M"],
         cols["N"],
         cols["K"],
-        points.workload.input_elems,
+        wl.input_elems,
+        wl.weight_elems,
+        wl.independent_gemms,
+        wl.is_act_matmul.astype(np.int64),
         ess,
         lay,
         n_w,

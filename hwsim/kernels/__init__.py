@@ -2,9 +2,11 @@
 
 ``bitserial_matmul`` / ``bitserial_conv2d`` take integer codes and return exact int64 results;
 ``pack_operand`` + ``bitserial_matmul_packed`` split packing from compute so weights are packed
-once, as a deployment would.
+once, as a deployment would. ``bitserial_act_matmul`` multiplies two activations (attention),
+packing both per call.
 """
 
+from hwsim.kernels.act import bitserial_act_matmul
 from hwsim.kernels.conv import BitserialConv2d, bitserial_conv2d
 from hwsim.kernels.gemm import (
     PackedOperand,
@@ -19,6 +21,7 @@ from hwsim.kernels.popcount import popcount
 __all__ = [
     "BitserialConv2d",
     "PackedOperand",
+    "bitserial_act_matmul",
     "bitserial_conv2d",
     "bitserial_linear",
     "bitserial_matmul",
