@@ -20,10 +20,13 @@ Bits: QONNX ``Quant`` / ``IntQuant`` nodes (their constant ``bitwidth`` input) a
 integer type's width), found on an operand through ops that only move or select values. An
 operand with no quantizer is float (32).
 
-``ConvTranspose`` is counted as the GEMM it is computed as: every input pixel times the
-``in_channels x (out_channels * kh * kw)`` weight matrix (the overlap-add that follows is additions,
-not MACs). Its MACs are therefore the useful ones, with none on inserted zeros; its output
-footprint is that GEMM's, larger than the final output where kernels overlap.
+A product of two activations becomes an ``act_matmul`` row named ``<module>#matmul`` (its
+second operand's bits stand as the policy's w_bits); a 3-D convolution folds its depth into the
+height. ``ConvTranspose`` is counted as the GEMM it is computed as: every input pixel times the
+``in_channels x (out_channels * kh * kw)`` weight matrix (the overlap-add that follows is
+additions, not MACs). Its MACs are therefore the useful ones, with none on inserted zeros; its
+output footprint is that GEMM's, larger than the final output where kernels overlap. All of
+this is what ``extract_workload`` records for the same model.
 
 Needs the optional ``onnx`` package (``pip install 'hwsim[onnx]'``).
 """
@@ -109,6 +112,8 @@ def load_onnx(path: str | Path, *, batch: int | None = None, name: str | None = 
         if row is None:
             continue
         base = graph.layer_name(node, weight)
+        if row["kind"] == "act_matmul":  # as extract_workload names a module's act x act ops
+            base = f"{base}#matmul"
         n = seen.get(base, 0)
         seen[base] = n + 1
         row["name"] = base if n == 0 else f"{base}#{n}"
@@ -378,7 +383,7 @@ def _conv_row(graph: _Graph, node) -> dict[str, Any]:
     w = graph.shape(node.input[1], node)
     y = graph.shape(node.output[0], node)
     spatial = len(x) - 2
-    check(spatial in (1, 2), f"{where}.input", x, "only 1-D and 2-D convolutions are mapped")
+    check(spatial in (1, 2, 3), f"{where}.input", x, "only 1-D, 2-D and 3-D convolutions")
     a = _attrs(node)
     groups = int(a.get("group", 1))
     ones = [1] * spatial
@@ -387,19 +392,27 @@ def _conv_row(graph: _Graph, node) -> dict[str, Any]:
     kernel = list(w[2:])
     in_hw, out_hw = list(x[2:]), list(y[2:])
     if node.op_type == "ConvTranspose":
-        # The GEMM form (see the module docstring): a 1x1 "conv" over the input pixels.
+        # The GEMM form (see the module docstring): a 1x1 "conv" over the input pixels, as
+        # extract_workload counts it.
+        pixels = [math.prod(in_hw)]
         return conv_row(
             batch=x[0],
             in_channels=x[1],
             out_channels=w[1] * groups * math.prod(kernel),
             groups=groups,
-            in_hw=in_hw,
-            out_hw=in_hw,
-            kernel=ones,
-            stride=ones,
-            dilation=ones,
-            pad=[0] * spatial,
+            in_hw=pixels,
+            out_hw=pixels,
+            kernel=[1],
+            stride=[1],
+            dilation=[1],
+            pad=[0],
         )
+    pad = _near_padding(a, in_hw, out_hw, kernel, stride, dilation)
+    if spatial == 3:  # depth folded into height, as extract_workload does: MACs and sizes exact
+        in_hw = [in_hw[0] * in_hw[1], in_hw[2]]
+        out_hw = [out_hw[0] * out_hw[1], out_hw[2]]
+        kernel = [kernel[0] * kernel[1], kernel[2]]
+        stride, dilation, pad = stride[1:], dilation[1:], pad[1:]
     return conv_row(
         batch=x[0],
         in_channels=x[1],
@@ -410,7 +423,7 @@ def _conv_row(graph: _Graph, node) -> dict[str, Any]:
         kernel=kernel,
         stride=stride,
         dilation=dilation,
-        pad=_near_padding(a, in_hw, out_hw, kernel, stride, dilation),
+        pad=pad,
     )
 
 
@@ -516,13 +529,26 @@ class _Contraction:
 def _product_row(
     graph: _Graph, node, spec: _Contraction, a: str, b: str
 ) -> tuple[dict[str, Any], str, str | None]:
-    """A GEMM-like product as a linear row (groups = independent products)."""
+    """A GEMM-like product as a workload row: a linear row when one operand is a weight
+    (groups = independent products), else an act x act row."""
     a_const, b_const = a in graph.constant, b in graph.constant
     if a_const and not b_const:  # W @ X: rows are X's columns; transpose the product
         spec, a, b = spec.swapped(), b, a
-    weight: str | None = b if (b_const or a_const) else None
-    # TODO(i14): a product of two activations becomes an act x act row once that kind exists;
-    # until then the second operand stands in the weight's place (MACs and sizes are exact).
+    if not (a_const or b_const):
+        # Two activations (attention scores and values): ``shared`` independent products, each
+        # with its own second operand; dimensions only the first operand has are more rows.
+        return (
+            {
+                "kind": "act_matmul",
+                "batch": spec.shared,
+                "in_channels": spec.reduced,
+                "out_channels": math.prod(spec.b_only),
+                "in_h": math.prod(spec.a_only),
+                "out_h": math.prod(spec.a_only),
+            },
+            a,
+            b,  # plays the weight's part in the policy: the bits of the second operand
+        )
     rows = spec.a_only
     row = {
         "kind": "linear",
@@ -535,4 +561,4 @@ def _product_row(
         "in_h": math.prod(rows[1:]),
         "out_h": math.prod(rows[1:]),
     }
-    return row, a, weight
+    return row, a, b
