@@ -59,8 +59,14 @@ class KnapsackSolution:
 
     @property
     def error_bound(self) -> np.ndarray:
-        """Per resource: budget the rounding may have left unused (``L * step``)."""
-        return len(self.choice) * self.step
+        """Per resource: budget the rounding may have left unused.
+
+        ``L * step`` from rounding costs up to whole steps, plus the float rounding of the slack
+        itself (a cost below one ulp of the budget is absorbed when the slack is summed, so the
+        DP may see no room where exact arithmetic has a sliver).
+        """
+        n_layers = len(self.choice)
+        return n_layers * self.step + (n_layers + 1) * np.spacing(np.abs(self.budgets))
 
 
 def solve_mck(

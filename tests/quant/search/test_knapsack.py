@@ -110,6 +110,23 @@ def test_dp_within_discretization_bound_on_real_costs(inst, n_bins):
         np.array([1.0]),
     )
 )
+# Float slack 0, exact slack one ulp: only the error bound's rounding term covers it.
+@example(
+    (
+        np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 0.0], [6.31876673, 0.0, 0.0], [6.31876673] * 3]),
+        np.array(
+            [
+                [
+                    [4.18760745e-59, 5.59063838, 9.22062499e-64],
+                    [6.88528637, 6.88528637, 6.88528637],
+                    [0.0, 6.88528637, 6.88528637],
+                    [6.88528637, 6.88528637, 0.2],
+                ]
+            ]
+        ),
+        np.array([9.22062499e-64 + 6.88528637 + 0.0 + 0.2]),
+    )
+)
 def test_default_resolution_is_feasible_and_near_optimal(inst):
     values, costs, budgets = inst
     if brute_force(values, costs, budgets) == np.inf:
