@@ -107,3 +107,19 @@ def test_bits_figure_shows_what_bit_fusion_ran(workload):
             assert any(r > a for r, a in zip(ran, asked, strict=True))  # e.g. 6 ran as 8
     finally:
         plt.close(fig)
+
+
+def test_codesign_logs_its_stages_and_ctrl_c_is_one_line(monkeypatch, capsys, tmp_path):
+    import quant.codesign.run as run
+    from hwsim.errors import Interrupted
+
+    def interrupted(cfg):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "prepare", interrupted)
+    monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))  # no cached baseline here
+    with pytest.raises(Interrupted, match="run the same command again"):
+        run.run_codesign(CodesignConfig(hardware="bitfusion"))
+    err = capsys.readouterr().err  # captured: not a terminal, yet the stage line is there
+    assert "codesign: resnet_digits on digits, hardware bitfusion" in err
+    assert err.lstrip().startswith("[")
