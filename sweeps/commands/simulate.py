@@ -99,7 +99,7 @@ def build_policy(args: argparse.Namespace, workload, model: LoadedModel) -> tupl
         return BitPolicy.uniform(workload, w, a), f"uniform w{w}/a{a}"
     if model.policy is not None:
         return model.policy, model.policy_origin
-    return BitPolicy.uniform(workload, 8, 8), "uniform w8/a8 (no published bits)"
+    return BitPolicy.uniform(workload, 8, 8), "uniform w8/a8 (the model carries no bits)"
 
 
 @dataclass(frozen=True)
