@@ -49,6 +49,14 @@ def main() -> None:
         help="kernel threads for calibration and measurement (default 1: a "
         "shared machine disturbs one thread least)",
     )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall time, or CPU time of the calling thread (forces one thread) for every "
+        "measurement, calibration included: on a crowded machine the scheduler stretches wall "
+        "times by whole time slices, CPU time not",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cpu_model.csv")
     args = parser.parse_args()
 
@@ -63,6 +71,12 @@ def main() -> None:
     from sweeps.baselines import gemm_call
     from sweeps.commands.calibrate import measure_baselines
 
+    if args.clock == "cpu":
+        import time
+
+        import hwsim.calibrate
+
+        args.threads, hwsim.calibrate.CLOCK = 1, time.thread_time
     torch.set_num_threads(args.threads)
     result = calibrate(
         quick=args.quick,
@@ -71,6 +85,9 @@ def main() -> None:
         baselines=measure_baselines(args.quick, args.threads),
     )
     set_num_threads(args.threads)
+    # After Numba's: numba.set_num_threads resets the OpenMP runtime torch shares, and torch's
+    # int8 kernels then take a path up to 80x slower (measured here).
+    torch.set_num_threads(args.threads)
     shipped = {k: load_hardware(f"cpu-{k}") for k in ("bitserial", "int8", "fp32")}
     shapes = SHAPES[::2] if args.quick else SHAPES
     bits = BITS[:3] if args.quick else BITS
@@ -91,6 +108,7 @@ def main() -> None:
         row = {
             "impl": impl,
             "threads": args.threads,
+            "clock": args.clock,
             "M": m,
             "N": n,
             "K": k,

@@ -162,8 +162,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if args.clock == "cpu":
         args.threads, CLOCK = 1, time.thread_time
 
-    torch.set_num_threads(args.threads)
+    # Numba first: numba.set_num_threads after torch's resets the OpenMP runtime they share,
+    # and torch's int8 kernels then take a path up to 80x slower (measured here).
     numba.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     sizes = (256, 1024) if args.quick else (256, 1024, 2048)
     # Short calls get many repeats: on a shared VM a single run can be 1.5x off its floor.
     repeats = 3 if args.quick else 5

@@ -35,16 +35,22 @@ from hwsim.io import atomic_write_text
 KIB = 1024
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+"""What :func:`best_time` measures by default: wall time. ``time.thread_time`` (CPU time of
+the calling thread) is immune to the scheduler taking the core away, so it measures a
+single-threaded call on a crowded machine; a caller running one thread may set it."""
+
+
 def best_time(
     fn: Callable[[], Any],
     repeats: int,
     budget_s: float = 2.0,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Callable[[], float] | None = None,
 ) -> float:
     """Best-of time of ``fn`` over up to ``repeats`` runs within ``budget_s`` of wall time (at
-    least three): the least disturbed run on a shared machine. ``clock`` is wall time by
-    default; ``time.thread_time`` (CPU time of the calling thread) is immune to the scheduler
-    taking the core away, and measures a single-threaded call on a crowded machine."""
+    least three): the least disturbed run on a shared machine, on ``clock`` (default
+    :data:`CLOCK`)."""
+    clock = clock or CLOCK
     fn()  # warm-up: compilation, caches, waking the thread pool
     best = float("inf")
     start = time.perf_counter()
