@@ -234,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-resnet", action="store_true", help="skip the ResNet-18 run")
+    parser.add_argument(
+        "--resnet-only",
+        action="store_true",
+        help="re-run only the ResNet-18 part; the layer table is read from --out",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     global CLOCK
@@ -249,9 +254,12 @@ def main(argv: list[str] | None = None) -> None:
     pairs = [(b, b) for b in range(1, 9)]
     if not args.quick:
         pairs = [(w, a) for w in range(1, 9) for a in range(1, 9)]
-    layers = run_layers(pairs, repeats, peak)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(layers, args.out / "crossover.csv")  # kept even if the network run fails
+    if args.resnet_only:
+        layers = pd.read_csv(args.out / "crossover.csv")
+    else:
+        layers = run_layers(pairs, repeats, peak)
+        write_csv(layers, args.out / "crossover.csv")  # kept even if the network run fails
     # W1 is left out: a signed symmetric weight quantizer needs at least 2 bits.
     nets = pd.DataFrame() if args.no_resnet else run_resnet18(range(2, 9), max(3, repeats // 3))
     load_after = os.getloadavg()[0]
@@ -261,7 +269,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{peak * 64 / 1e9:.0f} binary GMAC/s ({peak / 1e9:.1f} G words/s). "
         f"Best of {repeats} calls per contender."
     )
-    for df in (layers, nets):
+    if args.resnet_only:
+        header += " (This run re-timed the ResNet-18 only; the layer tables are the run before's.)"
+    for df in (nets,) if args.resnet_only else (layers, nets):
         df["threads"] = args.threads
         df["clock"] = args.clock
         df["load_avg_1min"] = max(load_before, load_after)

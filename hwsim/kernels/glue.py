@@ -31,18 +31,22 @@ def _quantize_parallel(x, step, lo, hi, out, chunks):
 
 
 @njit(cache=True)
-def _rescale_range(acc, scale, bias, out, i0, i1):
+def _rescale_range(acc, scale, bias, out, r0, r1):
+    """Rows ``r0 .. r1`` of ``[rows, channels]``: a row-by-channel loop (no per-element
+    modulo) that LLVM vectorizes."""
     channels = scale.size
-    for i in range(i0, i1):
-        c = i % channels
-        out[i] = acc[i] * scale[c] + bias[c]
+    for r in range(r0, r1):
+        base = r * channels
+        for c in range(channels):
+            out[base + c] = acc[base + c] * scale[c] + bias[c]
 
 
 @njit(cache=True, parallel=True)
 def _rescale_parallel(acc, scale, bias, out, chunks):
-    per = -(-acc.size // chunks)
+    rows = acc.size // scale.size
+    per = -(-rows // chunks)
     for c in prange(chunks):
-        _rescale_range(acc, scale, bias, out, c * per, min(acc.size, (c + 1) * per))
+        _rescale_range(acc, scale, bias, out, c * per, min(rows, (c + 1) * per))
 
 
 def _channels_last(arr: np.ndarray) -> np.ndarray | None:
@@ -85,7 +89,7 @@ def rescale_accumulators(acc: np.ndarray, scale: np.ndarray, bias: np.ndarray) -
     scale = np.ascontiguousarray(scale, dtype=np.float64).reshape(-1)
     bias = np.ascontiguousarray(bias, dtype=np.float64).reshape(-1)
     if flat_in.size < PARALLEL_MIN_ELEMENTS:
-        _rescale_range(flat_in, scale, bias, flat_out, 0, flat_in.size)
+        _rescale_range(flat_in, scale, bias, flat_out, 0, flat_in.size // max(1, scale.size))
     else:
         _rescale_parallel(flat_in, scale, bias, flat_out, 8)
     return out.transpose(0, 3, 1, 2) if acc.ndim == 4 else out
