@@ -17,8 +17,8 @@ The model runs once under two interception modes:
 Each row is attributed to the innermost module running (forward pre/post hooks keep a stack) and
 named by its fully qualified name; a module's weight GEMMs and convs keep the plain name, its
 activation x activation matmuls get ``#matmul`` (``#scores`` / ``#values`` for
-``scaled_dot_product_attention``), a recurrent layer's GEMMs ``#l<layer>[r].t<step>.<ih|hh|hr>``;
-a name seen again gets ``#1``, ``#2``... in call order.
+``scaled_dot_product_attention`` and inside :func:`op_role`), a recurrent layer's GEMMs
+``#l<layer>[r].t<step>.<ih|hh|hr>``; a name seen again gets ``#1``, ``#2``... in call order.
 
 An operand is an *activation* when it was computed from the example input (tracked through every
 aten op); parameters, buffers and constants are not. A GEMM with one activation operand is a
@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -43,6 +44,21 @@ from hwsim.errors import HwsimError, check
 from hwsim.workload import Workload
 
 Row = dict[str, Any]
+
+_ROLES: list[str] = []
+
+
+@contextmanager
+def op_role(role: str) -> Iterator[None]:
+    """Name the activation x activation products run inside ``<module>#<role>`` (instead of
+    ``#matmul``), as ``scaled_dot_product_attention`` names its own ``#scores`` / ``#values``:
+    for attention written out op by op (a quantized attention) to keep the float model's
+    row names."""
+    _ROLES.append(role)
+    try:
+        yield
+    finally:
+        _ROLES.pop()
 
 
 def extract_workload(
@@ -134,7 +150,7 @@ class _Capture:
     # module attribution ------------------------------------------------------------------
     def enter(self, label: str) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any) -> None:
-            self.stack.append(label)
+            self.stack.append(self.stack[-1] if _transparent(module) and self.stack else label)
 
         return hook
 
@@ -190,11 +206,17 @@ class _Capture:
         each operand is an activation, where the caller knows better than the tensors."""
         a_act, b_act = acts if acts is not None else (self.is_act(a), self.is_act(b))
         if a_act and b_act:
-            self.add(act_matmul_row(batch, m, k, n), "matmul", a)
+            self.add(act_matmul_row(batch, m, k, n), _ROLES[-1] if _ROLES else "matmul", a)
         elif b_act:  # weight @ activation: the activation's columns are the GEMM's rows
             self.add(linear_row(batch, n, k, m, shared=shared_b), "", b)
         else:
             self.add(linear_row(batch, m, k, n, shared=shared_b), "", a)
+
+
+def _transparent(module: nn.Module) -> bool:
+    """Modules marked ``hwsim_transparent`` (an attention's operand quantizers around its
+    products) lend their ops to the module that calls them."""
+    return bool(getattr(module, "hwsim_transparent", False))
 
 
 def linear_row(batch: int, m: int, k: int, n: int, shared: bool = True) -> Row:

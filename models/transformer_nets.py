@@ -25,6 +25,7 @@ last position: what :func:`models.llm_workload` runs for the prefill and decode 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -32,7 +33,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.digits import DIGITS_SHAPE
+from models.extract import op_role
 from models.zoo import register
+
+PRODUCTS: tuple[str, ...] = ("scores", "values")
+"""The two activation x activation products of an attention: ``Q K^T`` and ``P V``."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,20 @@ def rotate(x: torch.Tensor, start: int, theta: float) -> torch.Tensor:
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
 
 
+def product(role: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` named ``#<role>`` in the workload."""
+    with op_role(role):
+        return a @ b
+
+
 class Attention(nn.Module):
-    """Multi-head (or grouped-query) attention through ``F.scaled_dot_product_attention``."""
+    product_roles = PRODUCTS  # quant.products finds the product slots by this
+
+    """Multi-head (or grouped-query) attention through ``F.scaled_dot_product_attention``.
+
+    ``scores_product`` / ``values_product`` may hold a module called as ``module(a, b)``
+    instead of ``a @ b`` (quant puts operand quantizers there); the attention is then written
+    out op by op, with the same workload rows."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
@@ -121,6 +138,8 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.hidden, kv, bias=cfg.bias)
         self.v_proj = nn.Linear(cfg.hidden, kv, bias=cfg.bias)
         self.o_proj = nn.Linear(cfg.hidden, cfg.hidden, bias=cfg.bias)
+        self.scores_product: nn.Module | None = None
+        self.values_product: nn.Module | None = None
 
     def forward(
         self,
@@ -138,14 +157,34 @@ class Attention(nn.Module):
             q, k = rotate(q, start, cfg.rope_theta), rotate(k, start, cfg.rope_theta)
         if past_k is not None:
             k, v = torch.cat((past_k, k), dim=-2), torch.cat((past_v, v), dim=-2)
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            is_causal=cfg.causal and t > 1,
-            enable_gqa=cfg.n_kv_heads != cfg.heads,
-        )
+        if self.scores_product is not None or self.values_product is not None:
+            y = self._written_out(q, k, v, cfg.causal and t > 1)
+        else:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                is_causal=cfg.causal and t > 1,
+                enable_gqa=cfg.n_kv_heads != cfg.heads,
+            )
         return self.o_proj(y.transpose(1, 2).reshape(b, t, cfg.hidden))
+
+    def _written_out(self, q, k, v, causal: bool) -> torch.Tensor:
+        """What ``scaled_dot_product_attention`` computes, with the product modules in place."""
+        group = self.cfg.heads // self.cfg.n_kv_heads
+        if group > 1:
+            k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
+        scores, values = (
+            getattr(self, f"{r}_product") or (lambda a, b, r=r: product(r, a, b)) for r in PRODUCTS
+        )
+        s = scores(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        if causal:  # each query sees the keys up to its own position (the last ones)
+            length, source = s.shape[-2:]
+            keep = torch.ones(length, source, dtype=torch.bool, device=s.device).tril(
+                source - length
+            )
+            s = s.masked_fill(~keep, float("-inf"))
+        return values(torch.softmax(s, dim=-1), v)
 
 
 class MLP(nn.Module):

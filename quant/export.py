@@ -26,6 +26,8 @@ from hwsim.errors import HwsimError, check
 from hwsim.policy import FLOAT_BITS
 from quant.layers import QuantState
 from quant.model import calibration_batches, current_policy, quantized_layers, replace_module
+from quant.products import QProduct
+from quant.quantizers import quantizer_range
 
 
 def _pair(value: Any, field: str) -> tuple[int, int]:
@@ -169,7 +171,7 @@ def integer_model(model: nn.Module) -> IntegerModel:
     glue = copy.deepcopy(model).double().eval()
     layers: dict[str, IntegerLayer] = {}
     for name, layer in quantized_layers(model).items():
-        if FLOAT_BITS in (layer.w_bits, layer.a_bits):
+        if FLOAT_BITS in (layer.w_bits, layer.a_bits) or isinstance(layer, QProduct):
             continue
         check(
             isinstance(layer, nn.Conv2d | nn.Linear),
@@ -180,7 +182,47 @@ def integer_model(model: nn.Module) -> IntegerModel:
         integer = IntegerLayer(name, layer.quant_state(), layer)
         replace_module(glue, name, integer)
         layers[name] = integer
+    for path, qp in model.named_modules():
+        if isinstance(qp, QProduct) and FLOAT_BITS not in (qp.w_bits, qp.a_bits):
+            replace_module(glue, path, IntegerProduct(qp))
     return IntegerModel(glue, layers)
+
+
+class IntegerProduct(nn.Module):
+    """An activation x activation product on ``hwsim.kernels``: both operands rounded to
+    their codes at the fitted steps, multiplied exactly in int64 (batch x heads independent
+    products), rescaled by the two steps."""
+
+    def __init__(self, source: nn.Module) -> None:
+        super().__init__()
+        self.policy_name = source.policy_name
+        self.quantizers = [
+            (q.bits, bool(q.signed), float(q.scale.detach().reshape(())))
+            for q in (source.act_quantizer, source.weight_quantizer)
+        ]
+
+    @staticmethod
+    def _codes(x: Tensor, bits: int, signed: bool, step: float) -> np.ndarray:
+        lo, hi = quantizer_range(bits, signed)
+        return torch.clamp(torch.round(x.double() / step), lo, hi).to(torch.int64).cpu().numpy()
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        from hwsim import kernels
+
+        (a_bits, a_signed, a_step), (b_bits, b_signed, b_step) = self.quantizers
+        lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a = a.expand(*lead, *a.shape[-2:])
+        b = b.expand(*lead, *b.shape[-2:])
+        acc = kernels.bitserial_act_matmul(
+            self._codes(a, a_bits, a_signed, a_step).reshape(-1, *a.shape[-2:]),
+            self._codes(b, b_bits, b_signed, b_step).reshape(-1, *b.shape[-2:]),
+            a_bits,
+            b_bits,
+            a_signed=a_signed,
+            b_signed=b_signed,
+        )
+        out = torch.from_numpy(acc).to(torch.float64) * (a_step * b_step)
+        return out.reshape(*lead, a.shape[-2], b.shape[-1])
 
 
 def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> Exported:

@@ -29,9 +29,10 @@ def quantizable_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def quantized_layers(model: nn.Module) -> dict[str, nn.Module]:
-    """Every layer exposing ``w_bits`` and ``a_bits`` (from any method) by qualified name."""
+    """Every layer exposing ``w_bits`` and ``a_bits`` (from any method) by its policy name:
+    the qualified name, or for a quantized attention product ``<attention>#<role>``."""
     return {
-        n: m
+        getattr(m, "policy_name", n): m
         for n, m in model.named_modules()
         if n and hasattr(m, "w_bits") and hasattr(m, "a_bits")
     }
@@ -57,8 +58,16 @@ def quantize_layers(
     make_layer: Callable[..., nn.Module] = quantize_layer,
     **layer_options: Any,
 ) -> nn.Module:
-    """Replace, in place, each layer named in ``bits`` by ``make_layer(module, w, a, ...)``."""
+    """Replace, in place, each layer named in ``bits`` by ``make_layer(module, w, a, ...)``;
+    names of activation x activation products (``<attention>#scores``) get a
+    :class:`quant.products.QProduct` with quantizers on both operands."""
+    from quant.products import product_slots, quantize_product
+
     layers = quantizable_layers(model)
+    products = product_slots(model)
+    for name in sorted(set(bits) & set(products)):
+        quantize_product(model, name, *bits[name])
+    bits = {n: b for n, b in bits.items() if n not in products}
     unknown = sorted(set(bits) - set(layers))
     if unknown:
         raise HwsimError(
@@ -100,10 +109,16 @@ def calibrate(model: nn.Module, calibration: Any) -> nn.Module:
     batches = calibration_batches(calibration)
     if not batches:
         return model
+    from quant.products import QProduct
+
     quantizers = [
-        m.act_quantizer
+        q
         for m in quantized_layers(model).values()
-        if hasattr(m.act_quantizer, "start_observing")
+        # A product's second operand is an activation too: fitted the same way.
+        for q in (
+            (m.act_quantizer, m.weight_quantizer) if isinstance(m, QProduct) else (m.act_quantizer,)
+        )
+        if hasattr(q, "start_observing")
     ]
     was_training = model.training
     model.eval()

@@ -1,0 +1,89 @@
+"""Quantized activation x activation products: attention scores ``Q K^T`` and values ``P V``.
+
+A :class:`QProduct` sits in a zoo attention's ``scores_product`` / ``values_product`` slot and
+fake-quantizes both operands before the product: the first at ``a_bits``, the second (which
+takes the weight's place in the hardware) at ``w_bits``, the policy's pair for that
+``act_matmul`` row (``layers.0.attn#scores``). Both quantizers are activation quantizers,
+fitted to what they see during calibration; the second operand has no stored value, so
+:attr:`QProduct.weight` is the one seen last (what a sensitivity scan fits its step to).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from hwsim.errors import check_bits
+from quant.layers import default_act_quantizer
+
+
+class QProduct(nn.Module):
+    """``quantize(a) @ quantize(b)`` named ``<attention>#<role>`` in the workload."""
+
+    hwsim_transparent = True  # its product belongs to the attention module that calls it
+
+    def __init__(self, role: str, policy_name: str, w_bits: int, a_bits: int) -> None:
+        super().__init__()
+        self.role = role
+        self.policy_name = policy_name
+        self.act_quantizer = default_act_quantizer(check_bits("a_bits", a_bits, allow_float=True))
+        self.weight_quantizer = default_act_quantizer(
+            check_bits("w_bits", w_bits, allow_float=True)
+        )
+        self.last_second: Tensor | None = None
+
+    @property
+    def w_bits(self) -> int:
+        return self.weight_quantizer.bits
+
+    @w_bits.setter
+    def w_bits(self, value: int) -> None:
+        self.weight_quantizer.bits = value
+
+    @property
+    def a_bits(self) -> int:
+        return self.act_quantizer.bits
+
+    @a_bits.setter
+    def a_bits(self, value: int) -> None:
+        self.act_quantizer.bits = value
+
+    @property
+    def weight(self) -> Tensor:
+        """The second operand of the last call (an activation: nothing is stored)."""
+        if self.last_second is None:
+            raise RuntimeError(f"{self.policy_name} has not run yet")
+        return self.last_second
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        from models.transformer_nets import product
+
+        self.last_second = b.detach()
+        return product(self.role, self.act_quantizer(a), self.weight_quantizer(b))
+
+
+def product_slots(model: nn.Module) -> dict[str, tuple[nn.Module, str]]:
+    """Every quantizable product of ``model`` by policy name (``<module>#<role>``): the
+    module holding the slot and the role. Modules offer slots by a ``product_roles`` tuple."""
+    return {
+        f"{name}#{role}": (module, role)
+        for name, module in model.named_modules()
+        for role in getattr(module, "product_roles", ())
+    }
+
+
+def quantize_product(model: nn.Module, name: str, w_bits: int, a_bits: int) -> QProduct:
+    """Put a :class:`QProduct` at bits ``(w_bits, a_bits)`` into product slot ``name``."""
+    module, role = product_slots(model)[name]
+    qp = QProduct(role, name, w_bits, a_bits)
+    p = next(module.parameters(), None)
+    if p is not None:
+        qp.to(p.device)
+    setattr(module, f"{role}_product", qp)
+    return qp
+
+
+@torch.no_grad()
+def product_codes(qp: QProduct, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Integer codes of both operands at the fitted steps."""
+    return qp.act_quantizer.codes(a)[0], qp.weight_quantizer.codes(b)[0]
