@@ -63,7 +63,9 @@ def test_baseline_cache_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))
     data = Tiny()
     trained = []
-    monkeypatch.setattr(baseline, "load_data", lambda name, seed=0: trained.append(name) or data)
+    monkeypatch.setattr(
+        baseline, "load_data", lambda name, seed=0, **_: trained.append(name) or data
+    )
     first = pretrained("mlp_digits", "digits", seed=0, epochs=2)
     path = baseline.cache_path("mlp_digits", "digits", 0, 2)
     assert path.is_file() and path.parent.parent == tmp_path and trained == ["digits"]
@@ -140,3 +142,53 @@ def test_cuda_training_is_repeatable_and_close_to_cpu():
     reference = torch.cat([p.detach().flatten() for p in cpu.parameters()])
     torch.testing.assert_close(runs[0], reference, rtol=1e-3, atol=1e-4)
     assert abs(evaluate(model, data) - evaluate(cpu, data)) <= 1 / 32  # one image at most
+
+
+def test_cache_path_of_a_folder_spec_is_one_file_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))
+    a = baseline.cache_path("resnet20", "cifar10:/data/a b/c", 0, 1)
+    b = baseline.cache_path("resnet20", "cifar10:/data/other", 0, 1)
+    assert a.parent == b.parent == tmp_path / "baselines" and a != b
+    assert a.name.startswith("resnet20-cifar10-")
+    assert baseline.cache_path("m", "digits", 0, 1).name.startswith("m-digits-seed0")
+
+
+def test_checkpoint_in_every_saved_form_gives_the_same_network(tmp_path):
+    import models
+
+    torch.manual_seed(0)
+    net = models.build("resnet_digits", num_classes=3)
+    net.eval()
+    x = torch.rand(5, 1, 8, 8)
+    expected = net(x)
+    state = net.state_dict()
+    forms = {
+        "plain.pt": state,
+        "nested.pt": {"epoch": 7, "state_dict": {f"module.{k}": v for k, v in state.items()}},
+        "whole.pt": net,
+    }
+    for name, obj in forms.items():
+        torch.save(obj, tmp_path / name)
+        loaded = baseline.load_checkpoint(tmp_path / name, "resnet_digits", num_classes=3)
+        assert not loaded.training
+        torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
+
+
+def test_checkpoint_that_does_not_fit_is_named(tmp_path):
+    import models
+    from hwsim import HwsimError
+
+    torch.save(models.build("mlp_digits").state_dict(), tmp_path / "mlp.pt")
+    with pytest.raises(HwsimError, match="missing") as err:
+        baseline.load_checkpoint(tmp_path / "mlp.pt", "resnet_digits")
+    assert err.value.field == "checkpoint"
+    with pytest.raises(HwsimError, match=r"fc3.weight \(10, 128\) != \(4, 128\)"):
+        baseline.load_checkpoint(tmp_path / "mlp.pt", "mlp_digits", num_classes=4)
+    (tmp_path / "junk.pt").write_bytes(b"definitely not torch")
+    with pytest.raises(HwsimError, match=r"cannot be loaded|not a torch"):
+        baseline.load_checkpoint(tmp_path / "junk.pt", "mlp_digits")
+    torch.save({"lr": 0.1}, tmp_path / "opts.pt")
+    with pytest.raises(HwsimError, match="expected a state_dict"):
+        baseline.load_checkpoint(tmp_path / "opts.pt", "mlp_digits")
+    with pytest.raises(HwsimError, match="no such file"):
+        baseline.load_checkpoint(tmp_path / "absent.pt", "mlp_digits")

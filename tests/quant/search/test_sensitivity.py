@@ -74,3 +74,43 @@ def test_hessian_trace_of_a_quadratic_is_exact():
     est = hessian_trace(net, Data, ["1"], probes=1000, samples=16)
     assert est[0] == pytest.approx(exact, rel=0.15)
     assert np.isfinite(est).all()
+
+
+def test_batches_give_the_one_batch_table(setup):
+    model, data, names = setup
+    kw = {"samples": 48, "progress": False}
+    whole = layer_sensitivity(model, data, names, (2, 8), (4, 8), **kw)
+    batched = layer_sensitivity(model, data, names, (2, 8), (4, 8), batch_size=20, **kw)
+    np.testing.assert_allclose(batched, whole, atol=1e-5)
+
+
+def test_input_hessian_trace_is_exact_on_a_linear_layer():
+    from quant.search.sensitivity import _traces
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.randn(6, 4), torch.randint(0, 3, (6,))
+
+    def f(inp):
+        return F.cross_entropy(net[1](inp), y)
+
+    exact = float(torch.autograd.functional.hessian(f, x).reshape(24, 24).trace())
+    # two batches of 3: the loss is their mean, so each counts half
+    batches = [(x[:3], y[:3]), (x[3:], y[3:])]
+    _, a_tr, a_size = _traces(net, batches, ["1"], probes=2000, seed=0)
+    assert a_tr[0] == pytest.approx(exact, rel=0.15) and a_size[0] == 24
+
+
+def test_hessian_table_is_zero_at_the_reference_and_grows_with_fewer_bits(setup):
+    from quant.search.sensitivity import hessian_sensitivity
+
+    model, data, names = setup
+    opts = (2, 3, 4, 8)
+    table = hessian_sensitivity(model, data, names, opts, opts, samples=64, probes=8)
+    assert table.shape == (3, 4, 4)
+    np.testing.assert_allclose(table[:, -1, -1], 0, atol=1e-9)
+    # The quantization error shrinks as bits grow and curvatures count as >= 0: no entry grows
+    # with more bits and none is negative. The last layer feeds CE directly: convex in its
+    # input, so its input curvature is positive and 2 bits cost something there.
+    assert np.all(np.diff(table, axis=1) <= 1e-12) and np.all(np.diff(table, axis=2) <= 1e-12)
+    assert np.all(table >= -1e-12) and table[2, 0, 0] > 0
