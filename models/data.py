@@ -356,7 +356,8 @@ class ImageFolder:
       ``CROP_RATIO`` aspect) to ``input_shape``, mirrored left-right half the time.
 
     ``mean``/``std`` normalize each channel after scaling to [0, 1]; ImageNet's statistics by
-    default, since checkpoints trained on such folders expect them.
+    default for RGB, since checkpoints trained on such folders expect them (grey images stay in
+    [0, 1] unless given statistics).
     """
 
     name: str
@@ -395,6 +396,8 @@ def load_image_folder(
         tuple(input_shape),
         "must be (C, H, W) with 1 or 3 channels",
     )
+    if shape[0] == 1 and mean is IMAGENET_MEAN and std is IMAGENET_STD:
+        mean = std = None  # the default statistics are RGB ones: grey stays in [0, 1]
     if mean is not None or std is not None:
         check(
             mean is not None and std is not None and len(mean) == len(std) == shape[0],
@@ -563,9 +566,14 @@ def tensors(data: Any, split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def torch_split(data: Any, split: str, augment: bool = False) -> TorchDataset:
     """``split`` of a :class:`Dataset`, an :class:`ImageFolder` or any object with
     ``x_train``/``y_train`` tensors, as a torch dataset."""
-    if hasattr(data, "split"):
+    if isinstance(data, Dataset | ImageFolder):
         return data.split(split, augment)
     return TensorDataset(*tensors(data, split))
+
+
+def is_dataset(obj: Any) -> bool:
+    """Whether ``obj`` is a dataset (splits of images and labels), not a batch of images."""
+    return isinstance(obj, Dataset | ImageFolder) or hasattr(obj, "x_train")
 
 
 def loader(

@@ -45,6 +45,13 @@ def current_policy(model: nn.Module) -> BitPolicy:
     )
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters (or buffers) live; the CPU for a model with neither."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     """Put ``new`` at the dotted path ``name`` inside ``model``."""
     parent_name, _, child = name.rpartition(".")
@@ -77,7 +84,9 @@ def quantize_layers(
             f"{'...' if len(layers) > 10 else ''})",
         )
     for name, (w_bits, a_bits) in bits.items():
-        replace_module(model, name, make_layer(layers[name], w_bits, a_bits, **layer_options))
+        old = layers[name]
+        new = make_layer(old, w_bits, a_bits, **layer_options)
+        replace_module(model, name, new.to(old.weight.device))  # quantizers start on the CPU
     return model
 
 
@@ -86,8 +95,11 @@ def calibration_batches(calibration: Any, max_samples: int = 512) -> list[Tensor
     ``(x, y)`` pairs, or a dataset object with ``x_train`` (its first ``max_samples``)."""
     if calibration is None:
         return []
-    if hasattr(calibration, "x_train"):
-        return [calibration.x_train[:max_samples]]
+    from models.data import calibration as first_images
+    from models.data import is_dataset
+
+    if is_dataset(calibration):
+        return [first_images(calibration, max_samples)[0]]
     if isinstance(calibration, Tensor):
         return [calibration]
     if isinstance(calibration, Iterable):
@@ -125,8 +137,9 @@ def calibrate(model: nn.Module, calibration: Any) -> nn.Module:
     for q in quantizers:
         q.start_observing()
     try:
+        device = model_device(model)
         for x in batches:
-            model(x)
+            model(x.to(device))
     finally:
         for q in quantizers:
             q.finish_calibration()

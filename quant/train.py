@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from hwsim.errors import HwsimError, check
 from models.data import loader
+from quant.model import model_device
 
 OptimizerSpec = str | Callable[[nn.Module], torch.optim.Optimizer]
 OPTIMIZERS = ("adam", "sgd")
@@ -102,13 +103,6 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         # cuBLAS is only deterministic with a fixed workspace; it reads this on first use.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return device
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where ``model``'s parameters (or buffers) live; the CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def train(

@@ -12,6 +12,7 @@ from typing import Any
 from hwsim.errors import HwsimError, check, check_bits
 from quant.methods import budgeted_methods, check_candidates, make_config, search_method
 from quant.search.hardware_aware import BUDGET_METRICS, candidates
+from quant.search.sensitivity import SENSITIVITIES
 
 BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
 
@@ -24,6 +25,14 @@ class CodesignConfig:
     (:func:`quant.methods.budgeted_methods`); ``method_params`` are fields of its config,
     over the method's ``codesign_defaults``. Its search runs ``epochs`` (at least one) with
     ``seed`` unless ``method_params`` says otherwise; ``method_config`` is the result.
+
+    Scale: ``checkpoint`` is the user's float baseline (else one is trained for
+    ``baseline_epochs`` and cached); ``device`` runs training, sensitivity and fine-tuning
+    (``auto``: CUDA when there is one); ``image_size`` sets an image folder's resolution (default:
+    the model's); ``workers`` loads batches in that many processes; ``finetune_steps`` replaces
+    ``epochs`` of fine-tuning by that many steps; ``sensitivity`` is ``loss`` (one pass per
+    option) or ``hessian`` (second order, ``hessian_probes`` per batch), both on ``samples``
+    calibration images in batches of ``calibration_batch``.
     """
 
     model: str = "resnet_digits"
@@ -40,6 +49,14 @@ class CodesignConfig:
     reference: tuple[int, int] = (8, 8)
     samples: int = 256  # calibration images (sensitivities, activation steps)
     lr: float = 5e-4
+    checkpoint: str | None = None
+    device: str = "auto"
+    image_size: int | None = None
+    workers: int = 0
+    finetune_steps: int | None = None
+    sensitivity: str = "loss"
+    calibration_batch: int = 256
+    hessian_probes: int = 16
     method_config: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -79,6 +96,36 @@ class CodesignConfig:
             f"must be among the candidates {cands}",
         )
         check(self.samples >= 1, "samples", self.samples, "must be >= 1")
+        for name in ("workers", "calibration_batch", "hessian_probes", "image_size"):
+            value = getattr(self, name)
+            low = 0 if name == "workers" else 1
+            check(
+                (value is None and name == "image_size")
+                or (isinstance(value, int) and not isinstance(value, bool) and value >= low),
+                name,
+                value,
+                f"must be an integer >= {low}",
+            )
+        check(
+            self.finetune_steps is None
+            or (isinstance(self.finetune_steps, int) and self.finetune_steps >= 0),
+            "finetune_steps",
+            self.finetune_steps,
+            "must be an integer >= 0 (or None: whole epochs)",
+        )
+        check(
+            self.sensitivity in SENSITIVITIES,
+            "sensitivity",
+            self.sensitivity,
+            f"must be one of {SENSITIVITIES}",
+        )
+        check(
+            isinstance(self.device, str)
+            and (self.device in ("auto", "cpu") or self.device.split(":")[0] == "cuda"),
+            "device",
+            self.device,
+            "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
+        )
         method = search_method(self.method)
         params = {**method.codesign_defaults, **dict(self.method_params or {})}
         object.__setattr__(self, "method_params", dict(self.method_params or {}))

@@ -19,15 +19,19 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
+from models.data import calibration
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
+from quant.codesign.stages import Stages
 from quant.methods import SearchProblem, search_method
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
@@ -76,44 +80,97 @@ class Prepared:
     sensitivity: np.ndarray
 
 
-def prepare(cfg: CodesignConfig) -> Prepared:
-    """Load the data and the cached float baseline, extract the workload, measure sensitivity."""
+def input_shape(cfg: CodesignConfig) -> tuple[int, ...]:
+    """One image's ``(C, H, W)``: the zoo model's, at ``image_size`` if the config sets one."""
+    import models
+
+    shape = models.zoo.entry(cfg.model).input_shape
+    return shape if cfg.image_size is None else (shape[0], cfg.image_size, cfg.image_size)
+
+
+def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prepared:
+    """Load the data and the float baseline (the checkpoint, or trained and cached), extract
+    the workload, measure sensitivity; on the config's device. ``stages`` keeps (and gives
+    back, on a resumed run) the baseline and the sensitivity table."""
     import models
     from models.data import load_dataset
-    from quant.baseline import pretrained
-    from quant.search.sensitivity import layer_sensitivity
-    from quant.train import evaluate, set_seed
+    from quant.baseline import load_checkpoint, pretrained
+    from quant.search.sensitivity import hessian_sensitivity, layer_sensitivity
+    from quant.train import evaluate, resolve_device, set_seed
 
+    stages = stages or Stages(None, cfg)
+    device = resolve_device(cfg.device)
     set_seed(cfg.seed)
-    data = load_dataset(cfg.data, seed=cfg.seed)
-    base = pretrained(cfg.model, cfg.data, cfg.seed, cfg.baseline_epochs)
-    workload = models.extract_workload(base, models.example_input(cfg.model, batch=None))
-    sens = layer_sensitivity(
-        base,
-        data,
-        workload.layer_names,
-        cfg.candidates,
-        cfg.candidates,
-        reference=cfg.reference,
-        samples=cfg.samples,
-        progress=False,
-    )
-    return Prepared(data, base, evaluate(base, data), workload, sens)
+    shape = input_shape(cfg)
+    data = load_dataset(cfg.data, seed=cfg.seed, input_shape=shape)
+    state = stages.read_state("baseline.pt")
+    if cfg.checkpoint is not None:
+        base = load_checkpoint(cfg.checkpoint, cfg.model, num_classes=data.num_classes)
+    elif state is not None:
+        base = models.build(cfg.model, num_classes=data.num_classes)
+        base.load_state_dict(state)
+        base.eval()
+    else:
+        base = pretrained(
+            cfg.model,
+            cfg.data,
+            cfg.seed,
+            cfg.baseline_epochs,
+            dataset=data,
+            workers=cfg.workers,
+        )
+    stages.write_state("baseline.pt", base)
+    batch = models.zoo.entry(cfg.model).batch
+    workload = models.extract_workload(base.cpu(), torch.zeros((batch, *shape)))
+    base = base.to(device).eval()
+    done = stages.read_json("baseline.json")
+    if done is None:
+        done = {"accuracy": evaluate(base, data, workers=cfg.workers), "device": str(device)}
+        stages.write_json("baseline.json", done)
+    if log is not None:
+        log(f"float baseline accuracy {100 * done['accuracy']:.2f} % (on {device})")
+    sens = stages.read_array("sensitivity.npy")
+    if sens is None:
+        common = {
+            "reference": cfg.reference,
+            "samples": cfg.samples,
+            "batch_size": cfg.calibration_batch,
+            "workers": cfg.workers,
+        }
+        names, cands = workload.layer_names, cfg.candidates
+        if cfg.sensitivity == "hessian":
+            sens = hessian_sensitivity(
+                base, data, names, cands, cands, probes=cfg.hessian_probes, seed=cfg.seed, **common
+            )
+        else:
+            sens = layer_sensitivity(base, data, names, cands, cands, progress=False, **common)
+        stages.write_array("sensitivity.npy", sens)
+    return Prepared(data, base, float(done["accuracy"]), workload, sens)
 
 
-def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> CodesignResult:
+def run_codesign(
+    config: CodesignConfig, *, progress: bool | None = None, out: str | Path | None = None
+) -> CodesignResult:
     """Run the whole loop for ``config`` and return the comparison (see module docstring).
 
     Each stage logs one line with the elapsed time to stderr (any stream); tqdm bars show on a
     terminal (``progress=None``) or as asked. Ctrl-C raises :class:`hwsim.errors.Interrupted`
-    saying what was kept (the cached float baseline) and how to resume."""
+    saying what was kept (the cached float baseline) and how to resume.
+
+    ``out``: the run folder, where each stage's result is written as it is done
+    (:mod:`quant.codesign.stages`); a run with the same ``out`` resumes from them."""
     try:
-        return _run(config, progress)
+        return _run(config, progress, out)
     except KeyboardInterrupt:
         from hwsim.errors import Interrupted
         from quant.baseline import DEFAULT_EPOCHS, cache_path
 
         cfg = config
+        if out is not None and (Path(out) / "stages").is_dir():
+            raise Interrupted(
+                f"kept the finished stages in {Path(out) / 'stages'}; run the same command "
+                "(same --out) again to resume from them"
+            ) from None
         epochs = DEFAULT_EPOCHS if cfg.baseline_epochs is None else cfg.baseline_epochs
         cached = cache_path(cfg.model, cfg.data, cfg.seed, epochs)
         kept = (
@@ -127,7 +184,7 @@ def run_codesign(config: CodesignConfig, *, progress: bool | None = None) -> Cod
         ) from None
 
 
-def _run(cfg: CodesignConfig, progress: bool | None) -> CodesignResult:
+def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> CodesignResult:
     from hwsim import load_hardware, simulate
     from hwsim.progress import StageLog
 
@@ -135,15 +192,16 @@ def _run(cfg: CodesignConfig, progress: bool | None) -> CodesignResult:
     hw = load_hardware(cfg.hardware)
     log = StageLog("codesign")
     bars = None if progress is None else not progress  # tqdm's disable
+    stages = Stages(out, cfg)
     log(f"{cfg.model} on {cfg.data}, hardware {hw.name}: float baseline, then sensitivity")
-    prep = prepare(cfg)
+    prep = prepare(cfg, stages, log)
     data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
     base_acc = prep.baseline_accuracy
     names = workload.layer_names
     cands = cfg.candidates
     log(
-        f"baseline accuracy {100 * base_acc:.2f} %; sensitivity of {len(names)} layers x "
-        f"{len(cands)} bits measured; searching ({cfg.method}, simulated and proxy costs)"
+        f"sensitivity ({cfg.sensitivity}) of {len(names)} layers x {len(cands)} bits "
+        f"measured; searching ({cfg.method}, simulated and proxy costs)"
     )
 
     hw_table = hardware_costs(workload, hw, cands, cands)
@@ -180,28 +238,70 @@ def _run(cfg: CodesignConfig, progress: bool | None) -> CodesignResult:
     policies: dict[str, BitPolicy] = {}
     for b in cfg.uniform:
         policies[f"uniform w{b}a{b}"] = BitPolicy.uniform(workload, b, b)
-    hw_policy = _search(cfg, base, data, hw_table, sens, hw_budgets, (workload, hw), notes)
-    policies[f"{cfg.method} (simulated)"] = checked(f"{cfg.method} (simulated)", hw_policy)
-    proxy_policy = _search(cfg, base, data, proxy_table, sens, proxy_budgets, None, notes)
-    proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
-    policies[proxy_label] = proxy_policy
-    policies[f"{proxy_label} + repair"] = checked(f"{proxy_label} + repair", proxy_policy)
-    log(f"search done; fine-tuning {len(policies)} policies for {cfg.epochs} epochs each")
+    searched = stages.read_json("search.json")
+    if searched is None:
+        hw_policy = _search(cfg, base, data, hw_table, sens, hw_budgets, (workload, hw), notes)
+        policies[f"{cfg.method} (simulated)"] = checked(f"{cfg.method} (simulated)", hw_policy)
+        proxy_policy = _search(cfg, base, data, proxy_table, sens, proxy_budgets, None, notes)
+        proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
+        policies[proxy_label] = proxy_policy
+        policies[f"{proxy_label} + repair"] = checked(f"{proxy_label} + repair", proxy_policy)
+        stages.write_json(
+            "search.json",
+            {"policies": {k: p.to_dict() for k, p in policies.items()}, "notes": notes},
+        )
+    else:
+        policies = {k: BitPolicy.from_dict(d) for k, d in searched["policies"].items()}
+        notes = list(searched["notes"])
+    how = (
+        f"{cfg.finetune_steps} steps" if cfg.finetune_steps is not None else f"{cfg.epochs} epochs"
+    )
+    log(f"search done; fine-tuning {len(policies)} policies for {how} each")
 
-    x_cal = data.x_train[: cfg.samples]
+    x_cal = calibration(data, cfg.samples, workers=cfg.workers)[0]
     rows = []
     run_bits: dict[str, dict[str, tuple[int, int]]] = {}
+    tuned_seconds: list[float] = []
     for i, (label, policy) in enumerate(
         tqdm(policies.items(), desc="fine-tune", leave=False, disable=bars), start=1
     ):
-        acc, acc_ptq = finetuned_accuracy(
-            policy, base, data, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed, calibration=x_cal
-        )
+        name = f"finetune-{i}.json"
+        done = stages.read_json(name)
+        if done is None or done["method"] != label or done["bits"] != policy.to_dict():
+            began = time.perf_counter()
+            acc, acc_ptq = finetuned_accuracy(
+                policy,
+                base,
+                data,
+                epochs=cfg.epochs,
+                lr=cfg.lr,
+                seed=cfg.seed,
+                calibration=x_cal,
+                steps=cfg.finetune_steps,
+                workers=cfg.workers,
+            )
+            done = {
+                "method": label,
+                "bits": policy.to_dict(),
+                "accuracy": acc,
+                "accuracy_before_finetune": acc_ptq,
+            }
+            stages.write_json(name, done)
+            tuned_seconds.append(time.perf_counter() - began)
         costs, run_bits[label] = cost_row(policy, workload, hw, budgets, ref_totals)
         rows.append(
-            {"method": label, "accuracy": acc, "accuracy_before_finetune": acc_ptq, **costs}
+            {
+                "method": label,
+                "accuracy": done["accuracy"],
+                "accuracy_before_finetune": done["accuracy_before_finetune"],
+                **costs,
+            }
         )
-        log(f"fine-tuned {i}/{len(policies)}: {label}, accuracy {100 * acc:.2f} %")
+        left = len(policies) - i
+        eta = f", about {np.mean(tuned_seconds) * left:.0f} s left" if tuned_seconds else ""
+        log(
+            f"fine-tuned {i}/{len(policies)}: {label}, accuracy {100 * done['accuracy']:.2f} %{eta}"
+        )
     df = pd.DataFrame(rows)
     log("done")
     return CodesignResult(
@@ -268,17 +368,36 @@ def _search(
 
 
 def finetuned_accuracy(
-    policy: BitPolicy, base, data, *, epochs: int, lr: float, seed: int, calibration
+    policy: BitPolicy,
+    base,
+    data,
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    calibration,
+    steps: int | None = None,
+    workers: int = 0,
 ) -> tuple[float, float]:
-    """Test accuracy of ``base`` quantized at ``policy``: ``(after, before)`` fine-tuning."""
+    """Test accuracy of ``base`` quantized at ``policy``: ``(after, before)`` fine-tuning for
+    ``epochs`` (or ``steps``, if given), on ``base``'s device."""
     from quant.model import quantize_model
     from quant.train import evaluate, train
 
     model = quantize_model(base, policy, calibration=calibration)
-    before = evaluate(model, data)
-    if epochs > 0:
-        train(model, data, epochs=epochs, lr=lr, seed=seed, progress=False)
-    return evaluate(model, data), before
+    before = evaluate(model, data, workers=workers)
+    if (epochs if steps is None else steps) > 0:
+        train(
+            model,
+            data,
+            epochs=epochs,
+            lr=lr,
+            seed=seed,
+            progress=False,
+            steps=steps,
+            workers=workers,
+        )
+    return evaluate(model, data, workers=workers), before
 
 
 def cost_row(

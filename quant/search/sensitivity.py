@@ -32,8 +32,7 @@ from tqdm.auto import tqdm
 from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from models.data import calibration
-from quant.model import quantize_model, quantized_layers
-from quant.train import model_device
+from quant.model import model_device, quantize_model, quantized_layers
 
 DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256

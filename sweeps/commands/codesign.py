@@ -13,6 +13,7 @@ DEFAULT_OUT = "runs/codesign"
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from quant.codesign import CodesignConfig
     from quant.methods import budgeted_methods
+    from quant.search.sensitivity import SENSITIVITIES
 
     d = CodesignConfig()
     p = subparsers.add_parser(
@@ -22,7 +23,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", default=d.model, help=f"zoo model (default: {d.model})")
     p.add_argument(
-        "--data", default=d.data, help="digits | cifar10:DIR | mnist:DIR (default: digits)"
+        "--data",
+        default=d.data,
+        help="digits | cifar10:DIR | mnist:DIR | imagefolder:DIR (DIR/train/<class>/*.jpg|png "
+        "and DIR/val/...) (default: digits)",
     )
     p.add_argument(
         "--hardware", default=d.hardware, help=f"preset name or TOML file (default: {d.hardware})"
@@ -54,7 +58,66 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="candidate bit widths for weights and activations (default: %(default)s)",
     )
     p.add_argument(
-        "--out", default=None, help=f"run folder (default: {DEFAULT_OUT}/<model>-<hardware>-<time>)"
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="float baseline: a state_dict of --model, or a whole saved module (default: "
+        "train one for --baseline-epochs and cache it)",
+    )
+    p.add_argument(
+        "--baseline-epochs",
+        type=int,
+        default=None,
+        help="epochs of the float baseline when one is trained (default: 40)",
+    )
+    p.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=None,
+        help="fine-tune each policy for this many steps instead of --epochs",
+    )
+    p.add_argument(
+        "--device",
+        default=d.device,
+        help="auto | cpu | cuda | cuda:N: where training, sensitivity and fine-tuning run; "
+        "auto takes CUDA when there is one (default: %(default)s)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        help="resolution an image folder is cropped to (default: the model's input size)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="data-loading worker processes (default: %(default)s: in the main process)",
+    )
+    p.add_argument(
+        "--sensitivity",
+        choices=SENSITIVITIES,
+        default=d.sensitivity,
+        help="loss: one forward pass per layer and option; hessian: second-order estimate "
+        "from Hessian traces (HAWQ-V2), cheaper on big models (default: %(default)s)",
+    )
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=d.samples,
+        help="calibration images for sensitivity and activation steps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--calibration-batch",
+        type=int,
+        default=d.calibration_batch,
+        help="batch size of the sensitivity passes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"run folder (default: {DEFAULT_OUT}/<model>-<hardware>-<time>); each stage is "
+        "kept there as it finishes, and the same --out again resumes",
     )
     p.set_defaults(func=run)
     return p
@@ -77,6 +140,15 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         candidates=cands,
+        baseline_epochs=args.baseline_epochs,
+        checkpoint=args.checkpoint,
+        finetune_steps=args.finetune_steps,
+        device=args.device,
+        image_size=args.image_size,
+        workers=args.workers,
+        sensitivity=args.sensitivity,
+        samples=args.samples,
+        calibration_batch=args.calibration_batch,
     )
     out = (
         Path(args.out)
@@ -84,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         else Path(DEFAULT_OUT)
         / (f"{config.model}-{Path(config.hardware).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
-    result = run_codesign(config)
+    result = run_codesign(config, out=out)
     write_run(result, out)
     budgets = ", ".join(f"{m} <= {r:g} x uniform 8-bit" for m, r in config.budgets.items())
     print(

@@ -1,0 +1,97 @@
+"""What a codesign run keeps between attempts: each stage's result in ``<out>/stages/``.
+
+The float baseline (``baseline.pt`` and ``baseline.json``), the sensitivity table
+(``sensitivity.npy``), the searched policies (``search.json``) and each policy's fine-tuned
+accuracy (``finetune-<n>.json``) are written atomically as soon as they exist. A run with the
+same ``--out`` reads back what is there and does only the rest; ``config.json`` records the
+run's config, and a different config (apart from where and how fast it runs) is refused rather
+than mixed in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hwsim.errors import HwsimError
+from hwsim.io import atomic_write_bytes, atomic_write_text
+
+# Fields that change where or how fast a run goes, not what it computes.
+RUNTIME_FIELDS = ("device", "workers", "method_config")
+
+
+def config_record(cfg: Any) -> dict[str, Any]:
+    """The config as JSON-able fields, without :data:`RUNTIME_FIELDS`."""
+    fields = asdict(cfg)
+    return json.loads(
+        json.dumps({k: v for k, v in fields.items() if k not in RUNTIME_FIELDS}, default=str)
+    )
+
+
+class Stages:
+    """The stage files of one run folder (``out=None``: keep nothing, resume nothing)."""
+
+    def __init__(self, out: str | Path | None, cfg: Any) -> None:
+        self.folder = None if out is None else Path(out) / "stages"
+        if self.folder is None:
+            return
+        record = config_record(cfg)
+        path = self.folder / "config.json"
+        if path.is_file():
+            before = json.loads(path.read_text())
+            differ = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k))
+            if differ:
+                raise HwsimError(
+                    "out",
+                    str(out),
+                    f"holds a run of another config (differs in {differ}); use another --out, "
+                    "or delete its stages/ folder to start over",
+                )
+        else:
+            atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+
+    def _path(self, name: str) -> Path | None:
+        return None if self.folder is None else self.folder / name
+
+    def read_json(self, name: str) -> Any | None:
+        path = self._path(name)
+        if path is None or not path.is_file():
+            return None
+        return json.loads(path.read_text())
+
+    def write_json(self, name: str, value: Any) -> None:
+        path = self._path(name)
+        if path is not None:
+            atomic_write_text(path, json.dumps(value, indent=2) + "\n")
+
+    def read_array(self, name: str) -> np.ndarray | None:
+        path = self._path(name)
+        if path is None or not path.is_file():
+            return None
+        return np.load(path, allow_pickle=False)
+
+    def write_array(self, name: str, value: np.ndarray) -> None:
+        path = self._path(name)
+        if path is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(value), allow_pickle=False)
+            atomic_write_bytes(path, buffer.getvalue())
+
+    def read_state(self, name: str) -> dict[str, torch.Tensor] | None:
+        path = self._path(name)
+        if path is None or not path.is_file():
+            return None
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def write_state(self, name: str, model: torch.nn.Module) -> None:
+        path = self._path(name)
+        if path is not None:
+            buffer = io.BytesIO()
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+            atomic_write_bytes(path, buffer.getvalue())
