@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,16 +16,27 @@ SEEDS = (0, 1, 2)
 MODEL = "mlp_digits"
 
 
+def device() -> torch.device:
+    """The ``--device auto | cpu | cuda[:N]`` every reproduction script takes (auto: CUDA
+    when there is one): where the float model, and so every method on it, runs."""
+    from quant.train import resolve_device
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--device", default="auto")
+    return resolve_device(parser.parse_known_args()[0].device)
+
+
 def setup(seed: int):
-    """``(data, float model, workload)`` of one seed: its data split and its cached baseline."""
+    """``(data, float model, workload)`` of one seed: its data split and its cached baseline,
+    on :func:`device`."""
     from models import extract_workload
     from models.data import load_dataset
     from quant.baseline import pretrained
 
     torch.set_num_threads(1)  # the machine is shared; one thread per run is the fair unit
     data = load_dataset("digits", seed=seed)
-    fp = pretrained(MODEL, seed=seed)
-    return data, fp, extract_workload(fp, data.x_train[:1])
+    fp = pretrained(MODEL, seed=seed, device=device())
+    return data, fp, extract_workload(fp, data.x_train[:1].to(device()))
 
 
 def mean_spread(values: Sequence[float], scale: float = 100.0, digits: int = 1) -> str:

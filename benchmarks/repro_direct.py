@@ -30,8 +30,14 @@ from hwsim.io import atomic_write_text
 from hwsim.markdown import markdown_table
 from quant.baseline import load_data, pretrained
 from quant.direct import DirectConfig, channel_errors, train_direct
-from quant.model import current_policy, quantizable_layers, quantize_model, quantized_layers
-from quant.train import evaluate, train
+from quant.model import (
+    current_policy,
+    model_device,
+    quantizable_layers,
+    quantize_model,
+    quantized_layers,
+)
+from quant.train import evaluate, resolve_device, train
 
 RESULTS = Path(__file__).parent / "results" / "repro_direct.md"
 MODEL = "mlp_digits"
@@ -84,7 +90,7 @@ def run_one(method: str, net: torch.nn.Module, data, bits: int, seed: int, epoch
         act_range = "channel" if method == "dq" else "layer"
         q = quantize_model(net, DirectConfig(bits, bits, act_range), calibration=data)
     start = evaluate(q, data)
-    act_err = median_act_error(q, data.x_train[:512])
+    act_err = median_act_error(q, data.x_train[:512].to(model_device(q)))
     t = time.perf_counter()
     if method == "ste":
         train(q, data, epochs=epochs, seed=seed)
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="one seed, two epochs")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     args = parser.parse_args(argv)
     seeds = range(1 if args.quick else args.seeds)
     epochs = 2 if args.quick else args.epochs
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for seed in seeds:
         data = load_data("digits", seed=seed)
-        base = pretrained(MODEL, "digits", seed=seed)
+        base = pretrained(MODEL, "digits", seed=seed, device=resolve_device(args.device))
         fp_acc = evaluate(base, data)
         for setting, net in (("plain", base), ("skewed", skewed(base, seed))):
             for bits in (2, 3, 4):

@@ -51,7 +51,7 @@ from quant.methods import (
     register_method,
     require_dataset,
 )
-from quant.model import current_policy
+from quant.model import current_policy, model_device
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes
@@ -268,7 +268,7 @@ class BitwiseBottleneck(nn.Module):
             a.tolist(),
             "coefficients must be finite and non-negative",
         )
-        self.alpha.copy_(a)
+        self.alpha.copy_(a.to(self.alpha.device))
 
     def _step(self, x: torch.Tensor) -> torch.Tensor:
         m = x.detach().abs().flatten(1).amax(1).clamp_min(1e-12)
@@ -321,6 +321,17 @@ def insert(model: nn.Module, n0: int = 8, w_bits: int = 8, dither: bool = False)
 
 def bottleneck_layers(model: nn.Module) -> dict[str, BottleneckLayer]:
     return layers_of(model, BottleneckLayer)
+
+
+CODE_IMAGES = 4096
+"""Training images the code statistics are collected on (all of them in a smaller set)."""
+
+
+def code_images(data: Any, model: nn.Module) -> torch.Tensor:
+    """The first :data:`CODE_IMAGES` training images, on ``model``'s device."""
+    from models.data import calibration
+
+    return calibration(data, CODE_IMAGES)[0].to(model_device(model))
 
 
 @torch.no_grad()
@@ -418,7 +429,7 @@ def bottleneck_search(
             seed=seed,
             progress=progress,
         )
-    codes = collect_codes(model, data.x_train, seed=seed)
+    codes = collect_codes(model, code_images(data, model), seed=seed)
     layers = bottleneck_layers(model)
     code_bits = {n: m.act_quantizer.n0 for n, m in layers.items()}
     if psnr_loss_db is not None:

@@ -190,16 +190,15 @@ class BitLayer(WrappedLayer):
         used = [bool((p[b] - q[b]).ne(0).any()) for b in range(n)]
         if not any(used):
             # Every weight is zero: keep one zero plane (a precision of 1 bit, all zeros).
-            self._set_codes(
-                torch.zeros(self.weight_shape), torch.zeros(self.weight_shape), 1, float(self.scale)
-            )
+            zeros = torch.zeros(self.weight_shape, device=p.device)
+            self._set_codes(zeros, zeros.clone(), 1, float(self.scale))
             return 1
         lsb = used.index(True)
         msb = n - 1 - used[::-1].index(True)
         n_new = msb - lsb + 1
         if n_new == n:
             return n
-        place = (2 ** torch.arange(n, dtype=torch.float64)).view(
+        place = (2 ** torch.arange(n, dtype=torch.float64, device=p.device)).view(
             -1, *([1] * len(self.weight_shape))
         )
         r_pos = ((p.double() * place).sum(0) / 2**lsb).round()

@@ -86,7 +86,7 @@ def channel_aware_scale(x: Tensor, bits: int, signed: bool, channel_axis: int = 
         err = float(torch.nanmedian(channel_errors(x, s, bits, signed, channel_axis)))
         if err < best_err:
             best, best_err = s, err
-    return torch.tensor([best], dtype=x.dtype)
+    return torch.tensor([best], dtype=x.dtype, device=x.device)
 
 
 class ChannelAwareQuantizer(UniformQuantizer):

@@ -50,7 +50,7 @@ from quant.methods import (
     register_method,
     require_dataset,
 )
-from quant.model import current_policy
+from quant.model import current_policy, model_device
 from quant.quantizers import UniformQuantizer, quantizer_range
 from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
 
@@ -83,9 +83,10 @@ class EBSLayer(WrappedLayer):
     def strengths(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(pi_w, pi_a)``: softmax of the logits, or one-hot at the chosen bits."""
         if self.chosen is not None:
-            pw = F.one_hot(torch.tensor(self.chosen[0]), len(self.w_candidates)).float()
-            pa = F.one_hot(torch.tensor(self.chosen[1]), len(self.a_candidates)).float()
-            return pw, pa
+            device = self.w_logits.device
+            pw = F.one_hot(torch.tensor(self.chosen[0], device=device), len(self.w_candidates))
+            pa = F.one_hot(torch.tensor(self.chosen[1], device=device), len(self.a_candidates))
+            return pw.float(), pa.float()
         return torch.softmax(self.w_logits, 0), torch.softmax(self.a_logits, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,6 +140,13 @@ def convert(
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by an
     :class:`EBSLayer` (module names are kept, so they match the model's workload)."""
     return wrap_layers(model, lambda m: EBSLayer(m, w_candidates, a_candidates))
+
+
+def first_image(data: Any, model: nn.Module) -> torch.Tensor:
+    """One training image of ``data``, as a batch on ``model``'s device (to trace shapes)."""
+    from models.data import calibration
+
+    return calibration(data, 1)[0].to(model_device(model))
 
 
 def ebs_layers(model: nn.Module) -> dict[str, EBSLayer]:
@@ -261,12 +269,12 @@ def ebs_search(
     if cost_table is None:
         from models import extract_workload
 
-        workload = extract_workload(model, data.x_train[:1])
+        workload = extract_workload(model, first_image(data, model))
         cost_table = bitops_table(workload, w_candidates, a_candidates)
     model = convert(copy.deepcopy(model), w_candidates, a_candidates)
     table = aligned_table(model, cost_table)
     metric = cost_metric(table, metric)
-    costs = torch.tensor(table.metric(metric), dtype=torch.float32)
+    costs = torch.tensor(table.metric(metric), dtype=torch.float32, device=model_device(model))
     history = EBSHistory()
 
     def regularizer(m: nn.Module) -> torch.Tensor:
@@ -380,7 +388,7 @@ class EBS:
             from models import extract_workload
 
             w_bits = a_bits = config.candidates
-            table = bitops_table(extract_workload(model, data.x_train[:1]), w_bits, a_bits)
+            table = bitops_table(extract_workload(model, first_image(data, model)), w_bits, a_bits)
             metric = "bitops"
             budget = config.budget_vs_w4a4 * float(table.uniform_total(metric, 4, 4))
         else:

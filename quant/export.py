@@ -167,7 +167,9 @@ class Exported:
 
 
 def integer_model(model: nn.Module) -> IntegerModel:
-    """The :class:`IntegerModel` of a quantized model (layers with a float side stay float)."""
+    """The :class:`IntegerModel` of a quantized model (layers with a float side stay float), on
+    the CPU wherever ``model`` is: the integer kernels take numpy arrays."""
+    model = copy.deepcopy(model).cpu()
     glue = copy.deepcopy(model).double().eval()
     layers: dict[str, IntegerLayer] = {}
     for name, layer in quantized_layers(model).items():

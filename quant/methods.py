@@ -221,9 +221,12 @@ def check_candidates(
 
 
 def require_dataset(data: Any, method: str) -> None:
-    """A method that trains needs a dataset (``x_train``, ``y_train``), not a batch."""
+    """A method that trains needs a dataset (``x_train``, ``y_train``, or an image folder), not
+    a batch."""
+    from models.data import is_dataset
+
     check(
-        hasattr(data, "x_train"),
+        is_dataset(data),
         "calibration",
         type(data).__name__,
         f"{method} trains: pass the dataset (with x_train, y_train)",

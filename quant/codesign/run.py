@@ -143,7 +143,9 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prep
                 base, data, names, cands, cands, probes=cfg.hessian_probes, seed=cfg.seed, **common
             )
         else:
-            sens = layer_sensitivity(base, data, names, cands, cands, progress=False, **common)
+            sens = layer_sensitivity(
+                base, data, names, cands, cands, progress=False, log=log, **common
+            )
         stages.write_array("sensitivity.npy", sens)
     return Prepared(data, base, float(done["accuracy"]), workload, sens)
 
@@ -169,7 +171,7 @@ def run_codesign(
         if out is not None and (Path(out) / "stages").is_dir():
             raise Interrupted(
                 f"kept the finished stages in {Path(out) / 'stages'}; run the same command "
-                "(same --out) again to resume from them"
+                f"with --out {out} to resume from them"
             ) from None
         epochs = DEFAULT_EPOCHS if cfg.baseline_epochs is None else cfg.baseline_epochs
         cached = cache_path(cfg.model, cfg.data, cfg.seed, epochs)

@@ -20,7 +20,8 @@ batches of ``batch_size``, on the model's device.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,7 @@ from quant.model import model_device, quantize_model, quantized_layers
 DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256
 SENSITIVITIES = ("loss", "hessian")
+LOG_EVERY_S = 30.0
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -89,14 +91,19 @@ def layer_sensitivity(
     batch_size: int = DEFAULT_BATCH,
     workers: int = 0,
     progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Loss increase ``[layer, w option, a option]`` of the float ``model`` quantized at
-    ``reference`` bits, when one layer at a time moves to each candidate pair."""
+    ``reference`` bits, when one layer at a time moves to each candidate pair.
+
+    ``log``, if given, gets a line with the layers done and an estimate of the time left, at
+    most every :data:`LOG_EVERY_S` seconds."""
     w_opts, a_opts, ref = _options(w_bits, a_bits, reference)
     batches = calibration_batches(model, data, samples, batch_size, workers)
     qmodel, layers, inputs = _reference_model(model, batches, layer_names, ref)
     base = mean_loss(qmodel, batches)
     out = np.empty((len(layer_names), len(w_opts), len(a_opts)))
+    began = last = time.perf_counter()
     total = len(layer_names) * len(w_opts) * len(a_opts)
     bar = tqdm(
         total=total,
@@ -121,6 +128,11 @@ def layer_sensitivity(
                 bar.update()
         wq.bits, aq.bits = ref
         wq.scale.data, aq.scale.data = saved
+        now = time.perf_counter()
+        if log is not None and now - last >= LOG_EVERY_S and li + 1 < len(layer_names):
+            left = (now - began) / (li + 1) * (len(layer_names) - li - 1)
+            log(f"sensitivity: {li + 1}/{len(layer_names)} layers, about {left:.0f} s left")
+            last = now
     bar.close()
     return out
 
@@ -288,8 +300,8 @@ def hessian_sensitivity(
         for li, name in enumerate(layer_names):
             layer = layers[name]
             w = layer.weight.detach()
-            # A negative estimate is probe noise (the blocks are probed together, so other
-            # blocks add zero-mean cross terms) or a saddle; in the second-order model fewer
+            # A negative estimate is probe noise (all layers are probed together, so the others
+            # add zero-mean cross terms) or a saddle; in the second-order model fewer
             # bits would then lower the loss, which no allocator should believe.
             w_curv = max(w_traces[li], 0.0) / w.numel()
             a_curv = max(a_traces[li], 0.0) / a_sizes[li]

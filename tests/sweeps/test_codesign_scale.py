@@ -136,3 +136,33 @@ def test_no_cuda_is_named(setup, capsys):
         pytest.skip("this machine has CUDA")
     assert main(args(setup, setup / "nocuda", "--device", "cuda")) == 2
     assert "device='cuda': CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+@pytest.mark.parametrize("method", ["knapsack", "ebs", "bsq"])
+def test_cuda_runs_repeat_and_match_the_cpu_policy_shape(setup, method):
+    runs = []
+    for i in range(2):
+        out = setup / f"cuda-{method}-{i}"
+        extra = ("--device", "cuda", "--method", method, "--sensitivity", "hessian")
+        assert main(args(setup, out, *extra)) == 0
+        runs.append(pd.read_csv(out / "results.csv"))
+    pd.testing.assert_frame_equal(runs[0], runs[1])  # same seed, same GPU: same run
+    assert json.loads((out / "stages" / "baseline.json").read_text())["device"].startswith("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+def test_cuda_model_exports_to_the_cpu_integer_model(setup):
+    import models
+    from hwsim import BitPolicy
+    from quant.export import export
+    from quant.model import quantize_model
+
+    torch.manual_seed(0)
+    net = models.build("mlp_digits").cuda()
+    x = torch.rand(16, 1, 8, 8)
+    policy = BitPolicy(dict.fromkeys(["fc1", "fc2", "fc3"], (4, 4)))
+    q = quantize_model(net, policy, calibration=x)
+    assert next(q.parameters()).is_cuda
+    exported = export(q, x)
+    assert exported.integer_model(x.numpy()).shape == (16, 10)
