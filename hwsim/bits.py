@@ -11,6 +11,7 @@ Everything takes and returns numpy arrays; nothing here imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numba
@@ -51,6 +52,11 @@ def as_codes(codes: Any, bits: int, signed: bool, field: str = "codes") -> np.nd
         check(low >= lo, field, low, f"below the {kind} {bits}-bit range [{lo}, {hi}]")
         check(high <= hi, field, high, f"above the {kind} {bits}-bit range [{lo}, {hi}]")
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_group_size(group_size: Any) -> None:
+    ok = isinstance(group_size, int | np.integer) and not isinstance(group_size, bool)
+    check(ok and group_size >= 1, "group_size", group_size, "must be an integer >= 1")
 
 
 def _check_signed(signed: Any, field: str) -> bool:
@@ -383,14 +389,7 @@ def group_stats(
     """
     bits = check_bits("bits", bits)
     c = as_codes(codes, bits, _check_signed(signed, "signed"))
-    check(
-        isinstance(group_size, int | np.integer)
-        and not isinstance(group_size, bool)
-        and group_size >= 1,
-        "group_size",
-        group_size,
-        "must be an integer >= 1",
-    )
+    _check_group_size(group_size)
     check(c.size > 0, "codes.shape", c.shape, "statistics need at least one code")
     if c.ndim:
         c = np.moveaxis(c, _normalize_axis(axis, c.ndim), -1)
@@ -409,17 +408,26 @@ def layer_stats(
     *,
     w_signed: bool = True,
     a_signed: bool = False,
+    conv: Mapping[str, Any] | None = None,
     group_size: int = 16,
     axis: int = -1,
+    max_images: int = 8,
 ) -> LayerStats:
     """The :class:`~hwsim.LayerStats` of one layer's weight and activation codes.
 
-    Plane densities count two's complement bits. Group statistics run over groups of
-    ``group_size`` consecutive activations along the reduction axis ``axis`` of ``a_codes``
-    (default the last, as in GEMM rows ``[M, K]``; ``axis=1`` for NCHW conv activations); for
-    signed activations they count the essential bits and the precision of the magnitude
-    ``|code|``, as does the mean essential-bit count.
+    With ``conv`` (``{"stride": (sh, sw), "padding": (ph, pw), "dilation": (dh, dw),
+    "groups": g}``) the codes are a conv layer's NCHW activations and OIHW weights, and the
+    statistics are taken in a bit-serial array's grouping (:mod:`hwsim.stepstats`): a group is
+    the ``group_size`` lanes one column sees in one step (input channels at one kernel
+    position, windows walked with the output's H fastest), and ``step_cycles`` holds each
+    default step rule's mean cycles per step, replayed on the first ``max_images`` images.
+    Without ``conv``, 2-D ``[M, K]`` activations are FC inputs (one row per image, each run at
+    batch 1 for ``step_cycles``) and groups are ``group_size`` consecutive codes along
+    ``axis``. Plane densities count two's complement bits; signed codes are measured on their
+    magnitude, the way hardware that skips zero bits sees them.
     """
+    from hwsim.stepstats import step_cycles
+
     w_bits = check_bits("w_bits", w_bits)
     a_bits = check_bits("a_bits", a_bits)
     w_signed = _check_signed(w_signed, "w_signed")
@@ -427,7 +435,24 @@ def layer_stats(
     w = as_codes(w_codes, w_bits, w_signed, "w_codes")
     a = as_codes(a_codes, a_bits, a_signed, "a_codes")
     check(w.size > 0, "w_codes.shape", w.shape, "statistics need at least one weight")
-    essential, precision, mean_set = group_stats(a, a_bits, a_signed, group_size, axis=axis)
+    check(
+        isinstance(max_images, int) and not isinstance(max_images, bool) and max_images >= 1,
+        "max_images",
+        max_images,
+        "must be an integer >= 1",
+    )
+    steps: dict[str, float] = {}
+    if conv is not None:
+        geometry = conv_geometry(conv, w.shape, a.shape)
+        essential, precision, mean_set = _conv_group_stats(a, w, geometry, a_bits, group_size)
+        per_image = [step_cycles(w, a[i], w_bits, geometry) for i in range(min(len(a), max_images))]
+        steps = {k: float(np.mean([d[k] for d in per_image])) for k in per_image[0]}
+    else:
+        essential, precision, mean_set = group_stats(a, a_bits, a_signed, group_size, axis=axis)
+        if a.ndim == 2 and w.ndim == 2 and w.shape[1] == a.shape[1]:
+            rows = a[: min(len(a), max_images)]
+            per_image = [step_cycles(w, r, w_bits, None) for r in rows]
+            steps = {k: float(np.mean([d[k] for d in per_image])) for k in per_image[0]}
     return LayerStats(
         group_size=int(group_size),
         w_plane_density=tuple(plane_density(w, w_bits, w_signed)),
@@ -435,13 +460,78 @@ def layer_stats(
         a_group_max_essential=tuple(essential),
         a_group_max_precision=tuple(precision),
         a_mean_essential=mean_set,
+        step_cycles=steps,
     )
+
+
+def conv_geometry(conv: Mapping[str, Any], w_shape: tuple, a_shape: tuple) -> tuple:
+    """Validate a conv description against OIHW weights and NCHW activations; returns
+    ``((sh, sw), (ph, pw), (dh, dw), groups)``."""
+    check(isinstance(conv, Mapping), "conv", type(conv).__name__, "must be a mapping")
+    unknown = sorted(set(conv) - {"stride", "padding", "dilation", "groups"})
+    check(not unknown, "conv", unknown, "unknown keys; known: stride, padding, dilation, groups")
+
+    def pair(key: str, default: tuple[int, int], low: int) -> tuple[int, int]:
+        v = conv.get(key, default)
+        v = (v, v) if isinstance(v, int | np.integer) and not isinstance(v, bool) else v
+        ok = isinstance(v, tuple | list) and len(v) == 2
+        ok = ok and all(isinstance(x, int | np.integer) and not isinstance(x, bool) for x in v)
+        check(ok and min(v) >= low, f"conv.{key}", v, f"must be a pair of integers >= {low}")
+        return int(v[0]), int(v[1])
+
+    stride = pair("stride", (1, 1), 1)
+    padding = pair("padding", (0, 0), 0)
+    dilation = pair("dilation", (1, 1), 1)
+    groups = conv.get("groups", 1)
+    check(
+        isinstance(groups, int | np.integer) and not isinstance(groups, bool) and groups >= 1,
+        "conv.groups",
+        groups,
+        "must be an integer >= 1",
+    )
+    check(len(w_shape) == 4, "w_codes.shape", w_shape, "a conv layer needs OIHW weights")
+    check(len(a_shape) == 4, "a_codes.shape", a_shape, "a conv layer needs NCHW activations")
+    check(a_shape[0] >= 1, "a_codes.shape", a_shape, "needs at least one image")
+    check(
+        a_shape[1] == w_shape[1] * groups and w_shape[0] % groups == 0,
+        "conv.groups",
+        int(groups),
+        f"weights {w_shape} and activations {a_shape} do not fit these groups",
+    )
+    for i, key in ((2, "H"), (3, "W")):
+        span = dilation[i - 2] * (w_shape[i] - 1) + 1
+        check(
+            a_shape[i] + 2 * padding[i - 2] >= span,
+            "a_codes.shape",
+            a_shape,
+            f"the padded input {key} is smaller than the kernel",
+        )
+    return stride, padding, dilation, int(groups)
+
+
+def _conv_group_stats(
+    a: np.ndarray, w: np.ndarray, geometry: tuple, a_bits: int, group_size: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Group statistics over what one column's ``group_size`` lanes see per step."""
+    from hwsim.stepstats import conv_step_values
+
+    _check_group_size(group_size)
+    groups = []
+    for img in np.abs(a):
+        vals = conv_step_values(img, w, geometry, 1, int(group_size))
+        groups.append(vals.reshape(-1, int(group_size)))
+    mags = np.ascontiguousarray(np.concatenate(groups))
+    essential, precision, _ = _group_histograms(mags, int(group_size), a_bits)
+    n_groups = essential.sum()
+    _, _, total_set = _group_histograms(np.abs(a).reshape(1, -1), 1, a_bits)
+    return essential / n_groups, precision / n_groups, float(total_set) / a.size
 
 
 __all__ = [
     "WORD_BITS",
     "as_codes",
     "code_range",
+    "conv_geometry",
     "dequantize",
     "from_bitplanes",
     "group_stats",

@@ -34,6 +34,9 @@ class LayerStats:
       ``group_size`` activations is ``k`` (length ``a_bits + 1``).
     - ``a_group_max_precision[k]``: probability that the group's dynamic precision is ``k``.
     - ``a_mean_essential``: mean number of set bits per activation.
+    - ``step_cycles``: mean cycles per step of named step rules (``hwsim.stepstats.rule_key``),
+      replayed on the codes in the hardware's own order (conv and FC layers measured with
+      ``layer_stats(..., conv=...)``); families whose rule is here use it, exactly.
     """
 
     group_size: int
@@ -42,9 +45,25 @@ class LayerStats:
     a_group_max_essential: tuple[float, ...]
     a_group_max_precision: tuple[float, ...]
     a_mean_essential: float
+    step_cycles: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
+        from hwsim.stepstats import parse_rule
+
         check(self.group_size >= 1, "stats.group_size", self.group_size, "must be >= 1")
+        check(
+            isinstance(self.step_cycles, Mapping),
+            "stats.step_cycles",
+            type(self.step_cycles).__name__,
+            "must map step rule names to mean cycles per step",
+        )
+        steps = {}
+        for key, value in self.step_cycles.items():
+            parse_rule(key)
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            check(ok and value >= 1.0, f"stats.step_cycles[{key}]", value, "must be a number >= 1")
+            steps[str(key)] = float(value)
+        object.__setattr__(self, "step_cycles", steps)
         for name in ("w_plane_density", "a_plane_density"):
             v = tuple(float(x) for x in getattr(self, name))
             object.__setattr__(self, name, v)
@@ -69,6 +88,16 @@ class LayerStats:
     def expected_group_max_essential(self) -> float:
         p = np.asarray(self.a_group_max_essential)
         return float((np.arange(len(p)) * p).sum())
+
+    @property
+    def w_bits(self) -> int:
+        """The weight width the statistics were measured at."""
+        return len(self.w_plane_density)
+
+    @property
+    def a_bits(self) -> int:
+        """The activation width the statistics were measured at."""
+        return len(self.a_plane_density)
 
     def expected_group_max_precision(self) -> float:
         p = np.asarray(self.a_group_max_precision)

@@ -102,7 +102,7 @@ class IntegerLayer(nn.Module):
         if self.is_conv:
             acc = self.kernel(codes)
             if self.record is not None:
-                self.record.append(codes.transpose(0, 2, 3, 1))  # channels last = reduction
+                self.record.append(codes)  # NCHW: statistics walk the hardware's windows
             return torch.from_numpy(rescale_accumulators(acc, scale, bias))
         flat = codes.reshape(-1, codes.shape[-1])
         acc = kernels.bitserial_linear(flat, self.kernel, s.a_bits, a_signed=s.a_signed)
@@ -144,13 +144,18 @@ class IntegerModel:
 
     @torch.no_grad()
     def record_activation_codes(self, x: Tensor | np.ndarray) -> dict[str, np.ndarray]:
-        """Run ``x`` and return each integer layer's activation codes, reduction axis last."""
+        """Run ``x`` and return each integer layer's activation codes: NCHW for a conv layer,
+        rows ``[M, K]`` for a linear one."""
         for layer in self.layers.values():
             layer.record = []
         try:
             self(x)
             return {
-                n: np.concatenate([c.reshape(-1, c.shape[-1]) for c in layer.record])
+                n: np.concatenate(
+                    layer.record
+                    if layer.is_conv
+                    else [c.reshape(-1, c.shape[-1]) for c in layer.record]
+                )
                 for n, layer in self.layers.items()
             }
         finally:
@@ -229,7 +234,11 @@ class IntegerProduct(nn.Module):
 
 def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> Exported:
     """The policy of ``model`` with bitplane statistics measured on ``calibration_data``
-    (a batch, batches, or a dataset: its first training images), and its integer model."""
+    (a batch, batches, or a dataset: its first training images), and its integer model.
+
+    Conv layers are measured in a bit-serial array's grouping (``hwsim.bits.layer_stats``
+    with the layer's geometry: windows x lanes per step, and each hardware rule's mean step
+    cycles); linear layers on their ``[M, K]`` rows."""
     from hwsim.bits import layer_stats
 
     im = integer_model(model)
@@ -245,14 +254,14 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
     for name, layer in im.layers.items():
         s = layer.state
         a_codes = np.concatenate([r[name] for r in recorded])
-        w_codes = s.w_codes.reshape(s.w_codes.shape[0], -1)
         stats[name] = layer_stats(
-            w_codes,
+            s.w_codes if layer.is_conv else s.w_codes.reshape(s.w_codes.shape[0], -1),
             a_codes,
             s.w_bits,
             s.a_bits,
             w_signed=s.w_signed,
             a_signed=s.a_signed,
+            conv=layer.geometry if layer.is_conv else None,
             group_size=group_size,
         )
     return Exported(current_policy(model).with_stats(stats), im)

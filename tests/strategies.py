@@ -109,7 +109,14 @@ def conv2d_geometry(draw, max_channels: int = 6, max_hw: int = 9) -> dict:
     }
 
 
-SKELETON_FAMILIES: tuple[str, ...] = ("bitparallel", "stripes", "loom", "bismo", "pragmatic")
+SKELETON_FAMILIES: tuple[str, ...] = (
+    "bitparallel",
+    "stripes",
+    "loom",
+    "bismo",
+    "pragmatic",
+    "laconic",
+)
 
 
 @st.composite

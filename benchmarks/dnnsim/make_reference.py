@@ -238,9 +238,18 @@ OLD_CONFIGS = {
 }
 
 
-def write_traces(work: Path, net: str, spec: list[tuple], codes: dict, old: bool) -> None:
-    model_dir = work / "models" / net
-    trace_dir = work / "net_traces" / net
+SIGN_BIT_NET = "{net}-unsigned"
+"""f8935f0's DynamicStripes reads the top bit of an ``a``-bit code as a sign (its sign-magnitude
+mask is ``1 << (precision - 1)``); declaring one more activation bit (in a copy of the network
+used only for it) keeps unsigned codes whole."""
+
+
+def write_traces(
+    work: Path, net: str, spec: list[tuple], codes: dict, old: bool, extra_act_bit: bool = False
+) -> None:
+    name = SIGN_BIT_NET.format(net=net) if extra_act_bit else net
+    model_dir = work / "models" / name
+    trace_dir = work / "net_traces" / name
     model_dir.mkdir(parents=True, exist_ok=True)
     trace_dir.mkdir(parents=True, exist_ok=True)
     layers = [r for r in spec if not (old and r[1] == "linear")]  # old BitFusion: no FC
@@ -253,7 +262,7 @@ def write_traces(work: Path, net: str, spec: list[tuple], codes: dict, old: bool
             for n, kind, ci, co, k, s, p, *_ in layers
         ]
         (model_dir / "model.csv").write_text("\n".join(lines) + "\n")
-    a_bits = [r[9] for r in layers]
+    a_bits = [r[9] + int(extra_act_bit) for r in layers]
     w_bits = [r[8] for r in layers]
     # precision.txt: header, activation magnitudes, fractions, weight magnitudes, fractions.
     prec = ["magnitude;fraction;wgt_magnitude;wgt_fraction"]
@@ -308,7 +317,8 @@ def parse_results(path: Path, column: str) -> pd.DataFrame:
     """The per-layer rows of one sample from a DNNsim results CSV (a text header, then a
     table whose first column is the layer and which ends with averages and totals)."""
     lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("Per sample"))
+    # 4748a60 writes "Per sample scalar results", f8935f0 "Per image scalar results".
+    start = next(i for i, line in enumerate(lines) if line.startswith(("Per sample", "Per image")))
     rows = []
     header = lines[start + 1].split(",")
     for line in lines[start + 2 :]:
@@ -329,6 +339,7 @@ def main() -> None:
     ap.add_argument(
         "--reuse-codes", action="store_true", help="keep the committed codes, rerun DNNsim only"
     )
+    ap.add_argument("--only", nargs="*", help="run only these configs; keep the others' rows")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -356,13 +367,21 @@ def main() -> None:
             if src is None:
                 continue
             write_traces(args.work / ("old" if old else "new"), net, spec, codes, old)
+            if old:
+                write_traces(args.work / "old", net, spec, codes, old, extra_act_bit=True)
             for cfg, (arch, fields) in configs.items():
-                df = run_dnnsim(src / "DNNsim", src, args.work, net, cfg, arch, fields, old)
+                if args.only and cfg not in args.only:
+                    continue
+                run_net = SIGN_BIT_NET.format(net=net) if cfg == "dynamic-stripes" else net
+                df = run_dnnsim(src / "DNNsim", src, args.work, run_net, cfg, arch, fields, old)
                 df.insert(0, "config", cfg)
                 df.insert(0, "network", net)
                 frames.append(df)
                 print(f"  {cfg}: {df['compute_cycles'].tolist()}")
     out = pd.concat(frames, ignore_index=True)
+    if args.only and (args.out / "cycles.csv").exists():
+        kept = pd.read_csv(args.out / "cycles.csv")
+        out = pd.concat([kept[~kept["config"].isin(args.only)], out], ignore_index=True)
     tmp = args.out / "cycles.csv.tmp"
     out.to_csv(tmp, index=False)
     tmp.replace(args.out / "cycles.csv")

@@ -24,6 +24,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "bitfusion",
     "bismo",
     "pragmatic",
+    "laconic",
     "cpu",
 )
 

@@ -11,6 +11,7 @@ from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.registry import Points, get_family, load_hardware
 from hwsim.hardware.report import METRICS, CostReport, CostTable
+from hwsim.hardware.skeleton import missing_stats_notes
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
 
@@ -33,9 +34,11 @@ def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> C
     stats = tuple(policy.stats.get(n) for n in workload.layer_names)
     points = Points(workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats)
     metrics = _evaluate([hw], points)
-    return CostReport.from_metrics(
+    report = CostReport.from_metrics(
         workload, w_bits, a_bits, hw, {k: v[0] for k, v in metrics.items()}
     )
+    report.notes.extend(missing_stats_notes(hw, workload.layer_names, stats))
+    return report
 
 
 def cost_table(

@@ -27,6 +27,7 @@ class BismoConfig(SkeletonConfig):
 
     family: ClassVar[str] = "bismo"
     runs_float: ClassVar[bool] = False
+    channel_lanes: ClassVar[bool] = False  # an im2col GEMM overlay: the K dimension packs
 
     rows: int = 2
     cols: int = 2

@@ -3,9 +3,26 @@
 A layer in GEMM form (``M x K`` activations times ``K x N`` weights) is mapped onto an array of
 ``rows`` (output channels, the N dimension) x ``cols`` (output pixels / windows, the M
 dimension) x ``lanes`` (the reduction, the K dimension). One *step* feeds the array one brick:
-``rows*cols*lanes`` MAC slots, so a layer takes ``ceil(M/cols) * ceil(N/rows) * ceil(K/lanes)``
-steps. A family only says how many cycles one step takes (its :class:`StepRule`) and which
-precisions it can run; everything else is shared:
+``rows*cols*lanes`` MAC slots. A family only says how many cycles one step takes (its
+:class:`StepRule`, or the mean measured on real codes) and which precisions it can run;
+everything else is shared:
+
+- **Steps** (DaDianNao's window-first dataflow, as DNNsim models it; families with
+  ``channel_lanes``): lanes map to input channels at each kernel position, so a window takes
+  ``kh * kw * ceil(C_in/groups / lanes)`` steps and a layer
+  ``groups * ceil(M/cols) * ceil(N/groups / rows)`` times that; a depthwise layer runs
+  ``lanes`` channels side by side: ``ceil(C/lanes) * ceil(M/cols) * kh * kw``. An FC (or
+  matmul) layer with fewer rows ``M`` than ``cols`` staggers its ``S = M * ceil(N/rows) *
+  ceil(K/lanes)`` chunks over the columns: chunk ``i`` starts a cycle after chunk ``i-1`` and
+  once its column is free, so ``S`` chunks of ``p`` cycles take
+  ``floor((S-1)/cols) * max(p, cols) + (S-1) % cols + p``. Other families (BISMO) see the GEMM:
+  ``ceil(M/cols) * ceil(N/rows) * ceil(K/lanes)``.
+- **Measured steps**: a family whose step depends on the data names its rule
+  (:meth:`SkeletonConfig.step_rule_key`); a layer whose :class:`LayerStats` hold that rule's
+  mean cycles per step (``step_cycles``, replayed on the codes in this order by
+  :mod:`hwsim.stepstats`) costs ``steps * mean`` at the measured bits, scaled by
+  ``a / a_measured`` (and the weight factor) at other widths. Without them the family's
+  stated default applies and the report's notes say so.
 
 - **Precision**: a requested width is rounded up to the next one the family runs (``w_bits_run``
   / ``a_bits_run``); 32 (float) maps to the widest width, or is refused (HwsimError) by families
@@ -115,6 +132,8 @@ PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("a_run", FLOAT_BITS + 1),
     ("a_essential", MAX_BITS + 1),  # expected group-max essential bits at a = 0..16
     ("w_factor", MAX_BITS + 1),  # the weight step factor at w = 0..16
+    ("w_scale", MAX_BITS + 1),  # what a measured step mean scales with at w = 0..16
+    ("channel_lanes", 1),  # 1: window-first dataflow (lanes = channels, FC stagger)
 )
 """One row of the kernel's float64 parameter matrix (one row per config)."""
 
@@ -143,6 +162,8 @@ P_WRUN = _P["w_run"]
 P_ARUN = _P["a_run"]
 P_AESS = _P["a_essential"]
 P_WFACTOR = _P["w_factor"]
+P_WSCALE = _P["w_scale"]
+P_CHLANES = _P["channel_lanes"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +192,7 @@ class SkeletonConfig(HardwareConfig):
             "dram_bytes_per_s", per_cycle_to_per_s(1.0), "bytes per cycle x frequency_hz"
         )
     }
+    channel_lanes: ClassVar[bool] = True  # False: the GEMM mapping (an im2col overlay)
 
     rows: int = 16
     cols: int = 1
@@ -242,6 +264,23 @@ class SkeletonConfig(HardwareConfig):
         """Lanes whose activations advance together (the Bit-Pragmatic synchronisation group)."""
         return self.lanes
 
+    def step_rule_key(self) -> str | None:
+        """The :mod:`hwsim.stepstats` rule whose measured mean cycles per step this config
+        uses (None: the step does not depend on the data)."""
+        return None
+
+    def w_scale(self, w_bits: int) -> float:
+        """What a measured step mean scales with at ``w_bits`` (1: it does not)."""
+        return 1.0
+
+    def w_step_factor(self, w_bits: int) -> float:
+        """The weight factor of an ESSENTIAL-weight step rule without measurements."""
+        raise NotImplementedError
+
+    def missing_stats_default(self) -> str:
+        """What the family assumes for a layer without its measured rule (for the notes)."""
+        return ""
+
     def pack(self) -> np.ndarray:
         """This config as one row of the kernel's float64 parameter matrix."""
         rule = self.step_rule()
@@ -265,13 +304,19 @@ class SkeletonConfig(HardwareConfig):
             v[P_WFACTOR : P_WFACTOR + MAX_BITS + 1] = [
                 math.ceil(b / rule.w_bits_per_cycle) for b in range(MAX_BITS + 1)
             ]
+        elif rule.w_mode == ESSENTIAL:
+            v[P_WFACTOR : P_WFACTOR + MAX_BITS + 1] = [
+                self.w_step_factor(b) for b in range(MAX_BITS + 1)
+            ]
         else:
             v[P_WFACTOR : P_WFACTOR + MAX_BITS + 1] = 1.0
+        v[P_WSCALE : P_WSCALE + MAX_BITS + 1] = [self.w_scale(b) for b in range(MAX_BITS + 1)]
+        v[P_CHLANES] = 1.0 if self.channel_lanes else 0.0
         v[P_WRUN : P_WRUN + FLOAT_BITS + 1] = w_run
         v[P_ARUN : P_ARUN + FLOAT_BITS + 1] = a_run
         g = self.group_size()
         v[P_AESS : P_AESS + MAX_BITS + 1] = [
-            expected_max_binomial(a, 0.5, g) for a in range(MAX_BITS + 1)
+            expected_step_binomial(a, 0.5, g) for a in range(MAX_BITS + 1)
         ]
         return v
 
@@ -301,9 +346,16 @@ def expected_max_binomial(n: int, p: float, group: int) -> float:
     return total
 
 
+def expected_step_binomial(n: int, p: float, group: int) -> float:
+    """E[max(1, max of ``group`` Binomial(n, p))]: a step takes at least one cycle, so the
+    expectation adds P(every value is zero) = (1-p)^(n*group) to E[max]."""
+    return expected_max_binomial(n, p, group) + (1.0 - p) ** (n * group)
+
+
 def essential_table(points: Points, group: int) -> np.ndarray:
-    """``[layer, a]`` expected group-max essential bits from measured statistics, NaN where a
-    layer has none (the kernel then uses the config's Binomial(a, 0.5) assumption).
+    """``[layer, a]`` expected per-step cycles E[max(1, group-max essential bits)] from measured
+    statistics, NaN where a layer has none (the kernel then uses the config's Binomial(a, 0.5)
+    assumption).
 
     Statistics measured at the requested width give the exact expectation; at another width
     the measured bit density replaces the 0.5 of the assumption."""
@@ -318,9 +370,9 @@ def essential_table(points: Points, group: int) -> np.ndarray:
         density = st.a_mean_essential / max(measured_bits, 1)
         for a in range(1, MAX_BITS + 1):
             if a == measured_bits and st.group_size == group:
-                tab[i, a] = st.expected_group_max_essential()
+                tab[i, a] = st.expected_group_max_essential() + st.a_group_max_essential[0]
             else:
-                tab[i, a] = expected_max_binomial(a, min(density, 1.0), group)
+                tab[i, a] = expected_step_binomial(a, min(density, 1.0), group)
     return tab
 
 
@@ -342,6 +394,7 @@ LAYER_FIELDS: tuple[str, ...] = (
     "sram_act_elems",
     "inv_tiles",
     "peak_utilization",  # MACs / array slots, before the step factor and stalls
+    "stagger",  # 1: FC chunks staggered over the columns
 )
 N_LAYER = len(LAYER_FIELDS)
 L_STEPS = LAYER_FIELDS.index("steps")
@@ -355,12 +408,47 @@ L_SRAM_W = LAYER_FIELDS.index("sram_weight_elems")
 L_SRAM_A = LAYER_FIELDS.index("sram_act_elems")
 L_INV_T = LAYER_FIELDS.index("inv_tiles")
 L_UTIL = LAYER_FIELDS.index("peak_utilization")
+L_STAGGER = LAYER_FIELDS.index("stagger")
+
+KIND_DEPTHWISE = 1  # hwsim.workload.KINDS
+KIND_LINEAR = 2
+KIND_MATMUL = 3
+KIND_ACT_MATMUL = 4
+
+
+@njit(cache=True)
+def layer_steps(
+    channel_lanes, rows, cols, lanes, kind, m, n, k, gemms, groups, cin, kernel_area
+) -> tuple[float, bool]:
+    """``(steps, staggered)`` of one layer on a ``rows x cols x lanes`` array; ``gemms``
+    independent GEMMs of ``m / gemms`` rows each make up an act x act row."""
+    gemm_steps = gemms * _ceil_div(m / gemms, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
+    if channel_lanes == 0.0:
+        return gemm_steps, False
+    if kind == KIND_LINEAR or kind == KIND_MATMUL or kind == KIND_ACT_MATMUL:
+        if m / gemms < cols:
+            return m * _ceil_div(n, rows) * _ceil_div(k, lanes), True
+        return gemm_steps, False
+    if kind == KIND_DEPTHWISE or (groups == cin and groups > 1 and n == cin):
+        return _ceil_div(cin, lanes) * _ceil_div(m, cols) * kernel_area, False
+    per_window = kernel_area * _ceil_div(cin / groups, lanes)
+    return groups * _ceil_div(m, cols) * _ceil_div(n / groups, rows) * per_window, False
+
+
+@njit(cache=True, inline="always")
+def staggered_cycles(steps: float, p: float, cols: float) -> float:
+    """Cycles of ``steps`` chunks of ``p`` cycles each, issued one per cycle round-robin over
+    ``cols`` columns, a column taking its next chunk once it finished the previous one."""
+    if steps <= 0.0:
+        return 0.0
+    return math.floor((steps - 1.0) / cols) * max(p, cols) + (steps - 1.0) % cols + p
 
 
 @njit(parallel=True, cache=True)
 def _layer_tables(
-    params, m_col, n_col, k_col, in_col, w_col, g_col, act_col, ess, lay, n_w, n_a, a_factor
-):
+    params, kind_col, m_col, n_col, k_col, in_col, w_col, g_col, act_col, groups_col, cin_col,
+    area_col, ess, measured, lay, n_w, n_a, a_factor,
+):  # fmt: skip
     """Stage one: everything of a (config, layer) pair that the bits do not change, and the
     bit-dependent chunk counts and step factors as tables over the run widths 0..16.
 
@@ -381,7 +469,10 @@ def _layer_tables(
         rows = q[P_ROWS]
         cols = q[P_COLS]
         lanes = q[P_LANES]
-        steps = g * _ceil_div(m / g, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
+        steps, stagger = layer_steps(
+            q[P_CHLANES], rows, cols, lanes, kind_col[li], m, n, k, g,
+            float(groups_col[li]), float(cin_col[li]), float(area_col[li]),
+        )  # fmt: skip
         half_w = q[P_WBUF] / 2.0
         half_a = q[P_ABUF] / 2.0
         if act_col[li]:
@@ -407,6 +498,7 @@ def _layer_tables(
         lay[h, li, L_SRAM_A] = steps * lanes * cols
         lay[h, li, L_INV_T] = 1.0 / t
         lay[h, li, L_UTIL] = m * n * k / (rows * cols * lanes)
+        lay[h, li, L_STAGGER] = 1.0 if stagger else 0.0
         for b in range(MAX_BITS + 1):
             fb = float(b)
             # Chunks of one GEMM's operands: the re-read rule then holds GEMM by GEMM.
@@ -420,6 +512,8 @@ def _layer_tables(
                 if e != e:  # NaN: no statistics for this layer
                     e = q[P_AESS + b]
                 af = max(1.0, e / q[P_ABPC])
+            if measured[h, li, b] == measured[h, li, b]:  # a measured mean replaces the rule
+                af = measured[h, li, b]
             a_factor[h, li, b] = af
 
 
@@ -427,7 +521,7 @@ _CHUNK = 2048
 
 
 @njit(parallel=True, cache=True)
-def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
+def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out):
     """Stage two: every metric of every (config, point) from the stage-one tables."""
     n_cfg = params.shape[0]
     n_pts = layer.shape[0]
@@ -442,8 +536,15 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, out):
                 ar = params[h, P_ARUN + a_req[p]]
                 iw = int(wr)
                 ia = int(ar)
-                cps = params[h, P_WFACTOR + iw] * a_factor[h, li, ia]
-                compute = lay[h, li, L_STEPS] * cps
+                if measured[h, li, ia] == measured[h, li, ia]:
+                    cps = params[h, P_WSCALE + iw] * a_factor[h, li, ia]
+                    compute = lay[h, li, L_STEPS] * cps  # the mean includes the stagger
+                else:
+                    cps = params[h, P_WFACTOR + iw] * a_factor[h, li, ia]
+                    compute = lay[h, li, L_STEPS] * cps
+                    if lay[h, li, L_STAGGER] == 1.0:
+                        compute = staggered_cycles(lay[h, li, L_STEPS], cps, params[h, P_COLS])
+                        cps = compute / lay[h, li, L_STEPS]
                 ob = params[h, P_OUTBITS]
                 if ob == 0.0:
                     ob = ar
@@ -571,6 +672,7 @@ def run_kernel(
                 if g not in by_group:
                     by_group[g] = essential_table(points, g)
                 ess[h] = by_group[g]
+    measured = measured_table(configs, points)
     wl = points.workload
     cols = wl.columns
     lay = np.empty((n_cfg, n_layers, N_LAYER))
@@ -579,6 +681,7 @@ def run_kernel(
     a_factor = np.empty_like(n_w)
     _layer_tables(
         params,
+        cols["kind"],
         cols["M"],
         cols["N"],
         cols["K"],
@@ -586,7 +689,11 @@ def run_kernel(
         wl.weight_elems,
         wl.independent_gemms,
         wl.is_act_matmul.astype(np.int64),
+        cols["groups"],
+        cols["in_channels"],
+        cols["kernel_h"] * cols["kernel_w"],
         ess,
+        measured,
         lay,
         n_w,
         n_a,
@@ -604,9 +711,48 @@ def run_kernel(
             n_w,
             n_a,
             a_factor,
+            measured,
             out,
         )
     return {k: out[i] for i, k in enumerate(keys)}
+
+
+def measured_table(configs: Sequence[SkeletonConfig], points: Points) -> np.ndarray:
+    """``[config, layer, a]`` the measured mean cycles per step of each config's rule, divided
+    by its weight scale at the measured width and scaled by ``a / a_measured`` (NaN: no
+    measurement, or a data-independent family)."""
+    n_layers = len(points.workload)
+    out = np.full((len(configs), n_layers, MAX_BITS + 1), np.nan)
+    if not points.stats:
+        return out
+    widths = np.arange(MAX_BITS + 1, dtype=np.float64)
+    for h, c in enumerate(configs):
+        key = c.step_rule_key()
+        if key is None:
+            continue
+        for i, st in enumerate(points.stats):
+            if st is None or key not in st.step_cycles:
+                continue
+            base = st.step_cycles[key] / c.w_scale(st.w_bits)
+            out[h, i] = np.maximum(1.0 / c.w_scale(st.w_bits), base * widths / st.a_bits)
+    return out
+
+
+def missing_stats_notes(config: HardwareConfig, names: Sequence[str], stats: Sequence) -> list:
+    """Report notes for the layers a data-dependent config costs without its measured rule."""
+    if not isinstance(config, SkeletonConfig) or config.step_rule_key() is None:
+        return []
+    key = config.step_rule_key()
+    missing = [
+        n for n, st in zip(names, stats, strict=True) if st is None or key not in st.step_cycles
+    ]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return [
+        f"{config.family} ({config.name}): no measured '{key}' for {len(missing)} layer(s) "
+        f"({shown}); assumed {config.missing_stats_default()}"
+    ]
 
 
 def evaluate(configs: Sequence[SkeletonConfig], points: Points) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from torch import nn
 
 from hwsim import BitPolicy
 from hwsim.bits import layer_stats
+from models import extract_workload
 from quant.baseline import load_data, pretrained
 from quant.export import export, integer_model
 from quant.model import quantizable_layers, quantize_model, quantized_layers
@@ -119,6 +120,24 @@ def test_export_policy_and_statistics(digits):
     expect = layer_stats(s.w_codes, a_codes.astype(np.int64), 4, 3, w_signed=True, a_signed=False)
     assert ex.policy.stats["fc1"] == expect
     assert BitPolicy.from_dict(ex.policy.to_dict()).stats == ex.policy.stats
+
+
+def test_export_measures_conv_layers_in_the_hardware_grouping(digits):
+    net = pretrained("resnet_digits", "digits", seed=0, epochs=1)
+    q = quantize_model(net, BitPolicy.uniform(extract_workload(net, digits.x_train[:1]), 6, 5),
+                       calibration=digits.x_train[:64])  # fmt: skip
+    calib = digits.x_train[:4]
+    ex = export(q, calib)
+    im = ex.integer_model
+    codes = im.record_activation_codes(calib)
+    name = next(n for n, layer in im.layers.items() if layer.is_conv)
+    layer = im.layers[name]
+    assert codes[name].ndim == 4  # NCHW, as the hardware walks it
+    s = layer.state
+    expect = layer_stats(s.w_codes, codes[name], s.w_bits, s.a_bits, w_signed=s.w_signed,
+                         a_signed=s.a_signed, conv=layer.geometry)  # fmt: skip
+    assert ex.policy.stats[name] == expect
+    assert expect.step_cycles  # every default hardware rule measured
 
 
 def test_direct_quantized_model_exports_exactly(digits):

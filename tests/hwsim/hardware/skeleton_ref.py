@@ -31,6 +31,42 @@ def expected_group_max(a: int, p: float, group: int) -> float:
     return total
 
 
+def expected_step(a: int, p: float, group: int) -> float:
+    """E[max(1, group max)]: a step costs at least one cycle."""
+    return expected_group_max(a, p, group) + (1 - p) ** (a * group)
+
+
+def steps_of(cfg, layer: dict) -> tuple[int, bool]:
+    """Steps of the window-first dataflow (lanes take input channels at one kernel position;
+    depthwise channels side by side; FC rows fewer than the columns staggered), or the GEMM
+    tiling for families without channel lanes; and whether the steps are staggered."""
+    rows, cols, lanes = cfg.array()
+    m, n, k, gemms = layer["M"], layer["N"], layer["K"], layer.get("gemms", 1)
+    gemm_steps = gemms * ceil_div(m // gemms, cols) * ceil_div(n, rows) * ceil_div(k, lanes)
+    if not cfg.channel_lanes:
+        return gemm_steps, False
+    if layer["kind"] in ("linear", "matmul", "act_matmul"):
+        if m // gemms < cols:
+            return m * ceil_div(n, rows) * ceil_div(k, lanes), True
+        return gemm_steps, False
+    g, cin, area = layer["groups"], layer["in_channels"], layer["kernel_area"]
+    if layer["kind"] == "depthwise" or (g == cin and g > 1 and n == cin):
+        return ceil_div(cin, lanes) * ceil_div(m, cols) * area, False
+    return g * ceil_div(m, cols) * ceil_div(n // g, rows) * area * ceil_div(cin // g, lanes), False
+
+
+def staggered(steps: int, p: float, cols: int) -> float:
+    """Walk the chunks one by one: chunk i on column i % cols, issued a cycle after chunk
+    i-1 and once its column is free."""
+    free = [0.0] * cols
+    t = 0.0
+    for i in range(steps):
+        start = max(t, free[i % cols])
+        free[i % cols] = start + p
+        t = start + 1
+    return max(free)
+
+
 def ceil_div(a, b):
     return -(-a // b) if isinstance(a, int) and isinstance(b, int) else math.ceil(a / b)
 
@@ -46,16 +82,22 @@ def point(
     ar = run_width(cfg.a_precisions(), cfg.runs_float, a_req)
     rows, cols, lanes = cfg.array()
     m, n, k, inp = layer["M"], layer["N"], layer["K"], layer["in_elems"]
-    steps = ceil_div(m, cols) * ceil_div(n, rows) * ceil_div(k, lanes)
-    wf = ceil_div(wr, rule.w_bits_per_cycle) if rule.w_mode == SERIAL else 1
+    steps, stagger = steps_of(cfg, layer)
+    if rule.w_mode == SERIAL:
+        wf = ceil_div(wr, rule.w_bits_per_cycle)
+    elif rule.w_mode == ESSENTIAL:
+        wf = expected_step(wr, 0.5, rows * lanes)
+    else:
+        wf = 1
     if rule.a_mode == SERIAL:
         af = ceil_div(ar, rule.a_bits_per_cycle)
     elif rule.a_mode == ESSENTIAL:
-        e = essential if essential is not None else expected_group_max(ar, 0.5, cfg.group_size())
+        e = essential if essential is not None else expected_step(ar, 0.5, cfg.group_size())
         af = max(1.0, e / rule.a_bits_per_cycle)
     else:
         af = 1
-    compute = steps * wf * af
+    compute = staggered(steps, wf * af, cols) if stagger else steps * wf * af
+    wf, af = compute / steps, 1.0  # the utilization's cycles per step
     ob = cfg.out_bits or ar
     wbytes, abytes, obytes = n * k * wr / 8, inp * ar / 8, m * n * ob / 8
     hw_, ha = cfg.weight_buffer_bytes / 2, cfg.act_buffer_bytes / 2
@@ -117,4 +159,9 @@ def layer_dict(workload, i: int) -> dict:
         "N": int(c["N"][i]),
         "K": int(c["K"][i]),
         "in_elems": int(workload.input_elems[i]),
+        "kind": workload.kinds[i],
+        "groups": int(c["groups"][i]),
+        "in_channels": int(c["in_channels"][i]),
+        "kernel_area": int(c["kernel_h"][i] * c["kernel_w"][i]),
+        "gemms": int(workload.independent_gemms[i]),
     }
