@@ -726,15 +726,22 @@ def measured_table(configs: Sequence[SkeletonConfig], points: Points) -> np.ndar
     if not points.stats:
         return out
     widths = np.arange(MAX_BITS + 1, dtype=np.float64)
+    # Configs of a sweep share few rules: one table per (rule, weight scale), then copied.
+    tables: dict[tuple, np.ndarray] = {}
     for h, c in enumerate(configs):
         key = c.step_rule_key()
         if key is None:
             continue
-        for i, st in enumerate(points.stats):
-            if st is None or key not in st.step_cycles:
-                continue
-            base = st.step_cycles[key] / c.w_scale(st.w_bits)
-            out[h, i] = np.maximum(1.0 / c.w_scale(st.w_bits), base * widths / st.a_bits)
+        scale = tuple(c.w_scale(b) for b in range(MAX_BITS + 1))
+        if (key, scale) not in tables:
+            tab = np.full((n_layers, MAX_BITS + 1), np.nan)
+            for i, st in enumerate(points.stats):
+                if st is None or key not in st.step_cycles:
+                    continue
+                ws = scale[min(st.w_bits, MAX_BITS)]
+                tab[i] = np.maximum(1.0 / ws, st.step_cycles[key] / ws * widths / st.a_bits)
+            tables[(key, scale)] = tab
+        out[h] = tables[(key, scale)]
     return out
 
 
