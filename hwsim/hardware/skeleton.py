@@ -394,7 +394,7 @@ LAYER_FIELDS: tuple[str, ...] = (
     "sram_act_elems",
     "inv_tiles",
     "peak_utilization",  # MACs / array slots, before the step factor and stalls
-    "stagger",  # 1: FC chunks staggered over the columns
+    "stagger",  # GEMMs whose chunks are staggered over the columns, each apart (0: none)
 )
 N_LAYER = len(LAYER_FIELDS)
 L_STEPS = LAYER_FIELDS.index("steps")
@@ -498,7 +498,7 @@ def _layer_tables(
         lay[h, li, L_SRAM_A] = steps * lanes * cols
         lay[h, li, L_INV_T] = 1.0 / t
         lay[h, li, L_UTIL] = m * n * k / (rows * cols * lanes)
-        lay[h, li, L_STAGGER] = 1.0 if stagger else 0.0
+        lay[h, li, L_STAGGER] = g if stagger else 0.0
         for b in range(MAX_BITS + 1):
             fb = float(b)
             # Chunks of one GEMM's operands: the re-read rule then holds GEMM by GEMM.
@@ -542,8 +542,10 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measu
                 else:
                     cps = params[h, P_WFACTOR + iw] * a_factor[h, li, ia]
                     compute = lay[h, li, L_STEPS] * cps
-                    if lay[h, li, L_STAGGER] == 1.0:
-                        compute = staggered_cycles(lay[h, li, L_STEPS], cps, params[h, P_COLS])
+                    gemms = lay[h, li, L_STAGGER]
+                    if gemms > 0.0:  # each independent GEMM staggers its own chunks
+                        per_gemm = lay[h, li, L_STEPS] / gemms
+                        compute = gemms * staggered_cycles(per_gemm, cps, params[h, P_COLS])
                         cps = compute / lay[h, li, L_STEPS]
                 ob = params[h, P_OUTBITS]
                 if ob == 0.0:

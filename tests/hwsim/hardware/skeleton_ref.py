@@ -96,7 +96,8 @@ def point(
         af = max(1.0, e / rule.a_bits_per_cycle)
     else:
         af = 1
-    compute = staggered(steps, wf * af, cols) if stagger else steps * wf * af
+    gemms = layer.get("gemms", 1)
+    compute = gemms * staggered(steps // gemms, wf * af, cols) if stagger else steps * wf * af
     wf, af = compute / steps, 1.0  # the utilization's cycles per step
     ob = cfg.out_bits or ar
     wbytes, abytes, obytes = n * k * wr / 8, inp * ar / 8, m * n * ob / 8
