@@ -205,7 +205,7 @@ class BitPolicy:
                 n: {
                     "w_bits": w,
                     "a_bits": a,
-                    **({"stats": asdict(self.stats[n])} if n in self.stats else {}),
+                    **({"stats": _stats_dict(self.stats[n])} if n in self.stats else {}),
                 }
                 for n, (w, a) in self.bits.items()
             },
@@ -243,3 +243,11 @@ class BitPolicy:
         except json.JSONDecodeError as exc:
             raise HwsimError("policy path", str(path), f"not valid JSON: {exc}") from exc
         return cls.from_dict(data)
+
+
+def _stats_dict(stats: LayerStats) -> dict[str, Any]:
+    """JSON form of statistics; ``step_cycles`` only when measured (older files lack it)."""
+    out = asdict(stats)
+    if not out["step_cycles"]:
+        del out["step_cycles"]
+    return out
