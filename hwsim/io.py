@@ -1,10 +1,35 @@
-"""Atomic file writes: a temp file in the target folder, then a rename."""
+"""Atomic file writes: a temp file in the target folder, then a rename.
+
+A temp file from ``tempfile.mkstemp`` is private (0600) whatever the umask; before the rename
+it gets the mode a plain ``open(path, "w")`` would have given (0666 less the umask), so
+results are as readable as any other file the user creates.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: ``0o666`` less the process umask."""
+    try:
+        # Linux reports the umask without changing it (no window where it is 0).
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def publish(tmp: str | Path, path: str | Path) -> None:
+    """Give the finished temp file ``tmp`` the usual new-file mode and rename it to ``path``."""
+    os.chmod(tmp, new_file_mode())
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -17,7 +42,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

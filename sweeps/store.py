@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, check
-from hwsim.io import atomic_write_text
+from hwsim.io import atomic_write_text, publish
 
 PARTS = "parts"
 META = "sweep.json"
@@ -128,7 +128,7 @@ def write_part(parts: Path, table) -> Path | None:
         pq.write_table(table, tmp, compression="snappy")
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, parts / name)
+        publish(tmp, parts / name)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
