@@ -1,5 +1,5 @@
-"""A sweep killed with SIGKILL at a random moment, then resumed, has exactly the rows of an
-uninterrupted run: none lost, none twice."""
+"""A sweep killed with SIGKILL mid-run (after some of its points are stored, at a seeded random
+moment), then resumed, has exactly the rows of an uninterrupted run: none lost, none twice."""
 
 import os
 import random
@@ -49,12 +49,21 @@ def test_sigkill_then_resume_equals_uninterrupted(toy_dir):
     expected = load_results(toy_dir / "full")
     assert len(expected) == 45 * 6
 
-    rng = random.Random()
+    rng = random.Random(11)
     victim = _sweep(spec, toy_dir / "killed")
-    time.sleep(rng.uniform(1.0, 4.0))
+    # Wait for the first stored part, then a seeded extra moment (the toy hardware sleeps
+    # 20 ms per point, so the run still has seconds to go), and kill it.
+    parts = toy_dir / "killed" / "parts"
+    deadline = time.monotonic() + 60
+    while not list(parts.glob("part-*.parquet")):
+        assert victim.poll() is None, victim.stderr.read().decode()
+        assert time.monotonic() < deadline, "the sweep stored nothing in 60 s"
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.5))
     victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
-    partial = len(load_results(toy_dir / "killed")) if (toy_dir / "killed").exists() else 0
+    assert victim.wait(timeout=30) == -signal.SIGKILL  # killed, not finished
+    partial = len(load_results(toy_dir / "killed"))
+    assert 0 < partial < len(expected)  # the kill landed mid-run
     resumed = _sweep(spec, toy_dir / "killed")
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read().decode()
     got = load_results(toy_dir / "killed")
