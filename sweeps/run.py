@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from tqdm.auto import tqdm
 
 import hwsim
@@ -32,7 +33,7 @@ from sweeps.hashing import point_hashes
 from sweeps.plan import make_plans, split_slots
 from sweeps.progress import Tally
 from sweeps.spec import TOTALS, SweepSpec, hash64, load_spec, spec_fields
-from sweeps.store import ResultStore
+from sweeps.store import ResultStore, failed_points
 
 __all__ = [
     "TOTALS",
@@ -57,6 +58,10 @@ class SweepSummary:
     layer_rows: int  # layer evaluations behind the written rows
     seconds: float
     out: Path = field(default=Path("."))
+    retried: int = 0  # failed rows dropped at the start (``retry_failed``) and run again
+    # Every failed point stored in ``out`` after the run (this run's and earlier runs'):
+    # point, workload, policy, hw_name, message.
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def points_per_s(self) -> float:
@@ -72,8 +77,12 @@ def run_sweep(
     force_general: bool = False,
     flush_every: int = 256,
     jobs: int = 1,
+    retry_failed: bool = False,
 ) -> SweepSummary:
     """Evaluate every point of ``spec`` not yet stored under ``out``; resumable.
+
+    A failed point is stored as a row with its message and, like any stored point, skipped
+    on a resume; ``retry_failed`` first drops the stored failed rows so they run again.
 
     ``jobs`` > 1 evaluates fast-path chunks in that many processes (each writes its own parts;
     chunks are claimed here, so no point is evaluated twice).
@@ -93,6 +102,7 @@ def run_sweep(
     store = ResultStore(out)
     log = StageLog(f"sweep {spec.name}")
     try:
+        retried = store.drop_failed() if retry_failed else 0
         store.write_meta(
             {"spec": spec_fields(spec), "source": spec.source, "version": hwsim.__version__}
         )
@@ -137,4 +147,6 @@ def run_sweep(
         layer_rows=tally.layer_rows,
         seconds=time.perf_counter() - start,
         out=Path(out),
+        retried=retried,
+        failures=failed_points(out),
     )

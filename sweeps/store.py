@@ -94,6 +94,33 @@ class ResultStore:
         if len(hashes):
             self._fresh.append(np.asarray(hashes, np.int64))
 
+    def drop_failed(self) -> int:
+        """Forget every stored ``failed`` row, so a resumed run evaluates those points again.
+
+        Each part holding failed rows is replaced, in one atomic rename, by the same part
+        without them (or removed when nothing else is left): a kill at any moment leaves every
+        ok row stored exactly once. Returns the number of rows dropped.
+        """
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        dropped = 0
+        for part in sorted(self.parts.glob("part-*.parquet")):
+            status = pq.read_table(part, columns=["status"]).column(0).cast("string")
+            failed = pc.equal(status, "failed")
+            n = int(pc.sum(failed).as_py() or 0)
+            if n == 0:
+                continue
+            kept = pq.read_table(part).filter(pc.invert(failed))
+            if kept.num_rows:
+                write_part(self.parts, kept, replace=part)
+            else:
+                part.unlink()
+            dropped += n
+        self._done = self._read_done()
+        self._fresh = []
+        return dropped
+
     def append(self, table) -> Path | None:
         """Write one part (a ``pyarrow.Table`` or DataFrame) atomically; returns its path."""
         path = write_part(self.parts, table)
@@ -106,8 +133,9 @@ def _hashes(table) -> np.ndarray:
     return table.column("point_hash").to_numpy().astype(np.int64)
 
 
-def write_part(parts: Path, table) -> Path | None:
-    """Write ``table`` as a new part under ``parts``: temp file, fsync, rename."""
+def write_part(parts: Path, table, replace: Path | None = None) -> Path | None:
+    """Write ``table`` as a new part under ``parts`` (or over the part ``replace``): temp
+    file, fsync, rename."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -121,7 +149,7 @@ def write_part(parts: Path, table) -> Path | None:
         table.column_names,
         "every row needs a point_hash",
     )
-    name = f"part-{uuid.uuid4().hex}.parquet"
+    name = replace.name if replace is not None else f"part-{uuid.uuid4().hex}.parquet"
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=parts)
     os.close(fd)
     try:
@@ -135,6 +163,33 @@ def write_part(parts: Path, table) -> Path | None:
     return parts / name
 
 
+def _plain_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """Dictionary-encoded strings come back from Parquet as categoricals: plain objects."""
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = df[col].astype(object)
+    return df
+
+
+def failed_points(root: str | Path) -> pd.DataFrame:
+    """The stored points whose status is ``failed``: point, workload, policy, hardware name
+    and message, ordered by point (empty when none failed)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    cols = ["point", "workload", "policy", "hw_name", "message"]
+    frames = []
+    for part in sorted((Path(root) / PARTS).glob("part-*.parquet")):
+        table = pq.read_table(part, columns=[*cols, "status"])
+        table = table.filter(pc.equal(table.column("status").cast("string"), "failed"))
+        if table.num_rows:
+            frames.append(table.select(cols).to_pandas())
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    df = _plain_strings(pd.concat(frames, ignore_index=True))
+    return df.sort_values("point", kind="stable").reset_index(drop=True)
+
+
 def load_results(root: str | Path) -> pd.DataFrame:
     """Every stored point of a sweep folder as one DataFrame, ordered by point index."""
     import pyarrow as pa
@@ -146,9 +201,6 @@ def load_results(root: str | Path) -> pd.DataFrame:
         return pd.DataFrame()
     tables = [pq.read_table(p) for p in parts]
     table = pa.concat_tables(tables, promote_options="permissive")
-    df = table.to_pandas()
-    for col in df.columns:  # dictionary-encoded strings come back as categoricals
-        if isinstance(df[col].dtype, pd.CategoricalDtype):
-            df[col] = df[col].astype(object)
+    df = _plain_strings(table.to_pandas())
     sort = ["point"] if "point" in df.columns else ["point_hash"]
     return df.sort_values(sort, kind="stable").reset_index(drop=True)

@@ -60,6 +60,8 @@ def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
 
 def validate_codesign_params(params: Mapping[str, Any]) -> None:
     """Fail at spec time, naming the field, on params ``CodesignConfig`` would reject."""
+    import dataclasses
+
     from quant.codesign import CodesignConfig
 
     check(
@@ -68,6 +70,14 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
         params.get("hardware"),
         "comes from the sweep's hardware axis",
     )
+    known = [f.name for f in dataclasses.fields(CodesignConfig) if f.name != "hardware"]
+    for key in params:
+        check(
+            key in known,
+            f"train.params.{key}",
+            params[key],
+            f"not a codesign option (known: {', '.join(known)})",
+        )
     try:
         CodesignConfig(hardware="spec-check", **params)
     except TypeError as exc:
@@ -79,6 +89,18 @@ VALIDATORS = {"codesign": validate_codesign_params}
 
 
 def validate_params(method: str, params: Mapping[str, Any]) -> None:
-    """Check a ``[[train]]`` table's params where the method has a validator."""
+    """Check, before any work, that a ``[[train]]`` table names a trainer that exists (built
+    in, or registered by a plugin the spec imports) and, where the method has a validator,
+    that its params are valid."""
+    from sweeps.general import TRAINERS
+
+    known = sorted({*BUILTIN, *TRAINERS})
+    check(
+        method in known,
+        "train.method",
+        method,
+        f"no such trainer (known: {', '.join(known)}; a plugin module listed in the spec's "
+        "plugins can add one with sweeps.register_trainer)",
+    )
     if method in VALIDATORS:
         VALIDATORS[method](params)

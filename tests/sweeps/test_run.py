@@ -94,6 +94,49 @@ def test_failed_points_are_rows(toy_dir):
     assert (df.loc[df["status"] == "ok", "latency_s"] > 0).all()
 
 
+FLAKY = {"fail": True}
+
+
+def _flaky_trainer(workload, hardware, params, seed):
+    """Fails while ``FLAKY["fail"]`` is set (a cause the user then fixes)."""
+    if FLAKY["fail"]:
+        raise RuntimeError("flaky trainer: not ready")
+    return BitPolicy({n: (4, 4) for n in workload.layer_names}), {"accuracy": 0.5}
+
+
+def test_retry_failed_runs_failed_points_again_and_keeps_ok_rows_once(toy_dir):
+    from sweeps.general import TRAINERS
+    from sweeps.run import register_trainer
+
+    register_trainer("flaky", _flaky_trainer)
+    FLAKY["fail"] = True
+    try:
+        spec = parse_spec(toy_spec(train=[{"method": "flaky", "workload": "toynet"}]), root=toy_dir)
+        out = toy_dir / "out"
+        first = run_sweep(spec, out)
+        before = load_results(out)
+        failed = before[before["status"] == "failed"]
+        n_train = len(spec.hardware)  # one [[train]] point per config
+        assert first.failed == len(failed) == len(first.failures) == n_train
+        assert failed["message"].str.contains("flaky trainer: not ready").all()
+        assert first.failures["point"].tolist() == sorted(failed["point"])
+        FLAKY["fail"] = False  # the cause is fixed
+        resumed = run_sweep(spec, out)  # a plain resume skips stored (failed) points
+        assert resumed.written == 0 and len(resumed.failures) == n_train
+        retried = run_sweep(spec, out, retry_failed=True)
+        assert retried.retried == n_train and retried.written == n_train
+        assert retried.failed == 0 and retried.failures.empty
+        after = load_results(out)
+        assert len(after) == spec.n_points and after["point_hash"].is_unique
+        assert (after["status"] == "ok").all()
+        ok_before = before[before["status"] == "ok"].reset_index(drop=True)
+        ok_after = after[after["point"].isin(ok_before["point"])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(ok_after, ok_before)
+        assert (after.loc[after["point"].isin(failed["point"]), "accuracy"] == 0.5).all()
+    finally:
+        TRAINERS.pop("flaky", None)
+
+
 def test_mismatched_policy_file_fails_its_points_only(toy_dir):
     BitPolicy({"c1": (4, 4), "other": (8, 8)}).save(toy_dir / "bad.json")
     BitPolicy({"c1": (4, 2), "fc": (8, 8)}).save(toy_dir / "good.json")
