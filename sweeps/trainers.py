@@ -70,7 +70,7 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
         params.get("hardware"),
         "comes from the sweep's hardware axis",
     )
-    known = [f.name for f in dataclasses.fields(CodesignConfig) if f.name != "hardware"]
+    known = [f.name for f in dataclasses.fields(CodesignConfig) if f.init and f.name != "hardware"]
     for key in params:
         check(
             key in known,

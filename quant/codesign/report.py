@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,26 +15,36 @@ from hwsim.markdown import markdown_table
 from quant.codesign.plots import AXES, plot_bits, plot_pareto
 from quant.codesign.run import CodesignResult
 
+_RATIO_HEADERS = {"latency": "lat/8b", "energy": "energy/8b", "memory": "mem/8b"}
 
-def format_table(df: pd.DataFrame) -> str:
-    """The comparison as a fixed-width text table (accuracy, latency, energy, memory); each
-    unit scaled to fit its column."""
+
+def format_table(df: pd.DataFrame, budgets: Mapping[str, float] | None = None) -> str:
+    """The comparison as a fixed-width text table: accuracy, latency, energy and weight memory
+    (each unit scaled to fit its column), then each budgeted metric relative to uniform 8-bit
+    (its header carries the budget, ``energy/8b<=0.5``; ``None``: latency) and whether the
+    policy fits every budget."""
     from hwsim.units import align_columns, column_scale
 
+    budgets = dict(budgets) if budgets else {"latency": None}
     columns = [  # (key, header, unit, factor to the unit)
         ("latency_s", "latency", "s", 1.0),
         ("energy_j", "energy", "J", 1.0),
         ("weight_bits", "w_mem", "B", 1 / 8),
     ]
-    header = ["method", "acc %", *[c[1] for c in columns], "lat/8b", "in budget"]
+    ratios = [
+        (f"{m}_vs_8bit", _RATIO_HEADERS[m] + ("" if r is None else f"<={r:g}"))
+        for m, r in budgets.items()
+    ]
+    header = ["method", "acc %", *[c[1] for c in columns], *[h for _, h in ratios], "in budget"]
     body = [[str(m), f"{100 * a:.2f}"] for m, a in zip(df["method"], df["accuracy"], strict=True)]
     for i, (key, name, unit, factor) in enumerate(columns):
         divisor, label = column_scale(df[key] * factor, unit)
         header[2 + i] = f"{name}[{label}]"
         for row, v in zip(body, df[key] * factor, strict=True):
             row.append(f"{v / divisor:.4g}")
-    for row, ratio, ok in zip(body, df["latency_vs_8bit"], df["within_budget"], strict=True):
-        row += [f"{ratio:.3f}", str(bool(ok))]
+    for i, row in enumerate(body):
+        row += [f"{df[key].iloc[i]:.3f}" for key, _ in ratios]
+        row.append(str(bool(df["within_budget"].iloc[i])))
     return align_columns([header, *body], rules=(1,))
 
 
@@ -84,7 +95,7 @@ def report_markdown(result: CodesignResult) -> str:
         "## Results (same hardware, same fine-tuning for every policy)",
         "",
         "```",
-        format_table(result.results),
+        format_table(result.results, cfg.budgets),
         "```",
         "",
         _frame_table(result.results),

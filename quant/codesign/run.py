@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from hwsim.errors import HwsimError, check
 from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
 from models.data import calibration
@@ -38,6 +39,7 @@ from quant.search.hardware_aware import (
     PROXY_KEYS,
     PROXY_NAMES,
     REPORT_KEYS,
+    check_feasible,
     hardware_costs,
     proxy_costs,
     repair_policy,
@@ -88,10 +90,43 @@ def input_shape(cfg: CodesignConfig) -> tuple[int, ...]:
     return shape if cfg.image_size is None else (shape[0], cfg.image_size, cfg.image_size)
 
 
-def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prepared:
-    """Load the data and the float baseline (the checkpoint, or trained and cached), extract
-    the workload, measure sensitivity; on the config's device. ``stages`` keeps (and gives
-    back, on a resumed run) the baseline and the sensitivity table."""
+def data_workload(model_name: str, data, data_name: str):
+    """The workload of zoo model ``model_name`` at ``data``'s real sample shape (and the zoo's
+    usual batch), traced on an untrained copy: nothing has been trained yet. A model that
+    cannot take the data, or whose outputs do not match its classes, is refused in one line."""
+    import models
+    from models.zoo import entry
+
+    net = models.build(model_name, num_classes=data.num_classes).eval()
+    shape = tuple(int(v) for v in data.input_shape)
+    x = torch.zeros((entry(model_name).batch, *shape))
+    try:
+        with torch.no_grad():
+            out = net(x)
+    except Exception as exc:  # any shape or channel mismatch the network itself reports
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HwsimError(
+            "model",
+            model_name,
+            f"cannot take {data_name} samples of shape {shape} "
+            f"(it expects {entry(model_name).input_shape}): {reason}",
+        ) from None
+    check(
+        out.dim() == 2 and out.shape[1] == data.num_classes,
+        "model",
+        model_name,
+        f"gives {tuple(out.shape[1:])} outputs per sample but {data_name} has "
+        f"{data.num_classes} classes",
+    )
+    return models.extract_workload(net, x)
+
+
+def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardware=None) -> Prepared:
+    """Load the data, take the workload from its real sample shape, and (given ``hardware``)
+    check that the budgets are reachable there, all before any training; then load the float
+    baseline (the checkpoint, or trained and cached) and measure sensitivity, on the config's
+    device. ``stages`` keeps (and gives back, on a resumed run) the baseline and the
+    sensitivity table."""
     import models
     from models.data import load_dataset
     from quant.baseline import load_checkpoint, pretrained
@@ -103,6 +138,9 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prep
     set_seed(cfg.seed)
     shape = input_shape(cfg)
     data = load_dataset(cfg.data, seed=cfg.seed, input_shape=shape)
+    workload = data_workload(cfg.model, data, cfg.data)
+    if hardware is not None:
+        check_budgets(cfg, workload, hardware)
     state = stages.read_state("baseline.pt")
     if cfg.checkpoint is not None:
         base = load_checkpoint(cfg.checkpoint, cfg.model, num_classes=data.num_classes)
@@ -120,8 +158,6 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prep
             workers=cfg.workers,
         )
     stages.write_state("baseline.pt", base)
-    batch = models.zoo.entry(cfg.model).batch
-    workload = models.extract_workload(base.cpu(), torch.zeros((batch, *shape)))
     base = base.to(device).eval()
     done = stages.read_json("baseline.json")
     if done is None:
@@ -148,6 +184,18 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None) -> Prep
             )
         stages.write_array("sensitivity.npy", sens)
     return Prepared(data, base, float(done["accuracy"]), workload, sens)
+
+
+def check_budgets(cfg: CodesignConfig, workload, hardware) -> None:
+    """Raise, in the user's terms, when no policy over the candidates meets ``cfg.budgets`` on
+    ``hardware``, or under the proxy the comparison searches with (no training needed)."""
+    cands = cfg.candidates
+    hw_table = hardware_costs(workload, hardware, cands, cands)
+    where = f"on {hardware.name} for {cfg.model}"
+    check_feasible(hw_table, cfg.budgets, REPORT_KEYS, where, cfg.reference)
+    proxy_where = f"under the {_proxy_label(cfg.budgets)} proxy for {cfg.model}"
+    proxy_table = proxy_costs(workload, cands, cands)
+    check_feasible(proxy_table, cfg.budgets, PROXY_KEYS, proxy_where, cfg.reference)
 
 
 def run_codesign(
@@ -196,7 +244,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     bars = None if progress is None else not progress  # tqdm's disable
     stages = Stages(out, cfg)
     log(f"{cfg.model} on {cfg.data}, hardware {hw.name}: float baseline, then sensitivity")
-    prep = prepare(cfg, stages, log)
+    prep = prepare(cfg, stages, log, hardware=hw)
     data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
     base_acc = prep.baseline_accuracy
     names = workload.layer_names

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import check, check_bits
+from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.report import COST_ALIASES, CostTable
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
@@ -62,6 +62,49 @@ def table_budgets(
         value = float(r) * float(table.uniform_total(key, *reference))
         out[key] = min(out.get(key, value), value)
     return out
+
+
+def lowest_reachable(table: CostTable, key: str, reference: tuple[int, int] = (8, 8)) -> float:
+    """The least network total of metric ``key`` any policy over the table's options reaches,
+    as a fraction of the uniform ``reference`` total (costs add over layers, so it is the sum
+    of each layer's cheapest option)."""
+    return float(table.flat(key).min(axis=-1).sum() / table.uniform_total(key, *reference))
+
+
+def check_feasible(
+    table: CostTable,
+    relative: Mapping[str, float],
+    keys: Mapping[str, str],
+    where: str,
+    reference: tuple[int, int] = (8, 8),
+) -> None:
+    """Raise ``HwsimError`` in the user's terms when no policy over the table's options meets
+    the ``relative`` budgets (fractions of uniform ``reference``), e.g. "latency=0.5 x uniform
+    8-bit is infeasible on stripes for mlp_digits; the lowest reachable is 0.60x". ``where``
+    completes the sentence ("on stripes for mlp_digits"). Cheap: no training, no sensitivity."""
+    ref = f"uniform {reference[0]}-bit" if reference[0] == reference[1] else f"w{reference}"
+    for m, r in relative.items():
+        check(m in keys, "budget", m, f"metrics are {tuple(keys)}")
+        low = lowest_reachable(table, keys[m], reference)
+        if low > r:
+            shown = f"{low:.2f}" if round(low, 2) > r else f"{low:.4g}"
+            raise HwsimError(
+                "budget",
+                f"{m}={r:g}",
+                f"{m}={r:g} x {ref} is infeasible {where}; the lowest reachable is {shown}x",
+            )
+    budgets = table_budgets(table, relative, keys, reference)
+    if len(budgets) > 1:  # each alone is reachable; together perhaps not
+        zeros = np.zeros((len(table.layer_names), len(table.option_bits)))
+        try:
+            solve_mck(zeros, np.stack([table.flat(k) for k in budgets]), list(budgets.values()))
+        except HwsimError:
+            together = " and ".join(f"{m}={r:g}" for m, r in relative.items())
+            raise HwsimError(
+                "budget",
+                together,
+                f"{together} x {ref} are each reachable {where} but not together",
+            ) from None
 
 
 def candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:

@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         f"{config.model} on {config.data}, hardware {result.hardware_name}, budget {budgets}; "
         f"float baseline {100 * result.baseline_accuracy:.2f} %"
     )
-    print(format_table(result.results))
+    print(format_table(result.results, config.budgets))
     for note in result.notes:
         print(f"note: {note}")
     print(f"run folder: {out}  ({result.seconds:.0f} s)")
