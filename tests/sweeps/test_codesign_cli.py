@@ -89,9 +89,11 @@ def no_training(monkeypatch):
 
 
 def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err  # one line, no traceback
-    return err[0]
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("hwsim: error")]
+    assert len(errors) == 1, err  # one line (beside the stage log), no traceback
+    return errors[0]
 
 
 def test_a_model_that_cannot_take_the_data_is_refused_before_training(
