@@ -171,24 +171,19 @@ def test_duplicate_points_are_stored_once(toy_dir):
 
 
 def test_train_points_use_the_registered_trainer(toy_dir):
-    spec = parse_spec(
-        toy_spec(
-            train=[
-                {"method": "toy", "workload": "toynet", "params": {"bits": [3, 5]}},
-                {"method": "absent", "workload": "toynet"},
-            ]
-        ),
-        root=toy_dir,
-    )
+    from hwsim.errors import HwsimError
+
+    absent = {"method": "absent", "workload": "toynet"}
+    toy = {"method": "toy", "workload": "toynet", "params": {"bits": [3, 5]}}
+    with pytest.raises(HwsimError, match=r"train\.method='absent'"):  # refused before any work
+        parse_spec(toy_spec(train=[toy, absent]), root=toy_dir)
+    spec = parse_spec(toy_spec(train=[toy]), root=toy_dir)
     run_sweep(spec, toy_dir / "out")
     df = load_results(toy_dir / "out")
     assert len(df) == spec.n_points
     toy = df[df["policy"] == "train:toy"]
     assert len(toy) == len(spec.hardware) and (toy["status"] == "ok").all()
     assert toy["accuracy"].between(0, 1).all() and toy["accuracy"].nunique() > 1
-    absent = df[df["policy"] == "train:absent"]
-    assert (absent["status"] == "failed").all()
-    assert absent["message"].str.contains("no trainer registered").all()
 
 
 def test_fast_path_in_processes_gives_the_same_rows(toy_dir):
