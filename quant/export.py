@@ -25,7 +25,14 @@ from hwsim import BitPolicy, LayerStats
 from hwsim.errors import HwsimError, check
 from hwsim.policy import FLOAT_BITS
 from quant.layers import QuantState
-from quant.model import calibration_batches, current_policy, quantized_layers, replace_module
+from quant.model import (
+    calibrate,
+    calibration_batches,
+    current_policy,
+    quantized_layers,
+    replace_module,
+    unfitted_act_quantizers,
+)
 from quant.products import QProduct
 from quant.quantizers import quantizer_range
 
@@ -238,10 +245,13 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
 
     Conv layers are measured in a bit-serial array's grouping (``hwsim.bits.layer_stats``
     with the layer's geometry: windows x lanes per step, and each hardware rule's mean step
-    cycles); linear layers on their ``[M, K]`` rows."""
+    cycles); linear layers on their ``[M, K]`` rows.
+
+    Activation quantizers that never saw data (a model quantized but never run) are first
+    fitted, in place, on ``calibration_data``, as the model's own first forward pass would;
+    steps already fitted or trained are kept. Raises ``HwsimError`` if a step stays unfitted."""
     from hwsim.bits import layer_stats
 
-    im = integer_model(model)
     batches = calibration_batches(calibration_data)
     check(
         bool(batches),
@@ -249,6 +259,17 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
         type(calibration_data).__name__,
         "statistics need at least one batch",
     )
+    if unfitted_act_quantizers(model):
+        calibrate(model, batches, only_unfitted=True)
+    unfitted = sorted(unfitted_act_quantizers(model))
+    check(
+        not unfitted,
+        "act_quantizer",
+        unfitted[:5],
+        "never fitted to data, and the calibration pass could not fit it (a layer the "
+        "forward pass does not reach, or a quantizer that cannot observe)",
+    )
+    im = integer_model(model)
     recorded = [im.record_activation_codes(b) for b in batches]
     stats: dict[str, LayerStats] = {}
     for name, layer in im.layers.items():

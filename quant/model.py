@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from hwsim.errors import HwsimError
-from hwsim.policy import BitPolicy
+from hwsim.policy import FLOAT_BITS, BitPolicy
 from quant.layers import quantize_layer
 
 
@@ -111,21 +111,36 @@ def calibration_batches(calibration: Any, max_samples: int = 512) -> list[Tensor
     )
 
 
+def unfitted_act_quantizers(model: nn.Module) -> dict[str, nn.Module]:
+    """The quantizing (not 32-bit) activation quantizers, by layer name, whose step was never
+    fitted to data."""
+    return {
+        name: m.act_quantizer
+        for name, m in quantized_layers(model).items()
+        if hasattr(m, "act_quantizer")
+        and m.a_bits != FLOAT_BITS
+        and not bool(getattr(m.act_quantizer, "initialized", True))
+    }
+
+
 @torch.no_grad()
-def calibrate(model: nn.Module, calibration: Any) -> nn.Module:
+def calibrate(model: nn.Module, calibration: Any, *, only_unfitted: bool = False) -> nn.Module:
     """Fit every activation quantizer's step (and signedness) to the inputs its layer sees.
 
     The calibration pass runs the float activations (quantizers observe and pass through),
-    then each quantizer fits to everything it observed.
+    then each quantizer fits to everything it observed. ``only_unfitted`` leaves the steps
+    already fitted (or trained) alone: those layers quantize as usual during the pass.
     """
     batches = calibration_batches(calibration)
     if not batches:
         return model
     from quant.products import QProduct
 
+    unfitted = unfitted_act_quantizers(model) if only_unfitted else None
     quantizers = [
         q
-        for m in quantized_layers(model).values()
+        for name, m in quantized_layers(model).items()
+        if unfitted is None or name in unfitted
         # A product's second operand is an activation too: fitted the same way.
         for q in (
             (m.act_quantizer, m.weight_quantizer) if isinstance(m, QProduct) else (m.act_quantizer,)

@@ -150,3 +150,23 @@ def test_direct_quantized_model_exports_exactly(digits):
     reference = predict_logits(_snapped(q).double(), digits.x_test.double()).numpy()
     np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
     np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8])
+def test_export_fits_a_never_run_model_before_coding_it(digits, bits):
+    """A model quantized but never run has unfitted activation steps (default 1.0); export
+    fits them on its calibration data, so the integer model agrees with the fake-quantized
+    one (the same float64 reference as above), not with the default steps."""
+    from quant.model import unfitted_act_quantizers
+
+    net = pretrained("mlp_digits", "digits", seed=0, epochs=3)
+    names = list(quantizable_layers(net))
+    q = quantize_model(net, BitPolicy({n: (bits, bits) for n in names}))
+    assert unfitted_act_quantizers(q)  # the precondition the issue describes
+    exported = export(q, digits.x_train[:256])
+    assert not unfitted_act_quantizers(q)
+    x_test = digits.x_test
+    logits = exported.integer_model(x_test)
+    reference = predict_logits(_snapped(q).double(), x_test.double()).numpy()
+    np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
+    np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
