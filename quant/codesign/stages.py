@@ -53,11 +53,18 @@ class Stages:
                     f"holds a run of another config (differs in {differ}); use another --out, "
                     "or delete its stages/ folder to start over",
                 )
-        else:
-            atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+        # Written with the first stage, so a run refused before any work leaves no folder.
+        self._record = None if path.is_file() else record
 
     def _path(self, name: str) -> Path | None:
         return None if self.folder is None else self.folder / name
+
+    def _claim(self) -> None:
+        if self._record is not None:
+            atomic_write_text(
+                self.folder / "config.json", json.dumps(self._record, indent=2) + "\n"
+            )
+            self._record = None
 
     def read_json(self, name: str) -> Any | None:
         path = self._path(name)
@@ -68,6 +75,7 @@ class Stages:
     def write_json(self, name: str, value: Any) -> None:
         path = self._path(name)
         if path is not None:
+            self._claim()
             atomic_write_text(path, json.dumps(value, indent=2) + "\n")
 
     def read_array(self, name: str) -> np.ndarray | None:
@@ -81,6 +89,7 @@ class Stages:
         if path is not None:
             buffer = io.BytesIO()
             np.save(buffer, np.asarray(value), allow_pickle=False)
+            self._claim()
             atomic_write_bytes(path, buffer.getvalue())
 
     def read_state(self, name: str) -> dict[str, torch.Tensor] | None:
@@ -94,4 +103,5 @@ class Stages:
         if path is not None:
             buffer = io.BytesIO()
             torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buffer)
+            self._claim()
             atomic_write_bytes(path, buffer.getvalue())

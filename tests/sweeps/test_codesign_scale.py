@@ -54,7 +54,7 @@ def args(root, out, *extra: str) -> list[str]:
         "--candidates",
         "2,4,8",
         "--budget",
-        "latency=0.7",
+        "latency=0.95",  # Stripes runs FC at batch 1 near bit-parallel speed
         "--samples",
         "20",
         "--calibration-batch",
@@ -115,7 +115,9 @@ def test_a_different_config_is_refused_in_the_same_folder(setup, capsys):
 
     out = setup / "other"
     config = CodesignConfig(model="mlp_digits", samples=10, device="cpu")
-    Stages(out, config)
+    assert not out.exists()  # nothing is written before the first stage...
+    Stages(out, config).write_json("baseline.json", {"accuracy": 0.5})
+    assert (out / "stages" / "config.json").is_file()  # ...which claims the folder
     Stages(out, CodesignConfig(model="mlp_digits", samples=10, device="cuda", workers=3))
     with pytest.raises(HwsimError) as err:
         Stages(out, CodesignConfig(model="mlp_digits", samples=12, device="cpu"))
