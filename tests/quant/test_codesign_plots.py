@@ -113,7 +113,7 @@ def test_codesign_logs_its_stages_and_ctrl_c_is_one_line(monkeypatch, capsys, tm
     import quant.codesign.run as run
     from hwsim.errors import Interrupted
 
-    def interrupted(cfg):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(run, "prepare", interrupted)
