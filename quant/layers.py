@@ -56,7 +56,28 @@ def default_act_quantizer(
     )
 
 
-class QuantLayerMixin:
+class QuantizerBits:
+    """``w_bits`` / ``a_bits`` read and set through the two quantizers, so the bits live in
+    one place (the quantizer) whatever module carries them."""
+
+    @property
+    def w_bits(self) -> int:
+        return self.weight_quantizer.bits
+
+    @w_bits.setter
+    def w_bits(self, value: int) -> None:
+        self.weight_quantizer.bits = value
+
+    @property
+    def a_bits(self) -> int:
+        return self.act_quantizer.bits
+
+    @a_bits.setter
+    def a_bits(self, value: int) -> None:
+        self.act_quantizer.bits = value
+
+
+class QuantLayerMixin(QuantizerBits):
     """Shared bit properties and export state of :class:`QConv2d` and :class:`QLinear`."""
 
     weight_quantizer: nn.Module
@@ -96,22 +117,6 @@ class QuantLayerMixin:
         self.act_quantizer.bits = a_bits
         if isinstance(self.weight_quantizer, UniformQuantizer):
             self.weight_quantizer.calibrate(self.weight.detach())
-
-    @property
-    def w_bits(self) -> int:
-        return self.weight_quantizer.bits
-
-    @w_bits.setter
-    def w_bits(self, value: int) -> None:
-        self.weight_quantizer.bits = value
-
-    @property
-    def a_bits(self) -> int:
-        return self.act_quantizer.bits
-
-    @a_bits.setter
-    def a_bits(self, value: int) -> None:
-        self.act_quantizer.bits = value
 
     def quantized_weight(self) -> Tensor:
         return self.weight_quantizer(self.weight)

@@ -14,10 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from hwsim.errors import check_bits
-from quant.layers import default_act_quantizer
+from quant.layers import QuantizerBits, default_act_quantizer
 
 
-class QProduct(nn.Module):
+class QProduct(QuantizerBits, nn.Module):
     """``quantize(a) @ quantize(b)`` named ``<attention>#<role>`` in the workload."""
 
     hwsim_transparent = True  # its product belongs to the attention module that calls it
@@ -31,22 +31,6 @@ class QProduct(nn.Module):
             check_bits("w_bits", w_bits, allow_float=True)
         )
         self.last_second: Tensor | None = None
-
-    @property
-    def w_bits(self) -> int:
-        return self.weight_quantizer.bits
-
-    @w_bits.setter
-    def w_bits(self, value: int) -> None:
-        self.weight_quantizer.bits = value
-
-    @property
-    def a_bits(self) -> int:
-        return self.act_quantizer.bits
-
-    @a_bits.setter
-    def a_bits(self, value: int) -> None:
-        self.act_quantizer.bits = value
 
     @property
     def weight(self) -> Tensor:
