@@ -114,7 +114,9 @@ def versus_table(bf: pd.DataFrame, base: pd.DataFrame, label: str) -> pd.DataFra
     )
 
 
-def main() -> None:
+def tables() -> dict[str, pd.DataFrame]:
+    """Bit Fusion against Eyeriss (bf_e_conf.ini), Stripes and DaDianNao (bf_s_conf.ini sizes),
+    one row per benchmark network."""
     bf_e = load_hardware("bitfusion")
     bf_s = bf_e.replace(
         name="bitfusion-bf_s",
@@ -128,6 +130,12 @@ def main() -> None:
     bf_s_tot = network_totals(bf_s)
     stripes = versus_table(bf_s_tot, network_totals("stripes"), "stripes")
     dadn = versus_table(bf_s_tot, network_totals("dadiannao"), "dadiannao")
+    return {"eyeriss": eye, "stripes": stripes, "dadiannao": dadn}
+
+
+def main() -> None:
+    t = tables()
+    eye, stripes, dadn = t["eyeriss"], t["stripes"], t["dadiannao"]
 
     def block(df: pd.DataFrame, paper: tuple[float, float] | None) -> str:
         text = markdown_table([df.index.name or "", *df.columns], df.itertuples()) + "\n\n"
