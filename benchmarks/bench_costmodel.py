@@ -1,10 +1,18 @@
-"""Throughput of the closed-form cost models: ``cost_table`` points per second.
+"""Throughput of the cost models: ``cost_table`` points per second.
 
 A point is one (layer, w bits, a bits, hardware config). The workload is several zoo networks
 stacked; the hardware is a set of skeleton configs (DaDN, Stripes, Loom, Pragmatic, BISMO with
-varied buffers and bandwidth); the bits are the full 16 x 16 grid. The baseline is a
-plain-Python implementation of the same formulas (``tests/hwsim/hardware/skeleton_ref.py``,
-closed-form pipeline) timed in the same run on a random subset of the points.
+varied buffers and bandwidth); the bits are the full 16 x 16 grid. Without statistics every
+one of them is closed form (the data-dependent ones fall back to their stated defaults). The
+baseline is a plain-Python implementation of the same formulas
+(``tests/hwsim/hardware/skeleton_ref.py``, closed-form pipeline) timed in the same run on a
+random subset of the points. Target: 2e7 points/s and 1000x plain Python.
+
+The data-dependent families (ShapeShifter, Dynamic Stripes, Loom with dynamic precision,
+Pragmatic, Laconic) are timed apart, with statistics measured on real codes: the two trained
+digits networks of the DNNsim suite, stacked 15 times (210 layers, about the zoo's 216) with
+their measured ``LayerStats`` through ``BitPolicy.with_stats``. Reported, no target. Each
+family is also timed alone (its rows ``cost_table <family>``).
 
 Run: ``python benchmarks/bench_costmodel.py [--quick]``; writes
 ``benchmarks/results/costmodel.csv``.
@@ -50,13 +58,17 @@ def build_workload(nets=NETS):
     return Workload.concat("zoo", parts)
 
 
-def build_configs(n_variants: int):
+CLOSED_FORM = ("dadiannao", "stripes", "loom", "pragmatic", "bismo")
+DATA_DEPENDENT = ("shapeshifter", "dynamic-stripes", "loom", "pragmatic", "laconic")
+
+
+def build_configs(n_variants: int, names=CLOSED_FORM):
     from hwsim.hardware import load_hardware
 
     configs = []
     for i in range(n_variants):
         scale = 2.0 ** (i % 6 - 3)
-        for name in ("dadiannao", "stripes", "loom", "pragmatic", "bismo"):
+        for name in names:
             base = load_hardware(name)
             configs.append(
                 base.replace(
@@ -67,6 +79,62 @@ def build_configs(n_variants: int):
                 )
             )
     return configs
+
+
+def measured_digits(copies: int = 15):
+    """The DNNsim suite's two trained digits networks, ``copies`` times, with the statistics
+    measured from their codes (``layer_stats(..., conv=...)``)."""
+    from hwsim import BitPolicy, Workload
+    from tests.hwsim.hardware import dnnsim_ref as ref
+
+    parts, bits, stats = [], {}, {}
+    for c in range(copies):
+        for net in ref.NETWORKS:
+            wl = ref.network(net)[0]
+            policy = ref.policy_for(net)
+            part = Workload(name=f"{net}{c}", layer_names=wl.layer_names, columns=wl.columns)
+            parts.append(part)
+            for layer in wl.layer_names:
+                bits[f"{part.name}/{layer}"] = policy.bits[layer]
+                stats[f"{part.name}/{layer}"] = policy.stats[layer]
+    return Workload.concat("digits", parts), BitPolicy(bits).with_stats(stats)
+
+
+def best_time(fn, repeats: int = 3) -> tuple[float, float]:
+    """The fastest of ``repeats`` calls: (wall seconds, CPU seconds of that process)."""
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        best_wall = min(best_wall, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best_wall, best_cpu
+
+
+def family_rows(label, workload, configs, bits, policy=None) -> list[dict]:
+    """One row per preset family in ``configs`` (each timed alone), then all together."""
+    from hwsim.hardware import cost_table
+
+    groups: dict[str, list] = {}
+    for c in configs:
+        groups.setdefault(c.name.rsplit("-", 1)[0], []).append(c)
+    rows = []
+    for name, group in [*groups.items(), ("all", configs)]:
+        cost_table(workload, group[:1], bits, bits, policy=policy)  # compile, warm
+        wall, cpu = best_time(lambda g=group: cost_table(workload, g, bits, bits, policy=policy))
+        n = len(workload) * len(bits) ** 2 * len(group)
+        rows.append(
+            {
+                "what": f"cost_table {label} {name}",
+                "points": n,
+                "seconds": wall,
+                "points_per_s": n / wall,
+                "points_per_cpu_s": n / cpu,
+                "layers": len(workload),
+                "configs": len(group),
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -81,7 +149,7 @@ def main() -> None:
     from tests.hwsim.hardware.skeleton_ref import layer_dict, point
 
     workload = build_workload()
-    configs = build_configs(2 if args.quick else 8)
+    configs = build_configs(2 if args.quick else 8)  # closed form: no statistics
     bits = list(range(1, 17))
     n_points = len(workload) * len(bits) ** 2 * len(configs)
 
@@ -155,9 +223,14 @@ def main() -> None:
             "cpu_ratio_vs_python": 1.0,
         },
     ]
+    for r in rows:
+        r.update(layers=len(workload), configs=len(configs))
+    n_variants = 2 if args.quick else 8
+    rows += family_rows("closed-form", workload, configs, bits)
+    digits, measured = measured_digits()
+    dd_configs = build_configs(n_variants, DATA_DEPENDENT)
+    rows += family_rows("measured", digits, dd_configs, bits, measured)
     df = pd.DataFrame(rows)
-    df["layers"] = len(workload)
-    df["configs"] = len(configs)
     df["load_average_1min"] = os.getloadavg()[0]
     df["cpus"] = os.cpu_count()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -169,6 +242,10 @@ def main() -> None:
         f"Python (target 1000x); per CPU-second {n_points / cpu_api:.3g} points, "
         f"{cpu_ratio:.0f}x; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus"
     )
+    for r in rows[3:]:
+        print(
+            f"{r['what']}: {r['points_per_s']:.3g} points/s ({r['points_per_cpu_s']:.3g} per CPU-s)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from hwsim.hardware import cost_table, load_hardware  # noqa: E402
+from hwsim.io import atomic_write_text  # noqa: E402
 from hwsim.markdown import markdown_table  # noqa: E402
 from tests.hwsim.hardware import dnnsim_ref as ref  # noqa: E402
 from tests.hwsim.hardware.test_dnnsim import EXPECTED_RESIDUALS, TOLERANCE  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "dnnsim.md"
+COSTMODEL = ROOT / "benchmarks" / "results" / "costmodel.csv"
+RATE_TARGET = 2e7
 TYPES = ("first", "narrow", "3x3", "3x3-strided", "1x1", "1x1-strided", "depthwise", "fc")
 DATA_DEPENDENT = ("shapeshifter", "dynamic-stripes", "loom", "pragmatic", "laconic")
 
@@ -74,6 +77,40 @@ def timing() -> list[str]:
         "`costmodel.csv`).",
         f"- Load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs while timing.",
     ]
+
+
+def rate_targets() -> list[str]:
+    """The cost_table throughput target and the data-dependent rates, as
+    ``benchmarks/bench_costmodel.py`` last measured them (``costmodel.csv``)."""
+    if not COSTMODEL.exists():
+        return ["- `costmodel.csv` is missing: run `python benchmarks/bench_costmodel.py`."]
+    df = pd.read_csv(COSTMODEL).set_index("what")
+    load = f"load average {df['load_average_1min'].iloc[0]:.1f} on {df['cpus'].iloc[0]} CPUs"
+    closed = df.loc["cost_table"]
+    verdict = "met" if closed["points_per_s"] >= RATE_TARGET else "**not met**"
+    lines = [
+        f"- Closed-form families (target >= {RATE_TARGET:.0e} points/s): "
+        f"{closed['points_per_s']:.3g} points/s on {int(closed['layers'])} zoo layers x "
+        f"{int(closed['configs'])} configs x 16 x 16 bits, {verdict} "
+        f"({closed['points_per_cpu_s']:.3g} per CPU-second; {load}).",
+    ]
+    measured = [w for w in df.index if w.startswith("cost_table measured ")]
+    if not measured:
+        lines.append(
+            "- Data-dependent families at zoo scale: not in this `costmodel.csv` yet; "
+            "`python benchmarks/bench_costmodel.py` measures them."
+        )
+        return lines
+    per = ", ".join(
+        f"{w.removeprefix('cost_table measured ')} {df.loc[w, 'points_per_s']:.3g}"
+        for w in measured
+    )
+    lines.append(
+        "- Data-dependent families with measured statistics, at zoo scale "
+        f"({int(df.loc[measured[-1], 'layers'])} layers: the two digits networks stacked), "
+        f"points/s: {per} (no target)."
+    )
+    return lines
 
 
 def main() -> None:
@@ -170,10 +207,14 @@ def main() -> None:
         "",
         *timing(),
         "",
+        "## Throughput targets (from `benchmarks/results/costmodel.csv`)",
+        "",
+        "`benchmarks/bench_costmodel.py` measures them; re-run this page after it.",
+        "",
+        *rate_targets(),
+        "",
     ]
-    tmp = OUT.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(OUT)
+    atomic_write_text(OUT, "\n".join(lines))
     print("\n".join(lines))
 
 
