@@ -16,6 +16,11 @@ Hessian-vector products per calibration batch, whatever the number of options.
 
 Both measure on a calibration subset (the first ``samples`` training images, unaugmented), in
 batches of ``batch_size``, on the model's device.
+
+Moving one layer changes nothing that the forward pass computes before that layer is first
+called, so :func:`layer_sensitivity` records, once per layer, the outputs of the modules that
+finish before it (at the reference bits) and replays them in each of its options' passes: only
+the rest of the network runs again. The table is the one whole passes give (tested).
 """
 
 from __future__ import annotations
@@ -92,16 +97,19 @@ def layer_sensitivity(
     workers: int = 0,
     progress: bool | None = None,
     log: Callable[[str], None] | None = None,
+    reuse_prefix: bool = True,
 ) -> np.ndarray:
     """Loss increase ``[layer, w option, a option]`` of the float ``model`` quantized at
     ``reference`` bits, when one layer at a time moves to each candidate pair.
 
     ``log``, if given, gets a line with the layers done and an estimate of the time left, at
-    most every :data:`LOG_EVERY_S` seconds."""
+    most every :data:`LOG_EVERY_S` seconds. ``reuse_prefix=False`` runs every option's pass
+    through the whole network (the plain definition the replayed prefix is tested against)."""
     w_opts, a_opts, ref = _options(w_bits, a_bits, reference)
     batches = calibration_batches(model, data, samples, batch_size, workers)
-    qmodel, layers, inputs = _reference_model(model, batches, layer_names, ref)
+    qmodel, layers, inputs, operands = _reference_model(model, batches, layer_names, ref)
     base = mean_loss(qmodel, batches)
+    prefix = _Prefix(qmodel, batches, reuse_prefix)
     out = np.empty((len(layer_names), len(w_opts), len(a_opts)))
     began = last = time.perf_counter()
     total = len(layer_names) * len(w_opts) * len(a_opts)
@@ -111,30 +119,183 @@ def layer_sensitivity(
         disable=None if progress is None else not progress,
         leave=False,
     )
-    for li, name in enumerate(layer_names):
-        layer = layers[name]
-        wq, aq = layer.weight_quantizer, layer.act_quantizer
-        saved = (wq.scale.detach().clone(), aq.scale.detach().clone())
-        # A step depends on its own side's bits only: fit each once, then combine.
-        w_steps = [_fitted(wq, b, layer.weight) for b in w_opts]
-        a_steps = [_fitted(aq, b, inputs[li]) for b in a_opts]
-        for i, wb in enumerate(w_opts):
-            wq.bits = wb
-            wq.scale.data = w_steps[i].clone()  # the bits setter rescales in place
-            for j, ab in enumerate(a_opts):
-                aq.bits = ab
-                aq.scale.data = a_steps[j].clone()
-                out[li, i, j] = mean_loss(qmodel, batches) - base
-                bar.update()
-        wq.bits, aq.bits = ref
-        wq.scale.data, aq.scale.data = saved
-        now = time.perf_counter()
-        if log is not None and now - last >= LOG_EVERY_S and li + 1 < len(layer_names):
-            left = (now - began) / (li + 1) * (len(layer_names) - li - 1)
-            log(f"sensitivity: {li + 1}/{len(layer_names)} layers, about {left:.0f} s left")
-            last = now
-    bar.close()
+    try:
+        # In forward order, so each layer's prefix extends the one recorded before it.
+        for done, li in enumerate(prefix.order([layers[n] for n in layer_names]), start=1):
+            layer = layers[layer_names[li]]
+            prefix.reach(layer)
+            wq, aq = layer.weight_quantizer, layer.act_quantizer
+            saved = (wq.scale.detach().clone(), aq.scale.detach().clone())
+            # A step depends on its own side's bits only: fit each once, then combine.
+            w_steps = [_fitted(wq, b, operands[li]) for b in w_opts]
+            a_steps = [_fitted(aq, b, inputs[li]) for b in a_opts]
+            for i, wb in enumerate(w_opts):
+                wq.bits = wb
+                wq.scale.data = w_steps[i].clone()  # the bits setter rescales in place
+                for j, ab in enumerate(a_opts):
+                    aq.bits = ab
+                    aq.scale.data = a_steps[j].clone()
+                    out[li, i, j] = mean_loss(qmodel, batches) - base
+                    bar.update()
+            wq.bits, aq.bits = ref
+            wq.scale.data, aq.scale.data = saved
+            now = time.perf_counter()
+            if log is not None and now - last >= LOG_EVERY_S and done < len(layer_names):
+                left = (now - began) / done * (len(layer_names) - done)
+                log(f"sensitivity: {done}/{len(layer_names)} layers, about {left:.0f} s left")
+                last = now
+    finally:
+        prefix.close()
+        bar.close()
     return out
+
+
+class _StopForward(Exception):
+    """Raised by a hook to end a forward pass once what it recorded is complete."""
+
+
+class _Prefix:
+    """The forward passes of one sensitivity scan, replaying what precedes the moved layer.
+
+    A module called once per pass whose call ends before the moved layer is first called
+    computes the same tensor in every option's pass (eval mode: a module is a function of its
+    inputs and its own state, and the moved layer's state is read only when it runs). The
+    outermost such modules are recorded once per layer, over all batches, and their
+    ``forward`` replaced by a lookup of the batch the model was called with (one of
+    ``batches``, the same tensor); the call order is traced on the first batch.
+    ``enabled=False`` replays nothing (whole passes)."""
+
+    def __init__(self, model: nn.Module, batches: Batches, enabled: bool = True) -> None:
+        self.model, self.batches, self.enabled = model, batches, enabled
+        self.names = {m: n for n, m in model.named_modules()}
+        self.modules = {n: m for m, n in self.names.items()}
+        self.spans: dict[nn.Module, tuple[int, int]] = {}
+        self.first_call: dict[nn.Module, int] = {}
+        self.outputs: dict[nn.Module, list[torch.Tensor]] = {}  # replayed: one per batch
+        self.batch: int | None = None
+        # A module whose instance has a forward of its own is left alone: not ours to swap.
+        self.foreign = {m for m in self.names if "forward" in m.__dict__}
+        self._hook = None
+        if enabled:
+            self._trace(batches[0][0])
+            index = {id(xb): i for i, (xb, _) in enumerate(batches)}
+            self._hook = model.register_forward_pre_hook(
+                lambda mod, args: setattr(self, "batch", index.get(id(args[0])))
+            )
+
+    def _trace(self, x: torch.Tensor) -> None:
+        """Each module's call positions on one batch: ``spans`` for the modules called once
+        that return a tensor, ``first_call`` for every module called."""
+        clock: list[int] = [0]
+        starts: dict[nn.Module, list[int]] = {}
+        ends: dict[nn.Module, list[tuple[int, bool]]] = {}
+
+        def tick() -> int:
+            clock[0] += 1
+            return clock[0]
+
+        hooks = []
+        for m in self.names:
+            if m is self.model:
+                continue
+            hooks.append(
+                m.register_forward_pre_hook(
+                    lambda mod, _: starts.setdefault(mod, []).append(tick())
+                )
+            )
+            hooks.append(
+                m.register_forward_hook(
+                    lambda mod, _, y: ends.setdefault(mod, []).append(
+                        (tick(), isinstance(y, torch.Tensor))
+                    )
+                )
+            )
+        try:
+            self.model(x)
+        finally:
+            for h in hooks:
+                h.remove()
+        self.first_call = {m: calls[0] for m, calls in starts.items()}
+        self.spans = {
+            m: (calls[0], ends[m][0][0])
+            for m, calls in starts.items()
+            if len(calls) == 1 and len(ends.get(m, ())) == 1 and ends[m][0][1]
+        }
+
+    def order(self, layers: Sequence[nn.Module]) -> list[int]:
+        """Indices of ``layers`` in the order the forward pass first calls them (layers never
+        called last)."""
+        never = float("inf")
+        return sorted(range(len(layers)), key=lambda i: self.first_call.get(layers[i], never))
+
+    def _replayable(self, layer: nn.Module) -> list[nn.Module]:
+        """The outermost modules whose one call ends before ``layer`` is first called."""
+        start = self.first_call.get(layer)
+        if not self.enabled or start is None:
+            return []
+        done = {m for m, (_, end) in self.spans.items() if end < start and m not in self.foreign}
+
+        def outer(m: nn.Module) -> bool:
+            parts = self.names[m].split(".")
+            return not any(
+                self.modules.get(".".join(parts[:k])) in done for k in range(1, len(parts))
+            )
+
+        return [m for m in done if outer(m)]
+
+    def reach(self, layer: nn.Module) -> None:
+        """Record (replaying what is recorded already) and replay the prefix of ``layer``;
+        layers must come in :meth:`order`."""
+        wanted = self._replayable(layer)
+        new = [m for m in wanted if m not in self.outputs]
+        if new:
+            recorded: dict[nn.Module, list[torch.Tensor]] = {m: [] for m in new}
+
+            def record(mod, _, y):
+                recorded[mod].append(y.detach().clone())  # a later in-place op must not reach it
+
+            def stop(mod, _):
+                raise _StopForward
+
+            hooks = [m.register_forward_hook(record) for m in new]
+            hooks.append(layer.register_forward_pre_hook(stop))
+            try:
+                for xb, _ in self.batches:
+                    try:
+                        self.model(xb)
+                    except _StopForward:
+                        pass
+            finally:
+                for h in hooks:
+                    h.remove()
+            # A module the recording pass did not reach runs as usual.
+            self.outputs.update(
+                {m: ys for m, ys in recorded.items() if len(ys) == len(self.batches)}
+            )
+        keep = set(wanted)
+        for m in [m for m in self.outputs if m not in keep]:
+            del self.outputs[m]
+            del m.forward
+        for m in self.outputs:
+            m.forward = self._replay(m)
+
+    def _replay(self, module: nn.Module) -> Callable[..., torch.Tensor]:
+        outputs = self.outputs[module]
+
+        def forward(*args: Any, **kwargs: Any) -> torch.Tensor:
+            if self.batch is None:
+                raise RuntimeError("a replayed prefix runs on its calibration batches only")
+            return outputs[self.batch].clone()  # its consumer may work in place
+
+        return forward
+
+    def close(self) -> None:
+        """Put every replayed module's own ``forward`` back."""
+        for m in self.outputs:
+            del m.forward
+        self.outputs.clear()
+        if self._hook is not None:
+            self._hook.remove()
 
 
 def _options(
@@ -153,14 +314,16 @@ def _options(
 
 def _reference_model(
     model: nn.Module, batches: Batches, layer_names: Sequence[str], ref: tuple[int, int]
-) -> tuple[nn.Module, dict[str, nn.Module], list[torch.Tensor]]:
+) -> tuple[nn.Module, dict[str, nn.Module], list[torch.Tensor], list[torch.Tensor]]:
     """``model`` quantized at ``ref`` bits and calibrated on ``batches`` (eval mode), its
-    quantized layers, and the input each named layer sees over all the batches."""
+    quantized layers, and what each named layer's two quantizers see over all the batches:
+    its input, and its weight (for an activation x activation product, its second operand)."""
     xs = [xb for xb, _ in batches]
     qmodel = quantize_model(model, BitPolicy({n: ref for n in layer_names}), calibration=xs)
     qmodel.eval()
     layers = quantized_layers(qmodel)
-    return qmodel, layers, _layer_inputs(qmodel, [layers[n] for n in layer_names], xs)
+    inputs, operands = _layer_inputs(qmodel, [layers[n] for n in layer_names], xs)
+    return qmodel, layers, inputs, operands
 
 
 def _fitted(quantizer: nn.Module, bits: int, x: torch.Tensor) -> torch.Tensor:
@@ -170,11 +333,19 @@ def _fitted(quantizer: nn.Module, bits: int, x: torch.Tensor) -> torch.Tensor:
     return quantizer.scale.detach().clone()
 
 
-def _layer_inputs(model: nn.Module, layers: list[nn.Module], xs: list[torch.Tensor]) -> list:
-    """The input each of ``layers`` receives when ``model`` runs on the batches ``xs``."""
-    seen: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(layers))}
+def _layer_inputs(
+    model: nn.Module, layers: list[nn.Module], xs: list[torch.Tensor]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The input each of ``layers`` receives when ``model`` runs on the batches ``xs``, and
+    what its weight quantizer sees: the weight, or a product's second operand (an activation,
+    seen over all the batches as the input is)."""
+    from quant.products import QProduct
+
+    seen: dict[int, list[tuple[torch.Tensor, ...]]] = {i: [] for i in range(len(layers))}
     hooks = [
-        layer.register_forward_pre_hook(lambda module, args, i=i: seen[i].append(args[0].detach()))
+        layer.register_forward_pre_hook(
+            lambda module, args, i=i: seen[i].append(tuple(a.detach() for a in args[:2]))
+        )
         for i, layer in enumerate(layers)
     ]
     try:
@@ -183,7 +354,14 @@ def _layer_inputs(model: nn.Module, layers: list[nn.Module], xs: list[torch.Tens
     finally:
         for h in hooks:
             h.remove()
-    return [torch.cat(seen[i]) for i in range(len(layers))]
+    inputs = [torch.cat([args[0] for args in seen[i]]) for i in range(len(layers))]
+    operands = [
+        torch.cat([args[1] for args in seen[i]])
+        if isinstance(layer, QProduct)
+        else layer.weight.detach()
+        for i, layer in enumerate(layers)
+    ]
+    return inputs, operands
 
 
 def hessian_trace(
@@ -295,11 +473,11 @@ def hessian_sensitivity(
     batches = calibration_batches(model, data, samples, batch_size, workers)
     w_traces, a_traces, a_sizes = _traces(model, batches, layer_names, probes, seed)
     with torch.no_grad():
-        _, layers, inputs = _reference_model(model, batches, layer_names, ref)
+        _, layers, inputs, operands = _reference_model(model, batches, layer_names, ref)
         out = np.empty((len(layer_names), len(w_opts), len(a_opts)))
         for li, name in enumerate(layer_names):
             layer = layers[name]
-            w = layer.weight.detach()
+            w = operands[li]
             # A negative estimate is probe noise (all layers are probed together, so the others
             # add zero-mean cross terms) or a saddle; in the second-order model fewer
             # bits would then lower the loss, which no allocator should believe.

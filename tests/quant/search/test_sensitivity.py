@@ -11,7 +11,7 @@ import models
 from hwsim import BitPolicy
 from models.data import load_dataset
 from quant.layers import quantize_layer
-from quant.model import quantize_model, replace_module
+from quant.model import quantize_model, quantized_layers, replace_module
 from quant.search.sensitivity import hessian_trace, layer_sensitivity
 
 
@@ -114,3 +114,38 @@ def test_hessian_table_is_zero_at_the_reference_and_grows_with_fewer_bits(setup)
     # input, so its input curvature is positive and 2 bits cost something there.
     assert np.all(np.diff(table, axis=1) <= 1e-12) and np.all(np.diff(table, axis=2) <= 1e-12)
     assert np.all(table >= -1e-12) and table[2, 0, 0] > 0
+
+
+@pytest.mark.parametrize("name", ["resnet_digits", "vit_digits"])
+def test_replayed_prefix_gives_the_whole_pass_table(name, monkeypatch):
+    # Residual blocks (a ReLU module called twice, in-place ReLUs) and attention (the
+    # activation x activation products are layers too): replaying what precedes each layer must
+    # give the table whole forward passes give, over uneven batches.
+    import quant.search.sensitivity as sensitivity
+    from models import extract_workload
+
+    torch.manual_seed(0)
+    model = models.build(name).eval()
+    data = load_dataset("digits", seed=0)
+    names = extract_workload(model, data.x_train[:1]).layer_names
+    calls: list[int] = []
+
+    def counted(*args, **kwargs):
+        # Count the first layer's weight quantizations: a replayed prefix skips them.
+        q = quantize_model(*args, **kwargs)
+        scan = len(calls)
+        calls.append(0)
+
+        def count(*_):
+            calls[scan] += 1
+
+        quantized_layers(q)[names[0]].weight_quantizer.register_forward_hook(count)
+        return q
+
+    monkeypatch.setattr(sensitivity, "quantize_model", counted)
+    kw = {"samples": 40, "batch_size": 24, "progress": False}
+    fast = layer_sensitivity(model, data, names, (2, 8), (3, 8), **kw)
+    whole = layer_sensitivity(model, data, names, (2, 8), (3, 8), reuse_prefix=False, **kw)
+    assert np.abs(whole).max() > 1e-3  # the options do move the loss
+    np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-6)
+    assert calls[0] < calls[1] / 2
