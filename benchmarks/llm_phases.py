@@ -5,8 +5,9 @@ at 8 bits).
 Everything here is simulated (the analytic cost models), not measured on hardware. BERT-base is
 one encoder pass over 128 tokens; Llama prefill is ``--seq-len`` tokens with last-position
 logits, decode one token against a ``--seq-len`` KV cache (``models.llm_phase_costs``).
-Columns: latency, energy, total DRAM bytes, the weights' and the KV cache's bytes at the run
-width (each read once: a floor inside the total), tokens per second, MACs.
+Columns: latency, energy, total DRAM bytes, the weights' bytes at the run width and the KV
+cache's at the run's activation width (each read once: a floor inside the total), tokens per
+second, MACs.
 
     python benchmarks/llm_phases.py [--seq-len 1024]
 """
@@ -37,7 +38,7 @@ def bert_costs(preset: str) -> dict[str, float]:
         models.build("bert_base"), models.example_input("bert_base"), name="bert_base"
     )
     report = simulate(wl, BitPolicy.uniform(wl, *BITS), preset)
-    held = report.layers["weight_bits"].to_numpy() / 8
+    held = report.layers["weight_bits"].to_numpy() / 8  # act x act rows store no weights
     latency = float(report.totals["latency_s"])
     return {
         "latency_s": latency,

@@ -212,6 +212,13 @@ class Workload:
         return self.columns["N"] * self.columns["K"] * self.independent_gemms
 
     @property
+    def param_elems(self) -> np.ndarray:
+        """Stored weight parameters per row: :attr:`weight_elems`, and 0 for an ``act_matmul``
+        row (its second operand is an activation, computed at run time: nothing is stored).
+        What every memory and model-size figure counts as weights."""
+        return np.where(self.is_act_matmul, 0, self.weight_elems)
+
+    @property
     def is_act_matmul(self) -> np.ndarray:
         """Rows whose second operand is an activation (no weights to reuse or pre-pack)."""
         return self.columns["kind"] == ACT_MATMUL

@@ -66,8 +66,9 @@ def llm_phase_costs(
     batch: int = 1,
 ) -> dict[str, dict[str, float]]:
     """Per phase: latency (s), energy (J), total DRAM bytes, the weights' and the KV cache's
-    share of them (each read once at the width the hardware runs it: a floor, what the
-    hardware adds on top is re-reads), and tokens/s (prefill: ``batch * seq_len`` tokens;
+    share of them (each read once: the weights at the width the hardware runs them, the cache
+    at the run's activation width; a floor, what the hardware adds on top is re-reads and
+    wider operands), and tokens/s (prefill: ``batch * seq_len`` tokens;
     decode: ``batch`` tokens per step). ``bits`` = (w_bits, a_bits) for every layer; act x
     act rows run both operands at ``a_bits``."""
     from hwsim import BitPolicy, simulate
@@ -81,16 +82,20 @@ def llm_phase_costs(
             wl, np.where(act, a_bits, w_bits).tolist(), [a_bits] * len(wl)
         )
         report = simulate(wl, policy, hardware)
-        # Second-operand footprint at the run width: weights, or keys and values.
-        held = report.layers["weight_bits"].to_numpy() / 8
+        # Weights at the width the hardware runs them (act x act rows store none); the KV
+        # cache is activations: the keys and values the act x act rows read, at the run's
+        # activation width (a family that runs the second operand wider, bit-parallel in the
+        # weight's place, reads more than this from DRAM: the total says so).
+        weights = report.layers["weight_bits"].to_numpy()[~act].sum() / 8
+        kv = (wl.weight_elems[act] * report.layers["a_bits_run"].to_numpy()[act]).sum() / 8
         latency = float(report.totals["latency_s"])
         tokens = batch * (seq_len if phase == "prefill" else 1)
         out[phase] = {
             "latency_s": latency,
             "energy_j": float(report.totals["energy_j"]),
             "dram_bytes": float(report.totals["dram_bytes"]),
-            "weight_bytes": float(held[~act].sum()),
-            "kv_cache_bytes": float(held[act].sum()) if phase == "decode" else 0.0,
+            "weight_bytes": float(weights),
+            "kv_cache_bytes": float(kv) if phase == "decode" else 0.0,
             "tokens_per_s": tokens / latency,
             "macs": float(wl.total_macs),
         }

@@ -51,7 +51,7 @@ def size_table(
     )
     w = _options("w_bits", w_bits)
     a = tuple(check_bits("a_bits", b, allow_float=True) for b in a_bits)
-    params = workload.weight_elems.astype(np.float64)
+    params = workload.param_elems.astype(np.float64)
     values = np.broadcast_to(
         params[:, None, None] * np.array(w, float)[None, :, None], (len(params), len(w), len(a))
     )
@@ -77,12 +77,13 @@ def weight_compression(
 
 def policy_metrics(workload: Workload, policy) -> dict[str, float]:
     """The papers' proxies of one policy: BitOps (MACs x w x a), weight compression over fp32,
-    mean weight and activation bits (BB's average code rate)."""
+    mean weight and activation bits (BB's average code rate). Weight figures count the rows
+    that store weights: an act x act product's ``w_bits`` are its second activation's."""
     w, a = policy.arrays(workload)
-    params = workload.weight_elems
+    held = ~workload.is_act_matmul
     return {
         "bitops": float((workload.macs.astype(np.float64) * w * a).sum()),
-        "compression": weight_compression(params, w),
-        "mean_w_bits": float(w.mean()),
+        "compression": weight_compression(workload.param_elems[held], w[held]),
+        "mean_w_bits": float(w[held].mean()),
         "mean_a_bits": float(a.mean()),
     }

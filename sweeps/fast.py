@@ -62,7 +62,7 @@ def _totals_from_table(
     per_policy = {
         "total_macs": np.full(len(entries), macs.sum()),
         "total_bops": (macs[:, None] * wb * ab).sum(axis=0),
-        "total_mem_w_bits": (wl.weight_elems[:, None] * wb).sum(axis=0).astype(np.float64),
+        "total_mem_w_bits": (wl.param_elems[:, None] * wb).sum(axis=0).astype(np.float64),
         "total_mem_o_bits": (wl.output_elems[:, None] * ab).sum(axis=0).astype(np.float64),
     }
     for key, v in per_policy.items():

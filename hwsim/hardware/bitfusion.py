@@ -327,6 +327,8 @@ def evaluate(configs: Sequence[BitFusionConfig], points: Points) -> dict[str, np
     peak = (cfgs[:, 0] * cfgs[:, 1])[:, None] * (pmax // pa) * (pmax // pw) / passes
     macs = points.column("M") * points.column("N") * points.column("K")
     wl = points.workload
+    second = wl.weight_elems[points.layer]
+    held_w = np.where(wl.is_act_matmul[points.layer], 0, second)
     sram_bits = sum(
         counts[k]
         for k in (
@@ -350,9 +352,12 @@ def evaluate(configs: Sequence[BitFusionConfig], points: Points) -> dict[str, np
         "dram_write_bytes": counts["dram_write_bits"] / 8.0,
         "dram_bytes": (counts["dram_read_bits"] + counts["dram_write_bits"]) / 8.0,
         "sram_bits": sram_bits.astype(np.float64),
-        "weight_bits": np.broadcast_to(wl.weight_elems[points.layer] * w, (n_h, n_p)) * 1.0,
+        # An act x act row stores no weights: its second operand is an activation footprint.
+        "weight_bits": np.broadcast_to(held_w * w, (n_h, n_p)) * 1.0,
         "activation_bits": np.broadcast_to(
-            (wl.input_elems[points.layer] + wl.output_elems[points.layer]) * a, (n_h, n_p)
+            (wl.input_elems[points.layer] + wl.output_elems[points.layer]) * a
+            + (second - held_w) * w,
+            (n_h, n_p),
         )
         * 1.0,
         "utilization": macs[None, :] / (counts["cycles"] * peak),

@@ -323,8 +323,10 @@ def _cpu_kernel(
             out[M.M_DRAM_WRITE_BYTES, h, p] = write
             out[M.M_DRAM_BYTES, h, p] = read + write
             out[M.M_SRAM_BITS, h, p] = 8.0 * touched
-            out[M.M_WEIGHT_BITS, h, p] = w_elems * wr
-            out[M.M_ACTIVATION_BITS, h, p] = in_elems * ar + m * n * ar
+            # An act x act row stores no weights: its second operand is an activation.
+            held_w = 0.0 if act else w_elems * wr
+            out[M.M_WEIGHT_BITS, h, p] = held_w
+            out[M.M_ACTIVATION_BITS, h, p] = in_elems * ar + m * n * ar + w_elems * wr - held_w
             out[M.M_UTILIZATION, h, p] = macs / (t * peak)
             out[M.M_W_BITS_RUN, h, p] = wr
             out[M.M_A_BITS_RUN, h, p] = ar

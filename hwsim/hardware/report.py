@@ -96,7 +96,7 @@ class CostReport:
         macs = float(df["macs"].sum())
         totals["total_macs"] = macs
         totals["total_bops"] = float(df["bops"].sum())
-        totals["total_mem_w_bits"] = float((workload.weight_elems * w_bits).sum())
+        totals["total_mem_w_bits"] = float((workload.param_elems * w_bits).sum())
         totals["total_mem_o_bits"] = float((workload.output_elems * a_bits).sum())
         # Utilization over the whole network: MAC-weighted, i.e. weighted by useful work.
         totals["utilization"] = float((df["utilization"] * df["macs"]).sum() / macs)

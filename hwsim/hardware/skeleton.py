@@ -395,6 +395,7 @@ LAYER_FIELDS: tuple[str, ...] = (
     "inv_tiles",
     "peak_utilization",  # MACs / array slots, before the step factor and stalls
     "stagger",  # GEMMs whose chunks are staggered over the columns, each apart (0: none)
+    "act_operand",  # 1: the second operand is an activation (act x act row), 0: weights
 )
 N_LAYER = len(LAYER_FIELDS)
 L_STEPS = LAYER_FIELDS.index("steps")
@@ -409,6 +410,7 @@ L_SRAM_A = LAYER_FIELDS.index("sram_act_elems")
 L_INV_T = LAYER_FIELDS.index("inv_tiles")
 L_UTIL = LAYER_FIELDS.index("peak_utilization")
 L_STAGGER = LAYER_FIELDS.index("stagger")
+L_ACT = LAYER_FIELDS.index("act_operand")
 
 KIND_DEPTHWISE = 1  # hwsim.workload.KINDS
 KIND_LINEAR = 2
@@ -499,6 +501,7 @@ def _layer_tables(
         lay[h, li, L_INV_T] = 1.0 / t
         lay[h, li, L_UTIL] = m * n * k / (rows * cols * lanes)
         lay[h, li, L_STAGGER] = g if stagger else 0.0
+        lay[h, li, L_ACT] = 1.0 if act_col[li] else 0.0
         for b in range(MAX_BITS + 1):
             fb = float(b)
             # Chunks of one GEMM's operands: the re-read rule then holds GEMM by GEMM.
@@ -593,8 +596,14 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measu
                 out[M.M_DRAM_WRITE_BYTES, h, p] = write
                 out[M.M_DRAM_BYTES, h, p] = traffic
                 out[M.M_SRAM_BITS, h, p] = sram
-                out[M.M_WEIGHT_BITS, h, p] = lay[h, li, L_WELEM] * wr
-                out[M.M_ACTIVATION_BITS, h, p] = lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob
+                # An act x act row stores no weights: its second operand (keys, values) is an
+                # activation footprint, held at the width it runs in the weight's place.
+                second = lay[h, li, L_WELEM] * wr
+                held_w = 0.0 if lay[h, li, L_ACT] else second
+                out[M.M_WEIGHT_BITS, h, p] = held_w
+                out[M.M_ACTIVATION_BITS, h, p] = (
+                    lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob + second - held_w
+                )
                 out[M.M_UTILIZATION, h, p] = lay[h, li, L_UTIL] * cps / total
                 out[M.M_W_BITS_RUN, h, p] = wr
                 out[M.M_A_BITS_RUN, h, p] = ar

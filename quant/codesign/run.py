@@ -470,7 +470,10 @@ def cost_row(
     row["within_budget"] = all(
         totals[REPORT_KEYS[m]] <= b * (1 + BUDGET_TOLERANCE) for m, b in budgets.items()
     )
-    row["mean_w_bits"] = float(np.mean([policy[n][0] for n in workload.layer_names]))
+    # Weight bits of the rows that store weights (a product's w_bits are an activation's).
+    act = workload.is_act_matmul
+    held = [n for n, a in zip(workload.layer_names, act, strict=True) if not a]
+    row["mean_w_bits"] = float(np.mean([policy[n][0] for n in held or workload.layer_names]))
     row["mean_a_bits"] = float(np.mean([policy[n][1] for n in workload.layer_names]))
     layers = report.layers
     ran = {

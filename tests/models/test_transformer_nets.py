@@ -141,6 +141,15 @@ def test_phase_costs_report_each_phase():
     assert costs["prefill"]["kv_cache_bytes"] == 0
 
 
+def test_kv_cache_is_counted_at_the_activation_width():
+    """Stripes runs weights (and the second operand in their place) bit-parallel at 16 bits;
+    the cache holds activations: counted at the run's 8-bit activations, the weights at 16."""
+    costs = llm_phase_costs("gpt2", "stripes", (8, 8), seq_len=32)["decode"]
+    assert costs["kv_cache_bytes"] == 12 * 2 * 32 * 768
+    assert costs["weight_bytes"] == 2 * (12 * (4 * 768 * 768 + 2 * 768 * 3072) + 768 * 50257)
+    assert costs["dram_bytes"] >= costs["weight_bytes"] + costs["kv_cache_bytes"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -58,3 +58,26 @@ def test_weight_compression_formula(layers) -> None:
     assert weight_compression(params, bits) == pytest.approx(
         32 * sum(params) / sum(p * b for p, b in layers)
     )
+
+
+def test_products_store_no_weights() -> None:
+    """On a transformer the attention products (act x act rows) add no model size: size table,
+    compression and mean weight bits count the rows that store weights, at any product bits."""
+    import models
+    from hwsim import BitPolicy
+    from quant.costs import policy_metrics
+
+    wl = models.extract_workload(models.build("vit_digits"), models.example_input("vit_digits"))
+    act = wl.is_act_matmul
+    assert act.sum() == 4
+    table = size_table(wl, (2, 8))
+    assert np.all(table.metric("memory")[act] == 0)
+    np.testing.assert_array_equal(table.metric("memory")[~act, 1, 0], 8 * wl.N[~act] * wl.K[~act])
+    for product_bits in (2, 16):
+        bits = {
+            n: ((product_bits, 4) if a else (4, 8))
+            for n, a in zip(wl.layer_names, act, strict=True)
+        }
+        m = policy_metrics(wl, BitPolicy(bits))
+        assert m["compression"] == pytest.approx(8.0)
+        assert m["mean_w_bits"] == 4.0

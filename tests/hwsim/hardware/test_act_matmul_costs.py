@@ -60,16 +60,21 @@ def test_a_batched_row_costs_what_its_gemms_cost_apart(preset, g, rows, k, n):
 @pytest.mark.parametrize("preset", preset_names())
 def test_no_weight_reuse_across_the_batch(preset):
     """The same GEMM shape as a weight GEMM (one weight for every row) and as an act x act row
-    (one second operand per batch element): the act row holds and reads ``g`` times the
-    operand."""
+    (one second operand per batch element): the act row reads ``g`` times the operand, and
+    holds it as activations, not weights (nothing of it is stored)."""
     g, rows, k, n = 8, 4, 64, 128
     wl = Workload.from_layers(
         "w",
         [_row("weights", "linear", g, rows, k, n), _row("attn", "act_matmul", g, rows, k, n)],
     )
     w, a = _bits(preset)
-    rep = simulate(wl, BitPolicy.uniform(wl, w, a), load_hardware(preset)).layers.set_index("name")
-    assert rep.loc["attn", "weight_bits"] == g * rep.loc["weights", "weight_bits"]
+    report = simulate(wl, BitPolicy.uniform(wl, w, a), load_hardware(preset))
+    rep = report.layers.set_index("name")
+    assert rep.loc["weights", "weight_bits"] == k * n * rep.loc["weights", "w_bits_run"] > 0
+    assert rep.loc["attn", "weight_bits"] == 0
+    second = g * k * n * rep.loc["attn", "w_bits_run"]
+    assert rep.loc["attn", "activation_bits"] == rep.loc["weights", "activation_bits"] + second
+    assert report.totals["total_mem_w_bits"] == k * n * w
     assert rep.loc["attn", "dram_read_bytes"] >= g * k * n * rep.loc["attn", "w_bits_run"] / 8
     assert rep.loc["attn", "dram_read_bytes"] > rep.loc["weights", "dram_read_bytes"]
 
