@@ -51,8 +51,8 @@ from quant.methods import (
     register_method,
     require_dataset,
 )
-from quant.model import current_policy, model_device
-from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
+from quant.model import current_policy, install_products, model_device
+from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes
 
@@ -314,13 +314,65 @@ class BottleneckLayer(WrappedLayer):
         return self.apply_op(x, w)
 
 
+SECOND = ".second"
+"""Suffix of a product's second-operand coder in :func:`coders` (and in the fits)."""
+
+
+class BottleneckProduct(nn.Module):
+    """An activation x activation product (attention ``Q K^T``, ``P V``) whose two operands
+    each pass a :class:`BitwiseBottleneck`: both are activations, each coded and fitted as a
+    layer's input is. Its policy bits are the two code rates: the second operand's (in the
+    weight's place) as ``w_bits``, the first's as ``a_bits``."""
+
+    hwsim_transparent = True  # its product belongs to the attention module that calls it
+
+    def __init__(self, role: str, policy_name: str, n0: int = 8, dither: bool = False) -> None:
+        super().__init__()
+        self.role = role
+        self.policy_name = policy_name
+        self.act_quantizer = BitwiseBottleneck(n0, dither)
+        self.second_quantizer = BitwiseBottleneck(n0, dither)
+
+    @property
+    def w_bits(self) -> int:
+        return self.second_quantizer.rate
+
+    @property
+    def a_bits(self) -> int:
+        return self.act_quantizer.rate
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        from models.transformer_nets import product
+
+        return product(self.role, self.act_quantizer(a), self.second_quantizer(b))
+
+
 def insert(model: nn.Module, n0: int = 8, w_bits: int = 8, dither: bool = False) -> nn.Module:
-    """Wrap every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place (names are kept)."""
-    return wrap_layers(model, lambda m: BottleneckLayer(m, n0, w_bits, dither))
+    """Wrap every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place (names are kept), and
+    put a :class:`BottleneckProduct` in every activation x activation product slot."""
+    wrap_layers(model, lambda m: BottleneckLayer(m, n0, w_bits, dither))
+    install_products(model, lambda name, role: BottleneckProduct(role, name, n0, dither))
+    return model
 
 
-def bottleneck_layers(model: nn.Module) -> dict[str, BottleneckLayer]:
-    return layers_of(model, BottleneckLayer)
+def bottleneck_layers(model: nn.Module) -> dict[str, BottleneckLayer | BottleneckProduct]:
+    """Every bottlenecked layer and product by policy name, in module order."""
+    return {
+        getattr(m, "policy_name", n): m
+        for n, m in model.named_modules()
+        if isinstance(m, BottleneckLayer | BottleneckProduct)
+    }
+
+
+def coders(model: nn.Module) -> dict[str, BitwiseBottleneck]:
+    """Every activation coder, each with its own rate: a layer's input by the layer's name, a
+    product's first operand by the product's name and its second by that name + :data:`SECOND`."""
+    out: dict[str, BitwiseBottleneck] = {}
+    for name, m in bottleneck_layers(model).items():
+        out[name] = m.act_quantizer
+        if isinstance(m, BottleneckProduct):
+            out[name + SECOND] = m.second_quantizer
+    return out
 
 
 CODE_IMAGES = 4096
@@ -338,16 +390,16 @@ def code_images(data: Any, model: nn.Module) -> torch.Tensor:
 def collect_codes(
     model: nn.Module, x: torch.Tensor, max_per_layer: int = 20_000, seed: int = 0
 ) -> dict[str, np.ndarray]:
-    """Each bottleneck's integer input codes on inputs ``x`` (a random subsample of at most
-    ``max_per_layer`` values per layer, to bound the Lasso's cost)."""
-    layers = bottleneck_layers(model)
-    check(len(layers) > 0, "model", type(model).__name__, "has no bottleneck; call insert()")
+    """Each coder's integer input codes on inputs ``x`` (by :func:`coders` name; a random
+    subsample of at most ``max_per_layer`` values per coder, to bound the Lasso's cost)."""
+    found_coders = coders(model)
+    check(len(found_coders) > 0, "model", type(model).__name__, "has no bottleneck; call insert()")
     found: dict[str, torch.Tensor] = {}
     hooks = [
-        m.act_quantizer.register_forward_pre_hook(
+        coder.register_forward_pre_hook(
             lambda mod, inp, name=name: found.__setitem__(name, mod.codes(inp[0]).flatten())
         )
-        for name, m in layers.items()
+        for name, coder in found_coders.items()
     ]
     was_training = model.training
     model.eval()
@@ -393,7 +445,8 @@ def bottleneck_search(
     2. collect each layer's codes on the training set and fit coefficients, either per layer
        under a PSNR-loss budget (``psnr_loss_db``, the paper) or by the greedy allocation
        under an average rate (``avg_rate``) or a per-layer cost budget (``layer_costs``
-       ``[L, n0 + 1]`` with ``budget``);
+       ``[L, n0 + 1]`` with ``budget``, one row per coder of :func:`coders`: a product's
+       two operands are two rows);
     3. fine-tune ``finetune_epochs`` with the coefficients fixed.
 
     Returns the model, its policy and each layer's fit (``extras["fits"]``, a
@@ -430,8 +483,8 @@ def bottleneck_search(
             progress=progress,
         )
     codes = collect_codes(model, code_images(data, model), seed=seed)
-    layers = bottleneck_layers(model)
-    code_bits = {n: m.act_quantizer.n0 for n, m in layers.items()}
+    layers = coders(model)  # a product's two operands are coded and rated apart
+    code_bits = {n: m.n0 for n, m in layers.items()}
     if psnr_loss_db is not None:
         fits = {n: fit_layer(codes[n], code_bits[n], psnr_loss_db) for n in layers}
     else:
@@ -444,7 +497,7 @@ def bottleneck_search(
             rates = allocate_rates(curves, layer_costs, float(budget))
         fits = {n: c[r] for n, c, r in zip(layers, curves, rates, strict=True)}
     for n, m in layers.items():
-        m.act_quantizer.set_alpha(fits[n].alpha)
+        m.set_alpha(fits[n].alpha)
     if finetune_epochs > 0:
         train(
             model,

@@ -35,12 +35,13 @@ from quant.methods import (
     SearchProblem,
     SearchResult,
     check_count,
+    check_covers,
     check_non_negative,
     check_positive,
     register_method,
     require_dataset,
 )
-from quant.model import current_policy
+from quant.model import current_policy, install_products
 from quant.quantizers import UniformQuantizer
 from quant.wrapped import WrappedLayer, layers_of, wrap_layers
 
@@ -225,8 +226,15 @@ class BitLayer(WrappedLayer):
 # ---------------------------------------------------------------------- model level
 def convert(model: nn.Module, n_bits: int = MAX_BITS, act_bits: int = 4) -> nn.Module:
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by a :class:`BitLayer`
-    at ``n_bits`` (module names are kept, so they match the model's workload)."""
-    return wrap_layers(model, lambda m: BitLayer(m, n_bits, act_bits))
+    at ``n_bits`` (module names are kept, so they match the model's workload). BSQ searches
+    weight bits only and holds activations at ``act_bits``; an activation x activation
+    product (attention) has two activation operands and no weight, so it takes part at
+    ``act_bits`` on both (a :class:`quant.products.QProduct`), priced in every cost."""
+    from quant.products import QProduct
+
+    wrap_layers(model, lambda m: BitLayer(m, n_bits, act_bits))
+    install_products(model, lambda name, role: QProduct(role, name, act_bits, act_bits))
+    return model
 
 
 def bit_layers(model: nn.Module) -> dict[str, BitLayer]:
@@ -461,6 +469,7 @@ class BSQ:
             progress=progress,
         )
         if problem is not None:
+            check_covers(result.policy, problem.table.layer_names, "BSQ")
             result.policy, notes = snap_to_candidates(result.policy, problem.table)
         result.extras["notes"] = notes
         return result

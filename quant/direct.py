@@ -129,7 +129,8 @@ class DirectWeightQuantizer(UniformQuantizer):
 @dataclass(frozen=True)
 class DirectConfig:
     """Direct Quantization at uniform ``w_bits`` / ``a_bits`` on ``layers`` (None: all
-    Conv2d/Linear). ``act_range``: ``"channel"`` (DQ) or ``"layer"`` (layer-wide MSE).
+    Conv2d/Linear and every attention product, the latter at ``a_bits`` on both operands).
+    ``act_range``: ``"channel"`` (DQ) or ``"layer"`` (layer-wide MSE).
     ``finetune_epochs`` of :func:`train_direct` after quantizing (0: quantize only)."""
 
     w_bits: int = 4
@@ -154,10 +155,22 @@ class DirectConfig:
 
 
 def quantize_direct(model: nn.Module, config: DirectConfig, calibration: Any) -> nn.Module:
-    """Swap in Direct-Quantization layers (in place) and calibrate the activation ranges."""
-    names = config.layers if config.layers is not None else tuple(quantizable_layers(model))
+    """Swap in Direct-Quantization layers (in place) and calibrate the activation ranges.
+
+    Activation x activation products (attention ``#scores`` / ``#values``: two activations,
+    no weight to update directly) take part at ``a_bits`` on both operands, their steps fitted
+    on the calibration data like every activation's."""
+    from quant.products import product_slots
+
+    products = set(product_slots(model))
+    names = (
+        config.layers
+        if config.layers is not None
+        else (*quantizable_layers(model), *sorted(products))
+    )
     bits = {n: (config.w_bits, config.a_bits) for n in names}
-    for name in names:
+    quantize_layers(model, {n: (config.a_bits, config.a_bits) for n in names if n in products})
+    for name in (n for n in names if n not in products):
         w_q = DirectWeightQuantizer(config.w_bits)
         a_q = (
             ChannelAwareQuantizer(config.a_bits)

@@ -45,40 +45,29 @@ from quant.methods import (
     SearchProblem,
     SearchResult,
     check_count,
+    check_covers,
     check_non_negative,
     check_positive,
     register_method,
     require_dataset,
 )
-from quant.model import current_policy, model_device
+from quant.model import current_policy, install_products, model_device
 from quant.quantizers import UniformQuantizer, quantizer_range
-from quant.wrapped import WrappedLayer, layers_of, maxabs_weight_quant, wrap_layers
+from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
 
 PENALTIES = ("hinge", "log")
 
 
-class EBSLayer(WrappedLayer):
-    """A conv or linear layer searching its weight and activation bits over candidates."""
+class _Strengths:
+    """Strength logits over the candidate bits of two operands, and the argmax choice: what
+    every searching module shares (``w_candidates`` / ``a_candidates``, ``w_logits`` /
+    ``a_logits`` and ``chosen`` are set by the subclass)."""
 
-    def __init__(
-        self,
-        module: nn.Conv2d | nn.Linear,
-        w_candidates: Sequence[int],
-        a_candidates: Sequence[int],
-    ) -> None:
-        super().__init__(module)
-        self.w_candidates = _candidates("w_candidates", w_candidates)
-        for b in self.w_candidates:
-            quantizer_range(b, True)  # symmetric signed weights need >= 2 bits
-        self.a_candidates = _candidates("a_candidates", a_candidates)
-        self.weight = nn.Parameter(module.weight.detach().clone())
-        self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
-        self.a_logits = nn.Parameter(torch.zeros(len(self.a_candidates)))
-        self.act_quantizers = nn.ModuleList(
-            UniformQuantizer(b, signed=None) for b in self.a_candidates
-        )
-        # After the search: (w index, a index) of the chosen bits; None while searching.
-        self.chosen: tuple[int, int] | None = None
+    w_candidates: tuple[int, ...]
+    a_candidates: tuple[int, ...]
+    w_logits: nn.Parameter
+    a_logits: nn.Parameter
+    chosen: tuple[int, int] | None
 
     def strengths(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(pi_w, pi_a)``: softmax of the logits, or one-hot at the chosen bits."""
@@ -88,20 +77,6 @@ class EBSLayer(WrappedLayer):
             pa = F.one_hot(torch.tensor(self.chosen[1], device=device), len(self.a_candidates))
             return pw.float(), pa.float()
         return torch.softmax(self.w_logits, 0), torch.softmax(self.a_logits, 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pw, pa = self.strengths()
-        if self.chosen is not None:
-            i, j = self.chosen
-            w = maxabs_weight_quant(self.weight, self.w_candidates[i])
-            x = self.act_quantizers[j](x)
-        else:
-            w = sum(
-                p * maxabs_weight_quant(self.weight, b)
-                for p, b in zip(pw, self.w_candidates, strict=True)
-            )
-            x = sum(p * q(x) for p, q in zip(pa, self.act_quantizers, strict=True))
-        return self.apply_op(x, w)
 
     def argmax(self) -> tuple[int, int]:
         """Indices of the strongest weight and activation candidates (or the chosen ones)."""
@@ -125,6 +100,84 @@ class EBSLayer(WrappedLayer):
         self.a_logits.requires_grad_(False)
 
 
+class EBSLayer(_Strengths, WrappedLayer):
+    """A conv or linear layer searching its weight and activation bits over candidates."""
+
+    def __init__(
+        self,
+        module: nn.Conv2d | nn.Linear,
+        w_candidates: Sequence[int],
+        a_candidates: Sequence[int],
+    ) -> None:
+        super().__init__(module)
+        self.w_candidates = _candidates("w_candidates", w_candidates)
+        for b in self.w_candidates:
+            quantizer_range(b, True)  # symmetric signed weights need >= 2 bits
+        self.a_candidates = _candidates("a_candidates", a_candidates)
+        self.weight = nn.Parameter(module.weight.detach().clone())
+        self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
+        self.a_logits = nn.Parameter(torch.zeros(len(self.a_candidates)))
+        self.act_quantizers = nn.ModuleList(
+            UniformQuantizer(b, signed=None) for b in self.a_candidates
+        )
+        # After the search: (w index, a index) of the chosen bits; None while searching.
+        self.chosen: tuple[int, int] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pw, pa = self.strengths()
+        if self.chosen is not None:
+            i, j = self.chosen
+            w = maxabs_weight_quant(self.weight, self.w_candidates[i])
+            x = self.act_quantizers[j](x)
+        else:
+            w = sum(
+                p * maxabs_weight_quant(self.weight, b)
+                for p, b in zip(pw, self.w_candidates, strict=True)
+            )
+            x = sum(p * q(x) for p, q in zip(pa, self.act_quantizers, strict=True))
+        return self.apply_op(x, w)
+
+
+class EBSProduct(_Strengths, nn.Module):
+    """An activation x activation product (attention ``Q K^T``, ``P V``) searching the bits of
+    both operands: the first over ``a_candidates``, the second (in the weight's place, the
+    policy's ``w_bits``) over ``w_candidates``, each operand the strength-weighted mix of its
+    candidate quantizations (a product is bilinear, so this is the mix of every candidate
+    pair's product, as a layer's is). Named ``<attention>#<role>`` in the policy."""
+
+    hwsim_transparent = True  # its product belongs to the attention module that calls it
+
+    def __init__(
+        self, role: str, policy_name: str, w_candidates: Sequence[int], a_candidates: Sequence[int]
+    ) -> None:
+        super().__init__()
+        self.role = role
+        self.policy_name = policy_name
+        self.w_candidates = _candidates("w_candidates", w_candidates)
+        self.a_candidates = _candidates("a_candidates", a_candidates)
+        self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
+        self.a_logits = nn.Parameter(torch.zeros(len(self.a_candidates)))
+        # Both operands are activations: fitted quantizers (LSQ steps), one per candidate.
+        self.act_quantizers = nn.ModuleList(
+            UniformQuantizer(b, signed=None) for b in self.a_candidates
+        )
+        self.second_quantizers = nn.ModuleList(
+            UniformQuantizer(b, signed=None) for b in self.w_candidates
+        )
+        self.chosen: tuple[int, int] | None = None
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        from models.transformer_nets import product
+
+        if self.chosen is not None:
+            i, j = self.chosen
+            return product(self.role, self.act_quantizers[j](a), self.second_quantizers[i](b))
+        pw, pa = self.strengths()
+        a = sum(p * q(a) for p, q in zip(pa, self.act_quantizers, strict=True))
+        b = sum(p * q(b) for p, q in zip(pw, self.second_quantizers, strict=True))
+        return product(self.role, a, b)
+
+
 def _candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:
     opts = tuple(check_bits(name, b) for b in bits)
     check(len(opts) > 0, name, bits, "need at least one candidate")
@@ -138,8 +191,11 @@ def convert(
     a_candidates: Sequence[int] = (2, 3, 4, 8),
 ) -> nn.Module:
     """Replace every ``nn.Conv2d`` / ``nn.Linear`` of ``model`` in place by an
-    :class:`EBSLayer` (module names are kept, so they match the model's workload)."""
-    return wrap_layers(model, lambda m: EBSLayer(m, w_candidates, a_candidates))
+    :class:`EBSLayer` and fill every activation x activation product slot with an
+    :class:`EBSProduct` (names match the model's workload rows)."""
+    wrap_layers(model, lambda m: EBSLayer(m, w_candidates, a_candidates))
+    install_products(model, lambda name, role: EBSProduct(role, name, w_candidates, a_candidates))
+    return model
 
 
 def first_image(data: Any, model: nn.Module) -> torch.Tensor:
@@ -149,8 +205,13 @@ def first_image(data: Any, model: nn.Module) -> torch.Tensor:
     return calibration(data, 1)[0].to(model_device(model))
 
 
-def ebs_layers(model: nn.Module) -> dict[str, EBSLayer]:
-    return layers_of(model, EBSLayer)
+def ebs_layers(model: nn.Module) -> dict[str, EBSLayer | EBSProduct]:
+    """Every searching layer and product by policy name, in module order."""
+    return {
+        getattr(m, "policy_name", n): m
+        for n, m in model.named_modules()
+        if isinstance(m, EBSLayer | EBSProduct)
+    }
 
 
 def cost_metric(table: CostTable, metric: str | None = None) -> str:
@@ -395,7 +456,7 @@ class EBS:
             table, metric = problem.table, problem.primary
             w_bits, a_bits = table.w_bits, table.a_bits
             budget = problem.budgets[metric]
-        return ebs_search(
+        result = ebs_search(
             model,
             data,
             cost_table=table,
@@ -411,6 +472,8 @@ class EBS:
             arch_lr=config.arch_lr,
             progress=progress,
         )
+        check_covers(result.policy, table.layer_names, "EBS")
+        return result
 
     def finetune(
         self, result: SearchResult, data, config: EBSConfig, *, progress: bool | None = None

@@ -220,6 +220,20 @@ def check_candidates(
         hook(config, w_bits, a_bits)
 
 
+def check_covers(policy: BitPolicy, layer_names: Sequence[str], method: str) -> None:
+    """Raise unless ``policy`` gives bits to every row of ``layer_names`` (a table's or a
+    workload's), naming the rows the method could not search: an activation x activation
+    product whose model has no quantizable product slot is refused, never silently skipped."""
+    missing = [n for n in layer_names if n not in policy.bits]
+    check(
+        not missing,
+        "policy.layers",
+        missing[:10],
+        f"{method} could not search {len(missing)} row(s) of the workload: the model has no "
+        "quantizable layer or product slot by these names",
+    )
+
+
 def require_dataset(data: Any, method: str) -> None:
     """A method that trains needs a dataset (``x_train``, ``y_train``, or an image folder), not
     a batch."""

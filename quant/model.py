@@ -59,6 +59,22 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
     setattr(parent, child, new)
 
 
+def install_products(
+    model: nn.Module, make: Callable[[str, str], nn.Module]
+) -> dict[str, nn.Module]:
+    """Put ``make(policy_name, role)`` into every activation x activation product slot of
+    ``model`` (``<attention>#scores`` / ``#values``), on the model's device; returns them by
+    policy name. How a method makes the products (act x act workload rows) take part."""
+    from quant.products import product_slots
+
+    device = model_device(model)
+    made = {}
+    for name, (module, role) in product_slots(model).items():
+        made[name] = make(name, role).to(device)
+        setattr(module, f"{role}_product", made[name])
+    return made
+
+
 def quantize_layers(
     model: nn.Module,
     bits: Mapping[str, tuple[int, int]],
