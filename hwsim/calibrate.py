@@ -134,7 +134,16 @@ CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
     (392, 192, 1728, 2, 2),
     (98, 384, 3456, 1, 2),
     (128, 768, 3072, 3, 3),
+    # small calls that the kernel runs on one thread (below PARALLEL_MIN_WORDS), and a GEMV
+    # it splits along N, so that the thread split is fitted, not assumed
+    (1, 2048, 1024, 2, 2),
+    (8, 512, 1024, 1, 2),
+    (1, 4096, 4096, 1, 2),
 )
+
+ROUNDS = 3
+"""Passes over the fit shapes (each keeps its best time): a burst of load on a shared
+machine spoils a pass, rarely all of them."""
 
 
 BASELINE_GEMM_SHAPES: tuple[tuple[int, int, int], ...] = (
@@ -153,6 +162,18 @@ BASELINE_GEMM_SHAPES: tuple[tuple[int, int, int], ...] = (
     (392, 192, 1728),
     (98, 384, 3456),
     (16, 16, 64),
+    # weight streams from cache-resident to well beyond the L3 (the DRAM term and the cache
+    # size it starts at), and small layers around the size where a library stops splitting a
+    # call across threads
+    (1, 512, 512),
+    (1, 3072, 1024),
+    (1, 1024, 5120),
+    (1, 1536, 4096),
+    (1, 2048, 4096),
+    (1, 4096, 8192),
+    (2, 1024, 2048),
+    (16, 256, 512),
+    (32, 128, 256),
 )
 
 BASELINE_CONV_SHAPES: tuple[tuple[int, int, int, int, int, int], ...] = (
@@ -167,43 +188,84 @@ BASELINE_CONV_SHAPES: tuple[tuple[int, int, int, int, int, int], ...] = (
     (4, 64, 32, 64, 3, 1),
 )
 
-BASELINE_TERMS: tuple[str, ...] = ("macs_per_s", "s_per_input", "s_per_weight", "s_per_output")
+BASELINE_TERMS: tuple[str, ...] = (
+    "macs_per_s",
+    "s_per_input",
+    "s_per_weight",
+    "s_per_output",
+    "s_per_dram_byte",
+)
 """The shape-aware baseline model, per implementation (``int8`` / ``fp32``):
-``t = call_s + M*N*K / macs_per_s + M*K*s_per_input + N*K*s_per_weight + M*N*s_per_output``.
-The MAC term is the kernel's arithmetic; the input term its packing / reordering of the
-activations (and, for a convolution, its im2col); the weight term what a GEMV pays to stream
-the weights (dominant at batch 1); the output term the write-back (int32 / fp32)."""
+``t = call_s + stretch * (M*N*K / macs_per_s + M*K*s_per_input + N*K*s_per_weight +
+M*N*s_per_output) + max(0, weight bytes - cache_bytes) * s_per_dram_byte``. The MAC term is
+the kernel's arithmetic; the input term its packing / reordering of the activations (and, for
+a convolution, its im2col); the weight term what a GEMV pays to read the weights from cache;
+the output term the write-back (int32 / fp32); the DRAM term the weight bytes that no longer
+fit the cache, streamed at DRAM bandwidth (which threads share, so it is not stretched).
+``stretch`` is the thread count for a call under ``parallel_macs`` MACs (the library runs it
+on one thread), else 1. ``cache_bytes`` and ``parallel_macs`` are chosen from
+:data:`CACHE_CANDIDATES` and :data:`PARALLEL_CANDIDATES` by the fit."""
+
+CACHE_CANDIDATES: tuple[float, ...] = tuple(2.0**20 * c for c in (0.5, 1, 2, 4, 8, 16, 24, 32))
+"""Cache sizes (bytes) the baseline fit tries for where the weight stream leaves the cache."""
+
+PARALLEL_CANDIDATES: tuple[float, ...] = (0.0, *(4.0**i for i in range(7, 13)))
+"""MAC counts the baseline fit tries for where a library starts splitting a call (0: always)."""
 
 
 def fit_baseline(
-    rows: list[dict[str, Any]], impl: str, call_s: float | None = None
+    rows: list[dict[str, Any]], impl: str, call_s: float | None = None, threads: int = 1
 ) -> dict[str, float]:
     """The ``cpu`` config fields of torch's ``impl`` (``int8`` / ``fp32``) from measured rows
-    (``impl``, ``M``, ``N``, ``K``, ``seconds``; see ``sweeps.baselines.measure``): a
-    non-negative least-squares fit of :data:`BASELINE_TERMS` on relative error. The per-call
-    cost ``call_s`` is fitted too unless given (measured apart); the fit shapes include a tiny
+    (``impl``, ``M``, ``N``, ``K``, ``seconds``; see ``sweeps.baselines.measure``) taken on
+    ``threads`` threads: a non-negative fit of :data:`BASELINE_TERMS` minimising the summed
+    absolute relative error, for every pair of candidate ``cache_bytes`` and (on more than one
+    thread) ``parallel_macs``; the pair with the least error wins. The per-call cost
+    ``call_s`` is fitted too unless given (measured apart); the fit shapes include a tiny
     GEMM, which pins it."""
     mine = [r for r in rows if r["impl"] == impl]
-    check(len(mine) > len(BASELINE_TERMS), "rows", len(mine), f"too few {impl} timings")
-    x = np.array(
-        [[1.0, r["M"] * r["N"] * r["K"], r["M"] * r["K"], r["N"] * r["K"], r["M"] * r["N"]]
-         for r in mine],
-        dtype=np.float64,
-    )  # fmt: skip
+    check(len(mine) > len(BASELINE_TERMS) + 1, "rows", len(mine), f"too few {impl} timings")
+    check(threads >= 1, "threads", threads, "must be at least 1")
+    m, n, k = (np.array([r[d] for r in mine], dtype=np.float64) for d in "MNK")
     y = np.array([r["seconds"] for r in mine], dtype=np.float64)
-    if call_s is None:
-        coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
-    else:
-        rest = _nonnegative_fit(x[:, 1:] / y[:, None], 1.0 - call_s / y)
-        coef = np.concatenate([[call_s], rest])
+    macs = m * n * k
+    w_bytes = n * k * (1.0 if impl == "int8" else 4.0)
+    best: tuple[float, float, float, np.ndarray] | None = None
+    for par in PARALLEL_CANDIDATES if threads > 1 else (0.0,):
+        stretch = np.where(macs < par, float(threads), 1.0)
+        for cache in CACHE_CANDIDATES:
+            x = np.stack(
+                [np.ones_like(y), macs * stretch, m * k * stretch, n * k * stretch,
+                 m * n * stretch, np.maximum(0.0, w_bytes - cache)],
+                axis=1,
+            )  # fmt: skip
+            coef = _relative_fit(x, y, call_s)
+            err = float(np.abs(x @ coef / y - 1.0).sum())
+            if best is None or err < best[0] * (1.0 - 1e-9):
+                best = (err, cache, par, coef)
+    _, cache, par, coef = best
     per_mac = coef[1]
     return {
-        f"{impl}_macs_per_s": 1.0 / per_mac if per_mac > 0 else float(np.max(x[:, 1] / y)),
+        f"{impl}_macs_per_s": 1.0 / per_mac if per_mac > 0 else float(np.max(macs / y)),
         f"{impl}_s_per_input": float(coef[2]),
         f"{impl}_s_per_weight": float(coef[3]),
         f"{impl}_s_per_output": float(coef[4]),
+        f"{impl}_s_per_dram_byte": float(coef[5]),
         f"{impl}_call_s": float(coef[0]),
+        f"{impl}_cache_bytes": float(cache),
+        f"{impl}_parallel_macs": float(par),
     }
+
+
+def _relative_fit(x: np.ndarray, y: np.ndarray, fixed0: float | None) -> np.ndarray:
+    """Non-negative ``c`` minimising ``sum |x @ c / y - 1|`` (the median-like error the models
+    are judged by; iteratively reweighted least squares), with ``c[0]`` held at ``fixed0``
+    when given."""
+    a = x / y[:, None]
+    if fixed0 is None:
+        return _robust_nonnegative_fit(a, np.ones_like(y))
+    rest = _robust_nonnegative_fit(a[:, 1:], 1.0 - fixed0 / y)
+    return np.concatenate([[fixed0], rest])
 
 
 def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: int = 20) -> float:
@@ -221,41 +283,62 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
 def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
     overhead: float | None = None,
+    threads: int = 1,
 ) -> dict[str, float]:
     """The ``cpu`` config fields ``binary_words_per_s``, ``writeback_s_per_output_pair``,
-    ``pack_s_per_elem``, ``pack_s_per_elem_bit`` and ``call_overhead_s`` minimising the
-    relative error of ``t = overhead + words/rate + pairs*writeback + codes*read_s +
-    codes*a*pack_s`` (all non-negative), the :mod:`hwsim.hardware.cpu` bit-serial model:
+    ``pack_s_per_elem``, ``pack_s_per_elem_bit``, ``call_overhead_s`` and
+    ``parallel_call_s`` minimising the summed absolute relative error of ``t = overhead +
+    stretch * (words/rate + pairs*writeback + chunks*codes*(read_s + a*pack_s)) + parallel``
+    (all non-negative), the :mod:`hwsim.hardware.cpu` bit-serial model on ``threads`` threads:
     ``words = w * a * Np * (M + row tiles) * ceil(K/64)`` (each row tile costs about one row
-    more), ``pairs = w * a * M * Np`` the register tile's write-backs and ``codes = M * K`` the
-    activation codes packed.
+    more), ``pairs = w * a * M * Np`` the register tile's write-backs, ``codes = M * K`` the
+    activation codes packed (once per column chunk of the kernel's thread grid), ``stretch =
+    threads / speedup`` of the kernel's split (:func:`hwsim.kernels.gemm.parallel_split`;
+    ``threads`` for a call it runs on one thread) and ``parallel`` the cost of a threaded call.
 
     Pass the measured ``overhead`` of a near-empty call to hold it fixed: an intercept fitted
     to millisecond-scale timings is poorly determined, and it is what tiny layers pay."""
-    from hwsim.kernels.gemm import COL_TILE, ROW_TILE
+    from hwsim.kernels.gemm import COL_TILE, ROW_TILE, parallel_split
 
+    check(threads >= 1, "threads", threads, "must be at least 1")
     rows, times = [], []
     for (m, n, k, w, a), t in timings:
         tiles = -(-m // ROW_TILE)
         np_ = -(-n // COL_TILE) * COL_TILE
         words = w * a * np_ * (m + tiles) * (-(-k // 64))
-        rows.append([1.0, words, w * a * m * np_, m * k, m * k * a])
+        speedup, chunks = parallel_split(m, np_ // COL_TILE, m * np_ * (-(-k // 64)) * w * a,
+                                         threads)  # fmt: skip
+        s = threads / speedup
+        rows.append([1.0, words * s, w * a * m * np_ * s, m * k * chunks * s,
+                     m * k * a * chunks * s, float(speedup > 1.0)])  # fmt: skip
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
-    if overhead is None:
-        coef = _nonnegative_fit(x / y[:, None], np.ones_like(y))
-    else:
-        rest = _nonnegative_fit(x[:, 1:] / y[:, None], 1.0 - overhead / y)
-        coef = np.concatenate([[overhead], rest])
-    overhead, per_word, per_pair, per_code, per_bit = (float(c) for c in coef)
+    coef = _relative_fit(x, y, overhead)
+    overhead, per_word, per_pair, per_code, per_bit, parallel = (float(c) for c in coef)
     return {
         "binary_words_per_s": 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y)),
         "writeback_s_per_output_pair": per_pair,
         "pack_s_per_elem": per_code,
         "pack_s_per_elem_bit": per_bit,
         "call_overhead_s": overhead,
+        "parallel_call_s": parallel,
     }
+
+
+def _robust_nonnegative_fit(x: np.ndarray, y: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Non-negative ``c`` minimising ``sum |x @ c - y|``: least squares reweighted by the
+    inverse absolute residuals, so that a few disturbed timings (a shared machine's) pull
+    the fit far less than under squared error."""
+    coef = _nonnegative_fit(x, y)
+    for _ in range(iterations):
+        r = np.abs(x @ coef - y)
+        w = 1.0 / np.sqrt(np.maximum(r, 1e-4))
+        new = _nonnegative_fit(x * w[:, None], y * w)
+        if np.abs(x @ new - y).sum() > r.sum():
+            break
+        coef = new
+    return coef
 
 
 def _nonnegative_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -297,17 +380,26 @@ def calibrate(
         set_num_threads(before)
 
 
-def _baseline_fields(baselines: list[dict[str, Any]] | None, fp32_blas: float) -> dict:
+def _baseline_fields(
+    baselines: list[dict[str, Any]] | None, fp32_blas: float, threads: int
+) -> dict:
     if not baselines:
         guess = {f"{impl}_{t}": 0.0 for impl in ("int8", "fp32") for t in BASELINE_TERMS[1:]}
         return {
             **guess,
+            "int8_cache_bytes": 32.0 * 2**20,
+            "fp32_cache_bytes": 32.0 * 2**20,
+            "int8_parallel_macs": 0.0,
+            "fp32_parallel_macs": 0.0,
             "int8_macs_per_s": 2.0 * fp32_blas,
             "fp32_macs_per_s": fp32_blas,
             "int8_call_s": 5e-6,
             "fp32_call_s": 5e-6,
         }
-    return {**fit_baseline(baselines, "int8"), **fit_baseline(baselines, "fp32")}
+    return {
+        **fit_baseline(baselines, "int8", threads=threads),
+        **fit_baseline(baselines, "fp32", threads=threads),
+    }
 
 
 def _calibrate(
@@ -326,14 +418,19 @@ def _calibrate(
     fp32 = measure_fp32_rate(quick)
     steps.update()
     shapes = CALIBRATION_SHAPES
-    timings = [(s, time_bitserial(*s, repeats=5 if quick else 20)) for s in shapes]
+    # Several rounds, the best of each shape's: a shared machine's bursts of load pass.
+    times = np.full(len(shapes), np.inf)
+    for _ in range(1 if quick else ROUNDS):
+        for i, s in enumerate(shapes):
+            times[i] = min(times[i], time_bitserial(*s, repeats=5 if quick else 20))
+    timings = list(zip(shapes, times.tolist(), strict=True))
     # One word against one register tile: what a call costs before any work.
     overhead = time_bitserial(1, COL_TILE, 64, 1, 1, repeats=20 if quick else 100)
     steps.update()
-    fitted = fit_bitserial(timings, overhead)
+    cores = get_num_threads()
+    fitted = fit_bitserial(timings, overhead, cores)
     steps.update()
     steps.close()
-    cores = get_num_threads()
     return {
         "fields": {
             "kernel": "bitserial",
@@ -348,7 +445,7 @@ def _calibrate(
             "l3_bytes_per_s": bw["l3"] * cores,
             "dram_bytes_per_s": bw["dram"],
             **fitted,
-            **_baseline_fields(baselines, fp32),
+            **_baseline_fields(baselines, fp32, cores),
             "power_w": 15.0 * cores,
             "e_dram_pj_per_bit": 20.0,
         },
@@ -390,6 +487,9 @@ def preset_toml(
             ("s_per_weight", "cost per weight element"),
             ("s_per_output", "cost per output element"),
             ("call_s", "per-call cost"),
+            ("s_per_dram_byte", "cost per weight byte beyond the cache"),
+            ("cache_bytes", "weight bytes a call keeps in cache"),
+            ("parallel_macs", "MACs below which a call runs on one thread"),
         ):
             baseline_src[f"{impl}_{term}"] = (
                 f"{meas}: fit of {what} timings ({meaning})"
@@ -424,6 +524,7 @@ def preset_toml(
         "writeback_s_per_output_pair": f"{meas}: fit of hwsim.kernels timings "
         "(register tile write-back per output and plane pair)",
         "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
+        "parallel_call_s": f"{meas}: fit of hwsim.kernels timings (extra cost of a threaded call)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
     }

@@ -81,18 +81,24 @@ def conv_call(shape: ConvShape, impl: str) -> Callable[[], Any]:
 
 
 def measure(
-    gemms: list[tuple[int, int, int]], convs: list[ConvShape], repeats: int = 20
+    gemms: list[tuple[int, int, int]],
+    convs: list[ConvShape],
+    repeats: int = 20,
+    rounds: int = 1,
 ) -> list[dict[str, Any]]:
     """One row per (implementation, shape): ``impl``, ``op`` (gemm / conv), ``M``, ``N``,
-    ``K`` (the GEMM form) and ``seconds``. Each implementation's shapes are timed in a block
-    of their own, so torch's thread pool never shares the cores with another library's."""
+    ``K`` (the GEMM form) and ``seconds``, the best over ``rounds`` passes (a burst of load
+    on a shared machine spoils a pass, rarely all of them). Each implementation's shapes are
+    timed in a block of their own, so torch's thread pool never shares the cores with another
+    library's."""
     rows = []
     for impl in IMPLEMENTATIONS:
-        for m, n, k in gemms:
-            t = best_time(gemm_call(m, n, k, impl), repeats)
-            rows.append({"impl": impl, "op": "gemm", "M": m, "N": n, "K": k, "seconds": t})
-        for shape in convs:
-            t = best_time(conv_call(shape, impl), repeats)
-            m, n, k = shape.gemm()
-            rows.append({"impl": impl, "op": "conv", "M": m, "N": n, "K": k, "seconds": t})
+        calls = [("gemm", (m, n, k), gemm_call(m, n, k, impl)) for m, n, k in gemms]
+        calls += [("conv", s.gemm(), conv_call(s, impl)) for s in convs]
+        best = [float("inf")] * len(calls)
+        for _ in range(rounds):
+            for i, (_, _, fn) in enumerate(calls):
+                best[i] = min(best[i], best_time(fn, repeats))
+        for (op, (m, n, k), _), t in zip(calls, best, strict=True):
+            rows.append({"impl": impl, "op": op, "M": m, "N": n, "K": k, "seconds": t})
     return rows

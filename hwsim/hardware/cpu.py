@@ -9,12 +9,18 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   about one row more (its two weight-vector loads per word). Plus one write-back per output and
   plane pair, and the activation packing on every call (``M * K`` codes read, ``M * K * a``
   element-bits written); weights are packed once, offline. Its time is the larger of that and
-  the memory time of the words it touches.
+  the memory time of the words it touches. Rates are whole-chip: a call that the kernel runs
+  on fewer threads (a small one on the calling thread) or splits unevenly is stretched by
+  ``cores / speedup`` of the kernel's own split (``hwsim.kernels.gemm.parallel_split``), and a
+  threaded call pays ``parallel_call_s`` more.
 - **int8** / **fp32** (torch's ``_int_mm`` / quantized conv and ``matmul`` / ``conv2d``, timed
-  by ``hwsim calibrate``): ``call + M*N*K/rate + M*K*s_in + N*K*s_w + M*N*s_out``, fitted on
-  shapes from square to batch-1 GEMVs, so a tall-skinny or batch-1 layer is predicted by the
-  terms that dominate it (the weight stream of a GEMV, the output write-back of a short-K
-  layer). int8 runs operands of up to 8 bits (16 at half the rate), fp32 anything.
+  by ``hwsim calibrate``): ``call + stretch * (M*N*K/rate + M*K*s_in + N*K*s_w + M*N*s_out) +
+  max(0, weight bytes - cache) * s_dram``, fitted on shapes from square to batch-1 GEMVs, so a
+  tall-skinny or batch-1 layer is predicted by the terms that dominate it (the weight stream
+  of a GEMV, from cache or beyond it from DRAM, whose bandwidth the threads share; the output
+  write-back of a short-K layer). ``stretch`` is ``cores`` for a layer under
+  ``parallel_macs`` MACs, which the library runs on one thread. int8 runs operands of up to 8
+  bits (16 at half the rate), fp32 anything.
 - **best**: per layer, the fastest of the three that can run its bits; the extra per-layer
   output ``implementation`` (an index into ``KERNELS``) says which, in ``CostReport.layers``
   and ``CostTable.extra``.
@@ -45,9 +51,17 @@ from hwsim.hardware.skeleton import (
     run_width_table,
     slot_offsets,
 )
-from hwsim.kernels.gemm import COL_TILE, ROW_TILE
+from hwsim.kernels.gemm import COL_TILE, ROW_TILE, parallel_split
 
-BASELINE_FIELDS: tuple[str, ...] = ("s_per_input", "s_per_weight", "s_per_output", "call_s")
+BASELINE_FIELDS: tuple[str, ...] = (
+    "s_per_input",
+    "s_per_weight",
+    "s_per_output",
+    "call_s",
+    "s_per_dram_byte",
+    "cache_bytes",
+    "parallel_macs",
+)
 """Per-implementation terms of the int8 / fp32 models (besides ``<impl>_macs_per_s``)."""
 
 KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32", "best")
@@ -84,6 +98,13 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("fp32_s_per_weight", 1),
     ("fp32_s_per_output", 1),
     ("fp32_call_s", 1),
+    ("parallel_call_s", 1),
+    ("int8_s_per_dram_byte", 1),
+    ("int8_cache_bytes", 1),
+    ("int8_parallel_macs", 1),
+    ("fp32_s_per_dram_byte", 1),
+    ("fp32_cache_bytes", 1),
+    ("fp32_parallel_macs", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -117,6 +138,13 @@ C_FP32_IN = _C["fp32_s_per_input"]
 C_FP32_W = _C["fp32_s_per_weight"]
 C_FP32_OUT = _C["fp32_s_per_output"]
 C_FP32_CALL = _C["fp32_call_s"]
+C_PAR_CALL = _C["parallel_call_s"]
+C_INT8_DRAM = _C["int8_s_per_dram_byte"]
+C_INT8_CACHE = _C["int8_cache_bytes"]
+C_INT8_PAR = _C["int8_parallel_macs"]
+C_FP32_DRAM = _C["fp32_s_per_dram_byte"]
+C_FP32_CACHE = _C["fp32_cache_bytes"]
+C_FP32_PAR = _C["fp32_parallel_macs"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
@@ -155,6 +183,13 @@ class CpuConfig(HardwareConfig):
     fp32_s_per_weight: float = 0.0
     fp32_s_per_output: float = 0.0
     fp32_call_s: float = 5e-6
+    parallel_call_s: float = 0.0
+    int8_s_per_dram_byte: float = 0.0
+    int8_cache_bytes: float = 32 * 2**20
+    int8_parallel_macs: float = 0.0
+    fp32_s_per_dram_byte: float = 0.0
+    fp32_cache_bytes: float = 32 * 2**20
+    fp32_parallel_macs: float = 0.0
     power_w: float = 30.0
     e_dram_pj_per_bit: float = 20.0
 
@@ -180,6 +215,7 @@ class CpuConfig(HardwareConfig):
             "pack_s_per_elem_bit",
             "writeback_s_per_output_pair",
             "call_overhead_s",
+            "parallel_call_s",
             *(f"{impl}_{term}" for impl in ("int8", "fp32") for term in BASELINE_FIELDS),
             "power_w",
             "e_dram_pj_per_bit",
@@ -216,6 +252,11 @@ class CpuConfig(HardwareConfig):
         v[C_INT8_OUT], v[C_INT8_CALL] = self.int8_s_per_output, self.int8_call_s
         v[C_FP32_IN], v[C_FP32_W] = self.fp32_s_per_input, self.fp32_s_per_weight
         v[C_FP32_OUT], v[C_FP32_CALL] = self.fp32_s_per_output, self.fp32_call_s
+        v[C_PAR_CALL] = self.parallel_call_s
+        v[C_INT8_DRAM], v[C_INT8_CACHE] = self.int8_s_per_dram_byte, self.int8_cache_bytes
+        v[C_INT8_PAR] = self.int8_parallel_macs
+        v[C_FP32_DRAM], v[C_FP32_CACHE] = self.fp32_s_per_dram_byte, self.fp32_cache_bytes
+        v[C_FP32_PAR] = self.fp32_parallel_macs
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -243,27 +284,54 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     ``w_elems``: second-operand elements; ``g``: independent GEMMs (an act x act row's batch,
     each padding its own rows to the register tile); ``act``: the second operand is an
     activation, packed (bit-serial) or converted (int8, fp32) on every call like the first."""
+    cores = q[C_CORES]
     if impl == K_BITSERIAL:
         words = np.ceil(k / 64.0)
         tiles = g * np.ceil(m / g / ROW_TILE)
         np_ = np.ceil(n / COL_TILE) * COL_TILE
         pairs = wr * ar
-        t_comp = pairs * np_ * ((m + tiles) * words / q[C_WORDS] + m * q[C_WRITEBACK])
+        # The kernel's own thread split: whole-chip rates stretched by cores / speedup for a
+        # call that runs on fewer threads (a small one on one) or splits unevenly.
+        speedup, col_chunks = parallel_split(
+            int(m), int(np_ // COL_TILE), int(m * np_ * words * pairs), int(cores)
+        )
+        stretch = cores / speedup
+        t_comp = pairs * np_ * ((m + tiles) * words / q[C_WORDS] + m * q[C_WRITEBACK]) * stretch
         touched = (m * ar + g * np_ * wr) * words * 8.0 + m * n * 8.0
         t_mem = touched / _level_bandwidth(q, touched)
-        pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK])
+        # Each column chunk packs its rows again (a small-M call split along N).
+        pack = m * k * (q[C_PACK_ELEM] + ar * q[C_PACK]) * col_chunks * stretch
         if act:
-            pack += w_elems * (q[C_PACK_ELEM] + wr * q[C_PACK])
+            pack += w_elems * (q[C_PACK_ELEM] + wr * q[C_PACK]) * stretch
         t = max(t_comp, t_mem) + pack + q[C_OVERHEAD]
+        if speedup > 1.0:
+            t += q[C_PAR_CALL]
         return t, max(0.0, t_mem - t_comp), touched, q[C_WORDS] * 64.0 / pairs
     if impl == K_INT8:
         rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
-        t = q[C_INT8_CALL] + m * n * k / rate
-        t += m * k * q[C_INT8_IN] + w_elems * q[C_INT8_W] + m * n * q[C_INT8_OUT]
+        w_bytes = w_elems * (1.0 if wr <= 8.0 else 2.0)
+        t = _torch_time(q, m, n, k, w_elems, w_bytes, rate, C_INT8_IN, C_INT8_W, C_INT8_OUT,
+                        C_INT8_CALL, C_INT8_DRAM, C_INT8_CACHE, C_INT8_PAR)  # fmt: skip
         return t, 0.0, (m * k * ar + w_elems * wr) / 8.0 + m * n * 4.0, rate
-    t = q[C_FP32_CALL] + m * n * k / q[C_FP32]
-    t += m * k * q[C_FP32_IN] + w_elems * q[C_FP32_W] + m * n * q[C_FP32_OUT]
+    t = _torch_time(q, m, n, k, w_elems, w_elems * 4.0, q[C_FP32], C_FP32_IN, C_FP32_W,
+                    C_FP32_OUT, C_FP32_CALL, C_FP32_DRAM, C_FP32_CACHE, C_FP32_PAR)  # fmt: skip
     return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
+
+
+@njit(cache=True, inline="always")
+def _torch_time(q, m, n, k, w_elems, w_bytes, rate, c_in, c_w, c_out, c_call, c_dram, c_cache,
+                c_par):  # fmt: skip
+    """Seconds of one torch int8 / fp32 GEMM: ``call + stretch * (M*N*K/rate + M*K*s_in +
+    N*K*s_w + M*N*s_out) + max(0, weight bytes - cache) * s_dram``. The bracket is the
+    whole-chip work; ``stretch`` is ``cores`` for a layer under ``parallel_macs`` (the library
+    runs it on one thread), else 1. The last term is the weight stream that no longer fits the
+    cache a call leaves warm for the next: DRAM bandwidth, shared by the threads, not scaled
+    by them."""
+    macs = m * n * k
+    work = macs / rate + m * k * q[c_in] + w_elems * q[c_w] + m * n * q[c_out]
+    if macs < q[c_par]:
+        work *= q[C_CORES]
+    return q[c_call] + work + max(0.0, w_bytes - q[c_cache]) * q[c_dram]
 
 
 @njit(parallel=True, cache=True)

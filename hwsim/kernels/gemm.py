@@ -248,13 +248,14 @@ def _packed_parallel(a_words, w_words, coef, out, col_block, rows_per_chunk, m_c
                       c0, min(c0 + c_per_chunk, c_tiles))  # fmt: skip
 
 
-def _grid(m: int, c_tiles: int, work: int) -> tuple[int, int, int, int] | None:
-    """``(rows_per_chunk, m_chunks, col_tiles_per_chunk, n_chunks)`` for the threaded
-    drivers, or None when one thread is faster (a small problem). Chunks are whole row tiles;
-    when M has too few tiles to feed every thread, N is split too."""
-    threads = numba.get_num_threads()
-    if threads == 1 or work < PARALLEL_MIN_WORDS:
-        return None
+@njit(cache=True)
+def grid_for(m, c_tiles, work, threads):
+    """``(rows_per_chunk, m_chunks, col_tiles_per_chunk, n_chunks)`` of the threaded drivers
+    on ``threads`` threads, or all zeros when one thread is faster (a small problem). Chunks
+    are whole row tiles; when M has too few tiles to feed every thread, N is split too. The
+    CPU cost model calls this too, so it predicts exactly the split the kernel makes."""
+    if threads <= 1 or work < PARALLEL_MIN_WORDS:
+        return 0, 0, 0, 0
     m_tiles = -(-m // ROW_TILE)
     m_chunks = min(m_tiles, 4 * threads)
     rows_per_chunk = -(-m_tiles // m_chunks) * ROW_TILE
@@ -263,8 +264,39 @@ def _grid(m: int, c_tiles: int, work: int) -> tuple[int, int, int, int] | None:
     c_per_chunk = -(-c_tiles // n_chunks)
     n_chunks = -(-c_tiles // c_per_chunk)
     if m_chunks * n_chunks < 2:
-        return None
+        return 0, 0, 0, 0
     return rows_per_chunk, m_chunks, c_per_chunk, n_chunks
+
+
+@njit(cache=True)
+def parallel_split(m, c_tiles, work, threads):
+    """``(speedup, column chunks)`` of one threaded GEMM call: its work over the busiest
+    thread's (``prange`` hands each thread an equal run of consecutive chunks; a chunk's work
+    is its row tiles, each costing about one row more, times its column tiles), and how many
+    times each activation row is packed (once per column chunk). ``(1, 1)`` when the call runs
+    on the calling thread."""
+    rows_per_chunk, m_chunks, c_per_chunk, n_chunks = grid_for(m, c_tiles, work, threads)
+    if m_chunks == 0:
+        return 1.0, 1.0
+    chunks = m_chunks * n_chunks
+    per_thread = -(-chunks // threads)
+    total = 0.0
+    busiest = 0.0
+    for t in range(threads):
+        load = 0.0
+        for chunk in range(t * per_thread, min(chunks, (t + 1) * per_thread)):
+            rows = min(rows_per_chunk, m - (chunk // n_chunks) * rows_per_chunk)
+            cols = min(c_per_chunk, c_tiles - (chunk % n_chunks) * c_per_chunk)
+            load += (rows + -(-rows // ROW_TILE)) * cols
+        total += load
+        busiest = max(busiest, load)
+    return total / busiest, float(n_chunks)
+
+
+def _grid(m: int, c_tiles: int, work: int) -> tuple[int, int, int, int] | None:
+    """:func:`grid_for` on Numba's current threads, None when one thread runs the call."""
+    grid = grid_for(m, c_tiles, work, numba.get_num_threads())
+    return None if grid[1] == 0 else grid
 
 
 def col_block_for(bits: int, words: int) -> int:

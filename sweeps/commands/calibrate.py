@@ -39,7 +39,7 @@ def measure_baselines(quick: bool, threads: int | None) -> list[dict]:
     """torch's int8 and fp32 timings on the fit shapes, on the preset's threads."""
     import torch
 
-    from hwsim.calibrate import BASELINE_CONV_SHAPES, BASELINE_GEMM_SHAPES
+    from hwsim.calibrate import BASELINE_CONV_SHAPES, BASELINE_GEMM_SHAPES, ROUNDS
     from sweeps.baselines import ConvShape, measure
 
     before = torch.get_num_threads()
@@ -48,7 +48,7 @@ def measure_baselines(quick: bool, threads: int | None) -> list[dict]:
     try:
         gemms = list(BASELINE_GEMM_SHAPES)
         convs = [ConvShape(*s) for s in BASELINE_CONV_SHAPES]
-        return measure(gemms, convs, repeats=5 if quick else 20)
+        return measure(gemms, convs, repeats=5 if quick else 20, rounds=1 if quick else ROUNDS)
     finally:
         torch.set_num_threads(before)
 

@@ -11,10 +11,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim import BitPolicy, HwsimError, Workload
-from hwsim.calibrate import fit_baseline, fit_bitserial
+from hwsim.calibrate import CACHE_CANDIDATES, PARALLEL_CANDIDATES, fit_baseline, fit_bitserial
 from hwsim.hardware import cost_table, load_hardware, simulate
 from hwsim.hardware.cpu import KERNELS
 from tests.strategies import bits, workloads
+
+
+def reference_split(m: int, c_tiles: int, work: int, threads: int) -> tuple[float, int]:
+    """The bit-serial kernel's thread split, from ``hwsim.kernels.gemm``'s docstrings: no split
+    under 2^18 words or on one thread; up to 4 chunks per thread of whole 8-row tiles, N split
+    when M has too few; prange gives each thread an equal run of consecutive chunks."""
+    if threads == 1 or work < 2**18:
+        return 1.0, 1
+    m_tiles = math.ceil(m / 8)
+    m_chunks = min(m_tiles, 4 * threads)
+    rows = math.ceil(m_tiles / m_chunks) * 8
+    m_chunks = math.ceil(m / rows)
+    n_chunks = max(1, min(c_tiles, (4 * threads) // m_chunks))
+    cols = math.ceil(c_tiles / n_chunks)
+    n_chunks = math.ceil(c_tiles / cols)
+    if m_chunks * n_chunks < 2:
+        return 1.0, 1
+    loads = []
+    for i in range(m_chunks):
+        for j in range(n_chunks):
+            r = min(rows, m - i * rows)
+            loads.append((r + math.ceil(r / 8)) * min(cols, c_tiles - j * cols))
+    run = math.ceil(len(loads) / threads)
+    busiest = max(sum(loads[t * run : (t + 1) * run]) for t in range(threads))
+    return sum(loads) / busiest, n_chunks
 
 
 def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
@@ -24,6 +49,8 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str |
         words = math.ceil(k / 64)
         # Row tiles of up to 8 rows cost about one row more each; outputs pad to 16.
         tiles, np_ = math.ceil(m / 8), 16 * math.ceil(n / 16)
+        speedup, chunks = reference_split(m, np_ // 16, m * np_ * words * w * a, cfg.cores)
+        stretch = cfg.cores / speedup
         comp = w * a * np_ * ((m + tiles) * words / cfg.binary_words_per_s)
         comp += w * a * np_ * m * cfg.writeback_s_per_output_pair
         touched = (m * a + np_ * w) * words * 8 + 8 * m * n
@@ -33,19 +60,25 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str |
             (cfg.l3_bytes, cfg.l3_bytes_per_s),
         ]
         bw = next((b for cap, b in levels if touched <= cap), cfg.dram_bytes_per_s)
-        pack = m * k * (cfg.pack_s_per_elem + a * cfg.pack_s_per_elem_bit)
-        return max(comp, touched / bw) + pack + cfg.call_overhead_s
+        pack = m * k * (cfg.pack_s_per_elem + a * cfg.pack_s_per_elem_bit) * chunks * stretch
+        parallel = cfg.parallel_call_s if speedup > 1 else 0.0
+        return max(comp * stretch, touched / bw) + pack + cfg.call_overhead_s + parallel
     if kernel == "int8":
         # Each operand runs at 8 bits, or 16 beyond that; one 16-bit operand halves the rate.
         w_run, a_run = (8 if b <= 8 else 16 for b in (w, a))
         rate = cfg.int8_macs_per_s if max(w_run, a_run) == 8 else cfg.int8_macs_per_s / 2
-        terms = (cfg.int8_s_per_input, cfg.int8_s_per_weight, cfg.int8_s_per_output)
-        call = cfg.int8_call_s
+        w_bytes = n * k * w_run / 8
     else:
         rate = cfg.fp32_macs_per_s
-        terms = (cfg.fp32_s_per_input, cfg.fp32_s_per_weight, cfg.fp32_s_per_output)
-        call = cfg.fp32_call_s
-    return call + m * n * k / rate + m * k * terms[0] + n * k * terms[1] + m * n * terms[2]
+        w_bytes = n * k * 4
+    f = {t: getattr(cfg, f"{kernel}_{t}") for t in ("s_per_input", "s_per_weight", "s_per_output",
+         "call_s", "s_per_dram_byte", "cache_bytes", "parallel_macs")}  # fmt: skip
+    work = m * n * k / rate + m * k * f["s_per_input"] + n * k * f["s_per_weight"]
+    work += m * n * f["s_per_output"]
+    if m * n * k < f["parallel_macs"]:  # one thread runs it
+        work *= cfg.cores
+    dram = max(0.0, w_bytes - f["cache_bytes"]) * f["s_per_dram_byte"]
+    return f["call_s"] + work + dram
 
 
 @given(
@@ -121,8 +154,13 @@ def test_bitserial_time_grows_with_plane_pairs():
     st.floats(0, 1e-8),
     st.floats(0, 1e-8),
     st.floats(0, 1e-3),
+    st.floats(0, 1e-4),
+    st.sampled_from([1, 2, 3]),
 )
-def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_s, overhead):
+@settings(deadline=None)
+def test_calibration_fit_recovers_a_known_machine(
+    rate, writeback, read_s, pack_s, overhead, parallel, threads
+):
     shapes = [
         (1024, 1024, 4096, 1, 1),
         (1024, 512, 2048, 2, 2),
@@ -131,17 +169,25 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
         (512, 256, 1024, 4, 4),
         (256, 256, 256, 1, 1),
         (4096, 64, 128, 1, 1),
+        (1, 2048, 1024, 2, 2),  # one thread
+        (1, 4096, 4096, 1, 2),  # split along N
+        (40, 1024, 1024, 1, 1),  # five row tiles: an uneven split
     ]
 
-    def seconds(m, n, k, w, a, rate, writeback, read_s, pack_s, overhead):
-        pairs = w * a * m * n  # every shape here fills whole 8x16 register tiles
-        packing = m * k * (read_s + a * pack_s)
-        words = pairs * (1 + 1 / 8) * math.ceil(k / 64)  # a row tile costs one row more
-        return overhead + words / rate + pairs * writeback + packing
+    def seconds(m, n, k, w, a, rate, writeback, read_s, pack_s, overhead, parallel):
+        words = math.ceil(k / 64)
+        speedup, chunks = reference_split(m, n // 16, m * n * words * w * a, threads)
+        stretch = threads / speedup
+        pairs = w * a * m * n  # every N here fills whole 16-column register tiles
+        packing = m * k * (read_s + a * pack_s) * chunks
+        tiled = w * a * n * (m + math.ceil(m / 8)) * words  # a row tile costs one row more
+        busy = tiled / rate + pairs * writeback + packing
+        return overhead + stretch * busy + (parallel if speedup > 1 else 0.0)
 
-    timings = [(s, seconds(*s, rate, writeback, read_s, pack_s, overhead)) for s in shapes]
+    truth = (rate, writeback, read_s, pack_s, overhead, parallel)
+    timings = [(s, seconds(*s, *truth)) for s in shapes]
     for known_overhead in (None, overhead):  # fitted, or measured apart and held fixed
-        fit = fit_bitserial(timings, known_overhead)
+        fit = fit_bitserial(timings, known_overhead, threads)
         got = [
             fit[k]
             for k in (
@@ -150,11 +196,33 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
                 "pack_s_per_elem",
                 "pack_s_per_elem_bit",
                 "call_overhead_s",
+                "parallel_call_s",
             )
         ]
-        assert got[0] == pytest.approx(rate, rel=1e-3)
         predicted = [seconds(*s, *got) for s, _ in timings]
         np.testing.assert_allclose(predicted, [t for _, t in timings], rtol=1e-3)
+
+
+def test_parallel_split_matches_the_kernel_grid():
+    from hwsim.kernels.gemm import grid_for, parallel_split
+
+    for m, c_tiles, work, threads in [
+        (1, 64, 2**20, 2),
+        (40, 64, 2**20, 2),
+        (3136, 4, 2**22, 2),
+        (1, 64, 2**10, 2),
+        (512, 8, 2**20, 1),
+        (17, 3, 2**20, 4),
+    ]:
+        assert parallel_split(m, c_tiles, work, threads) == pytest.approx(
+            reference_split(m, c_tiles, work, threads)
+        )
+        grid = grid_for(m, c_tiles, work, threads)
+        # The grid covers every row tile and column tile once.
+        if grid[1]:
+            rows, m_chunks, cols, n_chunks = grid
+            assert (m_chunks - 1) * rows < m <= m_chunks * rows
+            assert (n_chunks - 1) * cols < c_tiles <= n_chunks * cols
 
 
 @given(
@@ -162,27 +230,38 @@ def test_calibration_fit_recovers_a_known_machine(rate, writeback, read_s, pack_
     st.floats(0, 1e-9),
     st.floats(0, 1e-9),
     st.floats(0, 1e-9),
+    st.floats(0, 1e-9),
     st.floats(1e-6, 1e-4),
+    st.sampled_from(CACHE_CANDIDATES),
+    st.sampled_from(PARALLEL_CANDIDATES),
+    st.sampled_from([1, 2, 4]),
 )
-def test_baseline_fit_recovers_a_known_machine(rate, s_in, s_w, s_out, call):
+@settings(max_examples=40, deadline=None)
+def test_baseline_fit_recovers_a_known_machine(
+    rate, s_in, s_w, s_out, s_dram, call, cache, par, threads
+):
+    if threads == 1:
+        par = 0.0  # nothing to tell apart on one thread
     shapes = [(16, 16, 64), (1024, 1024, 1024), (1, 4096, 4096), (4096, 64, 576), (8, 512, 2048),
-              (128, 2048, 1024), (2048, 128, 1024), (392, 192, 1728)]  # fmt: skip
+              (128, 2048, 1024), (2048, 128, 1024), (392, 192, 1728), (1, 512, 512),
+              (1, 1536, 4096), (1, 2048, 4096), (1, 4096, 8192), (2, 1024, 2048), (16, 256, 512),
+              (32, 128, 256), (1, 1024, 1024), (64, 1024, 4096)]  # fmt: skip
 
-    def seconds(m, n, k, rate, s_in, s_w, s_out, call):
-        return call + m * n * k / rate + m * k * s_in + n * k * s_w + m * n * s_out
+    def seconds(m, n, k, wb, rate, s_in, s_w, s_out, s_dram, call, cache, par):
+        work = m * n * k / rate + m * k * s_in + n * k * s_w + m * n * s_out
+        stretch = threads if m * n * k < par else 1
+        return call + stretch * work + max(0.0, n * k * wb - cache) * s_dram
 
-    for impl in ("int8", "fp32"):
-        rows = [
-            {"impl": impl, "M": m, "N": n, "K": k, "seconds": seconds(m, n, k, rate, s_in, s_w,
-                                                                       s_out, call)}
-            for m, n, k in shapes
-        ]  # fmt: skip
+    for impl, wb in (("int8", 1), ("fp32", 4)):
+        truth = (rate, s_in, s_w, s_out, s_dram, call, cache, par)
+        rows = [{"impl": impl, "M": m, "N": n, "K": k, "seconds": seconds(m, n, k, wb, *truth)}
+                for m, n, k in shapes]  # fmt: skip
         for known_call in (None, call):  # fitted, or measured apart and held fixed
-            fit = fit_baseline(rows, impl, known_call)
+            fit = fit_baseline(rows, impl, known_call, threads=threads)
             got = [fit[f"{impl}_{t}"] for t in ("macs_per_s", "s_per_input", "s_per_weight",
-                                                 "s_per_output", "call_s")]  # fmt: skip
-            assert got[0] == pytest.approx(rate, rel=1e-3)
-            predicted = [seconds(r["M"], r["N"], r["K"], *got) for r in rows]
+                   "s_per_output", "s_per_dram_byte", "call_s", "cache_bytes",
+                   "parallel_macs")]  # fmt: skip
+            predicted = [seconds(r["M"], r["N"], r["K"], wb, *got) for r in rows]
             np.testing.assert_allclose(predicted, [r["seconds"] for r in rows], rtol=1e-3)
 
 
