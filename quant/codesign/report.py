@@ -104,6 +104,17 @@ def report_markdown(result: CodesignResult) -> str:
         "",
         "## Per-layer bits",
         "",
+        *(
+            [
+                f"{len(result.products)} row(s) are activation x activation products "
+                f"({', '.join(f'`{n}`' for n in result.products[:4])}"
+                f"{', ...' if len(result.products) > 4 else ''}): no weights; `w` is the "
+                "bits of the second operand (keys, values), `a` of the first, both searched.",
+                "",
+            ]
+            if result.products
+            else []
+        ),
         _frame_table(bits),
         "",
         "![per-layer bits](bits.png)",

@@ -63,6 +63,9 @@ class CodesignResult:
     hardware_name: str = ""
     run_bits: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
     """Per method, per layer: the (w, a) bits the hardware ran (it may round up what was asked)."""
+    products: tuple[str, ...] = ()
+    """The activation x activation rows (attention scores and values): no weights; their
+    ``w`` bits are the second operand's."""
 
     @property
     def chosen(self) -> str:
@@ -366,6 +369,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
         time.perf_counter() - start,
         hw.name,
         run_bits,
+        tuple(n for n, a in zip(names, workload.is_act_matmul, strict=True) if a),
     )
 
 

@@ -262,6 +262,41 @@ def test_depthwise_dilated_conv_is_depthwise():
     assert w.kinds == ("depthwise",) and w.dilation_h[0] == 2
 
 
+class _AtenGemms(nn.Module):
+    """The GEMM ops called by name: ``mm`` and ``addmm`` with a weight, ``bmm`` and
+    ``baddbmm`` of two activations, ``matmul`` of an activation by a weight."""
+
+    def __init__(self, c: int, hidden: int) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(c, hidden))
+        self.bias = nn.Parameter(torch.randn(hidden))
+        self.u = nn.Parameter(torch.randn(hidden, c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        flat = x.reshape(b * t, c)
+        h = torch.mm(flat, self.w)  # [b t, hidden]
+        h = torch.addmm(self.bias, flat, self.w).reshape(b, t, -1) + h.reshape(b, t, -1)
+        gram = torch.bmm(h, h.transpose(1, 2))  # [b, t, t]
+        mixed = torch.baddbmm(h, gram, h)  # [b, t, hidden]
+        return mixed @ self.u  # [b, t, c]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 6), st.integers(1, 7), st.integers(1, 7))
+def test_aten_gemm_ops_count_every_mac(b, t, c, hidden):
+    w = extract_workload(_AtenGemms(c, hidden), torch.randn(b, t, c))
+    assert w.macs.tolist() == [
+        b * t * c * hidden,  # mm
+        b * t * c * hidden,  # addmm
+        b * t * hidden * t,  # bmm
+        b * t * t * hidden,  # baddbmm
+        b * t * hidden * c,  # @ u
+    ]
+    assert w.kinds == ("linear", "linear", "act_matmul", "act_matmul", "linear")
+    assert w.batch[2] == w.batch[3] == b
+
+
 def test_meta_device_matches_cpu_for_functional_ops():
     torch.manual_seed(0)
     model = _Functional(4, 6, 3)

@@ -173,3 +173,7 @@ def test_codesign_on_vit_digits_searches_the_products(method):
         policy.check_matches(wl)
         assert set(_products(wl)) <= set(policy.bits), label
     assert bool(result.results["within_budget"].iloc[0])
+    from quant.codesign.report import report_markdown
+
+    assert result.products == tuple(_products(wl))
+    assert "4 row(s) are activation x activation products" in report_markdown(result)
