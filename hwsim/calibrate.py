@@ -139,6 +139,9 @@ CALIBRATION_SHAPES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 2048, 1024, 2, 2),
     (8, 512, 1024, 1, 2),
     (1, 4096, 4096, 1, 2),
+    # GEMVs whose packed weights (1.5-2 MiB) outgrow a core's L2
+    (1, 1024, 4096, 4, 4),
+    (2, 1536, 3072, 3, 2),
 )
 
 ROUNDS = 3
@@ -284,38 +287,57 @@ def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
     overhead: float | None = None,
     threads: int = 1,
+    l2_bytes: float = 1024 * KIB,
 ) -> dict[str, float]:
     """The ``cpu`` config fields ``binary_words_per_s``, ``writeback_s_per_output_pair``,
     ``pack_s_per_elem``, ``pack_s_per_elem_bit``, ``call_overhead_s`` and
-    ``parallel_call_s`` minimising the summed absolute relative error of ``t = overhead +
-    stretch * (words/rate + pairs*writeback + chunks*codes*(read_s + a*pack_s)) + parallel``
+    ``parallel_call_s``, ``row_tile_s_per_word`` minimising the summed absolute relative error
+    of ``t = overhead + stretch * (words/rate + tile_words*tile_s + pairs*writeback +
+    chunks*codes*(read_s + a*pack_s) + stream*stream_s) + parallel``
     (all non-negative), the :mod:`hwsim.hardware.cpu` bit-serial model on ``threads`` threads:
     ``words = w * a * Np * (M + row tiles) * ceil(K/64)`` (each row tile costs about one row
-    more), ``pairs = w * a * M * Np`` the register tile's write-backs, ``codes = M * K`` the
+    more, and ``tile_s`` per word of ``tile_words = w * a * Np * (row tiles) * ceil(K/64)``
+    beyond that), ``pairs = w * a * M * Np`` the register tile's write-backs, ``codes = M * K`` the
     activation codes packed (once per column chunk of the kernel's thread grid), ``stretch =
     threads / speedup`` of the kernel's split (:func:`hwsim.kernels.gemm.parallel_split`;
-    ``threads`` for a call it runs on one thread) and ``parallel`` the cost of a threaded call.
+    ``threads`` for a call it runs on one thread), ``stream`` the packed weight bytes read
+    per call when they outgrow each thread's ``l2_bytes`` (the weights once per sweep) and
+    ``parallel`` the cost of a threaded call.
 
     Pass the measured ``overhead`` of a near-empty call to hold it fixed: an intercept fitted
     to millisecond-scale timings is poorly determined, and it is what tiny layers pay."""
-    from hwsim.kernels.gemm import COL_TILE, ROW_TILE, parallel_split
+    from hwsim.kernels.gemm import (
+        COL_TILE,
+        ROW_TILE,
+        padded_rows,
+        parallel_split,
+        row_block_for,
+    )
 
     check(threads >= 1, "threads", threads, "must be at least 1")
     rows, times = [], []
     for (m, n, k, w, a), t in timings:
         tiles = -(-m // ROW_TILE)
-        np_ = -(-n // COL_TILE) * COL_TILE
-        words = w * a * np_ * (m + tiles) * (-(-k // 64))
-        speedup, chunks = parallel_split(m, np_ // COL_TILE, m * np_ * (-(-k // 64)) * w * a,
-                                         threads)  # fmt: skip
+        np_ = padded_rows(n)
+        kw = -(-k // 64)
+        words = w * a * np_ * (m + tiles) * kw
+        speedup, chunks, sweeps = parallel_split(
+            m, np_ // COL_TILE, m * np_ * kw * w * a, threads, row_block_for(a, kw)
+        )
         s = threads / speedup
+        tile_words = w * a * np_ * tiles * kw
+        w_bytes = w * np_ * kw * 8
+        stream = sweeps * w_bytes if w_bytes / speedup > l2_bytes else 0.0
         rows.append([1.0, words * s, w * a * m * np_ * s, m * k * chunks * s,
-                     m * k * a * chunks * s, float(speedup > 1.0)])  # fmt: skip
+                     m * k * a * chunks * s, float(speedup > 1.0), tile_words * s,
+                     stream * s])  # fmt: skip
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
     coef = _relative_fit(x, y, overhead)
-    overhead, per_word, per_pair, per_code, per_bit, parallel = (float(c) for c in coef)
+    overhead, per_word, per_pair, per_code, per_bit, parallel, per_tile, per_byte = (
+        float(c) for c in coef
+    )
     return {
         "binary_words_per_s": 1.0 / per_word if per_word > 0 else float(np.max(x[:, 1] / y)),
         "writeback_s_per_output_pair": per_pair,
@@ -323,6 +345,8 @@ def fit_bitserial(
         "pack_s_per_elem_bit": per_bit,
         "call_overhead_s": overhead,
         "parallel_call_s": parallel,
+        "row_tile_s_per_word": per_tile,
+        "weight_stream_s_per_byte": per_byte,
     }
 
 
@@ -428,7 +452,8 @@ def _calibrate(
     overhead = time_bitserial(1, COL_TILE, 64, 1, 1, repeats=20 if quick else 100)
     steps.update()
     cores = get_num_threads()
-    fitted = fit_bitserial(timings, overhead, cores)
+    caches = cache_sizes()
+    fitted = fit_bitserial(timings, overhead, cores, caches.get(2, 512 * KIB))
     steps.update()
     steps.close()
     return {
@@ -436,9 +461,9 @@ def _calibrate(
             "kernel": "bitserial",
             "cores": cores,
             "frequency_hz": _cpu_frequency_hz(),
-            "l1_bytes": 32 * KIB,
-            "l2_bytes": 512 * KIB,
-            "l3_bytes": 32 * 1024 * KIB,
+            "l1_bytes": caches.get(1, 32 * KIB),
+            "l2_bytes": caches.get(2, 512 * KIB),
+            "l3_bytes": caches.get(3, 32 * 1024 * KIB),
             # One thread measured; streaming reads scale with cores up to the DRAM limit.
             "l1_bytes_per_s": bw["l1"] * cores,
             "l2_bytes_per_s": bw["l2"] * cores,
@@ -454,6 +479,30 @@ def _calibrate(
         "baselines": baselines or [],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
     }
+
+
+def cache_sizes(cpu: int = 0) -> dict[int, int]:
+    """Data / unified cache bytes per level of ``cpu`` as the kernel reports them (sysfs), the
+    L3 whole and L1 / L2 per core; empty where sysfs says nothing (then the presets' defaults
+    stand)."""
+    sizes: dict[int, int] = {}
+    root = Path(f"/sys/devices/system/cpu/cpu{cpu}/cache")
+    units = {"K": KIB, "M": KIB * KIB, "G": KIB**3}
+    for index in sorted(root.glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction" or not text:
+            continue
+        scale = units.get(text[-1], 1)
+        try:
+            sizes[level] = int(text.rstrip("KMG")) * scale
+        except ValueError:
+            continue
+    return sizes
 
 
 def _cpu_frequency_hz() -> float:
@@ -510,9 +559,9 @@ def preset_toml(
         **baseline_src,
         "cores": f"{meas}: numba threads",
         "frequency_hz": f"{meas}: /proc/cpuinfo",
-        "l1_bytes": "[INFER] lscpu: 64 KiB L1d over 2 instances = 32 KiB per core",
-        "l2_bytes": "[INFER] lscpu: 1 MiB L2 over 2 instances = 512 KiB per core",
-        "l3_bytes": "[INFER] lscpu: 32 MiB L3, shared",
+        "l1_bytes": f"{meas}: sysfs cache/index*/size, level-1 data cache of one core",
+        "l2_bytes": f"{meas}: sysfs cache/index*/size, level-2 cache of one core",
+        "l3_bytes": f"{meas}: sysfs cache/index*/size, level-3 cache (shared)",
         "l1_bytes_per_s": f"{meas}: one-thread sum over 16 KiB, times cores",
         "l2_bytes_per_s": f"{meas}: one-thread sum over 256 KiB, times cores",
         "l3_bytes_per_s": f"{meas}: one-thread sum over 4 MiB, times cores",
@@ -523,6 +572,10 @@ def preset_toml(
         "pack_s_per_elem_bit": f"{meas}: fit of hwsim.kernels timings (activation packing)",
         "writeback_s_per_output_pair": f"{meas}: fit of hwsim.kernels timings "
         "(register tile write-back per output and plane pair)",
+        "row_tile_s_per_word": f"{meas}: fit of hwsim.kernels timings (a row tile's cost per "
+        "word beyond one row's)",
+        "weight_stream_s_per_byte": f"{meas}: fit of hwsim.kernels timings (packed weight bytes "
+        "re-read from beyond L2)",
         "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
         "parallel_call_s": f"{meas}: fit of hwsim.kernels timings (extra cost of a threaded call)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",

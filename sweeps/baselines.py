@@ -20,10 +20,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from numba import njit, prange
 
 from hwsim.calibrate import best_time
+from hwsim.errors import check
 
 IMPLEMENTATIONS: tuple[str, ...] = ("int8", "fp32")
+
+
+@njit(parallel=True, cache=True)
+def _start_numba_pool(n: int) -> int:
+    total = 0
+    for i in prange(n):
+        total += i
+    return total
+
+
+def use_threads(threads: int) -> None:
+    """Run Numba and torch on ``threads`` threads, in the order that keeps torch's kernels
+    fast: Numba's threads set and its pool started first, torch's last.
+    ``numba.set_num_threads`` after ``torch.set_num_threads`` resets the OpenMP runtime both
+    use, and torch's int8 kernels then run 40-80x slower (measured here); and a pool that
+    starts between two timings of torch would put them in different states. Every script
+    that times torch against the models calls this once before the first timing."""
+    import numba
+
+    check(threads >= 1, "threads", threads, "must be at least 1")
+    numba.set_num_threads(threads)
+    _start_numba_pool(64 * threads)
+    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)

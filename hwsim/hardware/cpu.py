@@ -5,14 +5,18 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
 
 - **bitserial** (``hwsim.kernels``): ``w * a`` binary GEMMs of ``ceil(K/64)`` words per output,
   each word one AND, one POPCNT and one ADD, at the calibrated word rate. The kernel's register
-  tile is up to 8 activation rows x 16 weight rows; outputs pad to 16, and each row tile costs
-  about one row more (its two weight-vector loads per word). Plus one write-back per output and
-  plane pair, and the activation packing on every call (``M * K`` codes read, ``M * K * a``
-  element-bits written); weights are packed once, offline. Its time is the larger of that and
-  the memory time of the words it touches. Rates are whole-chip: a call that the kernel runs
-  on fewer threads (a small one on the calling thread) or splits unevenly is stretched by
-  ``cores / speedup`` of the kernel's own split (``hwsim.kernels.gemm.parallel_split``), and a
-  threaded call pays ``parallel_call_s`` more.
+  tile is up to 8 activation rows x 16 weight rows; outputs pad to 16 (and 16 more where the
+  packed weights' row stride would alias in the caches), and each row tile costs
+  about one row more (its two weight-vector loads per word), plus ``row_tile_s_per_word`` per
+  word (fitted: what a short tile, a GEMV's, pays for loads that a full tile shares). Plus one
+  write-back per output and plane pair, and the activation packing on every call (``M * K``
+  codes read, ``M * K * a`` element-bits written); weights are packed once, offline. Its time
+  is the larger of that and the memory time of the words it touches. Rates are whole-chip: a
+  call that the kernel runs on fewer threads (a small one on the calling thread) or splits
+  unevenly is stretched by ``cores / speedup`` of the kernel's own split
+  (``hwsim.kernels.gemm.parallel_split``), and a threaded call pays ``parallel_call_s`` more.
+  Packed weights that outgrow each thread's L2 cost ``weight_stream_s_per_byte`` more per byte
+  on every sweep of the weights (once per block of packed activation rows).
 - **int8** / **fp32** (torch's ``_int_mm`` / quantized conv and ``matmul`` / ``conv2d``, timed
   by ``hwsim calibrate``): ``call + stretch * (M*N*K/rate + M*K*s_in + N*K*s_w + M*N*s_out) +
   max(0, weight bytes - cache) * s_dram``, fitted on shapes from square to batch-1 GEMVs, so a
@@ -51,7 +55,14 @@ from hwsim.hardware.skeleton import (
     run_width_table,
     slot_offsets,
 )
-from hwsim.kernels.gemm import COL_TILE, ROW_TILE, parallel_split
+from hwsim.kernels.gemm import (
+    COL_TILE,
+    PACK_BUFFER_BYTES,
+    ROW_TILE,
+    padded_rows,
+    parallel_split,
+    rows_in_buffer,
+)
 
 BASELINE_FIELDS: tuple[str, ...] = (
     "s_per_input",
@@ -105,6 +116,8 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("fp32_s_per_dram_byte", 1),
     ("fp32_cache_bytes", 1),
     ("fp32_parallel_macs", 1),
+    ("row_tile_s_per_word", 1),
+    ("weight_stream_s_per_byte", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -145,6 +158,8 @@ C_INT8_PAR = _C["int8_parallel_macs"]
 C_FP32_DRAM = _C["fp32_s_per_dram_byte"]
 C_FP32_CACHE = _C["fp32_cache_bytes"]
 C_FP32_PAR = _C["fp32_parallel_macs"]
+C_TILE = _C["row_tile_s_per_word"]
+C_STREAM = _C["weight_stream_s_per_byte"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
@@ -172,6 +187,8 @@ class CpuConfig(HardwareConfig):
     pack_s_per_elem: float = 0.0
     pack_s_per_elem_bit: float = 1e-9
     writeback_s_per_output_pair: float = 0.0
+    row_tile_s_per_word: float = 0.0
+    weight_stream_s_per_byte: float = 0.0
     int8_macs_per_s: float = 100e9
     fp32_macs_per_s: float = 50e9
     call_overhead_s: float = 5e-6
@@ -214,6 +231,8 @@ class CpuConfig(HardwareConfig):
             "pack_s_per_elem",
             "pack_s_per_elem_bit",
             "writeback_s_per_output_pair",
+            "row_tile_s_per_word",
+            "weight_stream_s_per_byte",
             "call_overhead_s",
             "parallel_call_s",
             *(f"{impl}_{term}" for impl in ("int8", "fp32") for term in BASELINE_FIELDS),
@@ -247,6 +266,8 @@ class CpuConfig(HardwareConfig):
         v[C_OVERHEAD], v[C_POWER] = self.call_overhead_s, self.power_w
         v[C_EDRAM] = self.e_dram_pj_per_bit
         v[C_WRITEBACK] = self.writeback_s_per_output_pair
+        v[C_TILE] = self.row_tile_s_per_word
+        v[C_STREAM] = self.weight_stream_s_per_byte
         v[C_PACK_ELEM] = self.pack_s_per_elem
         v[C_INT8_IN], v[C_INT8_W] = self.int8_s_per_input, self.int8_s_per_weight
         v[C_INT8_OUT], v[C_INT8_CALL] = self.int8_s_per_output, self.int8_call_s
@@ -288,15 +309,22 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     if impl == K_BITSERIAL:
         words = np.ceil(k / 64.0)
         tiles = g * np.ceil(m / g / ROW_TILE)
-        np_ = np.ceil(n / COL_TILE) * COL_TILE
+        np_ = float(padded_rows(int(n)))  # outputs the kernel computes (see padded_rows)
         pairs = wr * ar
         # The kernel's own thread split: whole-chip rates stretched by cores / speedup for a
         # call that runs on fewer threads (a small one on one) or splits unevenly.
-        speedup, col_chunks = parallel_split(
-            int(m), int(np_ // COL_TILE), int(m * np_ * words * pairs), int(cores)
+        row_block = rows_in_buffer(int(ar), int(words), PACK_BUFFER_BYTES)
+        speedup, col_chunks, sweeps = parallel_split(
+            int(m), int(np_ // COL_TILE), int(m * np_ * words * pairs), int(cores), row_block
         )
         stretch = cores / speedup
-        t_comp = pairs * np_ * ((m + tiles) * words / q[C_WORDS] + m * q[C_WRITEBACK]) * stretch
+        per_word = (m + tiles) / q[C_WORDS] + tiles * q[C_TILE]
+        t_comp = pairs * np_ * (per_word * words + m * q[C_WRITEBACK]) * stretch
+        # Packed weights that outgrow each thread's L2 are read again from L3 (or DRAM) on
+        # every sweep, at a fitted cost per byte: a GEMV's weight stream.
+        w_bytes = g * wr * np_ * words * 8.0
+        if w_bytes / speedup > q[C_L2]:
+            t_comp += sweeps * w_bytes * q[C_STREAM] * stretch
         touched = (m * ar + g * np_ * wr) * words * 8.0 + m * n * 8.0
         t_mem = touched / _level_bandwidth(q, touched)
         # Each column chunk packs its rows again (a small-M call split along N).

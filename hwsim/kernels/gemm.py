@@ -36,6 +36,16 @@ needs no horizontal sums, which dominate at short K."""
 ROW_PAD = 16
 """Packed operands' rows are padded to a multiple of this (a multiple of both tiles)."""
 
+ALIAS_ROWS = 128
+"""A padded row count that is a multiple of this, from ALIAS_MIN_ROWS on, gets ROW_PAD rows
+more. The words of one row at consecutive K lie ``rows * 8`` bytes apart, and a stride of a
+multiple of 1 KiB maps them to a few cache sets only (one set at 4 KiB, N = 512, 1024, 2048):
+a GEMV, which reads every weight word once, then ran 2-3x slower at W2-W4 (measured here:
+1 x 2048 x 2048 at W4A4 314 us, 100 us with 16 rows more; GEMMs within noise)."""
+
+ALIAS_MIN_ROWS = 512
+"""Below this many rows the extra ROW_PAD rows would cost more than 3 % of the work."""
+
 PACK_BUFFER_BYTES = 96 * 1024
 """Packed activation words per row block: L2-resident while every weight tile passes over
 them (each weight tile, a few KiB, stays in L1 over the block's row tiles)."""
@@ -62,7 +72,7 @@ ACCUMULATOR_BITS = 62
 class PackedOperand:
     """One matmul operand as packed bitplanes, ready for :func:`bitserial_matmul_packed`.
 
-    ``words`` is uint64 ``[bits, ceil(K/64), rows rounded up to ROW_PAD]``: for one plane and
+    ``words`` is uint64 ``[bits, ceil(K/64), padded_rows(rows)]``: for one plane and
     one word of K, the words of consecutive rows lie together, so the kernel loads the weight
     words of 16 output channels as whole vectors and broadcasts each activation word against
     them. Pack weights once with :func:`pack_operand` and reuse them; activations are packed
@@ -91,7 +101,7 @@ class PackedOperand:
             "must be a C-contiguous 3-D uint64 array from pack_operand",
         )
         check_bits("packed.bits", self.bits)
-        want = (self.bits, -(-self.k // 64), -(-self.rows // ROW_PAD) * ROW_PAD)
+        want = (self.bits, -(-self.k // 64), padded_rows(self.rows))
         check(
             self.k >= 1 and self.rows >= 0 and words.shape == want,
             "packed.words",
@@ -111,10 +121,22 @@ def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -
     c = as_codes(codes, bits, bool(signed), field)
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
-    rows_padded = -(-c.shape[0] // ROW_PAD) * ROW_PAD
-    words = aligned_empty((bits, -(-c.shape[1] // 64), rows_padded), np.uint64)
-    pack_rows(c, bits, ROW_PAD, out=words.transpose(2, 0, 1))
+    tiled = -(-c.shape[0] // ROW_PAD) * ROW_PAD
+    words = aligned_empty((bits, -(-c.shape[1] // 64), padded_rows(c.shape[0])), np.uint64)
+    rows_first = words.transpose(2, 0, 1)
+    pack_rows(c, bits, ROW_PAD, out=rows_first[:tiled])
+    rows_first[tiled:] = 0  # the anti-aliasing rows: zero weights, outputs trimmed
     return PackedOperand(words, int(c.shape[0]), int(c.shape[1]), bits, bool(signed))
+
+
+@njit(cache=True)
+def padded_rows(rows):
+    """Rows of a packed operand: ``rows`` rounded up to ROW_PAD, plus ROW_PAD more when that
+    is a multiple of ALIAS_ROWS of at least ALIAS_MIN_ROWS (see ALIAS_ROWS)."""
+    tiled = -(-rows // ROW_PAD) * ROW_PAD
+    if tiled >= ALIAS_MIN_ROWS and tiled % ALIAS_ROWS == 0:
+        return tiled + ROW_PAD
+    return tiled
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -249,12 +271,13 @@ def _packed_parallel(a_words, w_words, coef, out, col_block, rows_per_chunk, m_c
 
 
 @njit(cache=True)
-def grid_for(m, c_tiles, work, threads):
+def grid_for(m, c_tiles, work, threads, min_words=PARALLEL_MIN_WORDS):
     """``(rows_per_chunk, m_chunks, col_tiles_per_chunk, n_chunks)`` of the threaded drivers
     on ``threads`` threads, or all zeros when one thread is faster (a small problem). Chunks
     are whole row tiles; when M has too few tiles to feed every thread, N is split too. The
-    CPU cost model calls this too, so it predicts exactly the split the kernel makes."""
-    if threads <= 1 or work < PARALLEL_MIN_WORDS:
+    CPU cost model calls this too, so it predicts exactly the split the kernel makes. Calls
+    of fewer than ``min_words`` word operations stay on one thread."""
+    if threads <= 1 or work < min_words:
         return 0, 0, 0, 0
     m_tiles = -(-m // ROW_TILE)
     m_chunks = min(m_tiles, 4 * threads)
@@ -269,33 +292,37 @@ def grid_for(m, c_tiles, work, threads):
 
 
 @njit(cache=True)
-def parallel_split(m, c_tiles, work, threads):
-    """``(speedup, column chunks)`` of one threaded GEMM call: its work over the busiest
-    thread's (``prange`` hands each thread an equal run of consecutive chunks; a chunk's work
-    is its row tiles, each costing about one row more, times its column tiles), and how many
-    times each activation row is packed (once per column chunk). ``(1, 1)`` when the call runs
-    on the calling thread."""
+def parallel_split(m, c_tiles, work, threads, row_block):
+    """``(speedup, column chunks, weight sweeps)`` of one threaded GEMM call: its work over the
+    busiest thread's (``prange`` hands each thread an equal run of consecutive chunks; a
+    chunk's work is its row tiles, each costing about one row more, times its column tiles);
+    how many times each activation row is packed (once per column chunk); and how many times
+    the weights are read whole (each block of ``row_block`` rows sweeps its chunk's weight
+    columns once). ``(1, 1, row blocks)`` when the call runs on the calling thread."""
     rows_per_chunk, m_chunks, c_per_chunk, n_chunks = grid_for(m, c_tiles, work, threads)
     if m_chunks == 0:
-        return 1.0, 1.0
+        return 1.0, 1.0, float(-(-m // row_block))
     chunks = m_chunks * n_chunks
     per_thread = -(-chunks // threads)
     total = 0.0
     busiest = 0.0
+    sweeps = 0.0
     for t in range(threads):
         load = 0.0
         for chunk in range(t * per_thread, min(chunks, (t + 1) * per_thread)):
             rows = min(rows_per_chunk, m - (chunk // n_chunks) * rows_per_chunk)
             cols = min(c_per_chunk, c_tiles - (chunk % n_chunks) * c_per_chunk)
             load += (rows + -(-rows // ROW_TILE)) * cols
+            sweeps += -(-rows // row_block) * cols / c_tiles
         total += load
         busiest = max(busiest, load)
-    return total / busiest, float(n_chunks)
+    return total / busiest, float(n_chunks), sweeps
 
 
 def _grid(m: int, c_tiles: int, work: int) -> tuple[int, int, int, int] | None:
     """:func:`grid_for` on Numba's current threads, None when one thread runs the call."""
-    grid = grid_for(m, c_tiles, work, numba.get_num_threads())
+    # The module's threshold read at call time (tests lower it to reach the threaded path).
+    grid = grid_for(m, c_tiles, work, numba.get_num_threads(), PARALLEL_MIN_WORDS)
     return None if grid[1] == 0 else grid
 
 
@@ -307,8 +334,14 @@ def col_block_for(bits: int, words: int) -> int:
 def row_block_for(bits: int, words: int) -> int:
     """Activation rows packed per block: a multiple of ROW_TILE whose packed words fit
     PACK_BUFFER_BYTES (at least one tile, at most MAX_ROW_BLOCK rows)."""
-    rows = PACK_BUFFER_BYTES // (bits * words * 8)
-    return int(min(MAX_ROW_BLOCK, max(ROW_TILE, rows // ROW_TILE * ROW_TILE)))
+    return int(rows_in_buffer(bits, words, PACK_BUFFER_BYTES))
+
+
+@njit(cache=True)
+def rows_in_buffer(bits, words, buffer_bytes):
+    """:func:`row_block_for` for a ``buffer_bytes`` buffer (Numba code, the cost model's)."""
+    rows = buffer_bytes // (bits * words * 8)
+    return min(MAX_ROW_BLOCK, max(ROW_TILE, rows // ROW_TILE * ROW_TILE))
 
 
 def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:

@@ -53,17 +53,36 @@ def measure_baselines(quick: bool, threads: int | None) -> list[dict]:
         torch.set_num_threads(before)
 
 
-def run(args: argparse.Namespace) -> int:
+def _measure(paths: dict, quick: bool, threads: int | None, baselines: bool) -> dict:
+    """Calibrate and write the presets; with ``baselines``, every timing, torch's and
+    Numba's, in the thread state ``benchmarks/bench_cpu_model.py`` scores them in
+    (:func:`sweeps.baselines.use_threads`), restored afterwards."""
     from hwsim.calibrate import write_presets
 
+    if not baselines:
+        return write_presets(paths, quick=quick, threads=threads)
+    import numba
+    import torch
+
+    from sweeps.baselines import use_threads
+
+    before = (numba.get_num_threads(), torch.get_num_threads())
+    use_threads(threads or numba.get_num_threads())
+    try:
+        rows = measure_baselines(quick, None)
+        return write_presets(paths, quick=quick, baselines=rows)
+    finally:
+        numba.set_num_threads(before[0])
+        torch.set_num_threads(before[1])
+
+
+def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     paths = {"bitserial": out}
-    baselines = None
     if args.baselines:
         for kernel in ("int8", "fp32", "best"):
             paths[kernel] = out.with_name(f"cpu-{kernel}.toml")
-        baselines = measure_baselines(args.quick, args.threads)
-    result = write_presets(paths, quick=args.quick, threads=args.threads, baselines=baselines)
+    result = _measure(paths, args.quick, args.threads, args.baselines)
     f = result["fields"]
     print(
         f"binary words/s {f['binary_words_per_s']:.3g} (peak loop "

@@ -17,12 +17,27 @@ from hwsim.hardware.cpu import KERNELS
 from tests.strategies import bits, workloads
 
 
-def reference_split(m: int, c_tiles: int, work: int, threads: int) -> tuple[float, int]:
+def reference_padded_rows(n: int) -> int:
+    """Outputs the kernel computes: N rounded up to 16, and 16 more from 512 on where that is a
+    multiple of 128 (a row stride of a multiple of 1 KiB aliases in the caches)."""
+    np_ = 16 * math.ceil(n / 16)
+    return np_ + 16 if np_ >= 512 and np_ % 128 == 0 else np_
+
+
+def reference_row_block(a: int, words: int) -> int:
+    """Rows per packed block: a 96 KiB buffer, whole 8-row tiles, 8 to 512 rows."""
+    return min(512, max(8, 96 * 1024 // (a * words * 8) // 8 * 8))
+
+
+def reference_split(
+    m: int, c_tiles: int, work: int, threads: int, row_block: int
+) -> tuple[float, int, float]:
     """The bit-serial kernel's thread split, from ``hwsim.kernels.gemm``'s docstrings: no split
     under 2^18 words or on one thread; up to 4 chunks per thread of whole 8-row tiles, N split
-    when M has too few; prange gives each thread an equal run of consecutive chunks."""
+    when M has too few; prange gives each thread an equal run of consecutive chunks. Each block
+    of ``row_block`` rows in a chunk sweeps the chunk's weight columns once."""
     if threads == 1 or work < 2**18:
-        return 1.0, 1
+        return 1.0, 1, math.ceil(m / row_block)
     m_tiles = math.ceil(m / 8)
     m_chunks = min(m_tiles, 4 * threads)
     rows = math.ceil(m_tiles / m_chunks) * 8
@@ -31,15 +46,17 @@ def reference_split(m: int, c_tiles: int, work: int, threads: int) -> tuple[floa
     cols = math.ceil(c_tiles / n_chunks)
     n_chunks = math.ceil(c_tiles / cols)
     if m_chunks * n_chunks < 2:
-        return 1.0, 1
-    loads = []
+        return 1.0, 1, math.ceil(m / row_block)
+    loads, sweeps = [], 0.0
     for i in range(m_chunks):
         for j in range(n_chunks):
             r = min(rows, m - i * rows)
-            loads.append((r + math.ceil(r / 8)) * min(cols, c_tiles - j * cols))
+            c = min(cols, c_tiles - j * cols)
+            loads.append((r + math.ceil(r / 8)) * c)
+            sweeps += math.ceil(r / row_block) * c / c_tiles
     run = math.ceil(len(loads) / threads)
     busiest = max(sum(loads[t * run : (t + 1) * run]) for t in range(threads))
-    return sum(loads) / busiest, n_chunks
+    return sum(loads) / busiest, n_chunks, sweeps
 
 
 def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
@@ -48,10 +65,16 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str |
     if kernel == "bitserial":
         words = math.ceil(k / 64)
         # Row tiles of up to 8 rows cost about one row more each; outputs pad to 16.
-        tiles, np_ = math.ceil(m / 8), 16 * math.ceil(n / 16)
-        speedup, chunks = reference_split(m, np_ // 16, m * np_ * words * w * a, cfg.cores)
+        tiles, np_ = math.ceil(m / 8), reference_padded_rows(n)
+        speedup, chunks, sweeps = reference_split(
+            m, np_ // 16, m * np_ * words * w * a, cfg.cores, reference_row_block(a, words)
+        )
         stretch = cfg.cores / speedup
         comp = w * a * np_ * ((m + tiles) * words / cfg.binary_words_per_s)
+        comp += w * a * np_ * tiles * words * cfg.row_tile_s_per_word
+        w_bytes = w * np_ * words * 8  # packed weights, re-read per sweep beyond each L2
+        if w_bytes / speedup > cfg.l2_bytes:
+            comp += sweeps * w_bytes * cfg.weight_stream_s_per_byte
         comp += w * a * np_ * m * cfg.writeback_s_per_output_pair
         touched = (m * a + np_ * w) * words * 8 + 8 * m * n
         levels = [
@@ -155,11 +178,13 @@ def test_bitserial_time_grows_with_plane_pairs():
     st.floats(0, 1e-8),
     st.floats(0, 1e-3),
     st.floats(0, 1e-4),
+    st.floats(0, 1e-9),
+    st.floats(0, 1e-10),
     st.sampled_from([1, 2, 3]),
 )
 @settings(deadline=None)
 def test_calibration_fit_recovers_a_known_machine(
-    rate, writeback, read_s, pack_s, overhead, parallel, threads
+    rate, writeback, read_s, pack_s, overhead, parallel, tile_s, stream_s, threads
 ):
     shapes = [
         (1024, 1024, 4096, 1, 1),
@@ -172,22 +197,34 @@ def test_calibration_fit_recovers_a_known_machine(
         (1, 2048, 1024, 2, 2),  # one thread
         (1, 4096, 4096, 1, 2),  # split along N
         (40, 1024, 1024, 1, 1),  # five row tiles: an uneven split
+        (1, 1024, 4096, 4, 4),  # 2 MiB of packed weights: streamed beyond L2
+        (2, 1536, 3072, 3, 2),
+        (2048, 1024, 2048, 4, 1),  # 1 MiB: several sweeps
     ]
 
-    def seconds(m, n, k, w, a, rate, writeback, read_s, pack_s, overhead, parallel):
+    l2 = 1 << 20
+
+    def seconds(m, n, k, w, a, rate, writeback, read_s, pack_s, overhead, parallel, tile_s,
+                stream_s):  # fmt: skip
         words = math.ceil(k / 64)
-        speedup, chunks = reference_split(m, n // 16, m * n * words * w * a, threads)
+        n = reference_padded_rows(n)
+        speedup, chunks, sweeps = reference_split(
+            m, n // 16, m * n * words * w * a, threads, reference_row_block(a, words)
+        )
         stretch = threads / speedup
-        pairs = w * a * m * n  # every N here fills whole 16-column register tiles
+        pairs = w * a * m * n  # every N here fills whole 16-column register tiles, padded
         packing = m * k * (read_s + a * pack_s) * chunks
-        tiled = w * a * n * (m + math.ceil(m / 8)) * words  # a row tile costs one row more
-        busy = tiled / rate + pairs * writeback + packing
+        tiles = math.ceil(m / 8)
+        tiled = w * a * n * (m + tiles) * words  # a row tile costs one row more
+        busy = tiled / rate + w * a * n * tiles * words * tile_s + pairs * writeback + packing
+        w_bytes = w * n * words * 8
+        busy += sweeps * w_bytes * stream_s if w_bytes / speedup > l2 else 0.0
         return overhead + stretch * busy + (parallel if speedup > 1 else 0.0)
 
-    truth = (rate, writeback, read_s, pack_s, overhead, parallel)
+    truth = (rate, writeback, read_s, pack_s, overhead, parallel, tile_s, stream_s)
     timings = [(s, seconds(*s, *truth)) for s in shapes]
     for known_overhead in (None, overhead):  # fitted, or measured apart and held fixed
-        fit = fit_bitserial(timings, known_overhead, threads)
+        fit = fit_bitserial(timings, known_overhead, threads, l2)
         got = [
             fit[k]
             for k in (
@@ -197,6 +234,8 @@ def test_calibration_fit_recovers_a_known_machine(
                 "pack_s_per_elem_bit",
                 "call_overhead_s",
                 "parallel_call_s",
+                "row_tile_s_per_word",
+                "weight_stream_s_per_byte",
             )
         ]
         predicted = [seconds(*s, *got) for s, _ in timings]
@@ -214,8 +253,8 @@ def test_parallel_split_matches_the_kernel_grid():
         (512, 8, 2**20, 1),
         (17, 3, 2**20, 4),
     ]:
-        assert parallel_split(m, c_tiles, work, threads) == pytest.approx(
-            reference_split(m, c_tiles, work, threads)
+        assert parallel_split(m, c_tiles, work, threads, 24) == pytest.approx(
+            reference_split(m, c_tiles, work, threads, 24)
         )
         grid = grid_for(m, c_tiles, work, threads)
         # The grid covers every row tile and column tile once.

@@ -244,3 +244,17 @@ def test_throughput_loop_counts_what_it_claims(values, chunks, passes):
         for x in values
     )
     assert popcount_throughput_kernel(words, chunks, passes) == want
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 500, 512, 1000, 1024, 2048, 2050])
+def test_packed_rows_avoid_aliasing_strides_and_stay_exact(rows):
+    # A padded row count of a multiple of 128 from 512 on gets 16 zero rows more (its stride
+    # would map a row's words at consecutive K to a few cache sets); results are unchanged.
+    w = np.random.default_rng(rows).integers(-2, 2, (rows, 130))
+    packed = gemm.pack_operand(w, 2, signed=True)
+    tiled = -(-rows // 16) * 16
+    extra = 16 if tiled >= 512 and tiled % 128 == 0 else 0
+    assert packed.words.shape == (2, 3, tiled + extra)
+    assert not packed.words[:, :, rows:].any()
+    a = np.random.default_rng(1).integers(0, 4, (3, 130)).astype(np.uint8)
+    np.testing.assert_array_equal(bitserial_linear(a, packed, 2), a.astype(np.int64) @ w.T)
