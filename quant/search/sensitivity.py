@@ -389,11 +389,16 @@ def _traces(
     """Hutchinson traces of the loss Hessian w.r.t. each layer's weights and w.r.t. its
     input, and the input's element count, over ``batches`` (the loss is their size-weighted
     mean, so each batch's traces count by its share of the samples)."""
+    from quant.products import product_slots
+
     check(isinstance(probes, int) and probes >= 1, "probes", probes, "must be >= 1")
     modules = dict(model.named_modules())
-    missing = [n for n in layer_names if n not in modules]
+    # An activation x activation product's "weight" is its second operand: both operands are
+    # shifted by a zero leaf, as a layer's input is (slots filled for the pass, then restored).
+    slots = {n: s for n, s in product_slots(model).items() if n in layer_names}
+    missing = [n for n in layer_names if n not in modules and n not in slots]
     check(not missing, "layer_names", missing[:10], "not modules of the model")
-    params = [modules[n].weight for n in layer_names]
+    params = [None if n in slots else modules[n].weight for n in layer_names]
     n_layers, total = len(params), sum(len(yb) for _, yb in batches)
     # Probes are drawn on the CPU: the same seed probes the same directions on every device.
     gen = torch.Generator().manual_seed(seed)
@@ -409,16 +414,28 @@ def _traces(
                 shifts[i] = torch.zeros_like(args[0], requires_grad=True)
                 return (args[0] + shifts[i], *args[1:])
 
+            seconds: dict[int, torch.Tensor] = {}
             hooks = [
                 modules[n].register_forward_pre_hook(lambda m, a, i=i: shift(m, a, i))
                 for i, n in enumerate(layer_names)
+                if n not in slots
             ]
+            before = {n: getattr(mod, f"{role}_product") for n, (mod, role) in slots.items()}
+            for i, n in enumerate(layer_names):
+                if n in slots:
+                    mod, role = slots[n]
+                    setattr(mod, f"{role}_product", _ShiftedProduct(role, i, shifts, seconds))
             try:
                 loss = F.cross_entropy(model(xb), yb)
             finally:
                 for h in hooks:
                     h.remove()
-            leaves = [*params, *(shifts[i] for i in range(n_layers))]
+                for n, old in before.items():
+                    setattr(slots[n][0], f"{slots[n][1]}_product", old)
+            leaves = [
+                *(seconds[i] if p is None else p for i, p in enumerate(params)),
+                *(shifts[i] for i in range(n_layers)),
+            ]
             grads = torch.autograd.grad(loss, leaves, create_graph=True)
             sums = np.zeros(2 * n_layers)
             for _ in range(probes):
@@ -447,6 +464,26 @@ def _traces(
     finally:
         model.train(was_training)
     return w_traces, a_traces, a_sizes
+
+
+class _ShiftedProduct(nn.Module):
+    """A product slot's stand-in while traces are taken: ``a @ b`` with a zero leaf added to
+    each operand (recorded in ``firsts`` / ``seconds`` at index ``i``) to differentiate by."""
+
+    hwsim_transparent = True
+
+    def __init__(
+        self, role: str, i: int, firsts: dict[int, torch.Tensor], seconds: dict[int, torch.Tensor]
+    ) -> None:
+        super().__init__()
+        self.role, self.i, self.firsts, self.seconds = role, i, firsts, seconds
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        from models.transformer_nets import product
+
+        self.firsts[self.i] = torch.zeros_like(a, requires_grad=True)
+        self.seconds[self.i] = torch.zeros_like(b, requires_grad=True)
+        return product(self.role, a + self.firsts[self.i], b + self.seconds[self.i])
 
 
 def hessian_sensitivity(

@@ -177,3 +177,21 @@ def test_codesign_on_vit_digits_searches_the_products(method):
 
     assert result.products == tuple(_products(wl))
     assert "4 row(s) are activation x activation products" in report_markdown(result)
+
+
+def test_hessian_sensitivity_probes_both_operands_of_the_products():
+    """HAWQ-style sensitivity on vit_digits: each product's two operands get their own
+    Hutchinson trace (the second in the weight's place), the slots are given back untouched,
+    and the table covers every row with the reference option at 0."""
+    from quant.search.sensitivity import _traces, calibration_batches, hessian_sensitivity
+
+    data, base, wl = _setup()
+    batches = calibration_batches(base, data, 64, 64)
+    w_tr, a_tr, _ = _traces(base, batches, wl.layer_names, 2, 0)
+    for n in _products(wl):
+        i = wl.index(n)
+        assert w_tr[i] != 0 and a_tr[i] != 0
+    assert all(m.scores_product is None for m in base.modules() if hasattr(m, "scores_product"))
+    table = hessian_sensitivity(base, data, wl.layer_names, CANDS, CANDS, probes=2, samples=64)
+    assert table.shape == (len(wl), 3, 3) and np.all(np.isfinite(table))
+    np.testing.assert_array_equal(table[:, 2, 2], 0.0)  # (8, 8) is the reference
