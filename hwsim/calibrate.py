@@ -76,18 +76,18 @@ def measure_popcount_rate(quick: bool = False) -> float:
     return words.size * chunks * passes / t
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def _read_words(a: np.ndarray, reps: int) -> float:
-    """Sum of every element of ``a``, ``reps`` times: a pure streaming read."""
+    """Sum of every element of ``a``, ``reps`` times: a pure streaming read. ``fastmath`` lets
+    the reduction reorder, so it runs on vector loads and measures the cache level, not the
+    adder: a scalar loop read 21-25 GB/s at every level here, the vector one 209 GB/s from L1,
+    110 from L2, 88 from L3, 27 from DRAM (one thread)."""
     total = 0.0
     for _ in range(reps):
-        s0 = s1 = s2 = s3 = 0.0
-        for i in range(0, a.shape[0] - 3, 4):
-            s0 += a[i]
-            s1 += a[i + 1]
-            s2 += a[i + 2]
-            s3 += a[i + 3]
-        total += s0 + s1 + s2 + s3
+        s = 0.0
+        for i in range(a.shape[0]):
+            s += a[i]
+        total += s
     return total
 
 
