@@ -23,8 +23,8 @@ METRICS: tuple[str, ...] = (
     "dram_write_bytes",
     "dram_bytes",
     "sram_bits",  # on-chip buffer bits read + written
-    "weight_bits",  # weight footprint at the bits the hardware runs
-    "activation_bits",  # input + output activation footprint
+    "weight_bits",  # weight footprint at the bits the hardware runs (act x act rows: 0)
+    "activation_bits",  # input + output (+ an act x act row's second operand) footprint
     "utilization",  # useful MACs / (cycles * peak MACs per cycle at the run precision)
     "w_bits_run",  # precision the hardware actually ran (after rounding up)
     "a_bits_run",

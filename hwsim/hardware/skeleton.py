@@ -39,7 +39,8 @@ everything else is shared:
   as the family's weights), but it is an activation: both operands share the activation
   buffer (a quarter of it each per double-buffer half), every batch element is its own GEMM
   with its own second operand (no reuse across the batch: steps and chunk counts are per
-  GEMM), and the whole second operand (the KV cache, in decode) is read from DRAM.
+  GEMM), and the whole second operand (the KV cache, in decode) is read from DRAM. It stores
+  no weights: ``weight_bits`` is 0 and the second operand counts in ``activation_bits``.
 - **Latency**: the layer is cut into ``T`` equal tiles (the number of half-buffer loads at the
   family's widest precision, so ``T`` does not depend on the bits, and at most one per step).
   Each tile loads ``l``, computes ``c`` and stores ``s`` cycles. Double buffering in lock step:
