@@ -190,7 +190,9 @@ def bits_figure(result: CodesignResult, plt=None):
                 label=None,
                 gid="ran",
             )
-        ax.set_ylabel(("weight", "activation")[side] + " bits")
+        # A product's pair is its two operands' bits: the second takes the weight's place.
+        second = "weight (products: 2nd operand)" if result.products else "weight"
+        ax.set_ylabel((second, "activation")[side] + " bits")
         ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
 
