@@ -197,12 +197,16 @@ BASELINE_TERMS: tuple[str, ...] = (
     "s_per_weight",
     "s_per_output",
     "s_per_dram_byte",
+    "s_per_gemm_weight",
 )
 """The shape-aware baseline model, per implementation (``int8`` / ``fp32``):
 ``t = call_s + stretch * (M*N*K / macs_per_s + M*K*s_per_input + N*K*s_per_weight +
-M*N*s_per_output) + max(0, weight bytes - cache_bytes) * s_per_dram_byte``. The MAC term is
-the kernel's arithmetic; the input term its packing / reordering of the activations (and, for
-a convolution, its im2col); the weight term what a GEMV pays to read the weights from cache;
+[M > 1] N*K*s_per_gemm_weight + M*N*s_per_output) + max(0, weight bytes - cache_bytes) *
+s_per_dram_byte``. The MAC term is the kernel's arithmetic; the input term its packing /
+reordering of the activations (and, for a convolution, its im2col); the weight term what a
+GEMV pays to read the weights from cache, and a GEMM (M > 1) more to pack them on every call
+(measured here: torch's fp32 4 x 768 x 3072 takes as long as 1 x 2048 x 2048, with half the
+weights);
 the output term the write-back (int32 / fp32); the DRAM term the weight bytes that no longer
 fit the cache, streamed at DRAM bandwidth (which threads share, so it is not stretched).
 ``stretch`` is the thread count for a call under ``parallel_macs`` MACs (the library runs it
@@ -239,7 +243,8 @@ def fit_baseline(
         for cache in CACHE_CANDIDATES:
             x = np.stack(
                 [np.ones_like(y), macs * stretch, m * k * stretch, n * k * stretch,
-                 m * n * stretch, np.maximum(0.0, w_bytes - cache)],
+                 m * n * stretch, np.maximum(0.0, w_bytes - cache),
+                 np.where(m > 1, n * k * stretch, 0.0)],
                 axis=1,
             )  # fmt: skip
             coef = _relative_fit(x, y, call_s)
@@ -254,6 +259,7 @@ def fit_baseline(
         f"{impl}_s_per_weight": float(coef[3]),
         f"{impl}_s_per_output": float(coef[4]),
         f"{impl}_s_per_dram_byte": float(coef[5]),
+        f"{impl}_s_per_gemm_weight": float(coef[6]),
         f"{impl}_call_s": float(coef[0]),
         f"{impl}_cache_bytes": float(cache),
         f"{impl}_parallel_macs": float(par),
@@ -537,6 +543,7 @@ def preset_toml(
             ("s_per_output", "cost per output element"),
             ("call_s", "per-call cost"),
             ("s_per_dram_byte", "cost per weight byte beyond the cache"),
+            ("s_per_gemm_weight", "cost per weight element of a GEMM (M > 1) beyond a GEMV's"),
             ("cache_bytes", "weight bytes a call keeps in cache"),
             ("parallel_macs", "MACs below which a call runs on one thread"),
         ):

@@ -70,6 +70,7 @@ BASELINE_FIELDS: tuple[str, ...] = (
     "s_per_output",
     "call_s",
     "s_per_dram_byte",
+    "s_per_gemm_weight",
     "cache_bytes",
     "parallel_macs",
 )
@@ -118,6 +119,8 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("fp32_parallel_macs", 1),
     ("row_tile_s_per_word", 1),
     ("weight_stream_s_per_byte", 1),
+    ("int8_s_per_gemm_weight", 1),
+    ("fp32_s_per_gemm_weight", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -160,6 +163,8 @@ C_FP32_CACHE = _C["fp32_cache_bytes"]
 C_FP32_PAR = _C["fp32_parallel_macs"]
 C_TILE = _C["row_tile_s_per_word"]
 C_STREAM = _C["weight_stream_s_per_byte"]
+C_INT8_GW = _C["int8_s_per_gemm_weight"]
+C_FP32_GW = _C["fp32_s_per_gemm_weight"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
@@ -202,9 +207,11 @@ class CpuConfig(HardwareConfig):
     fp32_call_s: float = 5e-6
     parallel_call_s: float = 0.0
     int8_s_per_dram_byte: float = 0.0
+    int8_s_per_gemm_weight: float = 0.0
     int8_cache_bytes: float = 32 * 2**20
     int8_parallel_macs: float = 0.0
     fp32_s_per_dram_byte: float = 0.0
+    fp32_s_per_gemm_weight: float = 0.0
     fp32_cache_bytes: float = 32 * 2**20
     fp32_parallel_macs: float = 0.0
     power_w: float = 30.0
@@ -276,6 +283,7 @@ class CpuConfig(HardwareConfig):
         v[C_PAR_CALL] = self.parallel_call_s
         v[C_INT8_DRAM], v[C_INT8_CACHE] = self.int8_s_per_dram_byte, self.int8_cache_bytes
         v[C_INT8_PAR] = self.int8_parallel_macs
+        v[C_INT8_GW], v[C_FP32_GW] = self.int8_s_per_gemm_weight, self.fp32_s_per_gemm_weight
         v[C_FP32_DRAM], v[C_FP32_CACHE] = self.fp32_s_per_dram_byte, self.fp32_cache_bytes
         v[C_FP32_PAR] = self.fp32_parallel_macs
         table = run_width_table(self.precisions(), self.runs_float)
@@ -339,24 +347,28 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
         rate = q[C_INT8] if wr <= 8.0 and ar <= 8.0 else q[C_INT8] / 2.0
         w_bytes = w_elems * (1.0 if wr <= 8.0 else 2.0)
         t = _torch_time(q, m, n, k, w_elems, w_bytes, rate, C_INT8_IN, C_INT8_W, C_INT8_OUT,
-                        C_INT8_CALL, C_INT8_DRAM, C_INT8_CACHE, C_INT8_PAR)  # fmt: skip
+                        C_INT8_CALL, C_INT8_DRAM, C_INT8_CACHE, C_INT8_PAR, C_INT8_GW)  # fmt: skip
         return t, 0.0, (m * k * ar + w_elems * wr) / 8.0 + m * n * 4.0, rate
     t = _torch_time(q, m, n, k, w_elems, w_elems * 4.0, q[C_FP32], C_FP32_IN, C_FP32_W,
-                    C_FP32_OUT, C_FP32_CALL, C_FP32_DRAM, C_FP32_CACHE, C_FP32_PAR)  # fmt: skip
+                    C_FP32_OUT, C_FP32_CALL, C_FP32_DRAM, C_FP32_CACHE, C_FP32_PAR,
+                    C_FP32_GW)  # fmt: skip
     return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
 
 
 @njit(cache=True, inline="always")
 def _torch_time(q, m, n, k, w_elems, w_bytes, rate, c_in, c_w, c_out, c_call, c_dram, c_cache,
-                c_par):  # fmt: skip
+                c_par, c_gw):  # fmt: skip
     """Seconds of one torch int8 / fp32 GEMM: ``call + stretch * (M*N*K/rate + M*K*s_in +
-    N*K*s_w + M*N*s_out) + max(0, weight bytes - cache) * s_dram``. The bracket is the
+    N*K*(s_w + s_gw if M > 1) + M*N*s_out) + max(0, weight bytes - cache) * s_dram``. The
+    bracket is the
     whole-chip work; ``stretch`` is ``cores`` for a layer under ``parallel_macs`` (the library
     runs it on one thread), else 1. The last term is the weight stream that no longer fits the
     cache a call leaves warm for the next: DRAM bandwidth, shared by the threads, not scaled
     by them."""
     macs = m * n * k
     work = macs / rate + m * k * q[c_in] + w_elems * q[c_w] + m * n * q[c_out]
+    if m > 1.0:  # a GEMM, not a GEMV: the library packs the weights on every call
+        work += w_elems * q[c_gw]
     if macs < q[c_par]:
         work *= q[C_CORES]
     return q[c_call] + work + max(0.0, w_bytes - q[c_cache]) * q[c_dram]

@@ -95,8 +95,11 @@ def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str |
         rate = cfg.fp32_macs_per_s
         w_bytes = n * k * 4
     f = {t: getattr(cfg, f"{kernel}_{t}") for t in ("s_per_input", "s_per_weight", "s_per_output",
-         "call_s", "s_per_dram_byte", "cache_bytes", "parallel_macs")}  # fmt: skip
+         "call_s", "s_per_dram_byte", "cache_bytes", "parallel_macs",
+         "s_per_gemm_weight")}  # fmt: skip
     work = m * n * k / rate + m * k * f["s_per_input"] + n * k * f["s_per_weight"]
+    if m > 1:  # a GEMM packs its weights
+        work += n * k * f["s_per_gemm_weight"]
     work += m * n * f["s_per_output"]
     if m * n * k < f["parallel_macs"]:  # one thread runs it
         work *= cfg.cores
@@ -271,13 +274,14 @@ def test_parallel_split_matches_the_kernel_grid():
     st.floats(0, 1e-9),
     st.floats(0, 1e-9),
     st.floats(1e-6, 1e-4),
+    st.floats(0, 1e-9),
     st.sampled_from(CACHE_CANDIDATES),
     st.sampled_from(PARALLEL_CANDIDATES),
     st.sampled_from([1, 2, 4]),
 )
 @settings(max_examples=40, deadline=None)
 def test_baseline_fit_recovers_a_known_machine(
-    rate, s_in, s_w, s_out, s_dram, call, cache, par, threads
+    rate, s_in, s_w, s_out, s_dram, call, s_gw, cache, par, threads
 ):
     if threads == 1:
         par = 0.0  # nothing to tell apart on one thread
@@ -286,20 +290,21 @@ def test_baseline_fit_recovers_a_known_machine(
               (1, 1536, 4096), (1, 2048, 4096), (1, 4096, 8192), (2, 1024, 2048), (16, 256, 512),
               (32, 128, 256), (1, 1024, 1024), (64, 1024, 4096)]  # fmt: skip
 
-    def seconds(m, n, k, wb, rate, s_in, s_w, s_out, s_dram, call, cache, par):
+    def seconds(m, n, k, wb, rate, s_in, s_w, s_out, s_dram, call, s_gw, cache, par):
         work = m * n * k / rate + m * k * s_in + n * k * s_w + m * n * s_out
+        work += n * k * s_gw if m > 1 else 0.0
         stretch = threads if m * n * k < par else 1
         return call + stretch * work + max(0.0, n * k * wb - cache) * s_dram
 
     for impl, wb in (("int8", 1), ("fp32", 4)):
-        truth = (rate, s_in, s_w, s_out, s_dram, call, cache, par)
+        truth = (rate, s_in, s_w, s_out, s_dram, call, s_gw, cache, par)
         rows = [{"impl": impl, "M": m, "N": n, "K": k, "seconds": seconds(m, n, k, wb, *truth)}
                 for m, n, k in shapes]  # fmt: skip
         for known_call in (None, call):  # fitted, or measured apart and held fixed
             fit = fit_baseline(rows, impl, known_call, threads=threads)
             got = [fit[f"{impl}_{t}"] for t in ("macs_per_s", "s_per_input", "s_per_weight",
-                   "s_per_output", "s_per_dram_byte", "call_s", "cache_bytes",
-                   "parallel_macs")]  # fmt: skip
+                   "s_per_output", "s_per_dram_byte", "call_s", "s_per_gemm_weight",
+                   "cache_bytes", "parallel_macs")]  # fmt: skip
             predicted = [seconds(r["M"], r["N"], r["K"], wb, *got) for r in rows]
             np.testing.assert_allclose(predicted, [r["seconds"] for r in rows], rtol=1e-3)
 
