@@ -266,15 +266,19 @@ def fit_baseline(
     }
 
 
-def _relative_fit(x: np.ndarray, y: np.ndarray, fixed0: float | None) -> np.ndarray:
-    """Non-negative ``c`` minimising ``sum |x @ c / y - 1|`` (the median-like error the models
-    are judged by; iteratively reweighted least squares), with ``c[0]`` held at ``fixed0``
-    when given."""
+def _relative_fit(
+    x: np.ndarray, y: np.ndarray, fixed0: float | None, floor: np.ndarray | None = None
+) -> np.ndarray:
+    """``c >= floor`` (default 0) minimising ``sum |x @ c / y - 1|`` (the median-like error
+    the models are judged by; iteratively reweighted least squares), with ``c[0]`` held at
+    ``fixed0`` when given. A floor is a physical bound: a term's excess over it is fitted."""
+    floor = np.zeros(x.shape[1]) if floor is None else np.asarray(floor, dtype=np.float64)
     a = x / y[:, None]
+    target = 1.0 - a @ floor
     if fixed0 is None:
-        return _robust_nonnegative_fit(a, np.ones_like(y))
-    rest = _robust_nonnegative_fit(a[:, 1:], 1.0 - fixed0 / y)
-    return np.concatenate([[fixed0], rest])
+        return floor + _robust_nonnegative_fit(a, target)
+    rest = _robust_nonnegative_fit(a[:, 1:], target - a[:, 0] * (fixed0 - floor[0]))
+    return np.concatenate([[fixed0], floor[1:] + rest])
 
 
 def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: int = 20) -> float:
@@ -294,6 +298,7 @@ def fit_bitserial(
     overhead: float | None = None,
     threads: int = 1,
     l2_bytes: float = 1024 * KIB,
+    peak_words_per_s: float | None = None,
 ) -> dict[str, float]:
     """The ``cpu`` config fields ``binary_words_per_s``, ``writeback_s_per_output_pair``,
     ``pack_s_per_elem``, ``pack_s_per_elem_bit``, ``call_overhead_s`` and
@@ -309,6 +314,9 @@ def fit_bitserial(
     ``threads`` for a call it runs on one thread), ``stream`` the packed weight bytes read
     per call when they outgrow each thread's ``l2_bytes`` (the weights once per sweep) and
     ``parallel`` the cost of a threaded call.
+
+    ``peak_words_per_s`` (the measured AND + POPCNT loop) bounds the fitted word rate: the
+    other terms then carry what the kernel spends beyond the loop's pace.
 
     Pass the measured ``overhead`` of a near-empty call to hold it fixed: an intercept fitted
     to millisecond-scale timings is poorly determined, and it is what tiny layers pay."""
@@ -340,7 +348,10 @@ def fit_bitserial(
         times.append(t)
     x = np.array(rows, dtype=np.float64)
     y = np.array(times, dtype=np.float64)
-    coef = _relative_fit(x, y, overhead)
+    floor = np.zeros(x.shape[1])
+    if peak_words_per_s:
+        floor[1] = 1.0 / peak_words_per_s  # no kernel word beats the AND + POPCNT loop
+    coef = _relative_fit(x, y, overhead, floor)
     overhead, per_word, per_pair, per_code, per_bit, parallel, per_tile, per_byte = (
         float(c) for c in coef
     )
@@ -459,7 +470,7 @@ def _calibrate(
     steps.update()
     cores = get_num_threads()
     caches = cache_sizes()
-    fitted = fit_bitserial(timings, overhead, cores, caches.get(2, 512 * KIB))
+    fitted = fit_bitserial(timings, overhead, cores, caches.get(2, 512 * KIB), pop)
     steps.update()
     steps.close()
     return {

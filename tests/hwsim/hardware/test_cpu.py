@@ -226,8 +226,11 @@ def test_calibration_fit_recovers_a_known_machine(
 
     truth = (rate, writeback, read_s, pack_s, overhead, parallel, tile_s, stream_s)
     timings = [(s, seconds(*s, *truth)) for s in shapes]
-    for known_overhead in (None, overhead):  # fitted, or measured apart and held fixed
-        fit = fit_bitserial(timings, known_overhead, threads, l2)
+    # Fitted or measured apart and held fixed; with and without the peak loop's bound (above
+    # the true rate: it must not bind).
+    for known_overhead, peak in ((None, None), (overhead, None), (overhead, 1.5 * rate)):
+        fit = fit_bitserial(timings, known_overhead, threads, l2, peak)
+        assert peak is None or fit["binary_words_per_s"] <= peak * (1 + 1e-9)
         got = [
             fit[k]
             for k in (
@@ -341,3 +344,15 @@ def test_calibrate_command_writes_loadable_presets(tmp_path):
         assert hw.binary_words_per_s > 0 and "[MEASURED]" in hw.sources["binary_words_per_s"]
         assert "[MEASURED]" in hw.sources["int8_macs_per_s"]
         assert "torch._int_mm" in hw.sources["int8_macs_per_s"]
+
+
+def test_bitserial_fit_never_beats_the_measured_peak():
+    # Timings faster than the AND + POPCNT loop allows (a disturbed peak measurement, or
+    # another term standing in): the fitted word rate stops at the peak.
+    shapes = [(512, 512, 1024, 1, 1), (256, 256, 2048, 2, 2), (1024, 128, 512, 1, 2),
+              (128, 1024, 4096, 2, 1), (64, 256, 1024, 3, 3), (2048, 64, 256, 1, 1),
+              (1, 2048, 1024, 2, 2), (8, 512, 1024, 1, 2), (1, 1024, 4096, 4, 4)]  # fmt: skip
+    timings = [((m, n, k, w, a), 2e-6 + w * a * m * n * math.ceil(k / 64) / 4e10)
+               for m, n, k, w, a in shapes]  # fmt: skip
+    fit = fit_bitserial(timings, 2e-6, 1, 1 << 20, peak_words_per_s=1e10)
+    assert fit["binary_words_per_s"] == pytest.approx(1e10)
