@@ -1,14 +1,18 @@
 """Export a quantized model: its bit policy with measured bitplane statistics, and an integer
 model that runs every quantized layer through hwsim's bit-serial kernels.
 
-The integer model is a float64 copy of the fake-quantized torch model in which each quantized
-layer is replaced by an :class:`IntegerLayer`: it turns its float input into activation codes
-with the layer's activation step, accumulates ``codes (*) weight codes`` exactly in int64 with
-``hwsim.kernels``, rescales by ``a_scale * w_scale[channel]`` and adds the bias. Everything
-between the quantized layers (BatchNorm, ReLU, pooling, residual adds, flatten) runs as in the
-torch model. Its predictions must therefore equal the fake-quantized model's, and its logits
-agree up to the float rounding of the rescaling: that is the project's end-to-end check that
-the kernels compute what the quantized network means.
+The integer model is a copy of the fake-quantized torch model, in the model's own dtype, in
+which each quantized layer is replaced by an :class:`IntegerLayer`: it turns its float input
+into activation codes with the layer's activation step, accumulates ``codes (*) weight codes``
+exactly in int64 with ``hwsim.kernels``, rescales by ``a_scale * w_scale[channel]`` in float64,
+adds the bias and returns the model's dtype. Everything between the quantized layers
+(BatchNorm, ReLU, pooling, residual adds, flatten, softmax) runs as in the torch model.
+
+A quantized layer computes the same thing when no gradient flows (``quant.layers``): the
+activations are coded by one function in the same dtype, the accumulate is exact, the rescale
+is the same two float64 roundings. So on the same device the integer model's logits equal the
+fake-quantized model's in inference, for any policy, trained or never run: that is the
+project's end-to-end check that the kernels compute what the quantized network means.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch import Tensor, nn
 from hwsim import BitPolicy, LayerStats
 from hwsim.errors import HwsimError, check
 from hwsim.policy import FLOAT_BITS
-from quant.layers import QuantState
+from quant.layers import QuantState, rescale
 from quant.model import (
     calibrate,
     calibration_batches,
@@ -34,7 +38,7 @@ from quant.model import (
     unfitted_act_quantizers,
 )
 from quant.products import QProduct
-from quant.quantizers import quantizer_range
+from quant.quantizers import code_values
 
 
 def _pair(value: Any, field: str) -> tuple[int, int]:
@@ -89,34 +93,36 @@ class IntegerLayer(nn.Module):
         self.code_dtype = (torch.int8 if state.a_signed else torch.uint8) if narrow else torch.int64
 
     def activation_codes(self, x: Tensor) -> np.ndarray:
+        """The codes ``quant.quantizers.code_values`` gives ``x`` in its own dtype."""
         from hwsim.kernels.glue import quantize_activations
 
-        if self.code_dtype != torch.int64:
+        if self.code_dtype != torch.int64 and x.dtype in (torch.float32, torch.float64):
             # One pass, channels-last out: the bytes the conv packer reads in place.
             dtype = np.int8 if self.state.a_signed else np.uint8
             arr = x.detach().cpu().numpy()
             return quantize_activations(arr, self.state.a_scale, self.a_lo, self.a_hi, dtype)
-        codes = torch.clamp(torch.round(x / self.state.a_scale), self.a_lo, self.a_hi)
-        return codes.to(torch.int64).cpu().numpy()
+        step = torch.tensor(self.state.a_scale, dtype=x.dtype)
+        codes = code_values(x.detach().cpu(), step, self.a_lo, self.a_hi)
+        return codes.to(torch.int64).numpy()
 
     def forward(self, x: Tensor) -> Tensor:
         from hwsim import kernels
         from hwsim.kernels.glue import rescale_accumulators
 
         s = self.state
-        codes = self.activation_codes(x.double())
+        codes = self.activation_codes(x)
         scale, bias = self.rescale.reshape(-1).numpy(), self.bias.reshape(-1).numpy()
         if self.is_conv:
             acc = self.kernel(codes)
             if self.record is not None:
                 self.record.append(codes)  # NCHW: statistics walk the hardware's windows
-            return torch.from_numpy(rescale_accumulators(acc, scale, bias))
+            return torch.from_numpy(rescale_accumulators(acc, scale, bias)).to(x.dtype)
         flat = codes.reshape(-1, codes.shape[-1])
         acc = kernels.bitserial_linear(flat, self.kernel, s.a_bits, a_signed=s.a_signed)
         if self.record is not None:
             self.record.append(flat)
         out = rescale_accumulators(acc, scale, bias)
-        return torch.from_numpy(out).reshape(*codes.shape[:-1], -1)
+        return torch.from_numpy(out).to(x.dtype).reshape(*codes.shape[:-1], -1)
 
 
 def _act_range(state: QuantState) -> tuple[int, int]:
@@ -127,14 +133,18 @@ def _act_range(state: QuantState) -> tuple[int, int]:
 
 
 class IntegerModel:
-    """The quantized network with every integer layer on ``hwsim.kernels``; glue in float64.
+    """The quantized network with every integer layer on ``hwsim.kernels``; glue in the
+    model's dtype (``dtype``).
 
     Call it on a float batch (torch tensor or numpy array) to get numpy float64 logits.
     """
 
-    def __init__(self, module: nn.Module, layers: dict[str, IntegerLayer]) -> None:
+    def __init__(
+        self, module: nn.Module, layers: dict[str, IntegerLayer], dtype: torch.dtype
+    ) -> None:
         self.module = module
         self.layers = layers
+        self.dtype = dtype
 
     @property
     def states(self) -> dict[str, QuantState]:
@@ -144,7 +154,7 @@ class IntegerModel:
     def __call__(self, x: Tensor | np.ndarray) -> np.ndarray:
         x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x)
         check(x.is_floating_point(), "x.dtype", str(x.dtype), "must be a float batch")
-        return self.module(x.to(torch.float64)).cpu().numpy()
+        return self.module(x.to(self.dtype)).to(torch.float64).cpu().numpy()
 
     def predict(self, x: Tensor | np.ndarray) -> np.ndarray:
         return self(x).argmax(axis=1)
@@ -182,7 +192,10 @@ def integer_model(model: nn.Module) -> IntegerModel:
     """The :class:`IntegerModel` of a quantized model (layers with a float side stay float), on
     the CPU wherever ``model`` is: the integer kernels take numpy arrays."""
     model = copy.deepcopy(model).cpu()
-    glue = copy.deepcopy(model).double().eval()
+    # The glue keeps the model's dtype: in float64 it would round differently from the
+    # fake-quantized model, and the next layer's codes would split on ties.
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    glue = copy.deepcopy(model).eval()
     layers: dict[str, IntegerLayer] = {}
     for name, layer in quantized_layers(model).items():
         if FLOAT_BITS in (layer.w_bits, layer.a_bits) or isinstance(layer, QProduct):
@@ -199,7 +212,7 @@ def integer_model(model: nn.Module) -> IntegerModel:
     for path, qp in model.named_modules():
         if isinstance(qp, QProduct) and FLOAT_BITS not in (qp.w_bits, qp.a_bits):
             replace_module(glue, path, IntegerProduct(qp))
-    return IntegerModel(glue, layers)
+    return IntegerModel(glue, layers, dtype)
 
 
 class IntegerProduct(nn.Module):
@@ -211,31 +224,32 @@ class IntegerProduct(nn.Module):
         super().__init__()
         self.policy_name = source.policy_name
         self.quantizers = [
-            (q.bits, bool(q.signed), float(q.scale.detach().reshape(())))
+            (q.bits, bool(q.signed), q.scale.detach().cpu().reshape(()).clone(), q.quantizer_range)
             for q in (source.act_quantizer, source.weight_quantizer)
         ]
 
     @staticmethod
-    def _codes(x: Tensor, bits: int, signed: bool, step: float) -> np.ndarray:
-        lo, hi = quantizer_range(bits, signed)
-        return torch.clamp(torch.round(x.double() / step), lo, hi).to(torch.int64).cpu().numpy()
+    def _codes(x: Tensor, step: Tensor, code_range: tuple[int, int]) -> np.ndarray:
+        codes = code_values(x.detach().cpu(), step.to(x.dtype), *code_range)
+        return codes.to(torch.int64).numpy()
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         from hwsim import kernels
 
-        (a_bits, a_signed, a_step), (b_bits, b_signed, b_step) = self.quantizers
+        (a_bits, a_signed, a_step, a_range), (b_bits, b_signed, b_step, b_range) = self.quantizers
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a = a.expand(*lead, *a.shape[-2:])
         b = b.expand(*lead, *b.shape[-2:])
         acc = kernels.bitserial_act_matmul(
-            self._codes(a, a_bits, a_signed, a_step).reshape(-1, *a.shape[-2:]),
-            self._codes(b, b_bits, b_signed, b_step).reshape(-1, *b.shape[-2:]),
+            self._codes(a, a_step, a_range).reshape(-1, *a.shape[-2:]),
+            self._codes(b, b_step, b_range).reshape(-1, *b.shape[-2:]),
             a_bits,
             b_bits,
             a_signed=a_signed,
             b_signed=b_signed,
         )
-        out = torch.from_numpy(acc).to(torch.float64) * (a_step * b_step)
+        # The same float64 rescale as QProduct's no-gradient pass, then the operands' dtype.
+        out = rescale(torch.from_numpy(acc), float(a_step) * float(b_step), None, a.dtype)
         return out.reshape(*lead, a.shape[-2], b.shape[-1])
 
 

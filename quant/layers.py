@@ -18,7 +18,42 @@ from torch import Tensor, nn
 
 from hwsim.errors import HwsimError, check_bits
 from hwsim.policy import FLOAT_BITS
-from quant.quantizers import UniformQuantizer
+from quant.quantizers import UniformQuantizer, code_values
+
+_FLOAT32_EXACT = 1 << 24  # every integer below this is a float32
+_TF32_EXACT = 1 << 11  # TF32 keeps 11 significant bits of each input (cuDNN convs use it)
+
+
+def integer_dtype(terms: int, a_max: int, b_max: int) -> torch.dtype:
+    """The float dtype that sums ``terms`` products of codes up to ``a_max`` x ``b_max`` in
+    magnitude exactly, in any order: float32 while every partial sum is below 2^24 (and each
+    code survives TF32's inputs), else float64 (exact to 2^53)."""
+    if max(a_max, b_max) <= _TF32_EXACT and terms * a_max * b_max < _FLOAT32_EXACT:
+        return torch.float32
+    return torch.float64
+
+
+def code_max(q: UniformQuantizer) -> int:
+    lo, hi = q.quantizer_range
+    return max(-lo, hi)
+
+
+def rescale(acc: Tensor, factor: Tensor | float, bias: Tensor | None, dtype: torch.dtype) -> Tensor:
+    """``acc * factor + bias`` in float64, then ``dtype``: the one rescale of an exact integer
+    accumulator, shared by a quantized layer's no-gradient pass and the integer model
+    (``hwsim.kernels.glue.rescale_accumulators`` computes the same two float64 roundings)."""
+    out = acc.to(torch.float64) * factor
+    if bias is not None:
+        out = out + bias
+    return out.to(dtype)
+
+
+def integer_pass(*quantizers: nn.Module) -> bool:
+    """True when a no-gradient pass can run on codes: no gradient can flow and every quantizer
+    returns exactly ``codes * step`` (see ``UniformQuantizer.codes_forward``)."""
+    return not torch.is_grad_enabled() and all(
+        isinstance(q, UniformQuantizer) and q.codes_forward for q in quantizers
+    )
 
 
 @dataclass(frozen=True)
@@ -121,6 +156,27 @@ class QuantLayerMixin(QuantizerBits):
     def quantized_weight(self) -> Tensor:
         return self.weight_quantizer(self.weight)
 
+    def _forward(self, x: Tensor, op) -> Tensor:
+        """``op(quantize(x), quantize(weight)) + bias``; with no gradient to carry, computed the
+        way the integer model computes it, so the two agree bit for bit: activation codes as
+        :func:`quant.quantizers.code_values` makes them, an exact integer accumulate (float32
+        or float64, whichever holds every partial sum), one float64 rescale by
+        ``a_step * w_step[channel]`` plus the bias, then the input's dtype. (A float32
+        product of ``q * step`` values rounds differently, and the next layer's codes then
+        split on ties.)"""
+        aq, wq = self.act_quantizer, self.weight_quantizer
+        if not (integer_pass(aq, wq) and aq.scale.numel() == 1):
+            return op(aq(x), self.quantized_weight(), self.bias)
+        lo, hi = aq.quantizer_range
+        a_step = aq.scale.detach().reshape(())
+        w_codes, w_step = wq.codes(self.weight)
+        dtype = integer_dtype(self.weight[0].numel(), code_max(aq), code_max(wq))
+        acc = op(code_values(x, a_step, lo, hi).to(dtype), w_codes.to(dtype), None)
+        shape = (1, -1) + (1,) * (acc.dim() - 2) if isinstance(self, nn.Conv2d) else (-1,)
+        factor = (a_step.double() * w_step.double().reshape(-1)).reshape(shape)
+        bias = None if self.bias is None else self.bias.detach().double().reshape(shape)
+        return rescale(acc, factor, bias, x.dtype)
+
     def quant_state(self) -> QuantState:
         """Integer weight codes and scales; raises if either side is float (32 bits)."""
         if FLOAT_BITS in (self.w_bits, self.a_bits):
@@ -183,7 +239,7 @@ class QConv2d(QuantLayerMixin, nn.Conv2d):
         return layer._adopt(module, w_bits, a_bits, weight_quantizer, act_quantizer)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(self.act_quantizer(x), self.quantized_weight(), self.bias)
+        return self._forward(x, self._conv_forward)
 
 
 class QLinear(QuantLayerMixin, nn.Linear):
@@ -210,7 +266,7 @@ class QLinear(QuantLayerMixin, nn.Linear):
         return layer._adopt(module, w_bits, a_bits, weight_quantizer, act_quantizer)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(self.act_quantizer(x), self.quantized_weight(), self.bias)
+        return self._forward(x, F.linear)
 
 
 def quantize_layer(module: nn.Module, w_bits: int, a_bits: int, **kwargs) -> nn.Module:

@@ -14,7 +14,15 @@ import torch
 from torch import Tensor, nn
 
 from hwsim.errors import check_bits
-from quant.layers import QuantizerBits, default_act_quantizer
+from quant.layers import (
+    QuantizerBits,
+    code_max,
+    default_act_quantizer,
+    integer_dtype,
+    integer_pass,
+    rescale,
+)
+from quant.quantizers import code_values
 
 
 class QProduct(QuantizerBits, nn.Module):
@@ -43,7 +51,18 @@ class QProduct(QuantizerBits, nn.Module):
         from models.transformer_nets import product
 
         self.last_second = b.detach()
-        return product(self.role, self.act_quantizer(a), self.weight_quantizer(b))
+        aq, bq = self.act_quantizer, self.weight_quantizer
+        if not integer_pass(aq, bq):
+            return product(self.role, aq(a), bq(b))
+        # No gradient to carry: the integer model's computation (see QuantLayerMixin._forward),
+        # exact codes product, one float64 rescale by the two steps.
+        dtype = integer_dtype(a.shape[-1], code_max(aq), code_max(bq))
+        codes = [
+            code_values(x, q.scale.detach().reshape(()), *q.quantizer_range).to(dtype)
+            for q, x in ((aq, a), (bq, b))
+        ]
+        acc = product(self.role, *codes)
+        return rescale(acc, float(aq.scale.detach()) * float(bq.scale.detach()), None, a.dtype)
 
 
 def product_slots(model: nn.Module) -> dict[str, tuple[nn.Module, str]]:

@@ -38,6 +38,15 @@ def quantizer_range(bits: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
+def code_values(x: Tensor, scale: Tensor | float, lo: int, hi: int) -> Tensor:
+    """``clamp(round(x / scale), lo, hi)`` in ``x``'s dtype (half to even): the one way an
+    activation becomes codes. The fake-quantized pass, its integer form (``quant.layers``,
+    ``quant.products``) and the exported integer model (``hwsim.kernels.glue``) all code this
+    way, in the same dtype, so they see the same codes even where ``x / scale`` is a tie."""
+    # Clamping before rounding gives the same codes (lo and hi are integers).
+    return torch.clamp(x / scale, lo, hi).round_()
+
+
 def round_ste(x: Tensor) -> Tensor:
     """``round(x)`` in the forward pass, identity in the backward pass."""
     # round(x) + (x - x) keeps the forward value bit-exact while passing the gradient through.
@@ -63,7 +72,7 @@ def fake_quantize(x: Tensor, scale: Tensor | float, bits: int, signed: bool) -> 
     if not (torch.is_grad_enabled() and (x.requires_grad or scale_grad)):
         # No gradient can flow (inference, sensitivity passes): the same values without the
         # straight-through terms, in place; a third less time per quantized forward pass.
-        return torch.clamp(x / scale, lo, hi).round_().mul_(scale)
+        return code_values(x, scale, lo, hi).mul_(scale)
     # Clamp before rounding so the gradient is cut exactly where x / scale leaves [lo, hi].
     return round_ste(torch.clamp(x / scale, lo, hi)) * scale
 
@@ -269,7 +278,22 @@ class UniformQuantizer(nn.Module):
             raise HwsimError("quantizer", "uncalibrated", "calibrate before asking for codes")
         lo, hi = self.quantizer_range
         scale = _broadcast(self.scale.detach(), x, self.per_channel)
-        return torch.clamp(torch.round(x.detach() / scale), lo, hi).to(torch.int64), scale
+        return code_values(x.detach(), scale, lo, hi).to(torch.int64), scale
+
+    @property
+    def codes_forward(self) -> bool:
+        """True when :meth:`forward` returns exactly ``codes * step`` now: a fitted step, not
+        observing, not float, and the class codes and steps as this one does (a subclass that
+        changes ``forward``, ``step`` or ``codes`` says nothing about its values)."""
+        cls = type(self)
+        return (
+            cls.forward is UniformQuantizer.forward
+            and cls.step is UniformQuantizer.step
+            and cls.codes is UniformQuantizer.codes
+            and self._bits != FLOAT_BITS
+            and self._observed is None
+            and bool(self.initialized)
+        )
 
     def extra_repr(self) -> str:
         return (

@@ -59,21 +59,26 @@ def _channels_last(arr: np.ndarray) -> np.ndarray | None:
 
 
 def quantize_activations(x: np.ndarray, step: float, lo: int, hi: int, dtype) -> np.ndarray:
-    """``clamp(rint(x / step), lo, hi)`` of a float64 array as integer ``dtype`` codes.
+    """``clamp(rint(x / step), lo, hi)`` of a float32 or float64 array as integer ``dtype``
+    codes, divided and rounded in ``x``'s own precision (``step`` converted to it), exactly as
+    torch codes a tensor of that dtype (``quant.quantizers.code_values``).
 
     ``x`` is ``[N, C, H, W]`` (any strides; channels-last is read in place) or ``[rows, K]``;
     the codes come back the same shape, channels-last for 4-D input."""
-    check(x.dtype == np.float64, "x.dtype", str(x.dtype), "must be float64")
+    check(x.dtype in (np.float32, np.float64), "x.dtype", str(x.dtype), "must be float32/64")
     check(step > 0, "step", step, "must be positive")
+    # A float32 quotient rounds to float32 before rint, as torch's does: a float64 quotient
+    # just below a tie would round the other way.
+    step = x.dtype.type(step)
     src = _channels_last(x)
     if src is None:
         src = np.ascontiguousarray(x.transpose(0, 2, 3, 1) if x.ndim == 4 else x)
     out = np.empty(src.shape, dtype=dtype)
     flat_in, flat_out = src.reshape(-1), out.reshape(-1)
     if flat_in.size < PARALLEL_MIN_ELEMENTS:
-        _quantize_range(flat_in, float(step), float(lo), float(hi), flat_out, 0, flat_in.size)
+        _quantize_range(flat_in, step, float(lo), float(hi), flat_out, 0, flat_in.size)
     else:
-        _quantize_parallel(flat_in, float(step), float(lo), float(hi), flat_out, 8)
+        _quantize_parallel(flat_in, step, float(lo), float(hi), flat_out, 8)
     return out.transpose(0, 3, 1, 2) if x.ndim == 4 else out
 
 

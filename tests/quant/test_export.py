@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import models
 from hwsim import BitPolicy
 from hwsim.bits import layer_stats
 from models import extract_workload
@@ -32,10 +33,40 @@ def _policies(names):
 def _snapped(q):
     q = copy.deepcopy(q)
     for layer in quantized_layers(q).values():
-        if layer.w_bits != 32:
+        if (
+            layer.w_bits != 32
+            and hasattr(layer, "weight_quantizer")
+            and "#" not in getattr(layer, "policy_name", "")
+        ):
             with torch.no_grad():
                 layer.weight.copy_(layer.weight_quantizer(layer.weight))
     return q
+
+
+def _straight_through_logits(model, x):
+    """Logits by the training-time formula (``q * step`` values into the float conv / linear /
+    product), independent of the no-gradient integer pass: with a gradient wanted, the
+    quantized layers take the straight-through path."""
+    model = model.eval()
+    with torch.enable_grad():
+        return model(x.clone().requires_grad_(True)).detach().numpy()
+
+
+def _assert_integer_model_agrees(q, x):
+    """The integer model of ``q`` equals ``q``'s inference bit for bit, and the integer model
+    of a float64 copy agrees with the straight-through formula in float64 to float rounding
+    (the same predictions)."""
+    logits = integer_model(q)(x)
+    np.testing.assert_array_equal(logits, predict_logits(q, x).numpy())
+    # Independent reference: weights snapped to their float32 quantized values (same
+    # function), so float64 re-derives the same codes; float64 so that the reference's own
+    # rounding cannot move an activation across a code boundary.
+    q64 = _snapped(q).double()
+    logits64 = integer_model(q64)(x.double())
+    reference = _straight_through_logits(q64, x.double())
+    np.testing.assert_array_equal(logits64.argmax(1), reference.argmax(1))
+    np.testing.assert_allclose(logits64, reference, rtol=1e-9, atol=1e-9)
+    return logits
 
 
 @pytest.mark.parametrize(
@@ -56,16 +87,7 @@ def test_integer_model_matches_fake_quantized_model(digits, model_name, n_test, 
         q = quantize_model(net, BitPolicy(bits), calibration=digits.x_train[:256])
         im = integer_model(q)
         assert set(im.layers) == {n for n, wa in bits.items() if 32 not in wa}
-        logits = im(x_test)
-        # The reference: the same fake-quantized model in float64, so that its own rounding
-        # cannot move an activation across a code boundary. Weights are first snapped to their
-        # float32 quantized values (same function), so float64 re-derives the same codes.
-        reference = predict_logits(_snapped(q).double(), x_test.double()).numpy()
-        np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
-        np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
-        # ... and the float32 model as trained predicts the same classes.
-        float32 = predict_logits(q, x_test).numpy()
-        assert (float32.argmax(1) == logits.argmax(1)).mean() >= 0.995
+        _assert_integer_model_agrees(q, x_test)
 
 
 @settings(max_examples=10)
@@ -90,20 +112,25 @@ def test_single_conv_layer_against_integer_torch(
     x = x if signed_input else x.abs()
     q = quantize_model(nn.Sequential(conv), BitPolicy({"0": (w_bits, a_bits)}), calibration=x)
     state = q[0].quant_state()
-    # Independent reference: integer conv in torch int64 on codes derived with numpy.
+    # Independent reference: integer conv in torch int64 on codes derived with numpy, in the
+    # input's precision (a float32 quotient rounds to float32 before it is rounded to a code).
     a_hi = 2 ** (a_bits - 1) - 1 if signed_input else 2**a_bits - 1
     a_lo = -a_hi if signed_input else 0
-    a_codes = np.clip(np.round(x.double().numpy() / state.a_scale), a_lo, a_hi)
-    acc = torch.nn.functional.conv2d(
-        torch.from_numpy(a_codes),
-        torch.from_numpy(state.w_codes).double(),
-        stride=stride,
-        padding=1,
-        groups=groups,
-    )
-    expect = acc.numpy() * state.a_scale * state.w_scale.reshape(1, -1, 1, 1)
-    expect += state.bias.reshape(1, -1, 1, 1)
-    np.testing.assert_allclose(integer_model(q)(x), expect, rtol=1e-12, atol=1e-12)
+    for x_in, step, model, rtol in (
+        (x.double(), state.a_scale, q.double(), 1e-12),
+        (x, np.float32(state.a_scale), q, 1e-6),  # the output is float32
+    ):
+        a_codes = np.clip(np.round(x_in.numpy() / step), a_lo, a_hi).astype(np.float64)
+        acc = torch.nn.functional.conv2d(
+            torch.from_numpy(a_codes),
+            torch.from_numpy(state.w_codes).double(),
+            stride=stride,
+            padding=1,
+            groups=groups,
+        )
+        expect = acc.numpy() * state.a_scale * state.w_scale.reshape(1, -1, 1, 1)
+        expect += state.bias.reshape(1, -1, 1, 1)
+        np.testing.assert_allclose(integer_model(model)(x_in), expect, rtol=rtol, atol=rtol)
 
 
 def test_export_policy_and_statistics(digits):
@@ -146,17 +173,14 @@ def test_direct_quantized_model_exports_exactly(digits):
     net = pretrained("mlp_digits", "digits", seed=0, epochs=3)
     q = quantize_model(net, DirectConfig(3, 3), calibration=digits.x_train[:256])
     train_direct(q, digits, epochs=1)
-    logits = integer_model(q)(digits.x_test)
-    reference = predict_logits(_snapped(q).double(), digits.x_test.double()).numpy()
-    np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
-    np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
+    _assert_integer_model_agrees(q, digits.x_test)
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_export_fits_a_never_run_model_before_coding_it(digits, bits):
     """A model quantized but never run has unfitted activation steps (default 1.0); export
     fits them on its calibration data, so the integer model agrees with the fake-quantized
-    one (the same float64 reference as above), not with the default steps."""
+    one (the same references as above), not with the default steps."""
     from quant.model import unfitted_act_quantizers
 
     net = pretrained("mlp_digits", "digits", seed=0, epochs=3)
@@ -166,7 +190,69 @@ def test_export_fits_a_never_run_model_before_coding_it(digits, bits):
     exported = export(q, digits.x_train[:256])
     assert not unfitted_act_quantizers(q)
     x_test = digits.x_test
-    logits = exported.integer_model(x_test)
-    reference = predict_logits(_snapped(q).double(), x_test.double()).numpy()
-    np.testing.assert_array_equal(logits.argmax(1), reference.argmax(1))
-    np.testing.assert_allclose(logits, reference, rtol=1e-9, atol=1e-9)
+    logits = _assert_integer_model_agrees(q, x_test)
+    np.testing.assert_array_equal(exported.integer_model(x_test), logits)
+
+
+_HYPOTHESIS_MODELS = ("vit_digits", "resnet_digits", "mlp_digits")
+_BITS = st.sampled_from([2, 3, 4, 5, 6, 8, 32])
+
+
+@st.composite
+def _model_policies(draw):
+    """A zoo model, trained or never run, and a random policy over every workload row
+    (attention products included), 32 meaning a float side. Sides are at least 2 bits: a
+    signed quantizer needs 2, and whether an activation is signed is known only from data."""
+    name = draw(st.sampled_from(_HYPOTHESIS_MODELS))
+    trained = draw(st.booleans())
+    rows = models.extract_workload(models.build(name), models.example_input(name)).layer_names
+    bits = {}
+    for row in rows:
+        bits[row] = (draw(_BITS), draw(_BITS))
+    return name, trained, bits
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(case=_model_policies())
+def test_integer_model_equals_fake_quantized_model_for_any_policy(digits, case):
+    """Any policy, trained or never run, conv nets and a transformer (its attention products
+    on the act x act kernel): the integer model's logits equal the fake-quantized model's bit
+    for bit, so the same predictions. A never-run model is exported (export fits its steps on
+    the calibration data). Activations coded another way, another rescale or glue in another
+    dtype would show here as unequal logits (ties: the test below)."""
+    name, trained, bits = case
+    net = pretrained(name, "digits", seed=0, epochs=2) if trained else _untrained(name)
+    calibration = digits.x_train[:64]
+    q = quantize_model(net, BitPolicy(bits), calibration=calibration if trained else None)
+    x = digits.x_test[:32]
+    if trained:
+        _assert_integer_model_agrees(q, x)
+        return
+    exported = export(q, calibration)
+    logits = _assert_integer_model_agrees(q, x)
+    np.testing.assert_array_equal(exported.integer_model(x), logits)
+
+
+def _untrained(name):
+    torch.manual_seed(0)
+    return models.build(name).eval()
+
+
+@pytest.mark.parametrize("a_bits", [4, 8, 12])  # 12: the int64 code path, not the uint8 one
+def test_ties_are_coded_alike_in_both_models(a_bits):
+    """Inputs whose float32 quotient ``x / step`` is exactly a tie (k + 1/2) while the float64
+    quotient of the same numbers is not: coded in different precisions they round to
+    different codes, so the two models agree only if both code in the input's own dtype."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(48, 4))
+    policy = BitPolicy({"0": (4, a_bits), "3": (4, a_bits)})
+    q = quantize_model(net, policy, calibration=torch.rand(16, 2, 4, 4)).eval()
+    step = q[0].act_quantizer.scale.detach().reshape(())
+    hi = 2**a_bits - 1
+    k = torch.randint(0, hi, (64, 2, 4, 4), generator=torch.Generator().manual_seed(1))
+    x = ((k + 0.5) * step).float()
+    quotient32, quotient64 = x / step, x.double() / step.double()
+    split = torch.round(quotient32).double() != torch.round(quotient64)
+    assert split.float().mean() > 0.1  # the precondition: many first-layer codes would split
+    logits = integer_model(q)(x)
+    np.testing.assert_array_equal(logits, predict_logits(q, x).numpy())

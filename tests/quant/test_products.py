@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import models
 from hwsim import BitPolicy, HwsimError
-from quant.export import export
+from quant.export import export, integer_model
 from quant.model import current_policy, quantize_model, quantized_layers
 from quant.products import QProduct, product_slots
 
@@ -83,9 +83,16 @@ def test_integer_model_runs_the_products_on_the_kernels(vit):
         m for m in exported.integer_model.module.modules() if type(m).__name__ == "IntegerProduct"
     ]
     assert len(products) == 4
+    # The fake-quantized model's inference computes what the integer model computes: equal.
     with torch.no_grad():
-        ref = q.double()(x.double()).numpy()
-    np.testing.assert_allclose(exported.integer_model(x), ref, rtol=0, atol=1e-9)
+        fake = q(x).double().numpy()
+    np.testing.assert_array_equal(exported.integer_model(x), fake)
+    # Independent of that inference path: the straight-through formula (fake-quantized values
+    # into float products) in float64 against the float64 integer model, to float rounding.
+    q64 = q.double()
+    with torch.enable_grad():
+        ref = q64(x.double().requires_grad_(True)).detach().numpy()
+    np.testing.assert_allclose(integer_model(q64)(x), ref, rtol=0, atol=1e-9)
     assert set(exported.policy.bits) == set(workload.layer_names)
 
 
