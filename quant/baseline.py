@@ -14,7 +14,8 @@ import io
 import os
 import pickle
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from quant.train import evaluate, train
 
 DEFAULT_EPOCHS = 40
 """Epochs of a baseline when the caller gives none (digits: a few seconds per model)."""
+LOG_EVERY_S = 30.0
 
 
 def cache_dir() -> Path:
@@ -61,10 +63,13 @@ def pretrained(
     dataset: Any = None,
     device: torch.device | str | None = None,
     workers: int = 0,
+    log: Callable[[str], None] | None = None,
 ) -> nn.Module:
     """The float baseline of zoo model ``model_name`` trained on ``data`` (cached, eval mode,
     on ``device``: the CPU by default). ``dataset`` is ``data`` already loaded, if the caller
-    has it; the model gets its class count."""
+    has it; the model gets its class count. ``log``, if given, gets a line when training
+    starts and then, at most every :data:`LOG_EVERY_S` seconds, the epochs done and an
+    estimate of the time left (so a long baseline is not silent)."""
     import models
 
     epochs = DEFAULT_EPOCHS if epochs is None else epochs
@@ -82,11 +87,33 @@ def pretrained(
     dataset = load_data(data, seed) if dataset is None else dataset
     torch.manual_seed(seed)
     model = models.build(model_name, **_classes(dataset)).to(device)
-    train(model, dataset, epochs=epochs, lr=1e-3, seed=seed, workers=workers)
+    after_epoch = None
+    if log is not None:
+        log(f"training the float baseline: {epochs} epoch(s) on {device}")
+        after_epoch = _epoch_logger(log, epochs)
+    train(
+        model, dataset, epochs=epochs, lr=1e-3, seed=seed, workers=workers, after_epoch=after_epoch
+    )
     buffer = io.BytesIO()
     torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     return model.eval()
+
+
+def _epoch_logger(log: Callable[[str], None], epochs: int) -> Callable[[nn.Module, int], bool]:
+    """An ``after_epoch`` hook that logs progress at most every :data:`LOG_EVERY_S` s."""
+    began = last = time.perf_counter()
+
+    def after_epoch(model: nn.Module, epoch: int) -> bool:
+        nonlocal last
+        now, done = time.perf_counter(), epoch + 1
+        if now - last >= LOG_EVERY_S and done < epochs:
+            left = (now - began) / done * (epochs - done)
+            log(f"float baseline: {done}/{epochs} epochs, about {left:.0f} s left")
+            last = now
+        return False  # the parameters keep their shapes: the optimizer stays
+
+    return after_epoch
 
 
 def _classes(dataset: Any) -> dict[str, int]:

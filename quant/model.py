@@ -11,8 +11,9 @@ object, run through :mod:`quant.methods` (search, then fine-tune).
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -106,6 +107,24 @@ def quantize_layers(
     return model
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int = 1) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (restored after).
+
+    Set on entry, not once per process: a parallel Numba kernel (every ``hwsim`` cost model)
+    shares the OpenMP runtime with torch and leaves it at Numba's thread count, and torch's
+    elementwise ops then ran 12x slower on the shared 2-core machine (measured: ``mse_scale``
+    and conv2d after ``hardware_costs``). The networks quantized here are small enough that
+    one thread is also the fastest setting under load (see :func:`quant.train.deterministic`).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def calibration_batches(calibration: Any, max_samples: int = 512) -> list[Tensor]:
     """Calibration input as a list of batches: a tensor, an iterable of tensors or of
     ``(x, y)`` pairs, or a dataset object with ``x_train`` (its first ``max_samples``)."""
@@ -168,12 +187,14 @@ def calibrate(model: nn.Module, calibration: Any, *, only_unfitted: bool = False
     for q in quantizers:
         q.start_observing()
     try:
-        device = model_device(model)
-        for x in batches:
-            model(x.to(device))
+        with torch_threads():
+            device = model_device(model)
+            for x in batches:
+                model(x.to(device))
     finally:
-        for q in quantizers:
-            q.finish_calibration()
+        with torch_threads():
+            for q in quantizers:
+                q.finish_calibration()
         model.train(was_training)
     return model
 
@@ -196,7 +217,8 @@ def quantize_model(
             if isinstance(policy_or_method, BitPolicy)
             else BitPolicy(dict(policy_or_method)).bits
         )
-        quantize_layers(model, bits, **options)
+        with torch_threads():  # each layer fits its weight step as it is made
+            quantize_layers(model, bits, **options)
         return calibrate(model, calibration)
     from quant.methods import make_config, search_method
 

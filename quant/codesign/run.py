@@ -158,7 +158,9 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
             cfg.seed,
             cfg.baseline_epochs,
             dataset=data,
+            device=device,
             workers=cfg.workers,
+            log=log,
         )
     stages.write_state("baseline.pt", base)
     base = base.to(device).eval()

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from models.data import calibration
-from quant.model import model_device, quantize_model, quantized_layers
+from quant.model import model_device, quantize_model, quantized_layers, torch_threads
 
 DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256
@@ -84,6 +84,7 @@ def mean_loss(model: nn.Module, batches: Batches) -> float:
 
 
 @torch.no_grad()
+@torch_threads()  # one thread, set after any Numba kernel has reset it (see torch_threads)
 def layer_sensitivity(
     model: nn.Module,
     data: Any,
@@ -486,6 +487,7 @@ class _ShiftedProduct(nn.Module):
         return product(self.role, a + self.firsts[self.i], b + self.seconds[self.i])
 
 
+@torch_threads()
 def hessian_sensitivity(
     model: nn.Module,
     data: Any,

@@ -110,3 +110,23 @@ def test_method_registry_dispatch():
         ("search", cfg, None),
         ("finetune", cfg, None),
     ]
+
+
+def test_quantize_model_runs_on_one_thread_whatever_numba_left():
+    """A parallel Numba kernel leaves the shared OpenMP runtime at its own thread count;
+    quantize_model sets torch's to one while it works and restores it after."""
+    from quant.model import torch_threads
+
+    seen = []
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    net[1].register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        quantize_model(net, {"0": (4, 4), "3": (4, 4)}, calibration=torch.rand(4, 1, 8, 8))
+        assert seen == [1] and torch.get_num_threads() == 2
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

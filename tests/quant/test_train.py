@@ -192,3 +192,19 @@ def test_checkpoint_that_does_not_fit_is_named(tmp_path):
         baseline.load_checkpoint(tmp_path / "opts.pt", "mlp_digits")
     with pytest.raises(HwsimError, match="no such file"):
         baseline.load_checkpoint(tmp_path / "absent.pt", "mlp_digits")
+
+
+def test_baseline_training_logs_its_start_and_progress(tmp_path, monkeypatch):
+    monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(baseline, "LOG_EVERY_S", 0.0)  # every epoch, for the test
+    lines: list[str] = []
+    baseline.pretrained("mlp_digits", "digits", 0, 3, log=lines.append)
+    assert lines[0] == "training the float baseline: 3 epoch(s) on cpu"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "float baseline: 1/3 epochs",
+        "float baseline: 2/3 epochs",
+    ]
+    assert all(line.endswith(" s left") for line in lines[1:])
+    lines.clear()
+    baseline.pretrained("mlp_digits", "digits", 0, 3, log=lines.append)
+    assert lines == []  # cached: nothing trains
