@@ -237,3 +237,21 @@ def test_old_bandwidth_key_in_a_spec_gives_the_new_column_and_the_same_totals(to
     pd.testing.assert_series_equal(old["hw.dram_bytes_per_s"], new["hw.dram_bytes_per_s"])
     for k in TOTALS:
         pd.testing.assert_series_equal(old[k], new[k], check_exact=True)
+
+
+def test_fast_path_with_attention_products_matches_simulate(tmp_path):
+    """A transformer's act x act rows store no weights on the sweep's fast path as in a
+    CostReport: ``total_mem_w_bits`` counts only the rows with weights."""
+    import models
+
+    wl = models.extract_workload(models.build("vit_digits"), models.example_input("vit_digits"))
+    wl.save(tmp_path / "w.npz")
+    spec = parse_spec(
+        toy_spec(workloads=["w.npz"], policies={"w_bits": [2, 8], "a_bits": [4]}), root=tmp_path
+    )
+    run_sweep(spec, tmp_path / "out")
+    df = load_results(tmp_path / "out")
+    assert (df["status"] == "ok").all() and (df["path"] == "fast").all()
+    _reference(spec, df, wl)
+    held = int((wl.N * wl.K)[~wl.is_act_matmul].sum())
+    assert sorted(df["total_mem_w_bits"].unique()) == [2 * held, 8 * held]
