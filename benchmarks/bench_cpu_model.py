@@ -88,6 +88,12 @@ def main() -> None:
     # Numba's threads first, torch's last, once: every timing below (calibration and held-out
     # alike) runs in the same state as `hwsim calibrate --threads T --baselines` takes its own.
     use_threads(args.threads)
+    load_before = os.getloadavg()[0]
+    if load_before > 1.0:
+        print(
+            f"warning: load average {load_before:.1f}: other processes share the cores, and "
+            "wall times (2 threads above all) will scatter; re-run on a quiet machine"
+        )
     result = calibrate(
         quick=args.quick,
         progress=False,
@@ -158,7 +164,8 @@ def main() -> None:
                 "threads": args.threads, "clock": args.clock, "model": label, "impl": impl,
                 "cases": len(err), "median_abs_err": med, "max_abs_err": float(err.max()),
                 "target": goal, "met": bool(med <= goal) if goal == goal else "",
-                "quick": args.quick, "load_avg": os.getloadavg()[0],
+                "quick": args.quick, "load_avg_before": load_before,
+                "load_avg": os.getloadavg()[0],
                 "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             })  # fmt: skip
             print(
