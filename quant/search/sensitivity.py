@@ -137,6 +137,7 @@ def layer_sensitivity(
                     aq.bits = ab
                     aq.scale.data = a_steps[j].clone()
                     out[li, i, j] = mean_loss(qmodel, batches) - base
+                    prefix.refresh()
                     bar.update()
             wq.bits, aq.bits = ref
             wq.scale.data, aq.scale.data = saved
@@ -164,7 +165,13 @@ class _Prefix:
     outermost such modules are recorded once per layer, over all batches, and their
     ``forward`` replaced by a lookup of the batch the model was called with (one of
     ``batches``, the same tensor); the call order is traced on the first batch.
-    ``enabled=False`` replays nothing (whole passes)."""
+    ``enabled=False`` replays nothing (whole passes).
+
+    A replayed output is handed out itself, not a copy (a copy per pass was a tenth of the
+    scan): a consumer that works in place (``ReLU(inplace=True)`` after a replayed
+    BatchNorm) changes it as it would change the module's fresh output in a whole pass, and
+    :meth:`refresh`, after each pass, puts back from a kept copy every output whose version
+    counter moved."""
 
     def __init__(self, model: nn.Module, batches: Batches, enabled: bool = True) -> None:
         self.model, self.batches, self.enabled = model, batches, enabled
@@ -173,6 +180,8 @@ class _Prefix:
         self.spans: dict[nn.Module, tuple[int, int]] = {}
         self.first_call: dict[nn.Module, int] = {}
         self.outputs: dict[nn.Module, list[torch.Tensor]] = {}  # replayed: one per batch
+        self.kept: dict[nn.Module, list[torch.Tensor]] = {}  # their recorded values
+        self.versions: dict[nn.Module, list[int]] = {}  # their version counters as handed out
         self.batch: int | None = None
         # A module whose instance has a forward of its own is left alone: not ours to swap.
         self.foreign = {m for m in self.names if "forward" in m.__dict__}
@@ -269,13 +278,16 @@ class _Prefix:
             finally:
                 for h in hooks:
                     h.remove()
+                self.refresh()  # the recording pass ran on what is replayed already
             # A module the recording pass did not reach runs as usual.
-            self.outputs.update(
-                {m: ys for m, ys in recorded.items() if len(ys) == len(self.batches)}
-            )
+            for m, ys in recorded.items():
+                if len(ys) == len(self.batches):
+                    self.outputs[m] = ys
+                    self.kept[m] = [y.clone() for y in ys]
+                    self.versions[m] = [y._version for y in ys]
         keep = set(wanted)
         for m in [m for m in self.outputs if m not in keep]:
-            del self.outputs[m]
+            del self.outputs[m], self.kept[m], self.versions[m]
             del m.forward
         for m in self.outputs:
             m.forward = self._replay(m)
@@ -286,15 +298,26 @@ class _Prefix:
         def forward(*args: Any, **kwargs: Any) -> torch.Tensor:
             if self.batch is None:
                 raise RuntimeError("a replayed prefix runs on its calibration batches only")
-            return outputs[self.batch].clone()  # its consumer may work in place
+            return outputs[self.batch]
 
         return forward
+
+    def refresh(self) -> None:
+        """Undo what the last pass did in place to the replayed outputs."""
+        for m, ys in self.outputs.items():
+            versions = self.versions[m]
+            for i, y in enumerate(ys):
+                if y._version != versions[i]:
+                    y.copy_(self.kept[m][i])
+                    versions[i] = y._version
 
     def close(self) -> None:
         """Put every replayed module's own ``forward`` back."""
         for m in self.outputs:
             del m.forward
         self.outputs.clear()
+        self.kept.clear()
+        self.versions.clear()
         if self._hook is not None:
             self._hook.remove()
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import models
 from hwsim import BitPolicy
@@ -155,3 +156,30 @@ def test_replayed_prefix_gives_the_whole_pass_table(name, monkeypatch):
     assert np.abs(whole).max() > 1e-3  # the options do move the loss
     np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-6)
     assert calls[0] < calls[1] / 2
+
+
+class _DoublesItsInput(nn.Module):
+    """Works in place on its input after its own layer ran: not idempotent, so a replayed
+    input that were not put back would double again in each later pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        return h + x.mul_(2)
+
+
+def test_replayed_outputs_changed_in_place_are_put_back():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 16), _DoublesItsInput(), nn.ReLU(), nn.Linear(16, 10)
+    ).eval()
+    data = load_dataset("digits", seed=0)
+    names = ["1", "2.fc", "4"]
+    kw = {"samples": 40, "batch_size": 24, "progress": False}
+    fast = layer_sensitivity(model, data, names, (2, 4, 8), (2, 8), **kw)
+    whole = layer_sensitivity(model, data, names, (2, 4, 8), (2, 8), reuse_prefix=False, **kw)
+    assert np.abs(whole[1]).max() > 1e-3
+    np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-6)
