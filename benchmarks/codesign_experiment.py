@@ -20,6 +20,8 @@ png}``. Not run in CI (minutes); re-run with ``python benchmarks/codesign_experi
 from __future__ import annotations
 
 import argparse
+import io
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from hwsim import BitPolicy, HwsimError, load_hardware, simulate
+from hwsim.io import atomic_write_bytes, atomic_write_text
 from hwsim.markdown import markdown_table
 from quant.codesign import CodesignConfig, cost_row, finetuned_accuracy, prepare
 from quant.search.hardware_aware import (
@@ -53,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--out", default=str(RESULTS / "codesign_experiment"))
     args = p.parse_args(argv)
+    # The header names the exact command, so each results page says how to re-run it.
+    args.command = " ".join(
+        ["python benchmarks/codesign_experiment.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     start = time.perf_counter()
     rows = []
     for seed in tqdm(args.seeds, desc="seeds", disable=None):
@@ -60,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     df = pd.DataFrame(rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out.with_suffix(".csv"), index=False)
+    # Results written atomically: an interrupted run leaves the committed files whole.
+    atomic_write_text(out.with_suffix(".csv"), df.to_csv(index=False))
     plot(df, out.with_suffix(".png"))
-    out.with_suffix(".md").write_text(
-        summary(df, args, time.perf_counter() - start, out.with_suffix(".png").name)
+    atomic_write_text(
+        out.with_suffix(".md"),
+        summary(df, args, time.perf_counter() - start, out.with_suffix(".png").name),
     )
     print(out.with_suffix(".md").read_text())
     return 0
@@ -167,7 +176,7 @@ def summary(df: pd.DataFrame, args, seconds: float, figure: str) -> str:
     lines = [
         "# Hardware-aware vs BitOps-proxy bitwidth search",
         "",
-        f"`python benchmarks/codesign_experiment.py` — model `{args.model}` on digits, "
+        f"`{args.command}` — model `{args.model}` on digits, "
         f"seeds {args.seeds}, fine-tuning {args.epochs} epochs per policy, exact knapsack "
         f"over w, a in {{2,3,4,6,8}}; budgets are latency fractions of uniform 8-bit on "
         f"each preset. Wall time {seconds:.0f} s.",
@@ -297,7 +306,9 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     axes[0][0].set_ylabel("test accuracy (%)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    atomic_write_bytes(path, buf.getvalue())
     plt.close(fig)
 
 
