@@ -24,10 +24,14 @@ _FLOAT32_EXACT = 1 << 24  # every integer below this is a float32
 _TF32_EXACT = 1 << 11  # TF32 keeps 11 significant bits of each input (cuDNN convs use it)
 
 
-def integer_dtype(terms: int, a_max: int, b_max: int) -> torch.dtype:
+def integer_dtype(terms: int, a_max: int, b_max: int, device: torch.device) -> torch.dtype:
     """The float dtype that sums ``terms`` products of codes up to ``a_max`` x ``b_max`` in
-    magnitude exactly, in any order: float32 while every partial sum is below 2^24 (and each
-    code survives TF32's inputs), else float64 (exact to 2^53)."""
+    magnitude exactly, in any order: on the CPU float32 while every partial sum is below 2^24
+    (and each code survives TF32's inputs), else float64 (exact to 2^53). On an accelerator
+    always float64: its float32 convolutions may run as Winograd or FFT transforms (or TF32),
+    whose rounding is not an integer sum's."""
+    if device.type != "cpu":
+        return torch.float64
     if max(a_max, b_max) <= _TF32_EXACT and terms * a_max * b_max < _FLOAT32_EXACT:
         return torch.float32
     return torch.float64
@@ -170,7 +174,7 @@ class QuantLayerMixin(QuantizerBits):
         lo, hi = aq.quantizer_range
         a_step = aq.scale.detach().reshape(())
         w_codes, w_step = wq.codes(self.weight)
-        dtype = integer_dtype(self.weight[0].numel(), code_max(aq), code_max(wq))
+        dtype = integer_dtype(self.weight[0].numel(), code_max(aq), code_max(wq), x.device)
         acc = op(code_values(x, a_step, lo, hi).to(dtype), w_codes.to(dtype), None)
         shape = (1, -1) + (1,) * (acc.dim() - 2) if isinstance(self, nn.Conv2d) else (-1,)
         factor = (a_step.double() * w_step.double().reshape(-1)).reshape(shape)

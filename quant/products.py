@@ -56,7 +56,7 @@ class QProduct(QuantizerBits, nn.Module):
             return product(self.role, aq(a), bq(b))
         # No gradient to carry: the integer model's computation (see QuantLayerMixin._forward),
         # exact codes product, one float64 rescale by the two steps.
-        dtype = integer_dtype(a.shape[-1], code_max(aq), code_max(bq))
+        dtype = integer_dtype(a.shape[-1], code_max(aq), code_max(bq), a.device)
         codes = [
             code_values(x, q.scale.detach().reshape(()), *q.quantizer_range).to(dtype)
             for q, x in ((aq, a), (bq, b))
