@@ -356,3 +356,15 @@ def test_bitserial_fit_never_beats_the_measured_peak():
                for m, n, k, w, a in shapes]  # fmt: skip
     fit = fit_bitserial(timings, 2e-6, 1, 1 << 20, peak_words_per_s=1e10)
     assert fit["binary_words_per_s"] == pytest.approx(1e10)
+
+
+@pytest.mark.parametrize("name", ["cpu-bitserial", "cpu-int8", "cpu-fp32", "cpu-best"])
+def test_shipped_word_rate_is_not_above_the_peak_its_note_quotes(name):
+    # A note that calls the AND+POPCNT loop a peak must not sit beside a faster fitted rate.
+    hw = load_hardware(name)
+    note = hw.sources["binary_words_per_s"]
+    if "peak AND+POPCNT loop" in note:
+        peak = float(note.split("peak AND+POPCNT loop ")[1].split(" words/s")[0])
+        assert hw.binary_words_per_s <= peak * 1.001
+    else:
+        assert "x the loop timed in the same run" in note and "not a rate" in note
