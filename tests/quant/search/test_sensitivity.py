@@ -183,3 +183,15 @@ def test_replayed_outputs_changed_in_place_are_put_back():
     whole = layer_sensitivity(model, data, names, (2, 4, 8), (2, 8), reuse_prefix=False, **kw)
     assert np.abs(whole[1]).max() > 1e-3
     np.testing.assert_allclose(fast, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_passes_give_the_usual_layout_table():
+    torch.manual_seed(0)
+    model = models.build("resnet_digits").eval()
+    data = load_dataset("digits", seed=0)
+    names = ["conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"]
+    kw = {"samples": 40, "batch_size": 24, "progress": False}
+    fast = layer_sensitivity(model, data, names, (2, 8), (3, 8), **kw)
+    plain = layer_sensitivity(model, data, names, (2, 8), (3, 8), channels_last=False, **kw)
+    assert np.abs(plain).max() > 1e-3
+    np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-7)
