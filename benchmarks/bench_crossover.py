@@ -16,7 +16,8 @@ against integer math once per shape and width pair.
 
 It then runs the **exported integer ResNet-18** (224x224, batch 1; ``quant.integer_model`` of a
 uniformly quantized torchvision-style ResNet-18, every conv and the FC on ``hwsim.kernels``,
-the glue in float64) at W{b}A{b} for b in 2..8 against the torch fp32 ResNet-18 in the same run.
+the glue in the model's float32, the rescale in float64) at W{b}A{b} for b in 2..8 against the
+torch fp32 ResNet-18 in the same run.
 
 Writes ``benchmarks/results/crossover.csv``, ``crossover_resnet18.csv`` and a summary
 ``crossover.md``. Run: ``python benchmarks/bench_crossover.py [--quick] [--threads 2]``.

@@ -15,6 +15,7 @@ shapes_4d = st.tuples(*(st.integers(1, 5) for _ in range(4)))
 floats = st.floats(-50, 50, allow_nan=False, width=64)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("threaded", [False, True])
 @given(
     data=st.data(),
@@ -25,13 +26,18 @@ floats = st.floats(-50, 50, allow_nan=False, width=64)
     channels_last=st.booleans(),
 )
 def test_quantize_equals_torch_round_clamp(
-    threaded, data, shape, step, bits, signed, channels_last
+    dtype, threaded, data, shape, step, bits, signed, channels_last
 ):
-    x = torch.from_numpy(data.draw(hnp.arrays(np.float64, shape, elements=floats)))
+    # In float32 torch divides and rounds in float32 (a step tensor of the input's dtype, as a
+    # quantizer's is): the glue must too, or a float32 tie splits from its float64 quotient.
+    x = torch.from_numpy(data.draw(hnp.arrays(np.float64, shape, elements=floats))).to(dtype)
+    if data.draw(st.booleans()):  # exact ties of the float32 or float64 quotient
+        k = data.draw(hnp.arrays(np.int64, shape, elements=st.integers(-300, 300)))
+        x = (torch.from_numpy(k) + 0.5).to(dtype) * torch.tensor(step, dtype=dtype)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     lo, hi = (-(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    want = torch.clamp(torch.round(x / step), lo, hi).numpy()
+    want = torch.clamp(torch.round(x / torch.tensor(step, dtype=dtype)), lo, hi).numpy()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(glue, "PARALLEL_MIN_ELEMENTS", 0 if threaded else 1 << 30)
         got = glue.quantize_activations(x.numpy(), step, lo, hi, np.int8 if signed else np.uint8)
