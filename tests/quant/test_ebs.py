@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -33,6 +33,8 @@ def _random_table(rng, names, w, a) -> CostTable:
 
 
 @given(seeds, candidate_sets, candidate_sets)
+# A near-zero gradient whose float32 rounding (1.4e-5 at costs up to 100) broke a fixed 1e-5 bound.
+@example(141, [2, 3, 4], [2])
 def test_expected_cost_is_the_brute_force_expectation(seed, w_cands, a_cands) -> None:
     model = ebs.convert(_tiny(seed), w_cands, a_cands)
     layers = ebs.ebs_layers(model)
@@ -64,8 +66,10 @@ def test_expected_cost_is_the_brute_force_expectation(seed, w_cands, a_cands) ->
     params = [p for m in layers.values() for p in (m.w_logits, m.a_logits)]
     g_got = torch.autograd.grad(got, params)
     g_brute = torch.autograd.grad(brute, params)
+    # float32 strengths: the gradient's rounding scales with the costs it weighs (up to 100 here).
+    atol = 1e-6 * float(costs.abs().max())
     for a, b in zip(g_got, g_brute, strict=True):
-        torch.testing.assert_close(a.double(), b.double(), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a.double(), b.double(), rtol=1e-5, atol=atol)
 
 
 @given(seeds, candidate_sets, candidate_sets)
