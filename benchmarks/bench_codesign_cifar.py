@@ -126,6 +126,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--gpu", action="store_true", help="the GPU target (50,000 images, CUDA)")
     ap.add_argument("--keep", default=None, help="work folder to keep (default: a temp folder)")
+    ap.add_argument(
+        "--tag", default="", help="suffix of the results file (a run with --extra arguments)"
+    )
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more codesign args")
     args = ap.parse_args()
     sizes, device = (GPU, "cuda") if args.gpu else (CPU, "cpu")
@@ -160,7 +163,7 @@ def main() -> None:
         "gpu": gpu_name,
         "results_csv": results,
     }
-    path = RESULTS / f"codesign_cifar_{record['target']}.json"
+    path = RESULTS / f"codesign_cifar_{record['target']}{'_' + args.tag if args.tag else ''}.json"
     from hwsim.io import atomic_write_text
 
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")

@@ -107,18 +107,43 @@ def quantize_layers(
     return model
 
 
+_torch_threads = 1
+
+
+def set_torch_threads(threads: int) -> None:
+    """The intra-op threads torch's quantization work uses (training, sensitivity, calibration;
+    :func:`torch_threads` and :func:`quant.train.deterministic`). One by default: on a shared
+    CPU a small network's passes ran up to 30x slower on two threads; on dedicated cores a
+    CIFAR-size network gains (ResNet-20, batch 256: 1.6-2x on two quiet cores, measured)."""
+    from hwsim.errors import check
+
+    check(
+        isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1,
+        "threads",
+        threads,
+        "must be an integer >= 1",
+    )
+    global _torch_threads
+    _torch_threads = threads
+
+
+def default_torch_threads() -> int:
+    """The thread count :func:`set_torch_threads` chose (1 unless set)."""
+    return _torch_threads
+
+
 @contextlib.contextmanager
-def torch_threads(threads: int = 1) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` inside the block (restored after).
+def torch_threads(threads: int | None = None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` (default: :func:`default_torch_threads`)
+    inside the block, restored after.
 
     Set on entry, not once per process: a parallel Numba kernel (every ``hwsim`` cost model)
     shares the OpenMP runtime with torch and leaves it at Numba's thread count, and torch's
     elementwise ops then ran 12x slower on the shared 2-core machine (measured: ``mse_scale``
-    and conv2d after ``hardware_costs``). The networks quantized here are small enough that
-    one thread is also the fastest setting under load (see :func:`quant.train.deterministic`).
+    and conv2d after ``hardware_costs``).
     """
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads or _torch_threads)
     try:
         yield
     finally:

@@ -40,13 +40,18 @@ def set_seed(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def deterministic(threads: int | None = 1) -> Iterator[None]:
+def deterministic(threads: int | None = 0) -> Iterator[None]:
     """Deterministic torch kernels inside the block (restoring the previous settings).
 
-    ``threads`` caps torch's intra-op threads: the networks trained here are so small that
-    thread synchronisation costs more than it saves, badly so on a shared CPU (one thread
-    was ~30x faster than two per step on the 2-core machine under load).
+    ``threads`` caps torch's intra-op threads (``0``: :func:`quant.model.default_torch_threads`,
+    one unless set; ``None``: left as it is): the digits networks are so small that thread
+    synchronisation costs more than it saves, badly so on a shared CPU (one thread was ~30x
+    faster than two per step on the 2-core machine under load).
     """
+    from quant.model import default_torch_threads
+
+    if threads == 0:
+        threads = default_torch_threads()
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     n_threads = torch.get_num_threads()

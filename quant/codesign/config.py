@@ -29,7 +29,9 @@ class CodesignConfig:
     Scale: ``checkpoint`` is the user's float baseline (else one is trained for
     ``baseline_epochs`` and cached); ``device`` runs training, sensitivity and fine-tuning
     (``auto``: CUDA when there is one); ``image_size`` sets an image folder's resolution (default:
-    the model's); ``workers`` loads batches in that many processes; ``finetune_steps`` replaces
+    the model's); ``workers`` loads batches in that many processes; ``threads`` is torch's
+    intra-op threads for the CPU work (one by default, the fastest on a shared machine; the
+    cores on a dedicated one); ``finetune_steps`` replaces
     ``epochs`` of fine-tuning by that many steps; ``sensitivity`` is ``loss`` (one pass per
     option) or ``hessian`` (second order, ``hessian_probes`` per batch), both on ``samples``
     calibration images in batches of ``calibration_batch``.
@@ -53,6 +55,7 @@ class CodesignConfig:
     device: str = "auto"
     image_size: int | None = None
     workers: int = 0
+    threads: int = 1
     finetune_steps: int | None = None
     sensitivity: str = "loss"
     calibration_batch: int = 256
@@ -96,7 +99,7 @@ class CodesignConfig:
             f"must be among the candidates {cands}",
         )
         check(self.samples >= 1, "samples", self.samples, "must be >= 1")
-        for name in ("workers", "calibration_batch", "hessian_probes", "image_size"):
+        for name in ("workers", "threads", "calibration_batch", "hessian_probes", "image_size"):
             value = getattr(self, name)
             low = 0 if name == "workers" else 1
             check(

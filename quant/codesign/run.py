@@ -215,6 +215,10 @@ def run_codesign(
 
     ``out``: the run folder, where each stage's result is written as it is done
     (:mod:`quant.codesign.stages`); a run with the same ``out`` resumes from them."""
+    from quant.model import default_torch_threads, set_torch_threads
+
+    threads_before = default_torch_threads()
+    set_torch_threads(config.threads)
     try:
         return _run(config, progress, out)
     except KeyboardInterrupt:
@@ -238,6 +242,8 @@ def run_codesign(
             f"kept {kept}; no policy was written; run the same command again to start over"
             + (" from the cached baseline" if cached.is_file() else "")
         ) from None
+    finally:
+        set_torch_threads(threads_before)
 
 
 def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> CodesignResult:

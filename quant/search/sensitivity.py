@@ -84,7 +84,7 @@ def mean_loss(model: nn.Module, batches: Batches) -> float:
 
 
 @torch.no_grad()
-@torch_threads()  # one thread, set after any Numba kernel has reset it (see torch_threads)
+@torch_threads()  # set after any Numba kernel has reset it (see torch_threads)
 def layer_sensitivity(
     model: nn.Module,
     data: Any,

@@ -95,6 +95,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="data-loading worker processes (default: %(default)s: in the main process)",
     )
     p.add_argument(
+        "--threads",
+        type=int,
+        default=d.threads,
+        help="torch threads for training and sensitivity on the CPU (default: %(default)s, the "
+        "fastest on a shared machine; the number of cores when they are yours)",
+    )
+    p.add_argument(
         "--sensitivity",
         choices=SENSITIVITIES,
         default=d.sensitivity,
@@ -146,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         image_size=args.image_size,
         workers=args.workers,
+        threads=args.threads,
         sensitivity=args.sensitivity,
         samples=args.samples,
         calibration_batch=args.calibration_batch,

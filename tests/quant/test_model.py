@@ -130,3 +130,30 @@ def test_quantize_model_runs_on_one_thread_whatever_numba_left():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_set_torch_threads_is_what_quantize_model_and_training_use():
+    """``set_torch_threads`` (codesign's ``--threads``) is the count the torch work runs on;
+    a bad count is refused by name."""
+    from hwsim import HwsimError
+    from quant.model import default_torch_threads, set_torch_threads
+    from quant.train import deterministic
+
+    seen = []
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+    net[1].register_forward_pre_hook(lambda m, a: seen.append(torch.get_num_threads()))
+    before, chosen = torch.get_num_threads(), default_torch_threads()
+    try:
+        set_torch_threads(2)
+        quantize_model(net, {"0": (4, 4), "3": (4, 4)}, calibration=torch.rand(4, 1, 8, 8))
+        with deterministic():
+            assert torch.get_num_threads() == 2
+        assert seen == [2]
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(HwsimError, match="threads"):
+                set_torch_threads(bad)
+    finally:
+        set_torch_threads(chosen)
+        torch.set_num_threads(before)
+    with deterministic():
+        assert torch.get_num_threads() == 1

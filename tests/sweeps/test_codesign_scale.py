@@ -118,7 +118,7 @@ def test_a_different_config_is_refused_in_the_same_folder(setup, capsys):
     assert not out.exists()  # nothing is written before the first stage...
     Stages(out, config).write_json("baseline.json", {"accuracy": 0.5})
     assert (out / "stages" / "config.json").is_file()  # ...which claims the folder
-    Stages(out, CodesignConfig(model="mlp_digits", samples=10, device="cuda", workers=3))
+    Stages(out, CodesignConfig(model="mlp_digits", samples=10, device="cuda", workers=3, threads=2))
     with pytest.raises(HwsimError) as err:
         Stages(out, CodesignConfig(model="mlp_digits", samples=12, device="cpu"))
     assert err.value.field == "out" and "['samples']" in err.value.reason
@@ -168,3 +168,12 @@ def test_cuda_model_exports_to_the_cpu_integer_model(setup):
     assert next(q.parameters()).is_cuda
     exported = export(q, x)
     assert exported.integer_model(x.numpy()).shape == (16, 10)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5])
+def test_threads_is_validated_by_name(bad):
+    from quant.codesign import CodesignConfig
+
+    with pytest.raises(HwsimError) as err:
+        CodesignConfig(model="mlp_digits", threads=bad)
+    assert err.value.field == "threads" and err.value.value == bad
