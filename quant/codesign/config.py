@@ -31,7 +31,9 @@ class CodesignConfig:
     (``auto``: CUDA when there is one); ``image_size`` sets an image folder's resolution (default:
     the model's); ``workers`` loads batches in that many processes; ``threads`` is torch's
     intra-op threads for the CPU work (one by default, the fastest on a shared machine; the
-    cores on a dedicated one); ``finetune_steps`` replaces
+    cores on a dedicated one); ``processes`` splits the loss sensitivity's layers over that
+    many worker processes (``None``: the cores, when the scan is long enough to pay; the table
+    is the same bit for bit); ``finetune_steps`` replaces
     ``epochs`` of fine-tuning by that many steps; ``sensitivity`` is ``loss`` (one pass per
     option) or ``hessian`` (second order, ``hessian_probes`` per batch), both on ``samples``
     calibration images in batches of ``calibration_batch``.
@@ -56,6 +58,7 @@ class CodesignConfig:
     image_size: int | None = None
     workers: int = 0
     threads: int = 1
+    processes: int | None = None
     finetune_steps: int | None = None
     sensitivity: str = "loss"
     calibration_batch: int = 256
@@ -99,6 +102,17 @@ class CodesignConfig:
             f"must be among the candidates {cands}",
         )
         check(self.samples >= 1, "samples", self.samples, "must be >= 1")
+        check(
+            self.processes is None
+            or (
+                isinstance(self.processes, int)
+                and not isinstance(self.processes, bool)
+                and self.processes >= 1
+            ),
+            "processes",
+            self.processes,
+            "must be an integer >= 1 (or None: the cores, when the scan is long)",
+        )
         for name in ("workers", "threads", "calibration_batch", "hessian_probes", "image_size"):
             value = getattr(self, name)
             low = 0 if name == "workers" else 1

@@ -186,7 +186,15 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
             )
         else:
             sens = layer_sensitivity(
-                base, data, names, cands, cands, progress=False, log=log, **common
+                base,
+                data,
+                names,
+                cands,
+                cands,
+                progress=False,
+                log=log,
+                processes=cfg.processes,
+                **common,
             )
         stages.write_array("sensitivity.npy", sens)
     return Prepared(data, base, float(done["accuracy"]), workload, sens)

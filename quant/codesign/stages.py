@@ -23,7 +23,7 @@ from hwsim.errors import HwsimError
 from hwsim.io import atomic_write_bytes, atomic_write_text
 
 # Fields that change where or how fast a run goes, not what it computes.
-RUNTIME_FIELDS = ("device", "workers", "threads", "method_config")
+RUNTIME_FIELDS = ("device", "workers", "threads", "processes", "method_config")
 
 
 def config_record(cfg: Any) -> dict[str, Any]:

@@ -44,6 +44,9 @@ DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256
 SENSITIVITIES = ("loss", "hessian")
 LOG_EVERY_S = 30.0
+# A scan estimated below this many seconds on one core runs in this process: starting a worker
+# (a fresh interpreter importing torch) costs a few seconds.
+SPLIT_MIN_S = 30.0
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -100,6 +103,8 @@ def layer_sensitivity(
     log: Callable[[str], None] | None = None,
     reuse_prefix: bool = True,
     channels_last: bool = True,
+    processes: int | None = 1,
+    scan: Sequence[str] | None = None,
 ) -> np.ndarray:
     """Loss increase ``[layer, w option, a option]`` of the float ``model`` quantized at
     ``reference`` bits, when one layer at a time moves to each candidate pair.
@@ -107,8 +112,35 @@ def layer_sensitivity(
     ``log``, if given, gets a line with the layers done and an estimate of the time left, at
     most every :data:`LOG_EVERY_S` seconds. ``reuse_prefix=False`` runs every option's pass
     through the whole network (the plain definition the replayed prefix is tested against);
-    ``channels_last=False`` keeps the passes on the CPU in the usual layout."""
+    ``channels_last=False`` keeps the passes on the CPU in the usual layout.
+
+    ``processes`` splits the layers over that many worker processes, each on one torch thread
+    (``None``: the CPU's cores when the scan would take over :data:`SPLIT_MIN_S` on one). A
+    layer's row does not depend on which layers share its process, and each process does the
+    same arithmetic on one thread, so the table is the same bit for bit: unlike more torch
+    threads, whose sums change order. ``scan`` (a worker's share) measures only those of
+    ``layer_names``, in their order, with all of ``layer_names`` at ``reference`` around them."""
     w_opts, a_opts, ref = _options(w_bits, a_bits, reference)
+    check(
+        processes is None
+        or (isinstance(processes, int) and not isinstance(processes, bool) and processes >= 1),
+        "processes",
+        processes,
+        "must be None or an integer >= 1",
+    )
+    rows = (
+        list(range(len(layer_names)))
+        if scan is None
+        else [list(layer_names).index(n) for n in scan]
+    )
+    if processes != 1 and len(rows) > 1 and scan is None and model_device(model).type == "cpu":
+        split = _split_scan(
+            model, data, layer_names, w_bits, a_bits, processes, log,
+            reference=reference, samples=samples, batch_size=batch_size, workers=workers,
+            reuse_prefix=reuse_prefix, channels_last=channels_last,
+        )  # fmt: skip
+        if split is not None:
+            return split
     batches = calibration_batches(model, data, samples, batch_size, workers)
     qmodel, layers, inputs, operands = _reference_model(model, batches, layer_names, ref)
     if channels_last and model_device(qmodel).type == "cpu":
@@ -124,7 +156,8 @@ def layer_sensitivity(
     prefix = _Prefix(qmodel, batches, reuse_prefix)
     out = np.empty((len(layer_names), len(w_opts), len(a_opts)))
     began = last = time.perf_counter()
-    total = len(layer_names) * len(w_opts) * len(a_opts)
+    total = len(rows) * len(w_opts) * len(a_opts)
+    wanted = set(rows)
     bar = tqdm(
         total=total,
         desc="sensitivity",
@@ -133,7 +166,8 @@ def layer_sensitivity(
     )
     try:
         # In forward order, so each layer's prefix extends the one recorded before it.
-        for done, li in enumerate(prefix.order([layers[n] for n in layer_names]), start=1):
+        order = [li for li in prefix.order([layers[n] for n in layer_names]) if li in wanted]
+        for done, li in enumerate(order, start=1):
             layer = layers[layer_names[li]]
             prefix.reach(layer)
             wq, aq = layer.weight_quantizer, layer.act_quantizer
@@ -153,14 +187,75 @@ def layer_sensitivity(
             wq.bits, aq.bits = ref
             wq.scale.data, aq.scale.data = saved
             now = time.perf_counter()
-            if log is not None and now - last >= LOG_EVERY_S and done < len(layer_names):
-                left = (now - began) / done * (len(layer_names) - done)
-                log(f"sensitivity: {done}/{len(layer_names)} layers, about {left:.0f} s left")
+            if log is not None and now - last >= LOG_EVERY_S and done < len(rows):
+                left = (now - began) / done * (len(rows) - done)
+                log(f"sensitivity: {done}/{len(rows)} layers, about {left:.0f} s left")
                 last = now
     finally:
         prefix.close()
         bar.close()
-    return out
+    return out[rows]
+
+
+def _split_scan(
+    model: nn.Module,
+    data: Any,
+    layer_names: Sequence[str],
+    w_bits: Sequence[int],
+    a_bits: Sequence[int],
+    processes: int | None,
+    log: Callable[[str], None] | None,
+    **kwargs: Any,
+) -> np.ndarray | None:
+    """:func:`layer_sensitivity` with contiguous runs of layers in worker processes, or
+    ``None`` when the scan stays here (a daemon process cannot start workers; a short scan
+    does not pay for them)."""
+    import itertools
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from types import SimpleNamespace
+
+    if mp.current_process().daemon:
+        return None
+    x, y = calibration_split(data, kwargs["samples"], workers=kwargs.pop("workers"))
+    if processes is None:
+        batch = x[: kwargs["batch_size"]]
+        was_training = model.training
+        t0 = time.perf_counter()
+        model.eval()(batch)
+        one_pass = (time.perf_counter() - t0) * len(x) / len(batch)
+        model.train(was_training)
+        options = len(set(w_bits)) * len(set(a_bits))
+        if one_pass * options * len(layer_names) < SPLIT_MIN_S:
+            return None
+        processes = os.cpu_count() or 1
+    processes = min(processes, len(layer_names))
+    if processes == 1:
+        return None
+    # A layer's passes run the network from it on (the part before is replayed), so in
+    # forward order the earlier layers cost more: split the layers at equal shares of the
+    # suffix lengths, not of their count.
+    suffix = np.arange(len(layer_names), 0, -1, dtype=float)
+    share = np.concatenate([[0.0], np.cumsum(suffix)]) / suffix.sum()
+    bounds = [0, *np.searchsorted(share, np.arange(1, processes) / processes), len(layer_names)]
+    runs = [list(layer_names[a:b]) for a, b in itertools.pairwise(bounds) if b > a]
+    subset = SimpleNamespace(x_train=x, y_train=y)
+    if log is not None:
+        log(f"sensitivity: {len(layer_names)} layers over {processes} processes")
+    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
+        parts = pool.map(
+            _scan_part,
+            [(model, subset, list(layer_names), run, w_bits, a_bits, kwargs) for run in runs],
+        )
+        return np.concatenate(list(parts))
+
+
+def _scan_part(job: tuple) -> np.ndarray:
+    model, subset, names, run, w_bits, a_bits, kwargs = job
+    return layer_sensitivity(
+        model, subset, names, w_bits, a_bits, progress=False, scan=run, **kwargs
+    )
 
 
 class _StopForward(Exception):

@@ -170,10 +170,11 @@ def test_cuda_model_exports_to_the_cpu_integer_model(setup):
     assert exported.integer_model(x.numpy()).shape == (16, 10)
 
 
+@pytest.mark.parametrize("field", ["threads", "processes"])
 @pytest.mark.parametrize("bad", [0, -2, 1.5])
-def test_threads_is_validated_by_name(bad):
+def test_threads_and_processes_are_validated_by_name(field, bad):
     from quant.codesign import CodesignConfig
 
     with pytest.raises(HwsimError) as err:
-        CodesignConfig(model="mlp_digits", threads=bad)
-    assert err.value.field == "threads" and err.value.value == bad
+        CodesignConfig(model="mlp_digits", **{field: bad})
+    assert err.value.field == field and err.value.value == bad

@@ -195,3 +195,35 @@ def test_channels_last_passes_give_the_usual_layout_table():
     plain = layer_sensitivity(model, data, names, (2, 8), (3, 8), channels_last=False, **kw)
     assert np.abs(plain).max() > 1e-3
     np.testing.assert_allclose(fast, plain, rtol=1e-5, atol=1e-7)
+
+
+def test_layers_split_over_processes_give_the_same_table_bit_for_bit():
+    """Two worker processes (each on one thread) compute exactly the one-process table: a
+    layer's row does not depend on the layers beside it. A short scan stays in-process."""
+    torch.manual_seed(0)
+    model = models.build("resnet_digits").eval()
+    data = load_dataset("digits", seed=0)
+    names = ["conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"]
+    kw = {"samples": 40, "batch_size": 24, "progress": False}
+    lines = []
+    one = layer_sensitivity(model, data, names, (2, 8), (3, 8), **kw)
+    two = layer_sensitivity(model, data, names, (2, 8), (3, 8), processes=2, log=lines.append, **kw)
+    assert np.abs(one).max() > 1e-3
+    np.testing.assert_array_equal(two, one)
+    assert lines == ["sensitivity: 4 layers over 2 processes"]
+    lines.clear()
+    auto = layer_sensitivity(
+        model, data, names, (2, 8), (3, 8), processes=None, log=lines.append, **kw
+    )
+    np.testing.assert_array_equal(auto, one)
+    assert lines == []  # a scan of a fraction of a second is not worth a worker
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_processes_is_validated_by_name(setup, bad):
+    from hwsim import HwsimError
+
+    model, data, names = setup
+    with pytest.raises(HwsimError) as err:
+        layer_sensitivity(model, data, names, (2, 8), (4, 8), processes=bad, progress=False)
+    assert err.value.field == "processes"
