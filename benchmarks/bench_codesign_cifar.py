@@ -91,9 +91,9 @@ def unit_epoch_seconds(folder: Path, device: str) -> float:
 
 def codesign_seconds(
     folder: Path, sizes: dict, device: str, out: Path, extra: list[str]
-) -> tuple[float, float]:
+) -> tuple[float, float, list[str]]:
     """Wall and CPU time (user + system) of the CLI in a fresh process with an empty baseline
-    cache."""
+    cache, and its stage log lines (echoed as they come): where the time went."""
     cmd = [
         sys.executable,
         "-m",
@@ -116,10 +116,18 @@ def codesign_seconds(
     env = dict(os.environ, HWSIM_CACHE=str(out.parent / "cache"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT)
+    stages = []
+    with subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, text=True) as proc:
+        for line in proc.stderr:
+            sys.stderr.write(line)
+            if "] codesign: " in line:
+                stages.append(line.rstrip())
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, stages
 
 
 def main() -> None:
@@ -137,7 +145,7 @@ def main() -> None:
         folder = write_cifar_folder(work / "cifar", sizes["train"], sizes["test"])
         load_before = os.getloadavg()
         unit = unit_epoch_seconds(folder, device)
-        wall, cpu = codesign_seconds(folder, sizes, device, work / "run", list(args.extra))
+        wall, cpu, stages = codesign_seconds(folder, sizes, device, work / "run", list(args.extra))
         load_after = os.getloadavg()
         results = (work / "run" / "results.csv").read_text()
     gpu_name = None
@@ -161,6 +169,7 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "gpu": gpu_name,
+        "stage_log": stages,
         "results_csv": results,
     }
     path = RESULTS / f"codesign_cifar_{record['target']}{'_' + args.tag if args.tag else ''}.json"

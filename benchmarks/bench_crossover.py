@@ -155,9 +155,9 @@ def run_layers(bit_pairs, repeats: int, peak_words: float) -> pd.DataFrame:
 
 def run_resnet18(widths, repeats: int, rounds: int = 3) -> pd.DataFrame:
     """The exported integer ResNet-18 at each width against torch fp32. Each round builds every
-    width's integer model afresh and times the widths in turn: one width's time moved by up to
-    30 % between two builds in one quiet run (where its buffers land), so a single build can
-    make one width look slower than the next. The row keeps the best round and the worst."""
+    width's integer model afresh and times the widths in turn: one width's time moved by 30 %
+    between two builds in one quiet run (cause not pinned down), so a single build can make
+    one width look slower than the next. The row keeps the best round and the worst."""
     from models import build
     from quant import quantize_model
     from quant.export import integer_model

@@ -217,6 +217,8 @@ def _split_scan(
     from types import SimpleNamespace
 
     if mp.current_process().daemon:
+        if processes is not None and log is not None:
+            log(f"sensitivity: in this process, not {processes} (a daemon cannot start workers)")
         return None
     x, y = calibration_split(data, kwargs["samples"], workers=kwargs.pop("workers"))
     if processes is None:
@@ -229,7 +231,7 @@ def _split_scan(
         options = len(set(w_bits)) * len(set(a_bits))
         if one_pass * options * len(layer_names) < SPLIT_MIN_S:
             return None
-        processes = os.cpu_count() or 1
+        processes = len(os.sched_getaffinity(0))  # the cores this process may run on
     processes = min(processes, len(layer_names))
     if processes == 1:
         return None
