@@ -1,4 +1,10 @@
-"""Bit policies: per-layer (weight bits, activation bits), plus measured bitplane statistics.
+"""Bit policies: per-layer (weight bits, activation bits) and the encoding of each operand, plus
+measured bitplane statistics.
+
+Each operand of a layer is ``unsigned``, ``signed`` (two's complement) or ``bipolar`` (+-1 in
+one bit; :mod:`hwsim.encoding`). A layer without one has the convention every policy had
+before encodings existed: signed weights and unsigned activations (the kernels' and the
+quantizers' defaults); a policy file without encodings reads that way.
 
 Statistics are what data-dependent hardware (Bit-Pragmatic, dynamic Stripes) needs to know of
 the real tensors: the density of each bitplane and, per group of ``group_size`` activation lanes,
@@ -16,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING, check_encoding
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.io import atomic_write_text
 from hwsim.workload import Workload
@@ -112,10 +119,16 @@ class BitPolicy:
     row (two activations, e.g. attention ``Q K^T``) the pair is the bits of both operands:
     ``w_bits`` those of the second (``K^T``, ``V``: it takes the weight's place in the
     hardware), ``a_bits`` those of the first.
+
+    ``encodings`` maps a layer to ``(w_encoding, a_encoding)``; a layer not in it (or an
+    operand given as None) has the default: ``signed`` weights, ``unsigned`` activations. Only
+    non-default entries are kept. A float (32-bit) operand has no encoding; ``bipolar`` needs
+    1 bit.
     """
 
     bits: dict[str, tuple[int, int]]
     stats: dict[str, LayerStats] = field(default_factory=dict)
+    encodings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check(
@@ -135,11 +148,40 @@ class BitPolicy:
         self.bits = clean
         for name in self.stats:
             check(name in clean, "policy.stats", name, "statistics for a layer with no bits")
+        check(
+            isinstance(self.encodings, Mapping),
+            "policy.encodings",
+            type(self.encodings).__name__,
+            "must be a mapping of layer name to (w_encoding, a_encoding)",
+        )
+        encs: dict[str, tuple[str, str]] = {}
+        for name, pair in self.encodings.items():
+            name = str(name)
+            check(name in clean, "policy.encodings", name, "an encoding for a layer with no bits")
+            if not isinstance(pair, Sequence) or isinstance(pair, str) or len(pair) != 2:
+                raise HwsimError(
+                    f"policy[{name}].encoding", pair, "must be a pair (w_encoding, a_encoding)"
+                )
+            w_b, a_b = clean[name]
+            w_e = _layer_encoding(f"policy[{name}].w_encoding", pair[0], w_b, DEFAULT_W_ENCODING)
+            a_e = _layer_encoding(f"policy[{name}].a_encoding", pair[1], a_b, DEFAULT_A_ENCODING)
+            if (w_e, a_e) != (DEFAULT_W_ENCODING, DEFAULT_A_ENCODING):
+                encs[name] = (w_e, a_e)
+        self.encodings = encs
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def uniform(cls, workload: Workload, w_bits: int, a_bits: int) -> BitPolicy:
-        return cls({n: (w_bits, a_bits) for n in workload.layer_names})
+    def uniform(
+        cls,
+        workload: Workload,
+        w_bits: int,
+        a_bits: int,
+        w_encoding: str | None = None,
+        a_encoding: str | None = None,
+    ) -> BitPolicy:
+        names = workload.layer_names
+        encs = {n: (w_encoding, a_encoding) for n in names} if w_encoding or a_encoding else {}
+        return cls({n: (w_bits, a_bits) for n in names}, encodings=encs)
 
     @classmethod
     def from_arrays(
@@ -174,6 +216,22 @@ class BitPolicy:
     def __getitem__(self, name: str) -> tuple[int, int]:
         return self.bits[name]
 
+    def encoding(self, name: str) -> tuple[str, str]:
+        """``(w_encoding, a_encoding)`` of layer ``name`` (the defaults where none was set)."""
+        if name not in self.bits:
+            raise HwsimError("policy.layer", name, "no such layer in the policy")
+        return self.encodings.get(name, (DEFAULT_W_ENCODING, DEFAULT_A_ENCODING))
+
+    def encoding_arrays(self, workload: Workload) -> tuple[list[str], list[str]]:
+        """``(w_encodings, a_encodings)`` in the workload's layer order."""
+        self.check_matches(workload)
+        pairs = [self.encoding(n) for n in workload.layer_names]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def with_encodings(self, encodings: Mapping[str, tuple[str | None, str | None]]) -> BitPolicy:
+        """A copy with the given layers' encodings replaced (None: that operand's default)."""
+        return BitPolicy(dict(self.bits), dict(self.stats), {**self.encodings, **encodings})
+
     def check_matches(self, workload: Workload) -> None:
         """Raise unless the policy names exactly the workload's layers, saying what differs."""
         have, want = set(self.bits), set(workload.layer_names)
@@ -195,7 +253,7 @@ class BitPolicy:
         return w, a
 
     def with_stats(self, stats: Mapping[str, LayerStats]) -> BitPolicy:
-        return BitPolicy(dict(self.bits), {**self.stats, **stats})
+        return BitPolicy(dict(self.bits), {**self.stats, **stats}, dict(self.encodings))
 
     # ---------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
@@ -205,6 +263,7 @@ class BitPolicy:
                 n: {
                     "w_bits": w,
                     "a_bits": a,
+                    **_encoding_dict(self.encodings.get(n)),
                     **({"stats": _stats_dict(self.stats[n])} if n in self.stats else {}),
                 }
                 for n, (w, a) in self.bits.items()
@@ -217,10 +276,13 @@ class BitPolicy:
         check(isinstance(layers, Mapping), "policy.layers", layers, "missing 'layers' mapping")
         bits: dict[str, tuple[int, int]] = {}
         stats: dict[str, LayerStats] = {}
+        encodings: dict[str, tuple[str | None, str | None]] = {}
         for name, entry in layers.items():
             if not isinstance(entry, Mapping) or "w_bits" not in entry or "a_bits" not in entry:
                 raise HwsimError(f"policy.layers[{name}]", entry, "needs w_bits and a_bits")
             bits[name] = (entry["w_bits"], entry["a_bits"])
+            if "w_encoding" in entry or "a_encoding" in entry:
+                encodings[name] = (entry.get("w_encoding"), entry.get("a_encoding"))
             if "stats" in entry:
                 try:
                     stats[name] = LayerStats(**entry["stats"])
@@ -228,7 +290,7 @@ class BitPolicy:
                     raise HwsimError(
                         f"policy.layers[{name}].stats", entry["stats"], str(exc)
                     ) from exc
-        return cls(bits, stats)
+        return cls(bits, stats, encodings)
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
@@ -243,6 +305,29 @@ class BitPolicy:
         except json.JSONDecodeError as exc:
             raise HwsimError("policy path", str(path), f"not valid JSON: {exc}") from exc
         return cls.from_dict(data)
+
+
+def _layer_encoding(field_name: str, value: Any, bits: int, default: str) -> str:
+    """One operand's encoding: None is the default; a float operand keeps the default."""
+    if value is None:
+        return default
+    enc = check_encoding(field_name, value)
+    if bits == FLOAT_BITS:
+        check(enc == default, field_name, value, "a float (32-bit) operand has no encoding")
+        return enc
+    return check_encoding(field_name, enc, bits)
+
+
+def _encoding_dict(pair: tuple[str, str] | None) -> dict[str, str]:
+    """JSON keys of a layer's non-default encodings (none for the defaults: older files)."""
+    if pair is None:
+        return {}
+    out = {}
+    if pair[0] != DEFAULT_W_ENCODING:
+        out["w_encoding"] = pair[0]
+    if pair[1] != DEFAULT_A_ENCODING:
+        out["a_encoding"] = pair[1]
+    return out
 
 
 def _stats_dict(stats: LayerStats) -> dict[str, Any]:

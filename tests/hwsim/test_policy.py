@@ -47,7 +47,19 @@ def policies(draw):
         for n, (wb, ab) in pairs.items()
         if draw(st.booleans())
     }
-    return w, BitPolicy(pairs, stats)
+    encodings = {}
+    for n, (wb, ab) in pairs.items():
+        if draw(st.booleans()):
+            encodings[n] = (draw(operand_encodings(wb)), draw(operand_encodings(ab)))
+    return w, BitPolicy(pairs, stats, encodings)
+
+
+def operand_encodings(b: int):
+    """An encoding a ``b``-bit operand can have (None: the default; float keeps the default)."""
+    if b == 32:
+        return st.none()
+    choices = ["unsigned", "signed"] + (["bipolar"] if b == 1 else [])
+    return st.one_of(st.none(), st.sampled_from(choices))
 
 
 @given(policies())
@@ -193,3 +205,78 @@ def test_load_missing_and_invalid_json(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(HwsimError, match="not valid JSON"):
         BitPolicy.load(tmp_path / "bad.json")
+
+
+# ---------------------------------------------------------------- encodings
+def test_default_encodings_are_signed_weights_unsigned_activations():
+    policy = BitPolicy({"a": (4, 4)})
+    assert policy.encoding("a") == ("signed", "unsigned")
+    with pytest.raises(HwsimError):
+        policy.encoding("zz")
+
+
+def test_old_files_read_with_default_encodings_and_write_unchanged():
+    # A document as every earlier release wrote it: bits only.
+    old = {"format": "hwsim.BitPolicy/1", "layers": {"a": {"w_bits": 1, "a_bits": 1}}}
+    policy = BitPolicy.from_dict(old)
+    assert policy.encoding("a") == ("signed", "unsigned")
+    assert policy.to_dict() == old
+
+
+def test_encodings_round_trip_and_keep_through_with_stats(tmp_path):
+    policy = BitPolicy(
+        {"a": (1, 1), "b": (4, 8), "c": (2, 2)},
+        encodings={"a": ("bipolar", "bipolar"), "b": ("unsigned", "signed"), "c": (None, None)},
+    )
+    assert policy.encoding("a") == ("bipolar", "bipolar")
+    assert policy.encoding("b") == ("unsigned", "signed")
+    assert policy.encoding("c") == ("signed", "unsigned")
+    layers = policy.to_dict()["layers"]
+    assert layers["a"]["w_encoding"] == "bipolar" and layers["a"]["a_encoding"] == "bipolar"
+    assert "w_encoding" not in layers["c"] and "a_encoding" not in layers["c"]
+    assert BitPolicy.load(policy.save(tmp_path / "p.json")) == policy
+    merged = policy.with_stats({"b": valid_stats()})
+    assert merged.encoding("a") == ("bipolar", "bipolar")
+    with pytest.raises(HwsimError):
+        policy.with_encodings({"c": ("bipolar", None)})  # c is 2-bit
+    assert policy.with_encodings({"a": (None, "unsigned")}).encoding("a") == (
+        "signed",
+        "unsigned",
+    )
+
+
+def test_encoding_arrays_follow_the_workload_order():
+    w = small_workload()
+    policy = BitPolicy.uniform(w, 1, 1, "bipolar", "bipolar")
+    assert policy.encoding_arrays(w) == (["bipolar"] * 3, ["bipolar"] * 3)
+    mixed = BitPolicy.uniform(w, 4, 4).with_encodings({"b": ("unsigned", "signed")})
+    assert mixed.encoding_arrays(w) == (
+        ["signed", "unsigned", "signed"],
+        ["unsigned", "signed", "unsigned"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("bits", "pair", "field"),
+    [
+        ((2, 4), ("bipolar", None), "policy[a].w_encoding"),
+        ((4, 2), (None, "bipolar"), "policy[a].a_encoding"),
+        ((4, 4), ("twos", None), "policy[a].w_encoding"),
+        ((32, 4), ("unsigned", None), "policy[a].w_encoding"),
+        ((4, 4), "signed", "policy[a].encoding"),
+    ],
+)
+def test_bad_encodings_name_the_layer_and_operand(bits, pair, field):
+    with pytest.raises(HwsimError) as err:
+        BitPolicy({"a": bits}, encodings={"a": pair})
+    assert err.value.field == field
+
+
+def test_encoding_for_unknown_layer_and_from_dict_errors():
+    with pytest.raises(HwsimError) as err:
+        BitPolicy({"a": (1, 1)}, encodings={"b": ("bipolar", "bipolar")})
+    assert err.value.field == "policy.encodings"
+    doc = {"layers": {"a": {"w_bits": 2, "a_bits": 2, "w_encoding": "bipolar"}}}
+    with pytest.raises(HwsimError) as err:
+        BitPolicy.from_dict(doc)
+    assert err.value.field == "policy[a].w_encoding"
