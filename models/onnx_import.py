@@ -20,6 +20,11 @@ Bits: QONNX ``Quant`` / ``IntQuant`` nodes (their constant ``bitwidth`` input) a
 integer type's width), found on an operand through ops that only move or select values. An
 operand with no quantizer is float (32).
 
+Encodings: a ``Quant`` / ``IntQuant`` operand is ``signed`` or ``unsigned`` as its ``signed``
+attribute says (QONNX's default: signed), a ``BipolarQuant`` operand is ``bipolar`` (+-1), a
+``DequantizeLinear`` operand follows its integer type (``int8`` signed, ``uint8`` unsigned, ...).
+A float operand keeps the policy's default.
+
 A product of two activations becomes an ``act_matmul`` row named ``<module>#matmul`` (its
 second operand's bits stand as the policy's w_bits); a 3-D convolution folds its depth into the
 height. ``ConvTranspose`` is counted as the GEMM it is computed as: every input pixel times the
@@ -63,6 +68,8 @@ _BITS_PRESERVING = _VALUE_PRESERVING | {"MaxPool", "Pad", "Slice", "Relu", "Spli
 
 # Bits of the integer types DequantizeLinear reads (TensorProto enum values).
 _INT_TYPE_BITS = {2: 8, 3: 8, 4: 16, 5: 16, 21: 4, 22: 4, 25: 2, 26: 2}
+# ... and which of them are signed (INT8, INT16, INT4, INT2).
+_SIGNED_INT_TYPES = frozenset({3, 5, 22, 26})
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ def load_onnx(path: str | Path, *, batch: int | None = None, name: str | None = 
     graph = _Graph(onnx, model, batch)
     rows: list[dict[str, Any]] = []
     bits: list[tuple[int, int]] = []
+    encodings: list[tuple[str | None, str | None]] = []
     seen: dict[str, int] = {}
     for node in graph.nodes:
         if node.op_type not in COMPUTE_OPS or node.domain not in ("", "ai.onnx"):
@@ -120,12 +128,16 @@ def load_onnx(path: str | Path, *, batch: int | None = None, name: str | None = 
         row["first"] = int(graph.reads_input(act))
         rows.append(row)
         bits.append((graph.bits(weight), graph.bits(act)))
+        encodings.append((graph.encoding(weight), graph.encoding(act)))
     if not rows:
         raise HwsimError("onnx path", str(path), f"the graph has no {', '.join(COMPUTE_OPS)} node")
     workload = Workload.from_layers(name or path.stem, rows)
     policy = None
     if graph.quantized:
-        policy = BitPolicy(dict(zip(workload.layer_names, bits, strict=True)))
+        policy = BitPolicy(
+            dict(zip(workload.layer_names, bits, strict=True)),
+            encodings=dict(zip(workload.layer_names, encodings, strict=True)),
+        )
     return OnnxModel(workload, policy)
 
 
@@ -289,6 +301,21 @@ class _Graph:
         if width != int(width) or not 1 <= width <= 16:
             raise HwsimError(f"{where}.bitwidth", width, "must be an integer in 1..16")
         return int(width)
+
+    def encoding(self, value: str | None) -> str | None:
+        """The encoding of ``value``'s quantizer (None: no quantizer, the policy's default)."""
+        quantizer = None if value is None else self.quantizer(value)
+        if quantizer is None:
+            return None
+        if quantizer.op_type == "BipolarQuant":
+            return "bipolar"
+        if quantizer.op_type == "DequantizeLinear":
+            elem = self.elem_types.get(quantizer.input[0], 0)
+            return "signed" if elem in _SIGNED_INT_TYPES else "unsigned"
+        signed = _attrs(quantizer).get("signed", 1)  # QONNX Quant: signed unless it says not
+        where = f"node {quantizer.name or quantizer.op_type}.signed"
+        check(signed in (0, 1), where, signed, "must be 0 or 1")
+        return "signed" if signed else "unsigned"
 
     def _scalar(self, value: str, node) -> float:
         from onnx import numpy_helper

@@ -8,10 +8,22 @@ from onnx import TensorProto, helper, numpy_helper
 QONNX_DOMAIN = "qonnx.custom_op.general"
 
 
-def qonnx_graph(w1: int, a1: int, w2: int, a2: int, bipolar: bool):
+def qonnx_graph(
+    w1: int,
+    a1: int,
+    w2: int,
+    a2: int,
+    bipolar: bool,
+    *,
+    x_signed: int = 1,
+    w1_signed: int = 1,
+    bipolar_act: bool = False,
+):
     """input -> Quant(a1) -> Conv(Quant(W, w1)) -> Relu -> Quant(a2) -> MaxPool -> Flatten
     -> MatMul(Quant(W2, w2) or BipolarQuant(W2)) -> MatMul(float weight), as Brevitas exports
-    a QuantConv2d / QuantReLU / QuantLinear chain."""
+    a QuantConv2d / QuantReLU / QuantLinear chain. ``x_signed`` / ``w1_signed`` are the first
+    two Quant nodes' ``signed`` attributes; ``bipolar_act`` puts a BipolarQuant in place of
+    Quant(a2) (a binary activation, as FINN's CNV has)."""
     rng = np.random.default_rng(1)
     inits = []
 
@@ -38,11 +50,15 @@ def qonnx_graph(w1: int, a1: int, w2: int, a2: int, bipolar: bool):
         "BipolarQuant", ["fc.weight", const("bq_s", 1.0)], ["fq"], domain=QONNX_DOMAIN
     )
     nodes = [
-        quant("x", a1, "xq"),
-        quant("conv.weight", w1, "wq"),
+        quant("x", a1, "xq", signed=x_signed),
+        quant("conv.weight", w1, "wq", signed=w1_signed),
         helper.make_node("Conv", ["xq", "wq"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
-        quant("r", a2, "rq", signed=0),
+        (
+            helper.make_node("BipolarQuant", ["r", const("rq_s", 1.0)], ["rq"], domain=QONNX_DOMAIN)
+            if bipolar_act
+            else quant("r", a2, "rq", signed=0)
+        ),
         helper.make_node("MaxPool", ["rq"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
         helper.make_node("Flatten", ["p"], ["f"]),
         bipolar_node if bipolar else quant("fc.weight", w2, "fq"),

@@ -239,6 +239,83 @@ def test_qonnx_quantizers_read_into_the_policy(tmp_path_factory, w1, a1, w2, a2,
     assert (got.workload.M.tolist(), got.workload.N.tolist()) == ([36, 1, 1], [8, 10, 4])
 
 
+@settings(max_examples=20)
+@given(
+    w1=st.integers(1, 16),
+    a1=st.integers(1, 16),
+    w2=st.integers(1, 16),
+    x_signed=st.sampled_from([0, 1]),
+    w1_signed=st.sampled_from([0, 1]),
+    bipolar=st.booleans(),
+    bipolar_act=st.booleans(),
+)
+def test_qonnx_signed_and_bipolar_read_as_encodings(
+    tmp_path_factory, w1, a1, w2, x_signed, w1_signed, bipolar, bipolar_act
+):
+    path = tmp_path_factory.mktemp("q") / "q.onnx"
+    graph = qonnx_graph(
+        w1, a1, w2, 4, bipolar, x_signed=x_signed, w1_signed=w1_signed, bipolar_act=bipolar_act
+    )
+    onnx.save(graph, str(path))
+    policy = load_onnx(path).policy
+    name = {0: "unsigned", 1: "signed"}
+    # Each operand's encoding is what its own quantizer node says, independently.
+    assert policy.encoding("conv") == (name[w1_signed], name[x_signed])
+    fc_w = "bipolar" if bipolar else "signed"  # the fc weight's Quant keeps QONNX's signed=1
+    fc_a = "bipolar" if bipolar_act else "unsigned"  # Quant(a2) says signed=0
+    assert policy.encoding("fc") == (fc_w, fc_a)
+    assert policy["fc"] == (1 if bipolar else w2, 1 if bipolar_act else 4)
+    # The head's operands are float: they keep the policy's defaults.
+    assert policy.encoding("head") == ("signed", "unsigned")
+    # The encodings survive the policy's JSON round trip.
+    assert type(policy).from_dict(policy.to_dict()) == policy
+
+
+def test_quant_without_signed_attribute_is_signed_and_dequantize_follows_its_type(tmp_path):
+    model = qonnx_graph(4, 4, 4, 4, False)
+    for node in model.graph.node:
+        if node.output[0] == "xq":
+            del node.attribute[:]  # QONNX's Quant is signed unless it says otherwise
+    path = tmp_path / "q.onnx"
+    onnx.save(model, str(path))
+    assert load_onnx(path).policy.encoding("conv")[1] == "signed"
+    for elem, want in ((TensorProto.UINT8, "unsigned"), (TensorProto.INT8, "signed")):
+        q = helper.make_tensor_value_info("xq8", elem, [1, 4])
+        graph = helper.make_graph(
+            [
+                helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq8"]),
+                helper.make_node("DequantizeLinear", ["xq8", "s", "zp"], ["xd"]),
+                helper.make_node(
+                    "Quant",
+                    ["w", "s", "z", "b"],
+                    ["wq"],
+                    domain="qonnx.custom_op.general",
+                    signed=0,
+                    narrow=0,
+                    rounding_mode="ROUND",
+                ),
+                helper.make_node("MatMul", ["xd", "wq"], ["y"]),
+            ],
+            "qdq",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            initializer=[
+                numpy_helper.from_array(np.float32(0.1), "s"),
+                helper.make_tensor("zp", elem, [], [0]),
+                numpy_helper.from_array(np.ones((4, 3), np.float32), "w"),
+                numpy_helper.from_array(np.float32(0.0), "z"),
+                numpy_helper.from_array(np.float32(3.0), "b"),
+            ],
+            value_info=[q],
+        )
+        p = tmp_path / f"qdq{elem}.onnx"
+        opsets = [helper.make_opsetid("", 17), helper.make_opsetid("qonnx.custom_op.general", 1)]
+        onnx.save(helper.make_model(graph, opset_imports=opsets), str(p))
+        policy = load_onnx(p).policy
+        assert policy["MatMul"] == (3, 8)
+        assert policy.encoding("MatMul") == ("unsigned", want)
+
+
 def test_qonnx_bitwidth_must_be_an_integer_constant(tmp_path):
     model = qonnx_graph(4, 4, 4, 4, False)
     for t in model.graph.initializer:
