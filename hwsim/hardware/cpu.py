@@ -261,6 +261,21 @@ class CpuConfig(HardwareConfig):
             return (8, 16)
         return (FLOAT_BITS,)
 
+    def precision_reason(self, w: int, a: int, w_run: int, a_run: int, row=None) -> str:
+        """Why a layer asked at ``w``/``a`` ran at ``w_run``/``a_run`` (for the notes)."""
+        ran = self.kernel
+        if row is not None and "implementation" in row:
+            ran = KERNELS[int(row["implementation"])]
+        asked = f"w{w}a{a}"
+        if self.kernel == "best":
+            if FLOAT_BITS in (w, a):
+                return f"{self.name} ran {ran} here (a float operand: only fp32 runs it)"
+            slower = "bit-serial" if ran == "int8" else "bit-serial and int8"
+            return f"{self.name} ran {ran} here (faster than {slower} at {asked})"
+        if ran == "fp32":
+            return f"{self.name} runs every layer in fp32 (asked {asked})"
+        return f"{self.name} runs {ran} at w{w_run}a{a_run}, the nearest width it has to {asked}"
+
     def pack(self) -> np.ndarray:
         v = np.zeros(N_CPU_PARAMS, dtype=np.float64)
         v[C_KERNEL] = KERNELS.index(self.kernel)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.pricing import area_mm2
 
 METRICS: tuple[str, ...] = (
     "cycles",  # total cycles of the layer, stalls included
@@ -100,15 +101,40 @@ class CostReport:
         totals["total_mem_o_bits"] = float((workload.output_elems * a_bits).sum())
         # Utilization over the whole network: MAC-weighted, i.e. weighted by useful work.
         totals["utilization"] = float((df["utilization"] * df["macs"]).sum() / macs)
-        notes = [
-            f"{n}: ran at w{int(wr)}/a{int(ar)} (asked w{int(w)}/a{int(a)}); "
-            f"{hardware.family} cannot run the requested precision"
-            for n, w, a, wr, ar in zip(
-                df["name"], w_bits, a_bits, df["w_bits_run"], df["a_bits_run"], strict=True
-            )
-            if int(wr) != int(w) or int(ar) != int(a)
-        ]
-        return cls(df, totals, hardware, notes)
+        totals.update(price_totals(hardware, totals["energy_j"], totals["latency_s"]))
+        return cls(df, totals, hardware, precision_notes(hardware, df))
+
+
+def precision_notes(hardware: HardwareConfig, layers: pd.DataFrame) -> list[str]:
+    """One note per reason a layer ran at other bits than it asked for, with the layer count.
+
+    The reason comes from the config's ``precision_reason(w, a, w_run, a_run, row)`` when its
+    family defines one (Stripes: "runs weights bit-parallel at 16 bits"; cpu-best: "ran int8
+    here"), else a generic one."""
+    reason_of = getattr(hardware, "precision_reason", None)
+    groups: dict[str, list[str]] = {}
+    moved = (layers["w_bits"] != layers["w_bits_run"]) | (layers["a_bits"] != layers["a_bits_run"])
+    for _, row in layers[moved].iterrows():
+        w, a = int(row["w_bits"]), int(row["a_bits"])
+        wr, ar = int(row["w_bits_run"]), int(row["a_bits_run"])
+        reason = reason_of(w, a, wr, ar, row) if reason_of is not None else ""
+        if not reason:
+            reason = f"{hardware.name} runs w{w}/a{a} as w{wr}/a{ar}, the nearest precision it has"
+        groups.setdefault(reason, []).append(str(row["name"]))
+    total = len(layers)
+    notes = []
+    for reason, names in groups.items():
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        notes.append(f"{reason}: {len(names)} of {total} layers ({shown})")
+    return notes
+
+
+def price_totals(hardware: HardwareConfig, energy_j: float, latency_s: float) -> dict[str, float]:
+    """``area_mm2`` (NaN for a family without an area model, the CPUs), ``leakage_w`` and
+    ``power_w`` = energy / latency + leakage, for one configuration."""
+    leak = float(hardware.leakage_w())
+    power = energy_j / latency_s + leak if latency_s > 0 else float("nan")
+    return {"area_mm2": area_mm2(hardware), "leakage_w": leak, "power_w": power}
 
 
 COST_ALIASES: dict[str, str] = {

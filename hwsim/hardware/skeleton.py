@@ -282,6 +282,48 @@ class SkeletonConfig(HardwareConfig):
         """What the family assumes for a layer without its measured rule (for the notes)."""
         return ""
 
+    def precision_reason(self, w: int, a: int, w_run: int, a_run: int, row=None) -> str:
+        """Why a layer asked at ``w``/``a`` ran at ``w_run``/``a_run`` (for the notes)."""
+        from hwsim.hardware.registry import get_family
+
+        desc = get_family(self.family).description
+        title = desc.split(":")[0] if ":" in desc else self.name
+        rule = self.step_rule()
+        modes = {"weights": rule.w_mode, "activations": rule.a_mode}
+        fixed = {
+            "weights": len(self.w_precisions()) == 1,
+            "activations": len(self.a_precisions()) == 1,
+        }
+        kinds: dict[tuple, list[str]] = {}  # operands that moved for the same reason
+        for operand, asked, ran in (("weights", w, w_run), ("activations", a, a_run)):
+            if asked == ran:
+                continue
+            if asked == FLOAT_BITS:
+                kind: tuple = ("float", ran)
+            elif fixed[operand] and modes[operand] == PARALLEL:
+                kind = ("parallel", ran)
+            else:
+                kind = ("up", ran, asked)
+            kinds.setdefault(kind, []).append(operand)
+        parts: list[str] = []
+        for kind, operands in kinds.items():
+            ops = " and ".join(operands)
+            if kind[0] == "float":
+                parts.append(f"float {ops} as {kind[1]}-bit fixed point")
+            elif kind[0] == "parallel":
+                parts.append(f"{ops} bit-parallel at {kind[1]} bits")
+            else:
+                parts.append(f"{ops} at {kind[1]} bits (the next width it runs above {kind[2]})")
+        serial = [op for op, mode in modes.items() if mode != PARALLEL]
+        design = (
+            f"{title} is {serial[0][:-1]}-serial"
+            if len(serial) == 1
+            else f"{title} is bit-serial in both operands"
+            if serial
+            else f"{title} is bit-parallel"
+        )
+        return f"runs {' and '.join(parts)} ({design})"
+
     def pack(self) -> np.ndarray:
         """This config as one row of the kernel's float64 parameter matrix."""
         rule = self.step_rule()
@@ -534,86 +576,120 @@ def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measu
     n_chunks = (n_pts + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
         for h in range(n_cfg):
+            q = params[h]
+            lh = lay[h]
+            cols = q[P_COLS]
+            out_bits = q[P_OUTBITS]
+            fill = q[P_FILL]
+            inv_freq = q[P_INVFREQ]
+            e_mul = q[P_EMUL]
+            e_add = q[P_EADD]
+            e_sram_bit = q[P_ESRAM]
+            e_dram_bit = q[P_EDRAM]
+            # The layer's row, re-read only when the layer changes (points come grouped).
+            prev = -1
+            steps = inv_tbw = t = inv_t = macs = w_elem = in_elem = out_elem = 0.0
+            sram_w = sram_a = util = gemms = act = 0.0
+            o_cyc = out[M.M_CYCLES, h]
+            o_stall = out[M.M_STALL_CYCLES, h]
+            o_lat = out[M.M_LATENCY_S, h]
+            o_energy = out[M.M_ENERGY_J, h]
+            o_ecomp = out[M.M_COMPUTE_ENERGY_J, h]
+            o_esram = out[M.M_SRAM_ENERGY_J, h]
+            o_edram = out[M.M_DRAM_ENERGY_J, h]
+            o_read = out[M.M_DRAM_READ_BYTES, h]
+            o_write = out[M.M_DRAM_WRITE_BYTES, h]
+            o_dram = out[M.M_DRAM_BYTES, h]
+            o_sram = out[M.M_SRAM_BITS, h]
+            o_wbits = out[M.M_WEIGHT_BITS, h]
+            o_abits = out[M.M_ACTIVATION_BITS, h]
+            o_util = out[M.M_UTILIZATION, h]
+            o_wrun = out[M.M_W_BITS_RUN, h]
+            o_arun = out[M.M_A_BITS_RUN, h]
             for p in range(chunk * _CHUNK, min(n_pts, (chunk + 1) * _CHUNK)):
                 li = layer[p]
-                wr = params[h, P_WRUN + w_req[p]]
-                ar = params[h, P_ARUN + a_req[p]]
+                if li != prev:
+                    prev = li
+                    row = lh[li]
+                    steps = row[L_STEPS]
+                    inv_tbw = row[L_INV_TBW]
+                    t = row[L_TILES]
+                    inv_t = row[L_INV_T]
+                    macs = row[L_MACS]
+                    w_elem = row[L_WELEM]
+                    in_elem = row[L_IN]
+                    out_elem = row[L_OUT]
+                    sram_w = row[L_SRAM_W]
+                    sram_a = row[L_SRAM_A]
+                    util = row[L_UTIL]
+                    gemms = row[L_STAGGER]
+                    act = row[L_ACT]
+                wr = q[P_WRUN + w_req[p]]
+                ar = q[P_ARUN + a_req[p]]
                 iw = int(wr)
                 ia = int(ar)
-                if measured[h, li, ia] == measured[h, li, ia]:
-                    cps = params[h, P_WSCALE + iw] * a_factor[h, li, ia]
-                    compute = lay[h, li, L_STEPS] * cps  # the mean includes the stagger
+                mean = measured[h, li, ia]
+                if mean == mean:
+                    cps = q[P_WSCALE + iw] * a_factor[h, li, ia]
+                    compute = steps * cps  # the mean includes the stagger
                 else:
-                    cps = params[h, P_WFACTOR + iw] * a_factor[h, li, ia]
-                    compute = lay[h, li, L_STEPS] * cps
-                    gemms = lay[h, li, L_STAGGER]
+                    cps = q[P_WFACTOR + iw] * a_factor[h, li, ia]
+                    compute = steps * cps
                     if gemms > 0.0:  # each independent GEMM staggers its own chunks
-                        per_gemm = lay[h, li, L_STEPS] / gemms
-                        compute = gemms * staggered_cycles(per_gemm, cps, params[h, P_COLS])
-                        cps = compute / lay[h, li, L_STEPS]
-                ob = params[h, P_OUTBITS]
+                        per_gemm = steps / gemms
+                        compute = gemms * staggered_cycles(per_gemm, cps, cols)
+                        cps = compute / steps
+                ob = out_bits
                 if ob == 0.0:
                     ob = ar
-                w_bytes = lay[h, li, L_WELEM] * wr * 0.125
-                a_bytes = lay[h, li, L_IN] * ar * 0.125
-                o_bytes = lay[h, li, L_OUT] * ob * 0.125
+                w_bytes = w_elem * wr * 0.125
+                a_bytes = in_elem * ar * 0.125
+                o_bytes = out_elem * ob * 0.125
                 cw = n_w[h, li, iw]
                 ca = n_a[h, li, ia]
                 read = w_bytes + a_bytes
                 if cw > 1.0 and ca > 1.0:
                     read = min(w_bytes + a_bytes * cw, a_bytes + w_bytes * ca)
                 write = o_bytes
-                t = lay[h, li, L_TILES]
-                lt = read * lay[h, li, L_INV_TBW]
-                st = write * lay[h, li, L_INV_TBW]
-                ct = compute * lay[h, li, L_INV_T]
+                lt = read * inv_tbw
+                st = write * inv_tbw
+                ct = compute * inv_t
                 if t == 1.0:
                     total = lt + ct + st
                 else:
                     total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
-                total += params[h, P_FILL]
+                total += fill
                 traffic = read + write
-                sram = (
-                    8.0 * traffic
-                    + lay[h, li, L_SRAM_W] * wr
-                    + lay[h, li, L_SRAM_A] * ar
-                    + lay[h, li, L_OUT] * ob
-                )
-                e_comp = (
-                    lay[h, li, L_MACS]
-                    * (params[h, P_EMUL] * wr * ar * 0.015625 + params[h, P_EADD])
-                    * 1e-12
-                )
-                e_sram = sram * params[h, P_ESRAM] * 1e-12
-                e_dram = 8.0 * traffic * params[h, P_EDRAM] * 1e-12
-                out[M.M_CYCLES, h, p] = total
-                out[M.M_STALL_CYCLES, h, p] = total - compute
-                out[M.M_LATENCY_S, h, p] = total * params[h, P_INVFREQ]
-                out[M.M_ENERGY_J, h, p] = e_comp + e_sram + e_dram
-                out[M.M_COMPUTE_ENERGY_J, h, p] = e_comp
-                out[M.M_SRAM_ENERGY_J, h, p] = e_sram
-                out[M.M_DRAM_ENERGY_J, h, p] = e_dram
-                out[M.M_DRAM_READ_BYTES, h, p] = read
-                out[M.M_DRAM_WRITE_BYTES, h, p] = write
-                out[M.M_DRAM_BYTES, h, p] = traffic
-                out[M.M_SRAM_BITS, h, p] = sram
+                sram = 8.0 * traffic + sram_w * wr + sram_a * ar + out_elem * ob
+                e_comp = macs * (e_mul * wr * ar * 0.015625 + e_add) * 1e-12
+                e_sram = sram * e_sram_bit * 1e-12
+                e_dram = 8.0 * traffic * e_dram_bit * 1e-12
+                o_cyc[p] = total
+                o_stall[p] = total - compute
+                o_lat[p] = total * inv_freq
+                o_energy[p] = e_comp + e_sram + e_dram
+                o_ecomp[p] = e_comp
+                o_esram[p] = e_sram
+                o_edram[p] = e_dram
+                o_read[p] = read
+                o_write[p] = write
+                o_dram[p] = traffic
+                o_sram[p] = sram
                 # An act x act row stores no weights: its second operand (keys, values) is an
                 # activation footprint, held at the width it runs in the weight's place.
-                second = lay[h, li, L_WELEM] * wr
-                held_w = 0.0 if lay[h, li, L_ACT] else second
-                out[M.M_WEIGHT_BITS, h, p] = held_w
-                out[M.M_ACTIVATION_BITS, h, p] = (
-                    lay[h, li, L_IN] * ar + lay[h, li, L_OUT] * ob + second - held_w
-                )
-                out[M.M_UTILIZATION, h, p] = lay[h, li, L_UTIL] * cps / total
-                out[M.M_W_BITS_RUN, h, p] = wr
-                out[M.M_A_BITS_RUN, h, p] = ar
+                second = w_elem * wr
+                held_w = 0.0 if act else second
+                o_wbits[p] = held_w
+                o_abits[p] = in_elem * ar + out_elem * ob + second - held_w
+                o_util[p] = util * cps / total
+                o_wrun[p] = wr
+                o_arun[p] = ar
                 if with_tiles:
                     out[T_TILES, h, p] = t
                     out[T_COMPUTE, h, p] = ct
                     out[T_LOAD, h, p] = lt
                     out[T_STORE, h, p] = st
-                    out[T_FILL, h, p] = params[h, P_FILL]
+                    out[T_FILL, h, p] = fill
 
 
 def check_points(points: Points) -> None:
@@ -768,9 +844,21 @@ def missing_stats_notes(config: HardwareConfig, names: Sequence[str], stats: Seq
     if not missing:
         return []
     shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    from hwsim.stepstats import DEFAULT_RULES
+
+    how = (
+        "quant.export(model, calibration_data) measures it on real codes (or "
+        "hwsim.bits.layer_stats per layer); save the policy it returns "
+        "(BitPolicy.save) and pass it to hwsim simulate --policy FILE"
+        if key in DEFAULT_RULES
+        else f"hwsim.stepstats.step_cycles(..., rules=['{key}']) measures it on real codes "
+        "(it is not among the rules hwsim.bits.layer_stats measures by default); put the mean "
+        "in each layer's LayerStats.step_cycles"
+    )
     return [
-        f"{config.family} ({config.name}): no measured '{key}' for {len(missing)} layer(s) "
-        f"({shown}); assumed {config.missing_stats_default()}"
+        f"{config.family} ({config.name}): no measured '{key}' for {len(missing)} of "
+        f"{len(names)} layers ({shown}); assumed {config.missing_stats_default()}. "
+        f"To supply the measurements: {how}"
     ]
 
 

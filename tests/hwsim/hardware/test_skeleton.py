@@ -108,7 +108,8 @@ def test_rounded_precision_is_reported_in_notes():
     rep = simulate(wl, BitPolicy.uniform(wl, 4, 3), "stripes")
     assert rep.layers["w_bits_run"].iloc[0] == 16
     assert rep.layers["a_bits_run"].iloc[0] == 3
-    assert len(rep.notes) == 1 and "w16/a3" in rep.notes[0]
+    assert len(rep.notes) == 1 and "weights bit-parallel at 16 bits" in rep.notes[0]
+    assert "1 of 1 layers" in rep.notes[0]
     assert simulate(wl, BitPolicy.uniform(wl, 16, 3), "stripes").notes == []
 
 
