@@ -11,7 +11,15 @@ from importlib import import_module
 from hwsim import HwsimError, __version__
 from hwsim.errors import Interrupted
 
-COMMANDS: tuple[str, ...] = ("codesign", "simulate", "sweep", "pareto", "calibrate", "models")
+COMMANDS: tuple[str, ...] = (
+    "codesign",
+    "simulate",
+    "sweep",
+    "pareto",
+    "calibrate",
+    "models",
+    "hardware",
+)
 
 
 class HelpFormatter(argparse.HelpFormatter):

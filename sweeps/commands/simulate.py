@@ -28,12 +28,21 @@ COLUMNS: tuple[tuple[str, str, str | None, float], ...] = (
     ("utilization", "util", None, 1.0),
 )
 
+ENERGY_SPLIT = ("compute_energy_j", "sram_energy_j", "dram_energy_j")
+"""The columns that split ``energy_j`` (shown as its percentages by default)."""
+
+CYCLE_COLUMNS: tuple[str, ...] = ("cycles", "stall_cycles", "compute_cycles")
+"""Cycle counts: whole numbers wherever they are printed or written (the CSV too)."""
+
 LEGEND = """\
-columns (units scale to fit each column and are shown in its header):
+columns (units scale to fit each column and are shown in its header; columns that are zero
+on every layer are left out):
   w/a, run      bits asked for (weight/activation), and the bits the hardware ran them at
+  impl          CPU presets: the kernel that ran the layer (bitserial, int8, fp32)
   cycles        cycles of the layer, stalls included; stall: cycles the compute waits on memory
   latency       time of the layer at the hardware's clock
-  energy        total energy; core, sram, dram: its split into compute, on-chip buffers, DRAM
+  energy        total energy; core, sram, dram: its split into compute, on-chip buffers, DRAM,
+                as percentages of the layer's energy (--energy-split J: in the energy unit)
   traffic, per inference (data moved):
     dram_rd     bytes read from DRAM (re-reads included when a tensor does not fit on chip)
     dram_wr     bytes written to DRAM
@@ -73,6 +82,13 @@ def add_parser(subparsers) -> None:
         "--batch",
         type=int,
         help="batch size (default: the zoo entry's; for an ONNX file with a symbolic batch, 1)",
+    )
+    p.add_argument(
+        "--energy-split",
+        choices=("percent", "J"),
+        default="percent",
+        help="show the core / sram / dram energy as percentages of each layer's energy, or in "
+        "joules (in the energy column's unit)",
     )
     p.add_argument("--csv", type=Path, help="also write the per-layer table as CSV")
     p.set_defaults(func=run)
@@ -162,43 +178,74 @@ def load_model(ref: str, batch: int | None) -> LoadedModel:
     )
 
 
-def format_table(report) -> str:
-    """The per-layer table and its TOTAL row; each column in one unit, chosen to fit it."""
+def format_table(report, energy_split: str = "percent") -> str:
+    """The per-layer table and its TOTAL row; each column in one unit, chosen to fit it, and
+    every energy column in the energy column's unit. Columns that are zero on every layer are
+    left out; the energy split is in percent of the row's energy unless ``energy_split="J"``."""
+    from hwsim.hardware.cpu import KERNELS
     from hwsim.units import align_columns, column_scale
 
     df, t = report.layers, report.totals
     header = ["layer", "w/a", "run"]
+    impl = None
+    if "implementation" in df.columns and df["implementation"].notna().all():
+        impl = [KERNELS[int(i)] for i in df["implementation"]]
+        header.append("impl")
     cells: list[list[str]] = [[] for _ in range(len(df) + 1)]
+    energy = [*df["energy_j"], t["energy_j"]]
+    e_divisor, e_label = column_scale(energy, "J")
     for key, name, unit, factor in COLUMNS:
         values = [*(df[key] * factor), t[key] * factor]
-        if unit is None:
+        if all(v == 0 for v in values):
+            continue  # e.g. a CPU's sram energy
+        if key in ENERGY_SPLIT and energy_split == "percent":
+            header.append(f"{name}%")
+            pairs = zip(values, energy, strict=True)
+            texts = [f"{100 * v / e:.0f}" if e > 0 else "-" for v, e in pairs]
+        elif unit is None:
             header.append(name)
             fmt = "{:.3f}" if key == "utilization" else "{:.0f}"
             texts = [fmt.format(v) for v in values]
         else:
-            divisor, label = column_scale(values, unit)
+            divisor, label = (e_divisor, e_label) if unit == "J" else column_scale(values, unit)
             header.append(f"{name}[{label}]")
             texts = [f"{v / divisor:.4g}" for v in values]
         for row, text in zip(cells, texts, strict=True):
             row.append(text)
     rows = [header]
-    for (_, r), row in zip(df.iterrows(), cells, strict=False):
+    for i, ((_, r), row) in enumerate(zip(df.iterrows(), cells, strict=False)):
         bits = f"{int(r['w_bits'])}/{int(r['a_bits'])}"
         run = f"{int(r['w_bits_run'])}/{int(r['a_bits_run'])}"
-        rows.append([str(r["name"]), bits, run, *row])
-    rows.append(["TOTAL", "", "", *cells[-1]])
-    return align_columns(rows, rules=(1, len(rows) - 1))
+        rows.append([str(r["name"]), bits, run, *([impl[i]] if impl else []), *row])
+    rows.append(["TOTAL", "", "", *([""] if impl else []), *cells[-1]])
+    left = (0, 3) if impl else (0,)
+    return align_columns(rows, rules=(1, len(rows) - 1), left=left)
+
+
+def csv_frame(report):
+    """The per-layer table as written by ``--csv``: cycle counts as integers, the CPU's
+    kernel by name."""
+    import numpy as np
+
+    df = report.layers.copy()
+    for key in CYCLE_COLUMNS:
+        if key in df.columns:
+            df[key] = np.rint(df[key]).astype(np.int64)
+    if "implementation" in df.columns and df["implementation"].notna().all():
+        from hwsim.hardware.cpu import KERNELS
+
+        df["implementation"] = [KERNELS[int(i)] for i in df["implementation"]]
+    return df
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.hardware import load_hardware, preset_names, simulate
-    from hwsim.units import align_columns, format_quantity
+    from hwsim.hardware import load_hardware, simulate
+    from hwsim.units import format_quantity
 
     if args.list:
-        rows = [["preset", "family"]]
-        rows += [[name, load_hardware(name).family] for name in preset_names()]
-        print(align_columns(rows, rules=(1,), left=(0, 1)))
-        return 0
+        from sweeps.commands.hardware import run_list
+
+        return run_list(args)
     if not args.model or not args.hardware:
         raise HwsimError("--model/--hardware", None, "both are required (or use --list)")
     model = load_model(args.model, args.batch)
@@ -210,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
         f"{workload.name} ({model.batch_note}, {len(workload)} layers) on {hw.name} "
         f"[{hw.family}], {origin}"
     )
-    print(format_table(report))
+    print(format_table(report, getattr(args, "energy_split", "percent")))
     t = report.totals
     print(
         f"latency {format_quantity(t['latency_s'], 's')}, "
@@ -218,13 +265,11 @@ def run(args: argparse.Namespace) -> int:
         f"DRAM traffic {format_quantity(t['dram_bytes'], 'B')}, "
         f"{format_quantity(t['total_macs'], 'MACs')}, utilization {t['utilization']:.3f}"
     )
-    for note in report.notes[:5]:
+    for note in report.notes:  # one per reason, each with its layer count
         print(f"note: {note}")
-    if len(report.notes) > 5:
-        print(f"note: ... and {len(report.notes) - 5} more layers ran at other precisions")
     if args.csv is not None:
         from hwsim.io import atomic_write_text
 
-        atomic_write_text(args.csv, report.layers.to_csv(index=False))
+        atomic_write_text(args.csv, csv_frame(report).to_csv(index=False))
         print(f"wrote {args.csv}")
     return 0

@@ -201,3 +201,64 @@ def test_ctrl_c_is_one_line(monkeypatch, capsys):
     assert main(["models"]) == 130
     err = capsys.readouterr().err
     assert err.strip() == "hwsim: interrupted"
+
+
+def _table(out: str) -> tuple[list[str], list[list[str]], list[str]]:
+    """Header, layer rows and TOTAL row of a printed simulate table."""
+    lines = out.splitlines()
+    header = lines[1].split()
+    rule = [i for i, line in enumerate(lines) if set(line) == {"-"}]
+    rows = [line.split() for line in lines[rule[0] + 1 : rule[1]]]
+    total = lines[rule[1] + 1].split()
+    return header, rows, total
+
+
+def test_cpu_table_names_the_kernel_and_hides_zero_columns(tmp_path, capsys):
+    df, out = simulate_csv(
+        tmp_path, capsys, "--model", "mlp_digits", "--hardware", "cpu-best", "--bits", "2/2"
+    )
+    header, rows, _ = _table(out)
+    assert header[3] == "impl"
+    assert [r[3] for r in rows] == list(df["implementation"])  # the CSV names the kernel too
+    assert set(df["implementation"]) <= {"bitserial", "int8", "fp32"}
+    # A CPU has no modelled on-chip buffer energy: the all-zero column is left out.
+    assert (df["sram_energy_j"] == 0).all()
+    assert not any(h.startswith("sram%") or h.startswith("sram[") for h in header)
+    assert "stall" not in header or (df["stall_cycles"] != 0).any()
+
+
+def test_energy_split_is_percent_of_each_row_and_one_unit_in_joules(tmp_path, capsys):
+    argv = ("--model", "mlp_digits", "--hardware", "stripes", "--bits", "4/4")
+    df, out = simulate_csv(tmp_path, capsys, *argv)
+    header, rows, _ = _table(out)
+    cols = [h for h in header if h.endswith("%")]
+    assert cols == ["core%", "sram%", "dram%"]
+    for r, (_, layer) in zip(rows, df.iterrows(), strict=True):
+        cells = dict(zip(header, r, strict=True))
+        for col, key in zip(
+            cols, ("compute_energy_j", "sram_energy_j", "dram_energy_j"), strict=True
+        ):
+            assert abs(float(cells[col]) - 100 * layer[key] / layer["energy_j"]) <= 0.5
+    _, out = simulate_csv(tmp_path, capsys, *argv, "--energy-split", "J")
+    header = out.splitlines()[1].split()
+    units = {
+        re.fullmatch(r".*\[(.*)\]", h).group(1)
+        for h in header
+        if re.fullmatch(r"(energy|core|sram|dram)\[.*J\]", h)
+    }
+    assert len(units) == 1  # every energy column in the energy column's unit
+
+
+def test_csv_cycles_are_integers(tmp_path, capsys):
+    df, _ = simulate_csv(
+        tmp_path, capsys, "--model", "mlp_digits", "--hardware", "cpu-bitserial", "--bits", "2/2"
+    )
+    assert df["cycles"].dtype.kind == "i" and df["stall_cycles"].dtype.kind == "i"
+
+
+def test_notes_are_printed_once_per_reason(capsys):
+    assert main(["simulate", "--model", "resnet20", "--hardware", "stripes", "--bits", "4/4"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1
+    assert "bit-parallel at 16 bits" in notes[0] and "cannot run" not in notes[0]
+    assert re.search(r": (\d+) of \1 layers", notes[0])
