@@ -257,12 +257,53 @@ class CostTable:
         """Network total of metric ``name`` with each layer at ``bits[layer] = (w, a)``
         (one total per hardware config for a multi-config table)."""
         rows = np.arange(len(self.layer_names))
-        return self.flat(name)[..., rows, self.choice(bits)].sum(axis=-1)
+        return self._labelled(name, self.flat(name)[..., rows, self.choice(bits)].sum(axis=-1))
 
     def uniform_total(self, name: str, w_bits: int, a_bits: int) -> float | np.ndarray:
-        """Network total of metric ``name`` with every layer at ``(w_bits, a_bits)``."""
+        """Network total of metric ``name`` with every layer at ``(w_bits, a_bits)`` (one
+        total per hardware config, labelled with the configs' names, for a multi-config
+        table)."""
         arr = self.metric(name)
-        return arr[..., self.w_index(w_bits), self.a_index(a_bits)].sum(axis=-1)
+        total = arr[..., self.w_index(w_bits), self.a_index(a_bits)].sum(axis=-1)
+        return self._labelled(name, total)
+
+    def _labelled(self, name: str, totals):
+        if np.ndim(totals) != 1 or len(self.hardware) != len(totals):
+            return totals
+        return HardwareTotals.of(totals, tuple(h.name for h in self.hardware), name)
+
+    def __repr__(self) -> str:
+        """One line: the table's extents, configs and metrics (never its arrays)."""
+        hw = (
+            f", hardware=[{', '.join(h.name for h in self.hardware)}]"
+            if self.hardware
+            else ", proxy (no hardware)"
+        )
+        metrics = ", ".join(self.metrics)
+        return (
+            f"CostTable({len(self.layer_names)} layers x w_bits {self.w_bits} x a_bits "
+            f"{self.a_bits}{hw}; metrics: {metrics})"
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Every entry as one row: ``hardware`` (a multi-config table's config name), ``layer``,
+        ``w_bits``, ``a_bits``, then one column per metric; cycle counts as integers."""
+        n_l, n_w, n_a = len(self.layer_names), len(self.w_bits), len(self.a_bits)
+        first = np.shape(next(iter(self.metrics.values())))
+        n_h = len(self.hardware) if len(first) == 4 else 0
+        reps = max(n_h, 1)
+        cols: dict[str, np.ndarray] = {}
+        if n_h:
+            cols["hardware"] = np.repeat([h.name for h in self.hardware], n_l * n_w * n_a)
+        cols["layer"] = np.tile(np.repeat(np.array(self.layer_names), n_w * n_a), reps)
+        cols["w_bits"] = np.tile(np.repeat(np.array(self.w_bits, dtype=np.int64), n_a), reps * n_l)
+        cols["a_bits"] = np.tile(np.array(self.a_bits, dtype=np.int64), reps * n_l * n_w)
+        for key, arr in self.metrics.items():
+            flat = np.asarray(arr).reshape(-1)
+            if key in CYCLE_KEYS:
+                flat = np.rint(flat).astype(np.int64)
+            cols[key] = flat
+        return pd.DataFrame(cols)
 
     def select(self, layer_names: Sequence[str]) -> CostTable:
         """The rows of ``layer_names``, in that order (to align with a model's layer order)."""
@@ -282,3 +323,45 @@ class CostTable:
             {k: v[..., rows, :, :] for k, v in self.metrics.items()},
             self.hardware,
         )
+
+
+CYCLE_KEYS: tuple[str, ...] = ("cycles", "stall_cycles", "compute_cycles")
+"""Metrics that count cycles: whole numbers wherever a table is shown (to_frame, the CLI)."""
+
+
+class HardwareTotals(np.ndarray):
+    """One network total per hardware config, labelled with the configs' names.
+
+    A plain ``float64`` array in every computation (indexing by position, arithmetic,
+    ``float()`` of one entry); ``labels`` name its entries and ``to_series()`` gives a
+    ``pandas.Series`` indexed by them. Prints as ``stripes: 1.2e-03, bitfusion: 3.4e-03``."""
+
+    labels: tuple[str, ...] | None
+    metric: str
+
+    @classmethod
+    def of(cls, values, labels: tuple[str, ...], metric: str = "") -> HardwareTotals:
+        out = np.asarray(values, dtype=np.float64).view(cls)
+        out.labels, out.metric = tuple(labels), metric
+        return out
+
+    def __array_finalize__(self, obj) -> None:
+        labels = getattr(obj, "labels", None)
+        # A slice or a reduction no longer lines up with the configs: drop the labels.
+        self.labels = labels if labels is not None and self.shape == (len(labels),) else None
+        self.metric = getattr(obj, "metric", "")
+
+    def to_series(self) -> pd.Series:
+        return pd.Series(
+            np.asarray(self), index=list(self.labels or range(len(self))), name=self.metric or None
+        )
+
+    def __repr__(self) -> str:
+        if self.labels is None:
+            return repr(np.asarray(self))
+        body = ", ".join(
+            f"{n}: {v:.4g}" for n, v in zip(self.labels, np.asarray(self), strict=True)
+        )
+        return f"{self.metric or 'totals'} per hardware ({body})"
+
+    __str__ = __repr__
