@@ -51,3 +51,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def hardware_toml(hardware) -> str:
+    """A hardware config as TOML text that :func:`hwsim.load_hardware` reads back (every field
+    of ``hardware.to_dict()``, the family first; a field that is ``None`` is left out, so it
+    reads back as its default)."""
+    import json
+
+    from hwsim.errors import HwsimError
+
+    lines = []
+    for key, value in hardware.to_dict().items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float | str | list | tuple):
+            lines.append(
+                f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
+            )
+        else:
+            raise HwsimError(f"hardware.{key}", value, "cannot be written as TOML")
+    return "\n".join(lines) + "\n"

@@ -13,28 +13,13 @@ under a method name with :func:`sweeps.run.register_trainer`. Built in:
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hwsim.errors import HwsimError, check
-
-
-def hardware_toml(hardware) -> str:
-    """A config as hardware TOML text that :func:`hwsim.load_hardware` reads back."""
-    lines = []
-    for key, value in hardware.to_dict().items():
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float | str | list | tuple):
-            lines.append(
-                f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
-            )
-        else:
-            raise HwsimError(f"hardware.{key}", value, "cannot be written as TOML")
-    return "\n".join(lines) + "\n"
+from hwsim.io import hardware_toml
 
 
 def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):

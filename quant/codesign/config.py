@@ -1,6 +1,7 @@
 """What a codesign run is asked to do: :class:`CodesignConfig` and the ``--budget`` parser.
 
-Budgets are fractions of uniform 8-bit on the same hardware.
+Budgets are fractions of uniform 8-bit on the same hardware, or absolute amounts with a unit
+(``latency=2ms``, :mod:`quant.codesign.budgets`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwsim.errors import HwsimError, check, check_bits
+from hwsim.errors import check, check_bits
+from quant.codesign.budgets import normalize_budgets, parse_budget_args
 from quant.methods import budgeted_methods, check_candidates, make_config, search_method
-from quant.search.hardware_aware import BUDGET_METRICS, candidates
+from quant.search.hardware_aware import candidates
 from quant.search.sensitivity import SENSITIVITIES
 
 BUDGET_TOLERANCE = 1e-9  # relative: totals within float rounding of a budget fit it
@@ -42,7 +44,7 @@ class CodesignConfig:
     model: str = "resnet_digits"
     data: str = "digits"
     hardware: str = "stripes"
-    budgets: Mapping[str, float] = field(default_factory=lambda: {"latency": 0.5})
+    budgets: Mapping[str, float | str] = field(default_factory=lambda: {"latency": 0.5})
     method: str = "knapsack"
     method_params: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
@@ -68,21 +70,8 @@ class CodesignConfig:
     def __post_init__(self) -> None:
         methods = budgeted_methods()
         check(self.method in methods, "method", self.method, f"must be one of {methods}")
-        check(
-            isinstance(self.budgets, Mapping) and len(self.budgets) > 0,
-            "budgets",
-            self.budgets,
-            "need at least one budget, e.g. {'latency': 0.5}",
-        )
-        for key, value in self.budgets.items():
-            check(key in BUDGET_METRICS, "budget", key, f"metrics are {BUDGET_METRICS}")
-            check(
-                isinstance(value, int | float) and 0 < value < float("inf"),
-                f"budget[{key}]",
-                value,
-                "must be a fraction > 0 of uniform 8-bit",
-            )
-        object.__setattr__(self, "budgets", dict(self.budgets))
+        # A fraction of uniform 8-bit (a float) or an amount with its unit ("2ms").
+        object.__setattr__(self, "budgets", normalize_budgets(self.budgets))
         check(isinstance(self.seed, int) and self.seed >= 0, "seed", self.seed, "must be >= 0")
         check(
             isinstance(self.epochs, int) and self.epochs >= 0,
@@ -151,21 +140,7 @@ class CodesignConfig:
         object.__setattr__(self, "method_config", method_config)
 
 
-def parse_budgets(specs: list[str] | None) -> dict[str, float]:
-    """``["latency=0.5", "memory=0.3"]`` (or comma-joined) to ``{"latency": 0.5, ...}``."""
-    out: dict[str, float] = {}
-    for spec in specs or []:
-        for part in spec.split(","):
-            key, sep, value = part.partition("=")
-            key = key.strip()
-            if not sep or key not in BUDGET_METRICS:
-                raise HwsimError(
-                    "--budget",
-                    part,
-                    f"expected METRIC=FRACTION with METRIC in {BUDGET_METRICS}, e.g. latency=0.5",
-                )
-            try:
-                out[key] = float(value)
-            except ValueError:
-                raise HwsimError("--budget", part, "the fraction must be a number") from None
-    return out
+def parse_budgets(specs: list[str] | None) -> dict[str, float | str]:
+    """``["latency=0.5", "energy=50uJ"]`` (or comma-joined) to ``{"latency": 0.5, "energy":
+    "50uJ"}``: fractions of uniform 8-bit as floats, absolute amounts with their unit."""
+    return parse_budget_args(specs)

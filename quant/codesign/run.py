@@ -32,6 +32,7 @@ from hwsim.errors import HwsimError, check
 from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
 from models.data import calibration
+from quant.codesign.budgets import as_fractions
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
 from quant.codesign.stages import Stages
 from quant.methods import SearchProblem, search_method
@@ -205,6 +206,7 @@ def check_budgets(cfg: CodesignConfig, workload, hardware) -> None:
     ``hardware``, or under the proxy the comparison searches with (no training needed)."""
     cands = cfg.candidates
     hw_table = hardware_costs(workload, hardware, cands, cands)
+    cfg = as_fractions(cfg, hw_table)  # "latency=2ms": its fraction of 8-bit here
     where = f"on {hardware.name} for {cfg.model}"
     check_feasible(hw_table, cfg.budgets, REPORT_KEYS, where, cfg.reference)
     proxy_where = f"under the {_proxy_label(cfg.budgets)} proxy for {cfg.model}"
@@ -275,6 +277,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     )
 
     hw_table = hardware_costs(workload, hw, cands, cands)
+    cfg = as_fractions(cfg, hw_table)  # absolute budgets as fractions of 8-bit on this hardware
     proxy_table = proxy_costs(workload, cands, cands)
     hw_budgets = table_budgets(hw_table, cfg.budgets, REPORT_KEYS, cfg.reference)
     proxy_budgets = table_budgets(proxy_table, cfg.budgets, PROXY_KEYS, cfg.reference)

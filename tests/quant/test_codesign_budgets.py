@@ -1,0 +1,117 @@
+"""Budgets as users write them: fractions of uniform 8-bit, or amounts with a unit."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hwsim.errors import HwsimError
+from quant.codesign import CodesignConfig, parse_budgets
+from quant.codesign.budgets import (
+    BudgetWarning,
+    absolute_budgets,
+    parse_budget,
+    relative_budgets,
+)
+
+# Unit sizes written out by hand (SI prefixes; memory in bits, KiB = 1024 bytes).
+CASES = [
+    ("latency", "2ms", 2e-3),
+    ("latency", "2 ms", 2e-3),
+    ("latency", "250us", 250e-6),
+    ("latency", "250µs", 250e-6),
+    ("latency", "1.5e-3s", 1.5e-3),
+    ("latency", "40ns", 40e-9),
+    ("energy", "50uJ", 50e-6),
+    ("energy", "3mJ", 3e-3),
+    ("energy", "7pJ", 7e-12),
+    ("energy", "1J", 1.0),
+    ("memory", "96KiB", 96 * 1024 * 8),
+    ("memory", "2MiB", 2 * 1024 * 1024 * 8),
+    ("memory", "100B", 800),
+    ("memory", "1000bits", 1000),
+    ("memory", "3kB", 24000),
+]
+
+
+@pytest.mark.parametrize(("metric", "text", "base"), CASES)
+def test_absolute_amounts_in_base_units(metric, text, base):
+    amount, absolute = parse_budget(metric, text)
+    assert absolute
+    assert amount == pytest.approx(base, rel=1e-12)
+
+
+@given(st.floats(1e-3, 0.999), st.sampled_from(["latency", "energy", "memory"]))
+def test_fractions_stay_fractions(value, metric):
+    for given_as in (value, repr(value)):
+        amount, absolute = parse_budget(metric, given_as)
+        assert not absolute and amount == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    ("metric", "text", "says"),
+    [
+        ("latency", "2uJ", "unknown unit"),  # an energy unit on a latency
+        ("energy", "2ms", "unknown unit"),
+        ("memory", "3 parsecs", "unknown unit"),
+        ("latency", "fast", "expected a fraction"),
+        ("latency", "-2ms", "> 0"),
+        ("latency", "0", "> 0"),
+        ("area", "0.5", "metrics are"),
+    ],
+)
+def test_bad_budgets_name_the_field(metric, text, says):
+    with pytest.raises(HwsimError, match=says):
+        parse_budget(metric, text)
+
+
+def test_cli_parsing_keeps_amounts_with_their_units():
+    got = parse_budgets(["latency=2ms,energy=0.5", "memory=96KiB"])
+    assert got == {"latency": "2ms", "energy": 0.5, "memory": "96KiB"}
+    with pytest.raises(HwsimError, match="--budget"):
+        parse_budgets(["speed=2ms"])
+
+
+def test_reference_turns_amounts_and_fractions_into_each_other():
+    ref = {"latency": 4e-3, "energy": 1e-4}
+    budgets = {"latency": "2ms", "energy": 0.25}
+    assert absolute_budgets(budgets, ref) == pytest.approx({"latency": 2e-3, "energy": 2.5e-5})
+    assert relative_budgets(budgets, ref) == pytest.approx({"latency": 0.5, "energy": 0.25})
+
+
+def test_a_fraction_of_one_or_more_warns_and_an_amount_does_not():
+    with pytest.warns(BudgetWarning, match="latency=1.5"):
+        CodesignConfig(budgets={"latency": 1.5})
+    with pytest.warns(BudgetWarning, match="energy=1 "):  # the CLI's path: parsed, then checked
+        CodesignConfig(budgets=parse_budgets(["energy=1"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BudgetWarning)
+        CodesignConfig(budgets={"latency": 0.99})
+        CodesignConfig(budgets={"latency": "2ms", "energy": "5J"})
+
+
+def test_the_config_accepts_absolute_budgets():
+    cfg = CodesignConfig(budgets={"latency": "2ms", "memory": 0.5})
+    assert cfg.budgets == {"latency": "2ms", "memory": 0.5}
+    with pytest.raises(HwsimError, match="unknown unit"):
+        CodesignConfig(budgets={"latency": "2 furlongs"})
+
+
+def test_as_fractions_converts_on_the_hardware():
+    """An absolute budget becomes its fraction of uniform 8-bit in the simulated table."""
+    import hwsim
+    from quant.codesign.budgets import as_fractions
+
+    wl = hwsim.Workload.from_layers(
+        "tiny",
+        [{"name": "a", "kind": "linear", "batch": 1, "in_channels": 64, "out_channels": 32}],
+    )
+    table = hwsim.cost_table(wl, "stripes", [2, 4, 8], [2, 4, 8])
+    ref = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, 8, 8), "stripes").totals["latency_s"]
+    cfg = CodesignConfig(budgets={"latency": f"{ref * 0.5 * 1e6!r}us"})
+    assert as_fractions(cfg, table).budgets["latency"] == pytest.approx(0.5)
+    plain = CodesignConfig(budgets={"latency": 0.5})
+    assert as_fractions(plain, table) is plain
