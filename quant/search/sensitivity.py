@@ -25,6 +25,7 @@ the rest of the network runs again. The table is the one whole passes give (test
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,7 +44,7 @@ from quant.model import model_device, quantize_model, quantized_layers, torch_th
 DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256
 SENSITIVITIES = ("loss", "hessian")
-LOG_EVERY_S = 30.0
+LOG_EVERY_S = 10.0
 # A scan estimated below this many seconds on one core runs in this process: starting a worker
 # (a fresh interpreter importing torch) costs a few seconds.
 SPLIT_MIN_S = 30.0
@@ -105,6 +106,7 @@ def layer_sensitivity(
     channels_last: bool = True,
     processes: int | None = 1,
     scan: Sequence[str] | None = None,
+    on_layer: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Loss increase ``[layer, w option, a option]`` of the float ``model`` quantized at
     ``reference`` bits, when one layer at a time moves to each candidate pair.
@@ -118,8 +120,10 @@ def layer_sensitivity(
     (``None``: the CPU's cores when the scan would take over :data:`SPLIT_MIN_S` on one). A
     layer's row does not depend on which layers share its process, and each process does the
     same arithmetic on one thread, so the table is the same bit for bit: unlike more torch
-    threads, whose sums change order. ``scan`` (a worker's share) measures only those of
-    ``layer_names``, in their order, with all of ``layer_names`` at ``reference`` around them."""
+    threads, whose sums change order; the progress lines then come from this process, on any
+    stream. ``scan`` (a worker's share) measures only those of ``layer_names``, in their
+    order, with all of ``layer_names`` at ``reference`` around them; ``on_layer`` is called
+    after each layer (how a worker reports its progress)."""
     w_opts, a_opts, ref = _options(w_bits, a_bits, reference)
     check(
         processes is None
@@ -186,6 +190,8 @@ def layer_sensitivity(
                     bar.update()
             wq.bits, aq.bits = ref
             wq.scale.data, aq.scale.data = saved
+            if on_layer is not None:
+                on_layer()
             now = time.perf_counter()
             if log is not None and now - last >= LOG_EVERY_S and done < len(rows):
                 left = (now - began) / done * (len(rows) - done)
@@ -213,7 +219,6 @@ def _split_scan(
     import itertools
     import multiprocessing as mp
     import os
-    from concurrent.futures import ProcessPoolExecutor
     from types import SimpleNamespace
 
     if mp.current_process().daemon:
@@ -245,18 +250,77 @@ def _split_scan(
     subset = SimpleNamespace(x_train=x, y_train=y)
     if log is not None:
         log(f"sensitivity: {len(layer_names)} layers over {processes} processes")
-    with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn")) as pool:
-        parts = pool.map(
-            _scan_part,
-            [(model, subset, list(layer_names), run, w_bits, a_bits, kwargs) for run in runs],
-        )
-        return np.concatenate(list(parts))
+    ctx = mp.get_context("spawn")
+    done = ctx.Value("i", 0)
+    jobs = [(model, subset, list(layer_names), run, w_bits, a_bits, kwargs) for run in runs]
+    # The workers ignore Ctrl-C (it reaches the whole process group): this process alone
+    # handles it, and leaving the block terminates them, so no worker prints a traceback.
+    # They start with SIGINT ignored (an ignored signal stays ignored in a new interpreter),
+    # so a Ctrl-C while they import torch is ignored there too.
+    with _sigint_ignored():
+        pool = ctx.Pool(len(runs), initializer=_worker_init, initargs=(done,))
+    with pool:
+        parts = pool.map_async(_scan_part, jobs)
+        began = last = time.perf_counter()
+        while not parts.ready():
+            parts.wait(0.25)
+            now = time.perf_counter()
+            if log is not None and now - last >= LOG_EVERY_S and not parts.ready():
+                finished = done.value
+                left = (
+                    f", about {(now - began) / finished * (len(layer_names) - finished):.0f} s left"
+                    if finished
+                    else ""
+                )
+                log(f"sensitivity: {finished}/{len(layer_names)} layers{left}")
+                last = now
+        return np.concatenate(parts.get())
+
+
+_DONE = None  # a worker's shared count of the layers finished (set by _worker_init)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process for the block (the main thread only can say so)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def _worker_init(done) -> None:
+    import signal
+
+    global _DONE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _DONE = done
+
+
+def _count_layer() -> None:
+    with _DONE.get_lock():
+        _DONE.value += 1
 
 
 def _scan_part(job: tuple) -> np.ndarray:
     model, subset, names, run, w_bits, a_bits, kwargs = job
     return layer_sensitivity(
-        model, subset, names, w_bits, a_bits, progress=False, scan=run, **kwargs
+        model,
+        subset,
+        names,
+        w_bits,
+        a_bits,
+        progress=False,
+        scan=run,
+        on_layer=_count_layer if _DONE is not None else None,
+        **kwargs,
     )
 
 

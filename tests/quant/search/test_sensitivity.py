@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -210,7 +212,7 @@ def test_layers_split_over_processes_give_the_same_table_bit_for_bit():
     two = layer_sensitivity(model, data, names, (2, 8), (3, 8), processes=2, log=lines.append, **kw)
     assert np.abs(one).max() > 1e-3
     np.testing.assert_array_equal(two, one)
-    assert lines == ["sensitivity: 4 layers over 2 processes"]
+    assert lines[0] == "sensitivity: 4 layers over 2 processes"
     lines.clear()
     auto = layer_sensitivity(
         model, data, names, (2, 8), (3, 8), processes=None, log=lines.append, **kw
@@ -227,3 +229,73 @@ def test_processes_is_validated_by_name(setup, bad):
     with pytest.raises(HwsimError) as err:
         layer_sensitivity(model, data, names, (2, 8), (4, 8), processes=bad, progress=False)
     assert err.value.field == "processes"
+
+
+def test_split_scan_reports_progress_from_this_process(monkeypatch):
+    """The workers' layers are counted here, so the progress lines reach any stream (a log
+    file, a pipe), not only a terminal's bar."""
+    import quant.search.sensitivity as sens
+
+    monkeypatch.setattr(sens, "LOG_EVERY_S", 0.0)
+    torch.manual_seed(0)
+    model = models.build("resnet_digits").eval()
+    data = load_dataset("digits", seed=0)
+    names = ["conv1", "layer1.0.conv1", "layer2.0.downsample.0", "fc"]
+    lines: list[str] = []
+    layer_sensitivity(
+        model, data, names, (2, 8), (3, 8), processes=2, log=lines.append, samples=40,
+        batch_size=24, progress=False,
+    )  # fmt: skip
+    counts = [
+        int(m.group(1)) for m in map(re.compile(r"sensitivity: (\d+)/4 layers").match, lines) if m
+    ]
+    assert counts, lines
+    assert counts == sorted(counts) and counts[-1] <= 4
+
+
+SIGINT_SCRIPT = """
+import sys, torch, models
+from models.data import load_dataset
+from quant.search.sensitivity import layer_sensitivity
+torch.manual_seed(0)
+model = models.build("resnet_digits").eval()
+data = load_dataset("digits", seed=0)
+names = [n for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+def log(line):
+    print(line, file=sys.stderr, flush=True)
+if __name__ == "__main__":
+    try:
+        layer_sensitivity(model, data, names, (2, 3, 4, 6, 8), (2, 3, 4, 6, 8), processes=2,
+                          log=log, samples=256, progress=False)
+    except KeyboardInterrupt:
+        print("clean: interrupted", file=sys.stderr, flush=True)
+        sys.exit(130)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.5, 8.0])
+def test_ctrl_c_during_a_split_scan_prints_no_worker_traceback(tmp_path, delay):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "scan.py"
+    script.write_text(SIGINT_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    first = proc.stderr.readline()
+    assert "over 2 processes" in first, first
+    time.sleep(delay)  # while the workers import torch, or once they scan
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole group
+    err = first + proc.stderr.read()
+    assert proc.wait(timeout=60) == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1] == "clean: interrupted"
