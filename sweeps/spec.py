@@ -611,11 +611,17 @@ def parse_spec(
     for i, t in enumerate(train_items):
         check(isinstance(t, Mapping), f"train[{i}]", t, "must be a table")
         _check_keys(t, {"method", "workload", "params", "label"}, f"train[{i}]")
+        params = t.get("params", {})
+        if t.get("method") == "joint" and isinstance(params, Mapping):
+            # A joint search's space is this spec's hardware axis; each point one design.
+            from sweeps.trainers import joint_space_params
+
+            params = {**params, **joint_space_params(hw_tables, seed, root)}
         train.append(
             TrainSpec(
                 method=t.get("method"),
                 workload=t.get("workload"),
-                params=t.get("params", {}),
+                params=params,
                 label=t.get("label", ""),
             )
         )

@@ -69,8 +69,109 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
         raise HwsimError("train.params", dict(params), str(exc)) from exc
 
 
-BUILTIN = {"codesign": codesign_trainer}
-VALIDATORS = {"codesign": validate_codesign_params}
+JOINT_RESERVED = ("space", "space_seed")
+"""Params of a ``joint`` point that the spec fills in: its own ``[[hardware]]`` tables and seed."""
+
+
+def joint_space_params(tables: Any, seed: int, root: str | Path) -> dict[str, Any]:
+    """What a ``joint`` ``[[train]]`` table's params get from its spec: the spec's hardware
+    tables (relative bases made absolute against ``root``) and seed."""
+    from sweeps.hwspace import resolved_tables
+
+    listed = [tables] if isinstance(tables, Mapping) else list(tables or [])
+    return {"space": resolved_tables(listed, root), "space_seed": seed}
+
+
+def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
+    """One design of a joint hardware x bits search (:mod:`quant.codesign.joint`).
+
+    The search space is the sweep's own hardware axis (the spec's ``[[hardware]]`` tables),
+    and each point is one design: the knapsack's policy on the point's configuration, with
+    ``predicted_loss``, ``pareto`` (1 or 0), ``design`` (its index in the space) and, where
+    its policy is one of the ``finetune_top`` fine-tuned, ``accuracy``. A configuration over
+    the area limit or with no policy within the budgets is a failed point saying so.
+
+    Every point of the space shares one search: ``out`` (a folder; default a cache folder
+    under ``$HWSIM_CACHE/joint`` named by the params) keeps the baseline, the sensitivity
+    table, the search and each fine-tuned policy, so each point does only its own
+    fine-tuning. ``seed`` is the search's (default: the spec's), not the point's."""
+    from quant.baseline import cache_dir
+    from quant.codesign.joint import JointConfig, run_joint
+    from sweeps.hwspace import configs, parse_space, reference
+    from sweeps.spec import hash64
+
+    params = dict(params)
+    tables, space_seed = params.pop("space"), params.pop("space_seed")
+    out = params.pop("out", None)
+    params.setdefault("seed", space_seed)
+    space = parse_space(tables, space_seed)
+    designs = configs(space)
+    ref = reference(space)
+    wanted = hardware.to_dict()
+    index = next((i for i, h in enumerate(designs) if h.to_dict() == wanted), None)
+    check(
+        index is not None,
+        "hardware",
+        hardware.name,
+        "this point's configuration is not in the joint search's space",
+    )
+    try:
+        config = JointConfig(hardware=ref.name, **params)
+    except TypeError as exc:
+        raise HwsimError("train.params", params, str(exc)) from exc
+    if out is None:
+        key = hash64({"params": params, "space": tables, "seed": space_seed})
+        out = cache_dir().parent / "joint" / f"{config.model}-{key:016x}"
+    result = run_joint(config, designs, reference=ref, out=out, only=index, progress=False)
+    row = result.designs.iloc[index]
+    check(
+        row["status"] == "ok",
+        "hardware",
+        hardware.name,
+        f"design {index} is {row['status']} "
+        + (f"({row['area_mm2']:.4g} mm^2)" if row["status"] == "over area" else ""),
+    )
+    extra = {
+        "design": float(index),
+        "predicted_loss": float(row["predicted_loss"]),
+        "pareto": float(bool(row["pareto"])),
+        "baseline_accuracy": float(result.baseline_accuracy),
+    }
+    if row["accuracy"] == row["accuracy"]:  # not NaN: its policy was fine-tuned
+        extra["accuracy"] = float(row["accuracy"])
+    return result.policies[index], extra
+
+
+def validate_joint_params(params: Mapping[str, Any]) -> None:
+    """Fail at spec time, naming the field, on params a joint search would reject."""
+    import dataclasses
+
+    from quant.codesign.joint import JointConfig
+
+    own = [f.name for f in dataclasses.fields(JointConfig) if f.init and f.name != "hardware"]
+    for key in params:
+        check(
+            key in (*own, "out", *JOINT_RESERVED),
+            f"train.params.{key}",
+            params[key],
+            f"not a joint search option (known: {', '.join([*own, 'out'])}); the space is "
+            "the spec's [[hardware]] tables",
+        )
+    check(
+        "space" in params,
+        "train.params.space",
+        None,
+        "comes from the spec's [[hardware]] tables (parse the spec with sweeps.load_spec)",
+    )
+    fields = {k: v for k, v in params.items() if k not in (*JOINT_RESERVED, "out")}
+    try:
+        JointConfig(hardware="spec-check", **fields)
+    except TypeError as exc:
+        raise HwsimError("train.params", dict(params), str(exc)) from exc
+
+
+BUILTIN = {"codesign": codesign_trainer, "joint": joint_trainer}
+VALIDATORS = {"codesign": validate_codesign_params, "joint": validate_joint_params}
 
 
 def validate_params(method: str, params: Mapping[str, Any]) -> None:

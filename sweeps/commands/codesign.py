@@ -29,15 +29,41 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "and DIR/val/...) (default: digits)",
     )
     p.add_argument(
-        "--hardware", default=d.hardware, help=f"preset name or TOML file (default: {d.hardware})"
+        "--hardware",
+        default=None,
+        help=f"preset name or TOML file (default: {d.hardware})",
+    )
+    p.add_argument(
+        "--hardware-space",
+        default=None,
+        metavar="FILE.toml",
+        help="search the hardware too: a TOML of [[hardware]] tables (base, grid, zip, random, "
+        "as in a sweep spec); the knapsack runs on every configuration, the Pareto designs "
+        "(predicted loss, latency, energy, area) are fine-tuned",
+    )
+    p.add_argument(
+        "--max-area",
+        type=float,
+        default=None,
+        metavar="MM2",
+        help="with --hardware-space: leave out configurations larger than this (mm^2)",
+    )
+    p.add_argument(
+        "--finetune-top",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with --hardware-space: fine-tune at most K distinct Pareto policies, least "
+        "predicted loss first (default: 5)",
     )
     p.add_argument(
         "--budget",
         action="append",
-        metavar="METRIC=FRACTION",
-        help="budget relative to uniform 8-bit on the same hardware: latency, "
-        "energy or memory; repeat or comma-join for several "
-        "(default: latency=0.5)",
+        metavar="METRIC=VALUE",
+        help="latency, energy or memory: a fraction of uniform 8-bit on the same hardware "
+        "(with --hardware-space: on the first table's base at its default size), or an "
+        "amount with a unit (latency=2ms, energy=50uJ, memory=96KiB); repeat or comma-join "
+        "for several (default: latency=0.5)",
     )
     p.add_argument(
         "--method",
@@ -145,10 +171,9 @@ def run(args: argparse.Namespace) -> int:
         cands = tuple(int(c) for c in str(args.candidates).split(","))
     except ValueError:
         raise HwsimError("--candidates", args.candidates, "comma-separated integers") from None
-    config = CodesignConfig(
+    common = dict(
         model=args.model,
         data=args.data,
-        hardware=args.hardware,
         budgets=parse_budgets(args.budget) or {"latency": 0.5},
         method=args.method,
         seed=args.seed,
@@ -166,6 +191,14 @@ def run(args: argparse.Namespace) -> int:
         samples=args.samples,
         calibration_batch=args.calibration_batch,
     )
+    if args.hardware_space is not None:
+        from sweeps.commands.codesign_joint import run_joint_command
+
+        return run_joint_command(args, common)
+    for flag, value in (("--max-area", args.max_area), ("--finetune-top", args.finetune_top)):
+        if value is not None:
+            raise HwsimError(flag, value, "searches a hardware space: give --hardware-space too")
+    config = CodesignConfig(hardware=args.hardware or CodesignConfig.hardware, **common)
     out = (
         Path(args.out)
         if args.out
@@ -174,12 +207,12 @@ def run(args: argparse.Namespace) -> int:
     )
     result = run_codesign(config, out=out)
     write_run(result, out)
-    budgets = ", ".join(f"{m} <= {r:g} x uniform 8-bit" for m, r in config.budgets.items())
+    budgets = ", ".join(f"{m} <= {r:g} x uniform 8-bit" for m, r in result.config.budgets.items())
     print(
         f"{config.model} on {config.data}, hardware {result.hardware_name}, budget {budgets}; "
         f"float baseline {100 * result.baseline_accuracy:.2f} %"
     )
-    print(format_table(result.results, config.budgets))
+    print(format_table(result.results, result.config.budgets))
     for note in result.notes:
         print(f"note: {note}")
     print(f"run folder: {out}  ({result.seconds:.0f} s)")
