@@ -17,7 +17,10 @@ Differences from the authors' code: the bias of a layer stays in floating point 
 ResNet-20 convs have none); a layer whose planes all vanish keeps one all-zero plane, so its
 precision stays in ``BitPolicy``'s 1..16 (the paper lets it reach 0 bits; its weights are zero
 either way); activations are quantized at each quantized layer's input (what hwsim's policy
-describes), not after each ReLU.
+describes), not after each ReLU. A layer frozen at 1 bit fine-tunes binary, ``sign x mean|W|``
+per output channel (XNOR-Net; ``quant.quantizers.binarize``), what a 1-bit signed weight is
+everywhere in hwsim: BSQ's own 1-bit codes are sign and magnitude, ternary ``{-1, 0, 1}``, which
+no 1-bit two's complement or +-1 code holds.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from quant.methods import (
     require_dataset,
 )
 from quant.model import current_policy, install_products
-from quant.quantizers import UniformQuantizer
+from quant.quantizers import UniformQuantizer, binarize
 from quant.wrapped import WrappedLayer, layers_of, wrap_layers
 
 MAX_BITS = 8
@@ -123,6 +126,8 @@ class BitLayer(WrappedLayer):
     def quantized_weight(self) -> torch.Tensor:
         """Rounded weight with a straight-through gradient to the bits and the scale."""
         levels = 2**self._n - 1
+        if self.frozen and self._n == 1:
+            return self.scale * binarize(self.weight_tilde.clamp(-1, 1), axis=0)
         if self.frozen:
             wt = self.weight_tilde.clamp(-1, 1)
         else:

@@ -47,7 +47,13 @@ from quant.model import (
     quantize_layers,
     quantized_layers,
 )
-from quant.quantizers import SCALE_INITS, UniformQuantizer, _broadcast, quantizer_range
+from quant.quantizers import (
+    SCALE_INITS,
+    UniformQuantizer,
+    _broadcast,
+    bipolar_values,
+    quantizer_range,
+)
 from quant.train import train
 
 ACT_RANGES = ("channel", "layer")
@@ -112,7 +118,7 @@ class ChannelAwareQuantizer(UniformQuantizer):
         return (*SCALE_INITS, "channel")
 
     def fit_scale(self, x: Tensor) -> Tensor:
-        if self.init != "channel":
+        if self.init != "channel" or self.bipolar:  # binary: mean |x| (the least-squares step)
             return super().fit_scale(x)
         bits = 8 if self.bits == 32 else self.bits
         return channel_aware_scale(x, bits, bool(self.signed), self.channel_axis)
@@ -143,7 +149,6 @@ class DirectConfig:
     def __post_init__(self) -> None:
         check_bits("w_bits", self.w_bits)
         check_bits("a_bits", self.a_bits)
-        check(self.w_bits >= 2, "w_bits", self.w_bits, "signed weights need at least 2 bits")
         check(
             self.act_range in ACT_RANGES,
             "act_range",
@@ -259,7 +264,10 @@ class DirectOptimizer(torch.optim.Optimizer):
                 u = torch.zeros_like(u)
             proposal = codes * step - lr * step * u
             new_step = _broadcast(new_scale, weight, 0)
-            new_codes = torch.clamp(torch.round(proposal / new_step), lo, hi)
+            if quantizer.bipolar:  # binary weights: the nearest of the two levels is the sign
+                new_codes = bipolar_values(proposal)
+            else:
+                new_codes = torch.clamp(torch.round(proposal / new_step), lo, hi)
             quantizer.scale.copy_(new_scale)
             weight.copy_(new_codes * new_step)
         if self.inner is not None:

@@ -112,7 +112,7 @@ class EBSLayer(_Strengths, WrappedLayer):
         super().__init__(module)
         self.w_candidates = _candidates("w_candidates", w_candidates)
         for b in self.w_candidates:
-            quantizer_range(b, True)  # symmetric signed weights need >= 2 bits
+            quantizer_range(b, True)  # signed weights (binary at 1 bit)
         self.a_candidates = _candidates("a_candidates", a_candidates)
         self.weight = nn.Parameter(module.weight.detach().clone())
         self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
@@ -421,8 +421,7 @@ class EBSConfig:
         check_count("seed", self.seed, 0)
         check_positive("budget_vs_w4a4", self.budget_vs_w4a4)
         cands = _candidates("candidates", self.candidates)
-        check(min(cands) >= 2, "candidates", cands, "signed weights need at least 2 bits")
-        object.__setattr__(self, "candidates", cands)
+        object.__setattr__(self, "candidates", cands)  # 1: binary weights (XNOR-Net)
 
 
 class EBS:

@@ -13,11 +13,16 @@ activations are coded by one function in the same dtype, the accumulate is exact
 is the same two float64 roundings. So on the same device the integer model's logits equal the
 fake-quantized model's in inference, for any policy, trained or never run: that is the
 project's end-to-end check that the kernels compute what the quantized network means.
+
+Binary (+-1) operands, the signed 1-bit codes of ``quant.quantizers``, run as ``bipolar`` on
+kernels that take encodings (one XNOR / popcount pass per 64 lanes); on kernels that take only
+a ``signed`` flag they run exactly as 2-bit two's complement codes (-1 and +1 both fit).
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +43,7 @@ from quant.model import (
     unfitted_act_quantizers,
 )
 from quant.products import QProduct
-from quant.quantizers import code_values
+from quant.quantizers import code_values, is_bipolar
 
 
 def _pair(value: Any, field: str) -> tuple[int, int]:
@@ -66,6 +71,7 @@ class IntegerLayer(nn.Module):
                 "groups": int(source.groups),
             }
         self.a_lo, self.a_hi = _act_range(state)
+        self.a_bipolar = state.a_encoding == "bipolar"
         shape = (1, -1, 1, 1) if self.is_conv else (1, -1)
         # The rescale folds both steps into one per-channel factor, as integer hardware does.
         self.register_buffer(
@@ -77,17 +83,19 @@ class IntegerLayer(nn.Module):
         # Weights are packed once; every call packs only its fresh activation codes.
         from hwsim import kernels
 
+        w_bits, w_kw = _kernel_operand(
+            state.w_bits, state.w_encoding, "w", kernels.BitserialConv2d, kernels.pack_operand
+        )
+        self.a_kernel_bits, self.a_kw = _kernel_operand(
+            state.a_bits, state.a_encoding, "a", kernels.BitserialConv2d, kernels.bitserial_linear
+        )
         if self.is_conv:
             self.kernel = kernels.BitserialConv2d(
-                state.w_codes,
-                state.w_bits,
-                state.a_bits,
-                a_signed=state.a_signed,
-                w_signed=state.w_signed,
-                **self.geometry,
+                state.w_codes, w_bits, self.a_kernel_bits, **w_kw, **self.a_kw, **self.geometry
             )
         else:
-            self.kernel = kernels.pack_operand(state.w_codes, state.w_bits, signed=state.w_signed)
+            pack_kw = {k.removeprefix("w_"): v for k, v in w_kw.items()}  # encoding / signed
+            self.kernel = kernels.pack_operand(state.w_codes, w_bits, **pack_kw)
         # One byte per code where the codes fit: the kernels read uint8 / int8 in place.
         narrow = state.a_bits <= 8
         self.code_dtype = (torch.int8 if state.a_signed else torch.uint8) if narrow else torch.int64
@@ -96,6 +104,8 @@ class IntegerLayer(nn.Module):
         """The codes ``quant.quantizers.code_values`` gives ``x`` in its own dtype."""
         from hwsim.kernels.glue import quantize_activations
 
+        if self.a_bipolar:  # sign(x), as quant.quantizers.bipolar_values gives it
+            return np.where(x.detach().cpu().numpy() >= 0, 1, -1).astype(np.int8)
         if self.code_dtype != torch.int64 and x.dtype in (torch.float32, torch.float64):
             # One pass, channels-last out: the bytes the conv packer reads in place.
             dtype = np.int8 if self.state.a_signed else np.uint8
@@ -109,7 +119,6 @@ class IntegerLayer(nn.Module):
         from hwsim import kernels
         from hwsim.kernels.glue import rescale_accumulators
 
-        s = self.state
         codes = self.activation_codes(x)
         scale, bias = self.rescale.reshape(-1).numpy(), self.bias.reshape(-1).numpy()
         if self.is_conv:
@@ -118,14 +127,39 @@ class IntegerLayer(nn.Module):
                 self.record.append(codes)  # NCHW: statistics walk the hardware's windows
             return torch.from_numpy(rescale_accumulators(acc, scale, bias)).to(x.dtype)
         flat = codes.reshape(-1, codes.shape[-1])
-        acc = kernels.bitserial_linear(flat, self.kernel, s.a_bits, a_signed=s.a_signed)
+        acc = kernels.bitserial_linear(flat, self.kernel, self.a_kernel_bits, **self.a_kw)
         if self.record is not None:
             self.record.append(flat)
         out = rescale_accumulators(acc, scale, bias)
         return torch.from_numpy(out).to(x.dtype).reshape(*codes.shape[:-1], -1)
 
 
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _kernel_operand(bits: int, encoding: str, side: str, *fns: Any) -> tuple[int, dict[str, Any]]:
+    """The width and keyword arguments one operand is given to the kernels ``fns``: its own
+    encoding where every one of them takes ``<side>_encoding`` (``encoding`` for
+    ``pack_operand``), else a ``<side>_signed`` flag, a bipolar operand as 2-bit two's
+    complement (its values -1 and +1 fit, so the accumulators are the same)."""
+    names = [
+        "encoding" if getattr(f, "__name__", "") == "pack_operand" else f"{side}_encoding"
+        for f in fns
+    ]
+    if all(_accepts(f, n) for f, n in zip(fns, names, strict=True)):
+        return bits, {f"{side}_encoding": encoding}
+    if encoding == "bipolar":
+        return 2, {f"{side}_signed": True}
+    return bits, {f"{side}_signed": encoding == "signed"}
+
+
 def _act_range(state: QuantState) -> tuple[int, int]:
+    if state.a_encoding == "bipolar":
+        return -1, 1
     if state.a_signed:
         hi = (1 << (state.a_bits - 1)) - 1
         return -hi, hi
@@ -227,10 +261,12 @@ class IntegerProduct(nn.Module):
             (q.bits, bool(q.signed), q.scale.detach().cpu().reshape(()).clone(), q.quantizer_range)
             for q in (source.act_quantizer, source.weight_quantizer)
         ]
+        # The act x act kernel takes signed flags: a +-1 operand runs as 2-bit two's complement.
+        self.kernel_bits = [2 if is_bipolar(b, sg) else b for b, sg, _, _ in self.quantizers]
 
     @staticmethod
-    def _codes(x: Tensor, step: Tensor, code_range: tuple[int, int]) -> np.ndarray:
-        codes = code_values(x.detach().cpu(), step.to(x.dtype), *code_range)
+    def _codes(x: Tensor, step: Tensor, code_range: tuple[int, int], bipolar: bool) -> np.ndarray:
+        codes = code_values(x.detach().cpu(), step.to(x.dtype), *code_range, bipolar=bipolar)
         return codes.to(torch.int64).numpy()
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
@@ -240,11 +276,11 @@ class IntegerProduct(nn.Module):
         lead = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         a = a.expand(*lead, *a.shape[-2:])
         b = b.expand(*lead, *b.shape[-2:])
+        a_bip, b_bip = is_bipolar(a_bits, a_signed), is_bipolar(b_bits, b_signed)
         acc = kernels.bitserial_act_matmul(
-            self._codes(a, a_step, a_range).reshape(-1, *a.shape[-2:]),
-            self._codes(b, b_step, b_range).reshape(-1, *b.shape[-2:]),
-            a_bits,
-            b_bits,
+            self._codes(a, a_step, a_range, a_bip).reshape(-1, *a.shape[-2:]),
+            self._codes(b, b_step, b_range, b_bip).reshape(-1, *b.shape[-2:]),
+            *self.kernel_bits,
             a_signed=a_signed,
             b_signed=b_signed,
         )
@@ -288,15 +324,26 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
     stats: dict[str, LayerStats] = {}
     for name, layer in im.layers.items():
         s = layer.state
-        a_codes = np.concatenate([r[name] for r in recorded])
+        a_codes = _stored(np.concatenate([r[name] for r in recorded]), s.a_encoding)
+        w_codes = _stored(s.w_codes, s.w_encoding)
         stats[name] = layer_stats(
-            s.w_codes if layer.is_conv else s.w_codes.reshape(s.w_codes.shape[0], -1),
+            w_codes if layer.is_conv else w_codes.reshape(w_codes.shape[0], -1),
             a_codes,
             s.w_bits,
             s.a_bits,
-            w_signed=s.w_signed,
-            a_signed=s.a_signed,
+            w_signed=s.w_signed and s.w_encoding != "bipolar",
+            a_signed=s.a_signed and s.a_encoding != "bipolar",
             conv=layer.geometry if layer.is_conv else None,
             group_size=group_size,
         )
     return Exported(current_policy(model).with_stats(stats), im)
+
+
+def _stored(codes: np.ndarray, encoding: str) -> np.ndarray:
+    """The codes as the hardware stores their bitplanes: a +-1 value as its one bit (+1 is 1,
+    ``hwsim.encoding.to_bits``), every other encoding as it is."""
+    if encoding != "bipolar":
+        return codes
+    from hwsim.encoding import to_bits
+
+    return to_bits(codes).astype(np.int64)

@@ -5,6 +5,10 @@ INPUT activation (one step for the tensor, so the integer accumulate can be resc
 ``a_scale * w_scale[out_channel]``). The activation's signedness is decided from the
 calibration data: unsigned after a ReLU, signed where the input can be negative (the network
 input after normalization, a residual sum before its ReLU).
+
+At 1 bit a signed operand is binary (``quant.quantizers``): weights ``sign(W) * mean|W|`` per
+output channel (XNOR-Net), a signed activation ``sign(x) * step``; an unsigned 1-bit
+activation stays ``{0, step}``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from torch import Tensor, nn
 
 from hwsim.errors import HwsimError, check_bits
 from hwsim.policy import FLOAT_BITS
-from quant.quantizers import UniformQuantizer, code_values
+from quant.quantizers import UniformQuantizer, code_values, quantizer_encoding
 
 _FLOAT32_EXACT = 1 << 24  # every integer below this is a float32
 _TF32_EXACT = 1 << 11  # TF32 keeps 11 significant bits of each input (cuDNN convs use it)
@@ -99,12 +103,27 @@ class QuantState:
     a_signed: bool
     bias: np.ndarray | None
 
+    @property
+    def w_encoding(self) -> str:
+        """``hwsim.encoding`` name of the weight codes (signed 1-bit is bipolar)."""
+        return quantizer_encoding(self.w_bits, self.w_signed)
+
+    @property
+    def a_encoding(self) -> str:
+        """``hwsim.encoding`` name of the activation codes (signed 1-bit is bipolar)."""
+        return quantizer_encoding(self.a_bits, self.a_signed)
+
 
 def default_weight_quantizer(
     bits: int, *, per_channel: bool = True, init: str = "mse", learn_scale: bool = True
 ) -> UniformQuantizer:
     return UniformQuantizer(
-        bits, True, per_channel=0 if per_channel else None, init=init, learn_scale=learn_scale
+        bits,
+        True,
+        per_channel=0 if per_channel else None,
+        init=init,
+        learn_scale=learn_scale,
+        mean_abs_step=True,  # at 1 bit: XNOR-Net's mean |W| per channel, from the weights
     )
 
 
@@ -196,7 +215,8 @@ class QuantLayerMixin(QuantizerBits):
         a_step = aq.scale.detach().reshape(())
         w_codes, w_step = wq.codes(self.weight)
         dtype = weight_accumulate_dtype(code_max(aq), w_codes, x.device)
-        acc = op(code_values(x, a_step, lo, hi).to(dtype), w_codes.to(dtype), None)
+        a_codes = code_values(x, a_step, lo, hi, bipolar=aq.bipolar)
+        acc = op(a_codes.to(dtype), w_codes.to(dtype), None)
         shape = (1, -1) + (1,) * (acc.dim() - 2) if isinstance(self, nn.Conv2d) else (-1,)
         factor = (a_step.double() * w_step.double().reshape(-1)).reshape(shape)
         bias = None if self.bias is None else self.bias.detach().double().reshape(shape)

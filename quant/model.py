@@ -40,10 +40,34 @@ def quantized_layers(model: nn.Module) -> dict[str, nn.Module]:
 
 
 def current_policy(model: nn.Module) -> BitPolicy:
-    """The model's per-layer ``(w_bits, a_bits)`` as a ``hwsim.BitPolicy``."""
+    """The model's per-layer ``(w_bits, a_bits)`` as a ``hwsim.BitPolicy``, with each operand's
+    encoding as its quantizer codes it (binary +-1 at signed 1 bit, signed activations where
+    the data were)."""
+    layers = quantized_layers(model)
     return BitPolicy(
-        {n: (int(m.w_bits), int(m.a_bits)) for n, m in quantized_layers(model).items()}
+        {n: (int(m.w_bits), int(m.a_bits)) for n, m in layers.items()},
+        encodings={n: layer_encodings(m) for n, m in layers.items()},
     )
+
+
+def layer_encodings(layer: nn.Module) -> tuple[str | None, str | None]:
+    """``(w_encoding, a_encoding)`` of a quantized layer from its quantizers (None: the
+    default). A method without a weight quantizer object quantizes weights signed, so binary
+    at 1 bit."""
+    from quant.quantizers import quantizer_encoding
+
+    out: list[str | None] = []
+    for side, default_signed in (("w", True), ("a", None)):
+        bits = int(getattr(layer, f"{side}_bits"))
+        if bits == FLOAT_BITS:
+            out.append(None)
+            continue
+        q = getattr(layer, "weight_quantizer" if side == "w" else "act_quantizer", None)
+        encoding = getattr(q, "encoding", None)
+        if encoding is None:
+            encoding = quantizer_encoding(bits, getattr(q, "signed", default_signed))
+        out.append(encoding)
+    return out[0], out[1]
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -224,6 +248,27 @@ def calibrate(model: nn.Module, calibration: Any, *, only_unfitted: bool = False
     return model
 
 
+def _apply_encodings(model: nn.Module, policy: BitPolicy) -> None:
+    """Set each quantizer's signedness where the policy names a non-default encoding (a
+    signed or bipolar activation, an unsigned weight); elsewhere weights stay signed and
+    activations decide from the data."""
+    layers = quantized_layers(model)
+    for name, (w_enc, a_enc) in policy.encodings.items():
+        layer = layers.get(name)
+        if layer is None:
+            continue
+        for enc, attr in ((w_enc, "weight_quantizer"), (a_enc, "act_quantizer")):
+            q = getattr(layer, attr, None)
+            if q is None or not hasattr(q, "signed"):
+                continue
+            signed = enc != "unsigned"
+            if q.signed != signed:
+                q.signed = signed
+                if attr == "weight_quantizer" and hasattr(q, "calibrate"):
+                    with torch_threads():
+                        q.calibrate(layer.weight.detach())
+
+
 def quantize_model(
     model: nn.Module, policy_or_method: Any, *, calibration: Any = None, **options: Any
 ) -> nn.Module:
@@ -244,6 +289,8 @@ def quantize_model(
         )
         with torch_threads():  # each layer fits its weight step as it is made
             quantize_layers(model, bits, **options)
+        if isinstance(policy_or_method, BitPolicy):
+            _apply_encodings(model, policy_or_method)
         return calibrate(model, calibration)
     from quant.methods import make_config, search_method
 

@@ -58,7 +58,9 @@ class QProduct(QuantizerBits, nn.Module):
         # exact codes product, one float64 rescale by the two steps.
         dtype = integer_dtype(a.shape[-1], code_max(aq), code_max(bq), a.device)
         codes = [
-            code_values(x, q.scale.detach().reshape(()), *q.quantizer_range).to(dtype)
+            code_values(x, q.scale.detach().reshape(()), *q.quantizer_range, bipolar=q.bipolar).to(
+                dtype
+            )
             for q, x in ((aq, a), (bq, b))
         ]
         acc = product(self.role, *codes)

@@ -13,7 +13,7 @@ from torch import nn
 
 from hwsim.errors import check
 from quant.model import quantizable_layers, replace_module
-from quant.quantizers import fake_quantize, quantizer_range
+from quant.quantizers import binarize, fake_quantize, quantizer_range
 
 Layer = TypeVar("Layer", bound=nn.Module)
 
@@ -55,7 +55,11 @@ class WrappedLayer(nn.Module):
 
 def maxabs_weight_quant(weight: torch.Tensor, bits: int) -> torch.Tensor:
     """Symmetric per-tensor ``bits``-bit fake quantization with the max-abs step, refitted on
-    every call as the weights move (straight-through gradient)."""
+    every call as the weights move (straight-through gradient). At 1 bit: binary, XNOR-Net's
+    ``sign(W) * mean|W|`` per output channel (a max-abs step would put every weight at the
+    largest one's magnitude)."""
+    if bits == 1:
+        return binarize(weight, axis=0)
     step = weight.detach().abs().amax().clamp_min(1e-12) / quantizer_range(bits, True)[1]
     return fake_quantize(weight, step, bits, True)
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.encodings import encoding_codes, encoding_notes, run_key, run_points
 from hwsim.hardware.registry import Points, get_family, load_hardware
 from hwsim.hardware.report import METRICS, CostReport, CostTable
 from hwsim.hardware.skeleton import missing_stats_notes
@@ -32,12 +34,18 @@ def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> C
     hw = load_hardware(hardware)
     w_bits, a_bits = policy.arrays(workload)
     stats = tuple(policy.stats.get(n) for n in workload.layer_names)
-    points = Points(workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats)
+    w_names, a_names = policy.encoding_arrays(workload)
+    w_enc = encoding_codes("w_encoding", w_names, w_bits)
+    a_enc = encoding_codes("a_encoding", a_names, a_bits)
+    points = Points(
+        workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats, w_enc, a_enc
+    )
     metrics = _evaluate([hw], points)
     report = CostReport.from_metrics(
         workload, w_bits, a_bits, hw, {k: v[0] for k, v in metrics.items()}
     )
     report.notes.extend(missing_stats_notes(hw, workload.layer_names, stats))
+    report.notes.extend(encoding_notes(hw, hw.name, workload.layer_names, w_enc, a_enc))
     return report
 
 
@@ -47,11 +55,18 @@ def cost_table(
     w_bits: Sequence[int],
     a_bits: Sequence[int],
     policy: BitPolicy | None = None,
+    *,
+    w_encodings: Sequence[str | None] | None = None,
+    a_encodings: Sequence[str | None] | None = None,
 ) -> CostTable:
     """Latency, energy and memory of every layer at every (w, a) option, in one call per family.
 
     ``hardware`` may be one config (arrays ``[L, nw, na]``) or several (``[H, L, nw, na]``).
-    ``policy`` only lends its measured statistics to data-dependent families.
+    ``policy`` lends its measured statistics to data-dependent families, and its encodings.
+    ``w_encodings`` / ``a_encodings``: the encoding of each option (one per entry of
+    ``w_bits`` / ``a_bits``, e.g. ``("bipolar", None, None)`` for options ``(1, 2, 4)``); None
+    takes the layer's own from ``policy`` where it fits the option's bits, else the operand's
+    default (signed weights, unsigned activations).
     """
     check(
         isinstance(workload, Workload),
@@ -74,7 +89,9 @@ def cost_table(
     if policy is not None:
         policy.check_matches(workload)
         stats = tuple(policy.stats.get(n) for n in workload.layer_names)
-    metrics = _evaluate(configs, Points(workload, layer, wb, ab, stats))
+    w_enc = _option_encodings("w", w_encodings, w_opts, workload, policy, n_a, "layer-major")
+    a_enc = _option_encodings("a", a_encodings, a_opts, workload, policy, n_w, "inner")
+    metrics = _evaluate(configs, Points(workload, layer, wb, ab, stats, w_enc, a_enc))
     shape = (len(configs), n_l, n_w, n_a)
     arrays = {k: v.reshape(shape) for k, v in metrics.items()}
     if single:
@@ -88,22 +105,63 @@ def cost_table(
     )
 
 
+def _option_encodings(
+    side: str,
+    given: Sequence[str | None] | None,
+    options: np.ndarray,
+    workload: Workload,
+    policy: BitPolicy | None,
+    other: int,
+    order: str,
+) -> np.ndarray | None:
+    """Per-point encoding indices of one operand of a cost table's points (layer, w, a order),
+    or None where every point has the default."""
+    field = f"{side}_encodings"
+    n_l, n_o = len(workload), len(options)
+    if given is not None:
+        check(
+            not isinstance(given, str) and len(given) == n_o,
+            field,
+            given,
+            f"need one encoding (or None) per {side}_bits option ({n_o})",
+        )
+    have_policy = policy is not None and bool(policy.encodings)
+    if (given is None or all(g is None for g in given)) and not have_policy:
+        return None
+    default = DEFAULT_W_ENCODING if side == "w" else DEFAULT_A_ENCODING
+    table = np.empty((n_l, n_o), dtype=object)
+    for i, name in enumerate(workload.layer_names):
+        own = policy.encoding(name)[0 if side == "w" else 1] if have_policy else default
+        for j, b in enumerate(options.tolist()):
+            enc = given[j] if given is not None and given[j] is not None else None
+            if enc is None:
+                enc = own if (own != "bipolar" or b == 1) else default
+            table[i, j] = enc
+    bits = np.broadcast_to(options, (n_l, n_o))
+    codes = encoding_codes(field, table.ravel().tolist(), bits.ravel().copy()).reshape(n_l, n_o)
+    if order == "layer-major":  # w option varies slower than a: repeat each over a options
+        return np.ascontiguousarray(np.repeat(codes, other, axis=1).ravel())
+    return np.ascontiguousarray(np.tile(codes[:, None, :], (1, other, 1)).ravel())
+
+
 def _evaluate(configs: list[HardwareConfig], points: Points) -> dict[str, np.ndarray]:
     """Dispatch each family's configs to its cost function; results in the given order."""
-    # Families that share one cost function (the spatial-array skeleton) run in one call.
+    # Families that share one cost function (the spatial-array skeleton) run in one call, as
+    # long as they run the points' encodings at the same widths.
     by_function: dict[object, list[int]] = {}
     names: dict[object, str] = {}
     for i, c in enumerate(configs):
         fam = get_family(c.family)
-        by_function.setdefault(fam.evaluate, []).append(i)
-        names.setdefault(fam.evaluate, fam.name)
+        key = (fam.evaluate, run_key(c, points))
+        by_function.setdefault(key, []).append(i)
+        names.setdefault(key, fam.name)
     single = len(by_function) == 1
     out: dict[str, np.ndarray] = {}
     if not single:
         out = {k: np.empty((len(configs), len(points)), dtype=np.float64) for k in METRICS}
-    for evaluate, idx in by_function.items():
-        fam_name = names[evaluate]
-        res = evaluate([configs[i] for i in idx], points)
+    for key, idx in by_function.items():
+        evaluate, fam_name = key[0], names[key]
+        res = evaluate([configs[i] for i in idx], run_points(configs[idx[0]], points))
         for k in METRICS:
             if k not in res:
                 raise RuntimeError(f"family {fam_name!r} did not return metric {k!r}")

@@ -31,7 +31,9 @@ class Points:
     """``P`` evaluation points: a layer index and the requested bits per point.
 
     ``stats[i]`` are the measured statistics of layer ``i`` (or None); families that depend on
-    data read them and fall back to a stated assumption when absent.
+    data read them and fall back to a stated assumption when absent. ``w_encoding`` /
+    ``a_encoding`` give each point's operand encodings; ``hwsim.hardware.encodings`` turns
+    them into the widths each family runs before the family sees the points.
     """
 
     workload: Workload
@@ -39,6 +41,8 @@ class Points:
     w_bits: np.ndarray  # int64 [P]
     a_bits: np.ndarray  # int64 [P]
     stats: tuple[LayerStats | None, ...] = ()
+    w_encoding: np.ndarray | None = None  # int8 [P] indices into hwsim.encoding.ENCODINGS
+    a_encoding: np.ndarray | None = None  # (None: every point has the operand's default)
 
     def __len__(self) -> int:
         return len(self.layer)

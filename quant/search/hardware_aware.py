@@ -117,10 +117,21 @@ def candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:
 def hardware_costs(
     workload: Workload, hardware, w_bits: Sequence[int], a_bits: Sequence[int]
 ) -> CostTable:
-    """The simulated table of one hardware config (``hwsim.cost_table``: one Numba call)."""
+    """The simulated table of one hardware config (``hwsim.cost_table``: one Numba call). A
+    1-bit weight option is binary (+-1), as every quantizer here makes it
+    (:func:`weight_encodings`), and priced so."""
     from hwsim import cost_table
 
-    return cost_table(workload, hardware, list(w_bits), list(a_bits))
+    w_bits = list(w_bits)
+    return cost_table(
+        workload, hardware, w_bits, list(a_bits), w_encodings=weight_encodings(w_bits)
+    )
+
+
+def weight_encodings(w_bits: Sequence[int]) -> list[str | None]:
+    """The encoding of each weight option as the quantizers code it: weights are signed, so
+    1 bit is binary (``bipolar``); None (signed, the default) at every other width."""
+    return ["bipolar" if int(b) == 1 else None for b in w_bits]
 
 
 def proxy_costs(workload: Workload, w_bits: Sequence[int], a_bits: Sequence[int]) -> CostTable:

@@ -503,8 +503,7 @@ def _options(
         check_bits("reference.w_bits", reference[0]),
         check_bits("reference.a_bits", reference[1]),
     )
-    # Signed symmetric codes need two bits; the weights are signed.
-    check(min(w_opts) >= 2, "w_bits", list(w_bits), "weight candidates need at least 2 bits")
+    # Weights are signed: a 1-bit weight candidate is binary (sign x mean |W| per channel).
     return w_opts, a_opts, ref
 
 

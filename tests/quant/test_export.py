@@ -256,3 +256,101 @@ def test_ties_are_coded_alike_in_both_models(a_bits):
     assert split.float().mean() > 0.1  # the precondition: many first-layer codes would split
     logits = integer_model(q)(x)
     np.testing.assert_array_equal(logits, predict_logits(q, x).numpy())
+
+
+# ---------------------------------------------------------------- binary (+-1) layers
+@settings(max_examples=12, deadline=None)
+@given(
+    a_bits=st.sampled_from([1, 1, 2, 4]),
+    cin=st.integers(1, 6),
+    cout=st.integers(1, 6),
+    kernel=st.sampled_from([1, 3]),
+    groups=st.sampled_from([1, 2]),
+    stride=st.sampled_from([1, 2]),
+    hw=st.integers(3, 8),
+    seed=st.integers(0, 99),
+)
+def test_binary_conv_layer_against_integer_torch(
+    a_bits, cin, cout, kernel, groups, stride, hw, seed
+):
+    """W1 (+-1 weights, XNOR-Net's mean |W| per channel) on a signed input (binary at 1 bit):
+    the integer model equals integer torch math on codes derived with numpy, and the
+    fake-quantized model bit for bit."""
+    cin, cout = cin * groups, cout * groups
+    g = torch.Generator().manual_seed(seed)
+    conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups)
+    with torch.no_grad():
+        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g))
+    x = torch.randn(2, cin, hw, hw, generator=g).double()
+    net = nn.Sequential(conv).double()
+    q = quantize_model(net, BitPolicy({"0": (1, a_bits)}), calibration=x)
+    state = q[0].quant_state()
+    assert state.w_encoding == "bipolar"
+    assert state.a_encoding == ("bipolar" if a_bits == 1 else "signed")
+    w = conv.weight.detach().double().numpy()
+    w_codes = np.where(w >= 0, 1, -1)
+    np.testing.assert_array_equal(state.w_codes, w_codes)
+    np.testing.assert_allclose(state.w_scale, np.abs(w).reshape(cout, -1).mean(1), rtol=1e-12)
+    xn = x.numpy()
+    if a_bits == 1:
+        a_codes = np.where(xn >= 0, 1.0, -1.0)
+    else:
+        hi = 2 ** (a_bits - 1) - 1
+        a_codes = np.clip(np.round(xn / state.a_scale), -hi, hi)
+    acc = torch.nn.functional.conv2d(
+        torch.from_numpy(a_codes).long(),
+        torch.from_numpy(w_codes).long(),
+        stride=stride,
+        padding=kernel // 2,
+        groups=groups,
+    ).numpy()
+    expect = acc * state.a_scale * state.w_scale.reshape(1, -1, 1, 1)
+    expect += state.bias.reshape(1, -1, 1, 1)
+    got = integer_model(q)(x)
+    np.testing.assert_allclose(got, expect, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(got, predict_logits(q, x).numpy())
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    channels=st.integers(1, 8),
+    hw=st.integers(2, 6),
+    hidden=st.integers(1, 40),
+    first=st.sampled_from([1, 8]),
+    seed=st.integers(0, 99),
+)
+def test_binary_network_integer_model_equals_fake_quantized(channels, hw, hidden, first, seed):
+    """A +-1 network as XNOR-Net and FINN build one: BatchNorm before each binary layer (no
+    ReLU, so its inputs are signed and code as +-1), the first layer at ``first`` bits. The
+    integer model's logits equal the fake-quantized model's bit for bit, agree with the
+    straight-through float64 formula, and export says every operand's encoding."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(3, channels, 3, padding=1),
+        nn.BatchNorm2d(channels),
+        nn.Conv2d(channels, channels, 3, padding=1),
+        nn.BatchNorm2d(channels),
+        nn.Flatten(),
+        nn.Linear(channels * hw * hw, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.Linear(hidden, 4),
+    )
+    x = torch.randn(16, 3, hw, hw)
+    with torch.no_grad():  # BatchNorm statistics of x itself: its outputs are centred, signed
+        for m in net:
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                m.momentum = 1.0
+        net.train()(x)
+    net.eval()
+    policy = BitPolicy({"0": (first, first), "2": (1, 1), "5": (1, 1), "7": (1, 1)})
+    q = quantize_model(net, policy, calibration=x)
+    _assert_integer_model_agrees(q, x)
+    exported = export(q, x)
+    for name in ("2", "5", "7"):
+        assert exported.policy.encoding(name) == ("bipolar", "bipolar")
+        # The statistics read the stored bit of each +-1 code (+1 is 1).
+        stats = exported.policy.stats[name]
+        assert len(stats.w_plane_density) == 1
+        w_codes = exported.integer_model.layers[name].state.w_codes
+        assert stats.w_plane_density[0] == pytest.approx(float((w_codes > 0).mean()))
+    np.testing.assert_array_equal(exported.integer_model(x), integer_model(q)(x))

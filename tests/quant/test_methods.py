@@ -32,9 +32,9 @@ PAPER_METHODS = {"bottleneck", "bsq", "direct", "ebs", "knapsack"}
 # One bad value per validated field kind, with the field the error must name.
 BAD_FIELDS = {
     "bsq": [("alpha", -1.0), ("epochs", 0), ("requant_every", 0), ("act_bits", 0), ("lr", 0.0)],
-    "ebs": [("lam", -0.5), ("penalty", "square"), ("epochs", 0), ("candidates", (1, 2))],
+    "ebs": [("lam", -0.5), ("penalty", "square"), ("epochs", 0), ("candidates", (2, 2))],
     "bottleneck": [("psnr_loss_db", -1.0), ("n0", 17), ("qat_epochs", -1), ("lr", -1e-3)],
-    "direct": [("w_bits", 1), ("act_range", "tensor"), ("finetune_epochs", -1)],
+    "direct": [("w_bits", 0), ("act_range", "tensor"), ("finetune_epochs", -1)],
     "knapsack": [("finetune_epochs", -1), ("lr", float("inf")), ("seed", -2)],
 }
 
