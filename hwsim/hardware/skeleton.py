@@ -489,19 +489,19 @@ def staggered_cycles(steps: float, p: float, cols: float) -> float:
     return math.floor((steps - 1.0) / cols) * max(p, cols) + (steps - 1.0) % cols + p
 
 
-@njit(parallel=True, cache=True)
-def _layer_tables(
+@njit(cache=True)
+def _layer_pairs(
     params, kind_col, m_col, n_col, k_col, in_col, w_col, g_col, act_col, groups_col, cin_col,
-    area_col, ess, measured, lay, n_w, n_a, a_factor,
+    area_col, ess, measured, lay, n_w, n_a, a_factor, lo, hi,
 ):  # fmt: skip
-    """Stage one: everything of a (config, layer) pair that the bits do not change, and the
+    """Stage one for the (config, layer) pairs ``lo..hi-1`` (pair ``j`` is config
+    ``j // layers``, layer ``j % layers``): everything the bits do not change, and the
     bit-dependent chunk counts and step factors as tables over the run widths 0..16.
 
     ``w_col``: second-operand elements; ``g_col``: independent GEMMs per row; ``act_col``: 1
     where the second operand is an activation (it then shares the activation buffer)."""
-    n_cfg = params.shape[0]
     n_layers = m_col.shape[0]
-    for j in prange(n_cfg * n_layers):
+    for j in range(lo, hi):
         h = j // n_layers
         li = j % n_layers
         q = params[h]
@@ -563,137 +563,198 @@ def _layer_tables(
             a_factor[h, li, b] = af
 
 
-_CHUNK = 2048
+_PAIRS_PER_TASK = 64
+
+
+@njit(parallel=True, cache=True)
+def _layer_tables(
+    params, kind_col, m_col, n_col, k_col, in_col, w_col, g_col, act_col, groups_col, cin_col,
+    area_col, ess, measured, lay, n_w, n_a, a_factor,
+):  # fmt: skip
+    """Stage one over every (config, layer) pair, in tasks of ``_PAIRS_PER_TASK`` pairs
+    spread over the threads (:func:`_layer_pairs`)."""
+    n_pairs = params.shape[0] * m_col.shape[0]
+    for task in prange((n_pairs + _PAIRS_PER_TASK - 1) // _PAIRS_PER_TASK):
+        _layer_pairs(
+            params, kind_col, m_col, n_col, k_col, in_col, w_col, g_col, act_col, groups_col,
+            cin_col, area_col, ess, measured, lay, n_w, n_a, a_factor,
+            task * _PAIRS_PER_TASK, min(n_pairs, (task + 1) * _PAIRS_PER_TASK),
+        )  # fmt: skip
+
+
+_CHUNK = 512
+_SERIAL_BELOW = 4096  # points x configs under which one thread beats starting a pool
+
+
+@njit(cache=True)
+def _kernel_block(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out, chunk, buf):
+    """Every metric of every config at the points of block ``chunk`` (``_CHUNK`` points).
+
+    A point has some twenty outputs: written point by point, that is twenty store streams
+    at once, more than the caches follow (the kernel then waits on memory). So the block is
+    computed into ``buf``, small enough to stay in the first-level cache, then copied out
+    one metric at a time."""
+    n_cfg = params.shape[0]
+    n_pts = layer.shape[0]
+    with_tiles = out.shape[0] > len(METRICS)
+    n_out = out.shape[0]
+    p0 = chunk * _CHUNK
+    p1 = min(n_pts, p0 + _CHUNK)
+    for h in range(n_cfg):
+        q = params[h]
+        lh = lay[h]
+        cols = q[P_COLS]
+        out_bits = q[P_OUTBITS]
+        fill = q[P_FILL]
+        inv_freq = q[P_INVFREQ]
+        e_mul = q[P_EMUL]
+        e_add = q[P_EADD]
+        e_sram_bit = q[P_ESRAM]
+        e_dram_bit = q[P_EDRAM]
+        # The layer's row, re-read only when the layer changes (points come grouped).
+        prev = -1
+        steps = inv_tbw = t = inv_t = macs = w_elem = in_elem = out_elem = 0.0
+        sram_w = sram_a = util = gemms = act = 0.0
+        for p in range(p0, p1):
+            j = p - p0
+            li = layer[p]
+            if li != prev:
+                prev = li
+                row = lh[li]
+                steps = row[L_STEPS]
+                inv_tbw = row[L_INV_TBW]
+                t = row[L_TILES]
+                inv_t = row[L_INV_T]
+                macs = row[L_MACS]
+                w_elem = row[L_WELEM]
+                in_elem = row[L_IN]
+                out_elem = row[L_OUT]
+                sram_w = row[L_SRAM_W]
+                sram_a = row[L_SRAM_A]
+                util = row[L_UTIL]
+                gemms = row[L_STAGGER]
+                act = row[L_ACT]
+            wr = q[P_WRUN + w_req[p]]
+            ar = q[P_ARUN + a_req[p]]
+            iw = int(wr)
+            ia = int(ar)
+            mean = measured[h, li, ia]
+            if mean == mean:
+                cps = q[P_WSCALE + iw] * a_factor[h, li, ia]
+                compute = steps * cps  # the mean includes the stagger
+            else:
+                cps = q[P_WFACTOR + iw] * a_factor[h, li, ia]
+                compute = steps * cps
+                if gemms > 0.0:  # each independent GEMM staggers its own chunks
+                    per_gemm = steps / gemms
+                    compute = gemms * staggered_cycles(per_gemm, cps, cols)
+                    cps = compute / steps
+            ob = out_bits
+            if ob == 0.0:
+                ob = ar
+            w_bytes = w_elem * wr * 0.125
+            a_bytes = in_elem * ar * 0.125
+            o_bytes = out_elem * ob * 0.125
+            cw = n_w[h, li, iw]
+            ca = n_a[h, li, ia]
+            read = w_bytes + a_bytes
+            if cw > 1.0 and ca > 1.0:
+                read = min(w_bytes + a_bytes * cw, a_bytes + w_bytes * ca)
+            write = o_bytes
+            lt = read * inv_tbw
+            st = write * inv_tbw
+            ct = compute * inv_t
+            if t == 1.0:
+                total = lt + ct + st
+            else:
+                total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
+            total += fill
+            traffic = read + write
+            sram = 8.0 * traffic + sram_w * wr + sram_a * ar + out_elem * ob
+            e_comp = macs * (e_mul * wr * ar * 0.015625 + e_add) * 1e-12
+            e_sram = sram * e_sram_bit * 1e-12
+            e_dram = 8.0 * traffic * e_dram_bit * 1e-12
+            buf[M.M_CYCLES, j] = total
+            buf[M.M_STALL_CYCLES, j] = total - compute
+            buf[M.M_LATENCY_S, j] = total * inv_freq
+            buf[M.M_ENERGY_J, j] = e_comp + e_sram + e_dram
+            buf[M.M_COMPUTE_ENERGY_J, j] = e_comp
+            buf[M.M_SRAM_ENERGY_J, j] = e_sram
+            buf[M.M_DRAM_ENERGY_J, j] = e_dram
+            buf[M.M_DRAM_READ_BYTES, j] = read
+            buf[M.M_DRAM_WRITE_BYTES, j] = write
+            buf[M.M_DRAM_BYTES, j] = traffic
+            buf[M.M_SRAM_BITS, j] = sram
+            # An act x act row stores no weights: its second operand (keys, values) is an
+            # activation footprint, held at the width it runs in the weight's place.
+            second = w_elem * wr
+            held_w = 0.0 if act else second
+            buf[M.M_WEIGHT_BITS, j] = held_w
+            buf[M.M_ACTIVATION_BITS, j] = in_elem * ar + out_elem * ob + second - held_w
+            buf[M.M_UTILIZATION, j] = util * cps / total
+            buf[M.M_W_BITS_RUN, j] = wr
+            buf[M.M_A_BITS_RUN, j] = ar
+            if with_tiles:
+                buf[T_TILES, j] = t
+                buf[T_COMPUTE, j] = ct
+                buf[T_LOAD, j] = lt
+                buf[T_STORE, j] = st
+                buf[T_FILL, j] = fill
+        # Then one output stream at a time: each metric's block is written contiguously.
+        for k in range(n_out):
+            dst = out[k, h]
+            row_k = buf[k]
+            for j in range(p1 - p0):
+                dst[p0 + j] = row_k[j]
 
 
 @njit(parallel=True, cache=True)
 def _skeleton_kernel(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out):
-    """Stage two: every metric of every (config, point) from the stage-one tables."""
-    n_cfg = params.shape[0]
-    n_pts = layer.shape[0]
-    with_tiles = out.shape[0] > len(METRICS)
-    # Chunks of points, configs outside: each thread writes few output streams at a time.
-    n_chunks = (n_pts + _CHUNK - 1) // _CHUNK
+    """Stage two: every metric of every (config, point) from the stage-one tables, the blocks
+    of points spread over the threads."""
+    n_chunks = (layer.shape[0] + _CHUNK - 1) // _CHUNK
     for chunk in prange(n_chunks):
-        for h in range(n_cfg):
-            q = params[h]
-            lh = lay[h]
-            cols = q[P_COLS]
-            out_bits = q[P_OUTBITS]
-            fill = q[P_FILL]
-            inv_freq = q[P_INVFREQ]
-            e_mul = q[P_EMUL]
-            e_add = q[P_EADD]
-            e_sram_bit = q[P_ESRAM]
-            e_dram_bit = q[P_EDRAM]
-            # The layer's row, re-read only when the layer changes (points come grouped).
-            prev = -1
-            steps = inv_tbw = t = inv_t = macs = w_elem = in_elem = out_elem = 0.0
-            sram_w = sram_a = util = gemms = act = 0.0
-            o_cyc = out[M.M_CYCLES, h]
-            o_stall = out[M.M_STALL_CYCLES, h]
-            o_lat = out[M.M_LATENCY_S, h]
-            o_energy = out[M.M_ENERGY_J, h]
-            o_ecomp = out[M.M_COMPUTE_ENERGY_J, h]
-            o_esram = out[M.M_SRAM_ENERGY_J, h]
-            o_edram = out[M.M_DRAM_ENERGY_J, h]
-            o_read = out[M.M_DRAM_READ_BYTES, h]
-            o_write = out[M.M_DRAM_WRITE_BYTES, h]
-            o_dram = out[M.M_DRAM_BYTES, h]
-            o_sram = out[M.M_SRAM_BITS, h]
-            o_wbits = out[M.M_WEIGHT_BITS, h]
-            o_abits = out[M.M_ACTIVATION_BITS, h]
-            o_util = out[M.M_UTILIZATION, h]
-            o_wrun = out[M.M_W_BITS_RUN, h]
-            o_arun = out[M.M_A_BITS_RUN, h]
-            for p in range(chunk * _CHUNK, min(n_pts, (chunk + 1) * _CHUNK)):
-                li = layer[p]
-                if li != prev:
-                    prev = li
-                    row = lh[li]
-                    steps = row[L_STEPS]
-                    inv_tbw = row[L_INV_TBW]
-                    t = row[L_TILES]
-                    inv_t = row[L_INV_T]
-                    macs = row[L_MACS]
-                    w_elem = row[L_WELEM]
-                    in_elem = row[L_IN]
-                    out_elem = row[L_OUT]
-                    sram_w = row[L_SRAM_W]
-                    sram_a = row[L_SRAM_A]
-                    util = row[L_UTIL]
-                    gemms = row[L_STAGGER]
-                    act = row[L_ACT]
-                wr = q[P_WRUN + w_req[p]]
-                ar = q[P_ARUN + a_req[p]]
-                iw = int(wr)
-                ia = int(ar)
-                mean = measured[h, li, ia]
-                if mean == mean:
-                    cps = q[P_WSCALE + iw] * a_factor[h, li, ia]
-                    compute = steps * cps  # the mean includes the stagger
-                else:
-                    cps = q[P_WFACTOR + iw] * a_factor[h, li, ia]
-                    compute = steps * cps
-                    if gemms > 0.0:  # each independent GEMM staggers its own chunks
-                        per_gemm = steps / gemms
-                        compute = gemms * staggered_cycles(per_gemm, cps, cols)
-                        cps = compute / steps
-                ob = out_bits
-                if ob == 0.0:
-                    ob = ar
-                w_bytes = w_elem * wr * 0.125
-                a_bytes = in_elem * ar * 0.125
-                o_bytes = out_elem * ob * 0.125
-                cw = n_w[h, li, iw]
-                ca = n_a[h, li, ia]
-                read = w_bytes + a_bytes
-                if cw > 1.0 and ca > 1.0:
-                    read = min(w_bytes + a_bytes * cw, a_bytes + w_bytes * ca)
-                write = o_bytes
-                lt = read * inv_tbw
-                st = write * inv_tbw
-                ct = compute * inv_t
-                if t == 1.0:
-                    total = lt + ct + st
-                else:
-                    total = lt + max(ct, lt) + (t - 2.0) * max(ct, lt + st) + max(ct, st) + st
-                total += fill
-                traffic = read + write
-                sram = 8.0 * traffic + sram_w * wr + sram_a * ar + out_elem * ob
-                e_comp = macs * (e_mul * wr * ar * 0.015625 + e_add) * 1e-12
-                e_sram = sram * e_sram_bit * 1e-12
-                e_dram = 8.0 * traffic * e_dram_bit * 1e-12
-                o_cyc[p] = total
-                o_stall[p] = total - compute
-                o_lat[p] = total * inv_freq
-                o_energy[p] = e_comp + e_sram + e_dram
-                o_ecomp[p] = e_comp
-                o_esram[p] = e_sram
-                o_edram[p] = e_dram
-                o_read[p] = read
-                o_write[p] = write
-                o_dram[p] = traffic
-                o_sram[p] = sram
-                # An act x act row stores no weights: its second operand (keys, values) is an
-                # activation footprint, held at the width it runs in the weight's place.
-                second = w_elem * wr
-                held_w = 0.0 if act else second
-                o_wbits[p] = held_w
-                o_abits[p] = in_elem * ar + out_elem * ob + second - held_w
-                o_util[p] = util * cps / total
-                o_wrun[p] = wr
-                o_arun[p] = ar
-                if with_tiles:
-                    out[T_TILES, h, p] = t
-                    out[T_COMPUTE, h, p] = ct
-                    out[T_LOAD, h, p] = lt
-                    out[T_STORE, h, p] = st
-                    out[T_FILL, h, p] = fill
+        # Rows padded off a power-of-two stride, so they do not share cache sets.
+        buf = np.empty((out.shape[0], _CHUNK + 8))
+        _kernel_block(
+            params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out, chunk, buf
+        )
 
 
-def check_points(points: Points) -> None:
-    """Refuse point arrays a kernel could index out of range with."""
+@njit(cache=True)
+def _skeleton_kernel_serial(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out):
+    """:func:`_skeleton_kernel` on the calling thread, for calls too small to share out."""
+    buf = np.empty((out.shape[0], _CHUNK + 8))
+    for chunk in range((layer.shape[0] + _CHUNK - 1) // _CHUNK):
+        _kernel_block(
+            params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured, out, chunk, buf
+        )
+
+
+@njit(cache=True)
+def _scan_points(layer, w_bits, a_bits):
+    """``(smallest layer, largest layer, seen)`` in one pass: ``seen[0, b]`` / ``seen[1, b]``
+    count the points that ask ``b`` weight / activation bits (``b`` in 0..32; index 33 counts
+    any width outside 0..32)."""
+    seen = np.zeros((2, FLOAT_BITS + 2), dtype=np.int64)
+    lo = layer[0] if layer.shape[0] else 0
+    hi = lo
+    for p in range(layer.shape[0]):
+        li = layer[p]
+        lo = min(lo, li)
+        hi = max(hi, li)
+        w = w_bits[p]
+        a = a_bits[p]
+        seen[0, w if 0 <= w <= FLOAT_BITS else FLOAT_BITS + 1] += 1
+        seen[1, a if 0 <= a <= FLOAT_BITS else FLOAT_BITS + 1] += 1
+    return lo, hi, seen
+
+
+def check_points(points: Points) -> np.ndarray | None:
+    """Refuse point arrays a kernel could index out of range with.
+
+    Returns ``seen`` (``[2, 34]``: how many points ask each weight / activation width 0..32)
+    for :func:`check_runnable`, or None where the arrays are not int64."""
     n_layers = len(points.workload)
     for name in ("layer", "w_bits", "a_bits"):
         arr = getattr(points, name)
@@ -703,6 +764,13 @@ def check_points(points: Points) -> None:
                 getattr(arr, "shape", arr),
                 "must be a 1-D array, one entry per point",
             )
+    seen = None
+    if all(getattr(points, n).dtype == np.int64 for n in ("layer", "w_bits", "a_bits")):
+        # One compiled pass; the numpy checks below then only run to name a bad value.
+        lo, hi, seen = _scan_points(points.layer, points.w_bits, points.a_bits)
+        widths = seen[:, 1 : MAX_BITS + 1].sum(axis=1) + seen[:, FLOAT_BITS]
+        if lo >= 0 and hi < n_layers and (widths == len(points)).all():
+            return seen
     if len(points.layer) and (points.layer.min() < 0 or points.layer.max() >= n_layers):
         raise HwsimError("points.layer", int(points.layer.max()), f"must be in 0..{n_layers - 1}")
     for name in ("w_bits", "a_bits"):
@@ -716,20 +784,33 @@ def check_points(points: Points) -> None:
                 int(arr[np.argmax(bad)]),
                 "bit width must be in 1..16 or 32 (float)",
             )
+    return seen
 
 
 def check_runnable(
-    configs: Sequence[HardwareConfig], params: np.ndarray, points: Points, w_off: int, a_off: int
+    configs: Sequence[HardwareConfig],
+    params: np.ndarray,
+    points: Points,
+    w_off: int,
+    a_off: int,
+    seen: np.ndarray | None = None,
 ) -> None:
     """Raise for a requested width some config cannot run (a float request on an integer-only
-    family), naming the family and the width."""
-    for col, off in (("w_bits", w_off), ("a_bits", a_off)):
-        # Widths are 1..32 (check_points): a bincount finds the distinct ones without a sort.
-        req = np.flatnonzero(np.bincount(getattr(points, col), minlength=FLOAT_BITS + 1))
+    family), naming the family and the width. ``seen``: what :func:`check_points` returned."""
+    for r, (col, off) in enumerate((("w_bits", w_off), ("a_bits", a_off))):
+        # Widths are 1..32 (check_points): a count per width finds the distinct ones.
+        counts = (
+            seen[r, : FLOAT_BITS + 1]
+            if seen is not None
+            else np.bincount(getattr(points, col), minlength=FLOAT_BITS + 1)
+        )
+        req = np.flatnonzero(counts)
+        runs = params[:, off + req]
+        if not (runs == 0).any():
+            continue
         for h, cfg in enumerate(configs):
-            runs = params[h, off + req]
-            if (runs == 0).any():
-                bad = int(req[np.argmax(runs == 0)])
+            if (runs[h] == 0).any():
+                bad = int(req[np.argmax(runs[h] == 0)])
                 widest = int(params[h, off + 1 : off + MAX_BITS + 1].max())
                 what = "float (32-bit)" if bad == FLOAT_BITS else f"{bad}-bit"
                 raise HwsimError(
@@ -740,14 +821,28 @@ def check_runnable(
                 )
 
 
+def packed(config: SkeletonConfig) -> np.ndarray:
+    """``config.pack()``, read-only, computed once per config object (configs are frozen)."""
+    row = config.__dict__.get("_packed_row")
+    if row is None:
+        row = config.pack()
+        row.setflags(write=False)
+        object.__setattr__(config, "_packed_row", row)
+    return row
+
+
+_SERIAL_PAIRS = 1024  # (config, layer) pairs under which one thread beats waking the pool
+_SERIAL_POINTS = 4096  # points x configs, likewise
+
+
 def run_kernel(
     configs: Sequence[SkeletonConfig], points: Points, with_tiles: bool = True
 ) -> dict[str, np.ndarray]:
     """Every METRICS array ``[H, P]`` (and the TILE_KEYS with ``with_tiles``) for ``configs``
     at ``points``: one Numba call over the (config, layer) pairs, one over the points."""
-    check_points(points)
-    params = np.ascontiguousarray(np.stack([c.pack() for c in configs]))
-    check_runnable(configs, params, points, P_WRUN, P_ARUN)
+    seen = check_points(points)
+    params = np.stack([packed(c) for c in configs])
+    check_runnable(configs, params, points, P_WRUN, P_ARUN, seen)
     n_layers = len(points.workload)
     n_cfg = len(configs)
     # Measured essential bits per config (NaN: none, or not an essential-bit family).
@@ -767,7 +862,7 @@ def run_kernel(
     n_w = np.empty((n_cfg, n_layers, MAX_BITS + 1))
     n_a = np.empty_like(n_w)
     a_factor = np.empty_like(n_w)
-    _layer_tables(
+    layer_args = (
         params,
         cols["kind"],
         cols["M"],
@@ -787,10 +882,18 @@ def run_kernel(
         n_a,
         a_factor,
     )
+    n_pairs = n_cfg * n_layers
+    if n_pairs < _SERIAL_PAIRS:
+        _layer_pairs(*layer_args, 0, n_pairs)
+    else:
+        _layer_tables(*layer_args)
     keys = OUT_KEYS if with_tiles else METRICS
     out = np.empty((len(keys), n_cfg, len(points)), dtype=np.float64)
     if len(points):
-        _skeleton_kernel(
+        kernel = (
+            _skeleton_kernel_serial if n_cfg * len(points) < _SERIAL_POINTS else _skeleton_kernel
+        )
+        kernel(
             params,
             np.ascontiguousarray(points.layer, dtype=np.int64),
             np.ascontiguousarray(points.w_bits, dtype=np.int64),
