@@ -74,8 +74,12 @@ def pareto_figure(result: CodesignResult, plt=None):
         seen.add(entry)
     if budget_value is not None:
         ax.axvline(budget_value / divisor, ls="--", c="k", lw=1, label=f"{metric} budget")
+    base = 100 * float(result.baseline_accuracy)
+    ax.axhline(base, ls=":", c="tab:purple", lw=1.2, label=f"float baseline ({base:.2f} %)")
     # Room for labels: pad the data limits so a label never needs to leave the frame.
-    _pad_limits(ax, xs, ys, budget_value / divisor if budget_value is not None else None)
+    _pad_limits(
+        ax, xs, np.append(ys, base), budget_value / divisor if budget_value is not None else None
+    )
     place_labels(ax, xs, ys, list(df["method"]))
     ax.set_xlabel(f"{axis_name} on {result.hardware_name} [{label}]")
     ax.set_ylabel("test accuracy [%]")

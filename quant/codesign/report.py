@@ -90,7 +90,8 @@ def report_markdown(result: CodesignResult) -> str:
         f"- float baseline accuracy: {100 * result.baseline_accuracy:.2f} %",
         f"- candidates: w, a in {list(cfg.candidates)}; fine-tuning: {cfg.epochs} epochs at "
         f"lr {cfg.lr:g}; seed {cfg.seed}",
-        f"- wall time: {result.seconds:.1f} s",
+        f"- wall time: {result.seconds:.1f} s"
+        + (f" (resumed: reused {', '.join(result.reused)})" if result.reused else ""),
         "",
         "## Results (same hardware, same fine-tuning for every policy)",
         "",
@@ -122,7 +123,10 @@ def report_markdown(result: CodesignResult) -> str:
     ]
     if result.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
-    lines += ["## Config", "", "```json", json.dumps(asdict(cfg), indent=2), "```", ""]
+    from quant.codesign.stages import resolved
+
+    config = json.dumps(resolved(asdict(cfg)), indent=2, default=str)
+    lines += ["## Config", "", "```json", config, "```", ""]
     return "\n".join(lines)
 
 

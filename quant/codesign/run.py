@@ -68,6 +68,8 @@ class CodesignResult:
     products: tuple[str, ...] = ()
     """The activation x activation rows (attention scores and values): no weights; their
     ``w`` bits are the second operand's."""
+    reused: tuple[str, ...] = ()
+    """The finished stages a resumed run read back instead of redoing (empty: a fresh run)."""
 
     @property
     def chosen(self) -> str:
@@ -269,6 +271,11 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     prep = prepare(cfg, stages, log, hardware=hw)
     data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
     base_acc = prep.baseline_accuracy
+    warnings_: list[str] = []
+    chance = chance_warning(base_acc, int(data.num_classes))
+    if chance:
+        warnings_.append(chance)
+        log(f"warning: {chance}")
     names = workload.layer_names
     cands = cfg.candidates
     log(
@@ -286,26 +293,32 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     ref_totals = simulate(workload, reference, hw).totals
     notes: list[str] = []
 
-    def over(policy: BitPolicy) -> dict[str, float]:
+    def vs_reference(policy: BitPolicy) -> dict[str, float]:
+        """Each budgeted total as a multiple of uniform 8-bit: the table's ``x/8b`` columns."""
         totals = simulate(workload, policy, hw).totals
-        return {
-            m: totals[REPORT_KEYS[m]] / b
-            for m, b in budgets.items()
-            if totals[REPORT_KEYS[m]] > b * (1 + BUDGET_TOLERANCE)
-        }
+        return {m: totals[REPORT_KEYS[m]] / ref_totals[REPORT_KEYS[m]] for m in budgets}
 
-    def checked(label: str, policy: BitPolicy) -> BitPolicy:
+    def over(ratios: Mapping[str, float]) -> dict[str, float]:
+        return {m: r for m, r in ratios.items() if r > cfg.budgets[m] * (1 + BUDGET_TOLERANCE)}
+
+    def checked(label: str, policy: BitPolicy, searched_as: str | None = None) -> BitPolicy:
         # The table and the simulator run the same model; simulate is the word that counts.
-        excess = over(policy)
-        if excess:
+        # A note sits on the row ``label`` and gives that row's figures (x uniform 8-bit, as
+        # in the table), and the figures it was repaired from.
+        before = vs_reference(policy)
+        if over(before):
             policy, res = repair_policy(hw_table, sens, policy, hw_budgets)
+            after = vs_reference(policy)
+            source = f"row '{searched_as}'" if searched_as else "the search's choice"
             notes.append(
-                f"{label}: simulated {_fmt_ratios(excess)} of budget; repair made "
-                f"{len(res.moves)} move(s) to lower bits"
+                f"{label}: {_fmt_vs_8bit(after, cfg.budgets)} after {len(res.moves)} repair "
+                f"move(s) to lower bits, from {_fmt_vs_8bit(before, {})} ({source})"
             )
-            left = over(policy)
+            left = over(after)
             if left:
-                notes.append(f"{label}: still over budget after repair: {_fmt_ratios(left)}")
+                notes.append(
+                    f"{label}: still over budget after repair: {_fmt_vs_8bit(left, cfg.budgets)}"
+                )
         return policy
 
     policies: dict[str, BitPolicy] = {}
@@ -318,7 +331,9 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
         proxy_policy = _search(cfg, base, data, proxy_table, sens, proxy_budgets, None, notes)
         proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
         policies[proxy_label] = proxy_policy
-        policies[f"{proxy_label} + repair"] = checked(f"{proxy_label} + repair", proxy_policy)
+        policies[f"{proxy_label} + repair"] = checked(
+            f"{proxy_label} + repair", proxy_policy, searched_as=proxy_label
+        )
         stages.write_json(
             "search.json",
             {"policies": {k: p.to_dict() for k, p in policies.items()}, "notes": notes},
@@ -339,6 +354,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     # searches agree) fine-tune from the same baseline with the same seed and schedule on
     # deterministic kernels: the same model, so the first one's result is reused.
     by_bits: dict[str, dict[str, Any]] = {}
+    reused_tunes = 0
     for i, (label, policy) in enumerate(
         tqdm(policies.items(), desc="fine-tune", leave=False, disable=bars), start=1
     ):
@@ -347,6 +363,8 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
         key = json.dumps(policy.to_dict(), sort_keys=True)
         if done is None or done["method"] != label or done["bits"] != policy.to_dict():
             done = None
+        else:
+            reused_tunes += 1
         if done is None and key in by_bits:
             done = {**by_bits[key], "method": label}
             stages.write_json(name, done)
@@ -387,6 +405,13 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
             f"fine-tuned {i}/{len(policies)}: {label}, accuracy {100 * done['accuracy']:.2f} %{eta}"
         )
     df = pd.DataFrame(rows)
+    warnings_ += finetune_warnings(df, how, cfg.lr)
+    for w in warnings_[1 if chance else 0 :]:
+        log(f"warning: {w}")
+    notes = [f"warning: {w}" for w in warnings_] + notes
+    reused = stages.reused_names(reused_tunes, len(policies))
+    if reused:
+        log(f"resumed from {stages.folder}: reused {', '.join(reused)}")
     log("done")
     return CodesignResult(
         cfg,
@@ -401,6 +426,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
         hw.name,
         run_bits,
         tuple(n for n, a in zip(names, workload.is_act_matmul, strict=True) if a),
+        tuple(reused),
     )
 
 
@@ -410,6 +436,53 @@ def _proxy_label(budgets: Mapping[str, float]) -> str:
 
 def _fmt_ratios(ratios: Mapping[str, float]) -> str:
     return ", ".join(f"{m} {r:.3f}x" for m, r in ratios.items())
+
+
+def _fmt_vs_8bit(ratios: Mapping[str, float], budgets: Mapping[str, float]) -> str:
+    """``latency 0.497 x 8-bit (budget 0.5)``: the figures of a row of the results table."""
+    return ", ".join(
+        f"{m} {r:.3f} x 8-bit (budget {budgets[m]:g})" if m in budgets else f"{m} {r:.3f} x 8-bit"
+        for m, r in ratios.items()
+    )
+
+
+CHANCE_MARGIN = 0.1
+"""A baseline within this fraction of the way from chance to 100 % is "near chance"."""
+
+
+def chance_warning(accuracy: float, num_classes: int) -> str | None:
+    """A warning when the float baseline is near chance level (``1 / num_classes``, plus
+    :data:`CHANCE_MARGIN` of the way to 100 %): quantized policies "beating" such a baseline
+    say nothing about quantization."""
+    if num_classes < 2:
+        return None
+    chance = 1.0 / num_classes
+    if accuracy > chance + CHANCE_MARGIN * (1.0 - chance):
+        return None
+    return (
+        f"the float baseline's accuracy {100 * accuracy:.2f} % is near chance "
+        f"({100 * chance:.1f} % for {num_classes} classes): it has learned little, so the "
+        "policies' accuracies compare nothing; train it longer (--baseline-epochs), check "
+        "the data, or pass a trained --checkpoint"
+    )
+
+
+def finetune_warnings(results: pd.DataFrame, how: str, lr: float) -> list[str]:
+    """One warning per policy whose fine-tuning lowered its test accuracy."""
+    out = []
+    for label, after, before in zip(
+        results["method"],
+        results["accuracy"],
+        results["accuracy_before_finetune"],
+        strict=True,
+    ):
+        if after < before:
+            out.append(
+                f"{label}: fine-tuning ({how} at lr {lr:g}) lowered its test accuracy from "
+                f"{100 * before:.2f} % to {100 * after:.2f} %; the row keeps the fine-tuned "
+                "figure (fewer --epochs or --finetune-steps may keep more)"
+            )
+    return out
 
 
 def _search(

@@ -14,7 +14,7 @@ import io
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -27,11 +27,24 @@ RUNTIME_FIELDS = ("device", "workers", "threads", "processes", "method_config")
 
 
 def config_record(cfg: Any) -> dict[str, Any]:
-    """The config as JSON-able fields, without :data:`RUNTIME_FIELDS`."""
-    fields = asdict(cfg)
+    """The config as JSON-able fields, without :data:`RUNTIME_FIELDS`, with the values the
+    run uses where the config leaves a default to the run (:func:`resolved`)."""
+    fields = resolved(asdict(cfg))
     return json.loads(
         json.dumps({k: v for k, v in fields.items() if k not in RUNTIME_FIELDS}, default=str)
     )
+
+
+def resolved(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` (a config as a dict) with each default the run fills in written out:
+    ``baseline_epochs`` None means the cached baseline's default epochs, unless a
+    ``checkpoint`` is the baseline (then no baseline is trained, and it stays None)."""
+    from quant.baseline import DEFAULT_EPOCHS
+
+    out = dict(fields)
+    if out.get("baseline_epochs") is None and out.get("checkpoint") is None:
+        out["baseline_epochs"] = DEFAULT_EPOCHS
+    return out
 
 
 class Stages:
@@ -39,12 +52,13 @@ class Stages:
 
     def __init__(self, out: str | Path | None, cfg: Any) -> None:
         self.folder = None if out is None else Path(out) / "stages"
+        self.reused: list[str] = []  # the stage files read back, in order
         if self.folder is None:
             return
         record = config_record(cfg)
         path = self.folder / "config.json"
         if path.is_file():
-            before = json.loads(path.read_text())
+            before = resolved(json.loads(path.read_text()))  # older runs recorded None
             differ = sorted(k for k in set(before) | set(record) if before.get(k) != record.get(k))
             if differ:
                 raise HwsimError(
@@ -55,6 +69,25 @@ class Stages:
                 )
         # Written with the first stage, so a run refused before any work leaves no folder.
         self._record = None if path.is_file() else record
+
+    STAGE_NAMES: ClassVar[dict[str, str]] = {
+        "baseline.pt": "float baseline",
+        "sensitivity.npy": "sensitivity",
+        "search.json": "search",
+    }
+
+    def reused_names(self, finetunes: int = 0, policies: int = 0) -> list[str]:
+        """The finished stages this run read back, in words (``finetunes`` of ``policies``
+        fine-tunings were reused too)."""
+        names = [self.STAGE_NAMES[n] for n in self.reused if n in self.STAGE_NAMES]
+        if finetunes:
+            names.append(f"{finetunes} of {policies} fine-tunings")
+        return list(dict.fromkeys(names))
+
+    def _hit(self, name: str, value: Any) -> Any:
+        if value is not None:
+            self.reused.append(name)
+        return value
 
     def _path(self, name: str) -> Path | None:
         return None if self.folder is None else self.folder / name
@@ -70,7 +103,7 @@ class Stages:
         path = self._path(name)
         if path is None or not path.is_file():
             return None
-        return json.loads(path.read_text())
+        return self._hit(name, json.loads(path.read_text()))
 
     def write_json(self, name: str, value: Any) -> None:
         path = self._path(name)
@@ -82,7 +115,7 @@ class Stages:
         path = self._path(name)
         if path is None or not path.is_file():
             return None
-        return np.load(path, allow_pickle=False)
+        return self._hit(name, np.load(path, allow_pickle=False))
 
     def write_array(self, name: str, value: np.ndarray) -> None:
         path = self._path(name)
@@ -96,7 +129,7 @@ class Stages:
         path = self._path(name)
         if path is None or not path.is_file():
             return None
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return self._hit(name, torch.load(path, map_location="cpu", weights_only=True))
 
     def write_state(self, name: str, model: torch.nn.Module) -> None:
         path = self._path(name)

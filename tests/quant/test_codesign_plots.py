@@ -83,7 +83,9 @@ def test_pareto_labels_clear_and_budgeted_axis(workload, metric, accuracies):
         legend = fig.legends[0]
         entries = [t.get_text() for t in legend.get_texts()]
         assert f"{metric} budget" in entries and "uniform bits" in entries
-        assert len(legend.legend_handles) == len(entries) == 5  # 4 kinds of marker + budget
+        # 4 kinds of marker, the budget and the float baseline
+        assert len(legend.legend_handles) == len(entries) == 6
+        assert any(e.startswith("float baseline") for e in entries)
     finally:
         plt.close(fig)
 
@@ -123,3 +125,22 @@ def test_codesign_logs_its_stages_and_ctrl_c_is_one_line(monkeypatch, capsys, tm
     err = capsys.readouterr().err  # captured: not a terminal, yet the stage line is there
     assert "codesign: resnet_digits on digits, hardware bitfusion" in err
     assert err.lstrip().startswith("[")
+
+
+def test_pareto_draws_the_float_baseline(workload):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    result = make_result(workload, "latency", [0.5, 0.6, 0.7, 0.8, 0.85, 0.86])
+    fig = pareto_figure(result)
+    try:
+        ax = fig.axes[0]
+        want = 100 * result.baseline_accuracy
+        lines = [
+            line
+            for line in ax.get_lines()
+            if "float baseline" in str(line.get_label()) and np.allclose(line.get_ydata(), want)
+        ]
+        assert len(lines) == 1
+        low, high = ax.get_ylim()
+        assert low < want < high  # inside the frame, not clipped away
+    finally:
+        plt.close(fig)
