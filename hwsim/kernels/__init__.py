@@ -3,7 +3,9 @@
 ``bitserial_matmul`` / ``bitserial_conv2d`` take integer codes and return exact int64 results;
 ``pack_operand`` + ``bitserial_matmul_packed`` split packing from compute so weights are packed
 once, as a deployment would. ``bitserial_act_matmul`` multiplies two activations (attention),
-packing both per call.
+packing both per call. Operands are unsigned, signed (two's complement) or bipolar (+-1: XOR +
+popcount). ``lut_linear`` runs low-bit weights against 8-bit activations by table lookup
+(T-MAC's method), which ``bitserial_linear`` picks for a few rows (GEMV).
 """
 
 from hwsim.kernels.act import bitserial_act_matmul
@@ -16,16 +18,20 @@ from hwsim.kernels.gemm import (
     pack_operand,
     plane_pair_coefficients,
 )
+from hwsim.kernels.lut import LutWeights, lut_linear, lut_weights
 from hwsim.kernels.popcount import popcount
 
 __all__ = [
     "BitserialConv2d",
+    "LutWeights",
     "PackedOperand",
     "bitserial_act_matmul",
     "bitserial_conv2d",
     "bitserial_linear",
     "bitserial_matmul",
     "bitserial_matmul_packed",
+    "lut_linear",
+    "lut_weights",
     "pack_operand",
     "plane_pair_coefficients",
     "popcount",

@@ -19,6 +19,7 @@ channels-last memory (what the next layer's packer reads fastest).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numba
@@ -26,19 +27,24 @@ import numpy as np
 from numba import njit, prange
 
 from hwsim.bits import WORD_BITS, as_codes
+from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING, resolve
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.kernels.gemm import (
     COL_TILE,
+    MODE_AND_BIAS,
+    MODE_XOR,
     PARALLEL_MIN_WORDS,
     ROW_TILE,
     _activation_codes,
-    _coefficients,
+    _pack_row_bipolar,
+    bipolar_codes,
     bitserial_linear,
     check_accumulator,
     col_block_for,
+    encoding_plan,
     pack_operand,
     pack_row,
-    run_tile,
+    run_tile_mode,
 )
 
 DIRECT_MAX_WASTE = 1.25
@@ -106,10 +112,11 @@ N_GEOMETRY = 19
 
 
 @njit(cache=True)
-def _pack_map_rows(x, geo, packed, off, inv, lo, hi, row_begin, row_end):
+def _pack_map_rows(x, geo, packed, off, inv, lo, hi, row_begin, row_end, bipolar):
     """Pack input rows ``row_begin .. row_end`` (over ``N*H``) of channels-last codes ``x``
     (flat ``[N, H, W, C]``) into ``packed [ab, N*Hp, CWN, Wp]``; True if a code is out of
-    range. Each pixel's ``cg`` channels are one packed row of ``pack_row``."""
+    range. Each pixel's ``cg`` channels are one packed row of ``pack_row`` (``bipolar``: of
+    the +-1 packer, one ``v == -1`` plane)."""
     h, w, c, c0, cg = geo[G_H], geo[G_W], geo[G_C], geo[G_C0], geo[G_CG]
     ab, ph, pw, hp = geo[G_AB], geo[G_PH], geo[G_PW], geo[G_HP]
     bad = False
@@ -120,12 +127,16 @@ def _pack_map_rows(x, geo, packed, off, inv, lo, hi, row_begin, row_end):
         base = row * w * c + c0
         for ix in range(w):
             start = base + ix * c
-            bad |= pack_row(x[start : start + cg], ab, plane_row, ix + pw, off, inv, lo, hi)
+            if bipolar:
+                bad |= _pack_row_bipolar(x[start : start + cg], plane_row, ix + pw)
+            else:
+                bad |= pack_row(x[start : start + cg], ab, plane_row, ix + pw, off, inv, lo, hi)
     return bad
 
 
 @njit(cache=True)
-def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begin, c_end):
+def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begin, c_end,
+                  mode, rb, cb):  # fmt: skip
     """Output row tiles ``t_begin .. t_end`` x column tiles ``c_begin .. c_end``. Row tiles
     run along each output row (``ceil(OW/8)`` per row), so a tile's eight pixels are
     ``stride`` words apart in the packed map."""
@@ -145,22 +156,24 @@ def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begi
             out_base = (img_row * ow + ox0) * np_
             rows = min(ROW_TILE, ow - ox0)
             for ct in range(cb0, min(cb0 + col_block, c_end)):
-                run_tile(rows, p_flat, a_base, sw, plane, ab, k_off,
-                         w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
-                         coef, out_flat, out_base + ct * COL_TILE, np_, False)  # fmt: skip
+                run_tile_mode(mode, rows, p_flat, a_base, sw, plane, ab, k_off,
+                              w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
+                              coef, out_flat, out_base + ct * COL_TILE, np_, rb, 0, cb,
+                              ct * COL_TILE)  # fmt: skip
 
 
 @njit(cache=True)
-def _direct_serial(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
+def _direct_serial(x, geo, w_words, coef, k_off, off, inv, lo, hi, out, mode, bipolar, rb, cb):
     packed = np.zeros((geo[G_AB], geo[G_N] * geo[G_HP], geo[G_CWN], geo[G_WP]), dtype=np.uint64)
-    bad = _pack_map_rows(x, geo, packed, off, inv, lo, hi, 0, geo[G_N] * geo[G_H])
+    bad = _pack_map_rows(x, geo, packed, off, inv, lo, hi, 0, geo[G_N] * geo[G_H], bipolar)
     tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
-    _direct_tiles(packed, geo, w_words, coef, k_off, out, 0, tiles, 0, w_words.shape[2] // COL_TILE)
+    _direct_tiles(packed, geo, w_words, coef, k_off, out, 0, tiles, 0,
+                  w_words.shape[2] // COL_TILE, mode, rb, cb)  # fmt: skip
     return bad
 
 
 @njit(cache=True, parallel=True)
-def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
+def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out, mode, bipolar, rb, cb):
     """:func:`_direct_serial` on all threads: rows of the map packed in parallel, then a grid
     of ``m_chunks x n_chunks`` disjoint output blocks."""
     packed = np.zeros((geo[G_AB], geo[G_N] * geo[G_HP], geo[G_CWN], geo[G_WP]), dtype=np.uint64)
@@ -170,7 +183,7 @@ def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
     bad = np.zeros(m_chunks, dtype=np.bool_)
     for i in prange(m_chunks):
         bad[i] = _pack_map_rows(
-            x, geo, packed, off, inv, lo, hi, i * per, min(in_rows, (i + 1) * per)
+            x, geo, packed, off, inv, lo, hi, i * per, min(in_rows, (i + 1) * per), bipolar
         )
     tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
     c_tiles = w_words.shape[2] // COL_TILE
@@ -180,7 +193,8 @@ def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out):
         t0 = (chunk // n_chunks) * t_per
         c0 = (chunk % n_chunks) * c_per
         _direct_tiles(packed, geo, w_words, coef, k_off, out,
-                      t0, min(t0 + t_per, tiles), c0, min(c0 + c_per, c_tiles))  # fmt: skip
+                      t0, min(t0 + t_per, tiles), c0, min(c0 + c_per, c_tiles),
+                      mode, rb, cb)  # fmt: skip
     return bad.any()
 
 
@@ -209,9 +223,17 @@ class BitserialConv2d:
 
     ``w_codes [O, C/groups, kh, kw]`` are ``w_bits``-bit weight codes; each call takes
     ``a_bits``-bit activation codes ``x [N, C, H, W]`` and returns the exact int64
-    convolution ``[N, O, OH, OW]`` (as ``torch.nn.functional.conv2d`` computes it on integers),
-    a view on channels-last memory. uint8 (unsigned) / int8 (signed) codes laid out channels
-    last are read in place, one byte per code; anything else is validated and copied first.
+    convolution ``[N, O, OH, OW]`` (as ``torch.nn.functional.conv2d`` computes it on integers,
+    zero padding included), a view on channels-last memory. Each operand is ``unsigned``,
+    ``signed`` or ``bipolar`` (``a_encoding`` / ``w_encoding``; ``a_signed`` / ``w_signed``
+    are shorthands; defaults unsigned activations, signed weights). uint8 (unsigned) / int8
+    (signed, bipolar) codes laid out channels last are read in place, one byte per code;
+    anything else is validated and copied first.
+
+    +-1 activations run one plane: XOR + popcount against +-1 weights, AND + popcount against
+    k-bit ones, and the zero padding (which no +-1 code can hold) is exact by a correction of
+    the border pixels only. +-1 weights against k-bit activations run as 2-bit signed codes
+    (the values -1 and +1 are two of them), so zero padding needs nothing.
     """
 
     def __init__(
@@ -224,14 +246,17 @@ class BitserialConv2d:
         padding: int | tuple[int, int] = 0,
         dilation: int | tuple[int, int] = 1,
         groups: int = 1,
-        a_signed: bool = False,
-        w_signed: bool = True,
+        a_signed: bool | None = None,
+        w_signed: bool | None = None,
+        a_encoding: str | None = None,
+        w_encoding: str | None = None,
     ) -> None:
         self.a_bits = check_bits("a_bits", a_bits)
         self.w_bits = check_bits("w_bits", w_bits)
-        for name, flag in (("a_signed", a_signed), ("w_signed", w_signed)):
-            check(isinstance(flag, bool | np.bool_), name, flag, "must be a bool")
-        self.a_signed, self.w_signed = bool(a_signed), bool(w_signed)
+        self.a_encoding = resolve("a_encoding", a_encoding, a_signed, DEFAULT_A_ENCODING, a_bits)
+        self.w_encoding = resolve("w_encoding", w_encoding, w_signed, DEFAULT_W_ENCODING, w_bits)
+        self.a_signed = self.a_encoding != "unsigned"
+        self.w_signed = self.w_encoding != "unsigned"
         w_arr = np.asarray(w_codes)
         check(w_arr.ndim == 4, "w_codes.shape", w_arr.shape, "must be 4-D [O, C/groups, kh, kw]")
         self.stride = _pair(stride, "stride", 1)
@@ -250,24 +275,86 @@ class BitserialConv2d:
         )
         check(kh >= 1 and kw >= 1, "w_codes.shape", w_arr.shape, "kernel must be at least 1x1")
         check(cg >= 1, "w_codes.shape", w_arr.shape, "needs at least one input channel")
-        check_accumulator(cg * kh * kw, self.a_bits, self.w_bits)
-        wts = as_codes(w_arr, self.w_bits, self.w_signed, "w_codes")
+        if self.w_encoding == "bipolar":
+            wts = bipolar_codes(w_arr, "w_codes")
+        else:
+            wts = as_codes(w_arr, self.w_bits, self.w_signed, "w_codes")
         self.out_channels, self.group_channels, self.kernel = c_out, cg, (kh, kw)
         direct, dense = direct_words(cg, kh, kw)
         self.direct = direct <= DIRECT_MAX_WASTE * dense
+        padded_map = self.padding != (0, 0)
+        # What the kernel runs: +-1 activations stay one plane on the direct path (or with no
+        # padding); elsewhere they, and +-1 weights against k-bit activations, run as 2-bit
+        # signed codes.
+        a_run = self.a_encoding
+        if a_run == "bipolar" and not self.direct and padded_map:
+            a_run = "signed"
+        w_run = self.w_encoding
+        if w_run == "bipolar" and a_run != "bipolar":
+            w_run = "signed"
+        self._a_run = a_run
+        self._a_run_bits = 2 if a_run != self.a_encoding else self.a_bits
+        self._w_run_bits = 2 if w_run != self.w_encoding else self.w_bits
+        check_accumulator(cg * kh * kw, self._a_run_bits, self._w_run_bits)
         og = c_out // self.groups
         self.weights = []
+        col_bias = []
         for g in range(self.groups):
             wg = wts[g * og : (g + 1) * og]
             if self.direct:
                 # Reduction order (ky, kx, channel word): the order the packed map is walked.
                 cwn = -(-cg // WORD_BITS)
+                stored = (wg < 0).astype(np.int64) if w_run == "bipolar" else wg
                 padded = np.zeros((og, kh, kw, cwn * WORD_BITS), dtype=np.int64)
-                padded[..., :cg] = wg.transpose(0, 2, 3, 1)
-                wg = padded
-            self.weights.append(pack_operand(wg.reshape(og, -1), self.w_bits, signed=self.w_signed))
-        self.coef = _coefficients(self.a_bits, self.w_bits, self.a_signed, self.w_signed)
+                padded[..., :cg] = stored.transpose(0, 2, 3, 1)
+                if w_run == "bipolar":
+                    # The stored bits, zero-padded: padding lanes are 0 in both operands.
+                    packed = pack_operand(padded.reshape(og, -1), 1, encoding="unsigned")
+                    sums = np.zeros_like(packed.sums)
+                    sums[:og] = wg.reshape(og, -1).sum(axis=1)
+                    packed = dataclasses.replace(packed, signed=True, encoding="bipolar", sums=sums)
+                else:
+                    packed = pack_operand(padded.reshape(og, -1), self._w_run_bits, encoding=w_run)
+            else:
+                packed = pack_operand(wg.reshape(og, -1), self._w_run_bits, encoding=w_run)
+            self.weights.append(packed)
+            self._mode, self.coef = encoding_plan(self._a_run_bits, self._w_run_bits, a_run, w_run)
+            if self._mode == MODE_XOR:
+                col_bias.append(np.full(packed.words.shape[2], cg * kh * kw, dtype=np.int64))
+            elif self._mode == MODE_AND_BIAS:
+                col_bias.append(packed.sums)
+            else:
+                col_bias.append(np.zeros(0, dtype=np.int64))
+        self._col_bias = col_bias
+        self._row_bias = np.zeros(ROW_TILE, dtype=np.int64)
+        # +-1 activations on the direct path read the padding as +1: each border pixel gets
+        # back sum over its padding taps of sum_c w[o, c, tap].
+        self._tap_sums = (
+            wts.sum(axis=1) if a_run == "bipolar" and self.direct and padded_map else None
+        )
         self._shapes: dict[tuple[int, ...], tuple] = {}
+
+    def _border(self, h: int, w: int, oh: int, ow: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(flat output positions, int64 [positions, O] corrections)`` of the border pixels
+        whose window reaches into the padding (+-1 activations on the direct path only)."""
+        if self._tap_sums is None:
+            return None
+        (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+        )
+        iy = np.arange(oh)[:, None] * sh - ph + np.arange(kh)[None, :] * dh
+        ix = np.arange(ow)[:, None] * sw - pw + np.arange(kw)[None, :] * dw
+        vy = (iy >= 0) & (iy < h)
+        vx = (ix >= 0) & (ix < w)
+        outside = ~(vy[:, None, :, None] & vx[None, :, None, :])  # [oh, ow, kh, kw]
+        border = outside.reshape(oh * ow, -1).any(axis=1)
+        idx = np.flatnonzero(border)
+        taps = outside.reshape(oh * ow, -1)[idx].astype(np.int64)
+        corr = taps @ self._tap_sums.reshape(self.out_channels, -1).T
+        return idx, corr
 
     def _plan(self, shape: tuple[int, ...]) -> tuple:
         """Output size, geometry vectors and offset table for one input shape (cached)."""
@@ -293,7 +380,7 @@ class BitserialConv2d:
             f"too small for kernel {kh}x{kw}, dilation {(dh, dw)}, padding {(ph, pw)}",
         )
         if not self.direct:
-            return oh, ow, None, None, False
+            return oh, ow, None, None, False, None
         cg = self.group_channels
         cwn = -(-cg // WORD_BITS)
         hp, wp = h + 2 * ph, w + 2 * pw
@@ -301,7 +388,9 @@ class BitserialConv2d:
         words = packed.words.shape[1]
         c_tiles = packed.words.shape[2] // COL_TILE
         tiles = n_img * oh * -(-ow // ROW_TILE)
-        work = tiles * ROW_TILE * packed.words.shape[2] * words * self.a_bits * self.w_bits
+        work = (
+            tiles * ROW_TILE * packed.words.shape[2] * words * self._a_run_bits * self._w_run_bits
+        )
         threads = numba.get_num_threads()
         threaded = threads > 1 and work >= PARALLEL_MIN_WORDS
         m_chunks = min(tiles, 4 * threads)
@@ -316,17 +405,17 @@ class BitserialConv2d:
                 c_in,
                 g * cg,
                 cg,
-                self.a_bits,
+                self._a_run_bits,
             )
             geo[[G_PH, G_PW, G_SH, G_SW, G_OH, G_OW, G_HP, G_WP, G_CWN]] = (
                 ph, pw, sh, sw, oh, ow, hp, wp, cwn,
             )  # fmt: skip
-            geo[G_COLBLOCK] = col_block_for(self.w_bits, words)
+            geo[G_COLBLOCK] = col_block_for(self._w_run_bits, words)
             geo[G_MCHUNKS], geo[G_NCHUNKS] = m_chunks, n_chunks
             geos.append(geo)
         ky, kx, cw = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(cwn), indexing="ij")
         k_off = ((ky * dh * cwn + cw) * wp + kx * dw).reshape(-1).astype(np.int64)
-        return oh, ow, geos, k_off, threaded
+        return oh, ow, geos, k_off, threaded, self._border(h, w, oh, ow)
 
     def __call__(self, x_codes: Any) -> np.ndarray:
         x = x_codes if isinstance(x_codes, np.ndarray) else np.asarray(x_codes)
@@ -336,21 +425,27 @@ class BitserialConv2d:
         plan = self._shapes.get(x.shape)
         if plan is None:
             plan = self._shapes[x.shape] = self._plan(x.shape)
-        oh, ow, geos, k_off, threaded = plan
+        oh, ow, geos, k_off, threaded, border = plan
         if not self.direct:
             return self._im2col_call(x, oh, ow)
         n_img = x.shape[0]
         last = x.transpose(0, 2, 3, 1)
         codes, off, inv, lo, hi = _activation_codes(
-            last.reshape(-1, last.shape[-1]), self.a_bits, self.a_signed, "x_codes"
+            last.reshape(-1, last.shape[-1]), self._a_run_bits, self._a_run, "x_codes"
         )
         flat = codes.reshape(-1)
         run = _direct_parallel if threaded else _direct_serial
         rows = n_img * oh * ow
+        bipolar = self._a_run == "bipolar"
+        mode, rb = self._mode, self._row_bias
         if self.groups == 1:
             w = self.weights[0]
             out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
-            bad = run(flat, geos[0], w.words, self.coef, k_off, off, inv, lo, hi, out)
+            bad = run(flat, geos[0], w.words, self.coef, k_off, off, inv, lo, hi, out,
+                      mode, bipolar, rb, self._col_bias[0])  # fmt: skip
+            if border is not None:
+                view = out.reshape(n_img, oh * ow, -1)
+                view[:, border[0], : self.out_channels] -= border[1]
             result = out if w.rows == w.words.shape[2] else out[:, : self.out_channels]
         else:
             og = self.out_channels // self.groups
@@ -358,15 +453,25 @@ class BitserialConv2d:
             bad = False
             for g, w in enumerate(self.weights):
                 out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
-                bad |= run(flat, geos[g], w.words, self.coef, k_off, off, inv, lo, hi, out)
+                bad |= run(flat, geos[g], w.words, self.coef, k_off, off, inv, lo, hi, out,
+                           mode, bipolar, rb, self._col_bias[g])  # fmt: skip
                 result[:, g * og : (g + 1) * og] = out[:, :og]
+            if border is not None:
+                result.reshape(n_img, oh * ow, -1)[:, border[0]] -= border[1]
         if bad:
+            if bipolar:
+                bipolar_codes(x, "x_codes")  # raises, naming the value
             as_codes(x, self.a_bits, self.a_signed, "x_codes")  # raises, naming the value
         return result.reshape(n_img, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
 
     def _im2col_call(self, x: np.ndarray, oh: int, ow: int) -> np.ndarray:
-        narrow = self.a_bits <= 8 and x.dtype == (np.int8 if self.a_signed else np.uint8)
-        x = x if narrow else as_codes(x, self.a_bits, self.a_signed, "x_codes")
+        if self.a_encoding == "bipolar":
+            # +-1 codes as int8: the bipolar packer (no padding) or 2-bit signed codes.
+            if x.dtype != np.int8 or self._a_run != "bipolar":
+                x = bipolar_codes(x, "x_codes").astype(np.int8)
+        else:
+            narrow = self.a_bits <= 8 and x.dtype == (np.int8 if self.a_signed else np.uint8)
+            x = x if narrow else as_codes(x, self.a_bits, self.a_signed, "x_codes")
         cg, og = self.group_channels, self.out_channels // self.groups
         geometry = (*self.kernel, *self.stride, *self.padding, *self.dilation, oh, ow)
         n_img = x.shape[0]
@@ -374,7 +479,7 @@ class BitserialConv2d:
         for g, w in enumerate(self.weights):
             cols = _im2col(x, g * cg, cg, geometry)
             out[:, g * og : (g + 1) * og] = bitserial_linear(
-                cols, w, self.a_bits, a_signed=self.a_signed, field="x_codes"
+                cols, w, self._a_run_bits, a_encoding=self._a_run, field="x_codes"
             )
         return out.reshape(n_img, oh, ow, self.out_channels).transpose(0, 3, 1, 2)
 
@@ -389,13 +494,16 @@ def bitserial_conv2d(
     padding: int | tuple[int, int] = 0,
     dilation: int | tuple[int, int] = 1,
     groups: int = 1,
-    a_signed: bool = False,
-    w_signed: bool = True,
+    a_signed: bool | None = None,
+    w_signed: bool | None = None,
+    a_encoding: str | None = None,
+    w_encoding: str | None = None,
 ) -> np.ndarray:
     """Exact int64 convolution ``[N, O, OH, OW]`` of integer codes, as ``torch`` computes it.
 
     ``x_codes [N, C, H, W]`` are ``a_bits``-bit activation codes and ``w_codes [O, C/groups,
-    kh, kw]`` ``w_bits``-bit weight codes. Packs the weights on every call: a layer that runs
+    kh, kw]`` ``w_bits``-bit weight codes, each in its encoding (see
+    :class:`BitserialConv2d`). Packs the weights on every call: a layer that runs
     many inputs should build a :class:`BitserialConv2d` once.
     """
     a_bits = check_bits("a_bits", a_bits)
@@ -411,6 +519,8 @@ def bitserial_conv2d(
         groups=groups,
         a_signed=a_signed,
         w_signed=w_signed,
+        a_encoding=a_encoding,
+        w_encoding=w_encoding,
     )
     check(
         x_arr.shape[1] % layer.groups == 0,

@@ -8,19 +8,28 @@ w_j`` over 0/1 bitplanes (``s``, ``t`` are -1 on the sign plane of a signed oper
 so an ``a_bits x w_bits`` matmul is ``a_bits * w_bits`` binary matmuls whose popcounts are
 weighted and summed. Planes are packed 64 lanes to a uint64 word along K, so one AND and one
 ``popcnt`` do 64 binary multiply-accumulates.
+
+Each operand is ``unsigned``, ``signed`` (two's complement) or ``bipolar`` (+-1 in one bit, see
+:mod:`hwsim.encoding`). A bipolar value ``v`` is packed as the bit ``n = (v == -1)``, so
+``v = 1 - 2n``: a +-1 x +-1 product is ``K - 2 popcount(a XOR w)`` (one XOR and one popcount
+per 64 lanes), and a +-1 x k-bit one is ``sum(x) - 2 sum_j t_j 2^j popcount(n AND x_j)``, where
+``sum(x)`` is the other operand's row sum (kept with packed weights, taken per call for
+activations), added once per output by the register tile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.core.extending import overload
 
-from hwsim.bits import as_codes, code_range, pack_row, pack_rows
+from hwsim.bits import as_codes, code_range, pack_row, pack_rows, pack_word
+from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING, contains, resolve
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.kernels.microkernel import COLS, tile_kernel
 
@@ -78,6 +87,10 @@ class PackedOperand:
     words of 16 output channels as whole vectors and broadcasts each activation word against
     them. Pack weights once with :func:`pack_operand` and reuse them; activations are packed
     per call.
+
+    ``encoding`` is ``unsigned``, ``signed`` or ``bipolar`` (empty: from ``signed``); a bipolar
+    operand's one plane holds ``v == -1``. ``sums`` (int64, one per padded row) are the row
+    sums of the values, which a product with a +-1 operand adds per output.
     """
 
     words: np.ndarray
@@ -85,8 +98,22 @@ class PackedOperand:
     k: int
     bits: int
     signed: bool
+    encoding: str = ""
+    sums: np.ndarray | None = None
+    extras: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    """Views of these weights other kernels build once and keep here (the table kernel's)."""
 
     def __post_init__(self) -> None:
+        enc = self.encoding or ("signed" if self.signed else "unsigned")
+        object.__setattr__(
+            self, "encoding", resolve("packed.encoding", enc, None, "signed", self.bits)
+        )
+        check(
+            bool(self.signed) == (enc != "unsigned"),
+            "packed.signed",
+            self.signed,
+            f"contradicts encoding {enc}",
+        )
         # The kernel indexes these words without bounds checks: refuse any inconsistency.
         words = self.words
         ok = (
@@ -109,25 +136,65 @@ class PackedOperand:
             words.shape,
             f"does not match rows={self.rows}, bits={self.bits}, K={self.k} (expected {want})",
         )
+        if self.sums is not None:
+            check(
+                isinstance(self.sums, np.ndarray)
+                and self.sums.dtype == np.int64
+                and self.sums.shape == (want[2],),
+                "packed.sums",
+                getattr(self.sums, "shape", type(self.sums).__name__),
+                f"must be int64 of shape ({want[2]},)",
+            )
 
     @property
     def nbytes(self) -> int:
         return int(self.words.nbytes)
 
 
-def pack_operand(codes: Any, bits: int, *, signed: bool, field: str = "codes") -> PackedOperand:
-    """Validate 2-D integer ``codes [rows, K]`` and pack them for the bit-serial kernel."""
+def bipolar_codes(codes: Any, field: str) -> np.ndarray:
+    """Validate +-1 values and return them as int64 (an HwsimError names ``field`` and the
+    first value that is neither -1 nor +1)."""
+    arr = np.asarray(codes)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise HwsimError(f"{field}.dtype", str(arr.dtype), "codes must have an integer dtype")
+    if not contains("bipolar", 1, arr):
+        bad = arr[(arr != -1) & (arr != 1)].ravel()[0]
+        raise HwsimError(field, int(bad), "bipolar codes must be -1 or +1")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def pack_operand(
+    codes: Any,
+    bits: int,
+    *,
+    signed: bool | None = None,
+    encoding: str | None = None,
+    field: str = "codes",
+) -> PackedOperand:
+    """Validate 2-D integer ``codes [rows, K]`` and pack them for the bit-serial kernel.
+
+    ``encoding`` (``unsigned``, ``signed``, ``bipolar``; ``signed=`` is its shorthand, default
+    signed) says what the codes are; bipolar codes are the values -1 and +1."""
     bits = check_bits(f"{field}.bits", bits)
-    check(isinstance(signed, bool | np.bool_), f"{field}.signed", signed, "must be a bool")
-    c = as_codes(codes, bits, bool(signed), field)
+    enc = resolve(f"{field}.encoding", encoding, signed, DEFAULT_W_ENCODING, bits)
+    if enc == "bipolar":
+        values = bipolar_codes(codes, field)
+        c = (values < 0).astype(np.int64)
+    else:
+        values = c = as_codes(codes, bits, enc == "signed", field)
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
     tiled = -(-c.shape[0] // ROW_PAD) * ROW_PAD
-    words = aligned_empty((bits, -(-c.shape[1] // 64), padded_rows(c.shape[0])), np.uint64)
+    padded = padded_rows(c.shape[0])
+    words = aligned_empty((bits, -(-c.shape[1] // 64), padded), np.uint64)
     rows_first = words.transpose(2, 0, 1)
     pack_rows(c, bits, ROW_PAD, out=rows_first[:tiled])
     rows_first[tiled:] = 0  # the anti-aliasing rows: zero weights, outputs trimmed
-    return PackedOperand(words, int(c.shape[0]), int(c.shape[1]), bits, bool(signed))
+    sums = np.zeros(padded, dtype=np.int64)
+    sums[: c.shape[0]] = values.sum(axis=1)
+    return PackedOperand(
+        words, int(c.shape[0]), int(c.shape[1]), bits, enc != "unsigned", enc, sums
+    )
 
 
 @njit(cache=True)
@@ -163,8 +230,10 @@ def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: 
 
 def _make_tile_dispatch():
     tiles = [tile_kernel(r) for r in range(1, ROW_TILE + 1)]
-    t1, t2, t3, t4, t5, t6, t7, t8 = tiles
+    return _dispatch_plain(*tiles)
 
+
+def _dispatch_plain(t1, t2, t3, t4, t5, t6, t7, t8):
     @njit(cache=True)
     def run_tile(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
                  coef, out, out_base, out_rs, accumulate):  # fmt: skip
@@ -200,17 +269,119 @@ def _make_tile_dispatch():
 run_tile = _make_tile_dispatch()
 
 
+def _make_biased_dispatch(xor: bool):
+    t1, t2, t3, t4, t5, t6, t7, t8 = (tile_kernel(r, xor, True) for r in range(1, ROW_TILE + 1))
+
+    @njit(cache=True)
+    def run(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+            coef, out, out_base, out_rs, rb, rb_base, cb, cb_base):  # fmt: skip
+        if rows == 8:
+            t8(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 7:
+            t7(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 6:
+            t6(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 5:
+            t5(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 4:
+            t4(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 3:
+            t3(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        elif rows == 2:
+            t2(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+        else:
+            t1(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+
+    return run
+
+
+run_tile_and_bias = _make_biased_dispatch(False)
+"""One AND tile plus a row and a column bias (a +-1 operand against a k-bit one)."""
+run_tile_xor_bias = _make_biased_dispatch(True)
+"""One XOR tile plus biases (+-1 x +-1: coefficient -2, column bias K)."""
+
+
+@njit(cache=True)
+def run_tile_mode(mode, rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0,
+                  k1, coef, out, out_base, out_rs, rb, rb_base, cb, cb_base):  # fmt: skip
+    """``mode`` 0: the plain AND tile; 1: AND plus biases; 2: XOR plus biases."""
+    if mode == 0:
+        run_tile(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
+                 coef, out, out_base, out_rs, False)  # fmt: skip
+    elif mode == 1:
+        run_tile_and_bias(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb,
+                          k0, k1, coef, out, out_base, out_rs, rb, rb_base, cb,
+                          cb_base)  # fmt: skip
+    else:
+        run_tile_xor_bias(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb,
+                          k0, k1, coef, out, out_base, out_rs, rb, rb_base, cb,
+                          cb_base)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------- GEMM drivers
+def _pack_row_bipolar(row, buf, r):
+    """Pack +-1 codes ``row`` into ``buf[0, :, r]`` as ``v == -1`` bits; True if a code is
+    neither -1 nor +1 (Numba only; see the overload)."""
+    raise NotImplementedError
+
+
+@overload(_pack_row_bipolar, jit_options={"cache": True})
+def _pack_row_bipolar_overload(row, buf, r):
+    if row.dtype == types.int8:
+
+        def narrow(row, buf, r):
+            # Bit 1 of the byte: 0 for +1 (0x01), 1 for -1 (0xFF); x + 1 must be 0 or 2.
+            bad = np.uint8(0)
+            for k in range(row.shape[0]):
+                bad |= (np.uint8(row[k]) + np.uint8(1)) & np.uint8(0xFD)
+            k_len = row.shape[0]
+            full = k_len // 64
+            for w in range(full):
+                buf[0, w, r] = pack_word(row, w * 64, 1)
+            if full * 64 < k_len:
+                word = np.uint64(0)
+                for k in range(full * 64, k_len):
+                    word |= np.uint64((np.uint8(row[k]) >> 1) & 1) << np.uint64(k - full * 64)
+                buf[0, full, r] = word
+            return bad != 0
+
+        return narrow
+
+    def wide(row, buf, r):  # only typed, never run: wide bipolar codes are narrowed first
+        bad = False
+        k_len = row.shape[0]
+        for w in range(-(-k_len // 64)):
+            word = np.uint64(0)
+            for k in range(w * 64, min(k_len, w * 64 + 64)):
+                bad |= (row[k] != 1) & (row[k] != -1)
+                word |= np.uint64(row[k] < 0) << np.uint64(k - w * 64)
+            buf[0, w, r] = word
+        return bad
+
+    return wide
+
+
 @njit(cache=True)
 def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, col_block,
-                  r_begin, r_end, c_begin, c_end):  # fmt: skip
-    """Rows ``r_begin .. r_end`` x column tiles ``c_begin .. c_end`` of ``out [M, Np]``.
+                  r_begin, r_end, c_begin, c_end, mode, bipolar, rb, cb):  # fmt: skip
+    """Rows ``r_begin .. r_end`` x column tiles ``c_begin .. c_end`` of ``out [M, No]``.
 
     Each block of ``row_block`` activation rows is packed into an L2-sized buffer right before
     the tiles that use it, so packed activations never travel through memory. A row tile then
     sweeps a block of ``col_block`` weight tiles (L2-resident) with its words in L1, writing
-    its output rows front to back. True if a code was out of range."""
+    its output rows front to back. ``mode`` picks the tile (:func:`run_tile_mode`), ``rb`` /
+    ``cb`` its per-row and per-column biases; ``bipolar`` activations are int8 +-1 codes.
+    True if a code was out of range."""
     wb, kw, np_ = w_words.shape[0], w_words.shape[1], w_words.shape[2]
+    no = out.shape[1]
     buf = np.empty((bits, kw, row_block), dtype=np.uint64)
     k_off = np.arange(kw) * row_block
     buf_flat, w_flat, out_flat = buf.ravel(), w_words.ravel(), out.ravel()
@@ -218,57 +389,66 @@ def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, 
     for rb0 in range(r_begin, r_end, row_block):
         rows = min(row_block, r_end - rb0)
         for r in range(rows):
-            bad |= pack_row(codes[rb0 + r], bits, buf, r, off, inv, lo, hi)
+            if bipolar:
+                bad |= _pack_row_bipolar(codes[rb0 + r], buf, r)
+            else:
+                bad |= pack_row(codes[rb0 + r], bits, buf, r, off, inv, lo, hi)
         for cb0 in range(c_begin, c_end, col_block):
             for t0 in range(0, rows, ROW_TILE):
                 for ct in range(cb0, min(cb0 + col_block, c_end)):
-                    run_tile(min(ROW_TILE, rows - t0), buf_flat, t0, 1, kw * row_block, bits,
-                             k_off, w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
-                             coef, out_flat, (rb0 + t0) * np_ + ct * COL_TILE, np_,
-                             False)  # fmt: skip
+                    run_tile_mode(mode, min(ROW_TILE, rows - t0), buf_flat, t0, 1,
+                                  kw * row_block, bits, k_off, w_flat, ct * COL_TILE, np_,
+                                  kw * np_, wb, 0, kw, coef, out_flat,
+                                  (rb0 + t0) * no + ct * COL_TILE, no, rb, rb0 + t0, cb,
+                                  ct * COL_TILE)  # fmt: skip
     return bad
 
 
 @njit(cache=True, parallel=True)
 def _linear_parallel(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, col_block,
-                     rows_per_chunk, m_chunks, c_per_chunk, n_chunks):  # fmt: skip
+                     rows_per_chunk, m_chunks, c_per_chunk, n_chunks, mode, bipolar, rb,
+                     cb):  # fmt: skip
     """:func:`_linear_chunk` over a grid of disjoint output blocks, one thread each; a grid
     with several column chunks (small M) packs each row block once per column chunk."""
-    m, c_tiles = codes.shape[0], w_words.shape[2] // COL_TILE
+    m, c_tiles = codes.shape[0], out.shape[1] // COL_TILE
     bad = np.zeros(m_chunks * n_chunks, dtype=np.bool_)
     for chunk in prange(m_chunks * n_chunks):
         r0 = (chunk // n_chunks) * rows_per_chunk
         c0 = (chunk % n_chunks) * c_per_chunk
         bad[chunk] = _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out,
                                    row_block, col_block, r0, min(r0 + rows_per_chunk, m),
-                                   c0, min(c0 + c_per_chunk, c_tiles))  # fmt: skip
+                                   c0, min(c0 + c_per_chunk, c_tiles), mode, bipolar,
+                                   rb, cb)  # fmt: skip
     return bad.any()
 
 
 @njit(cache=True)
-def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begin, c_end):
+def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begin, c_end,
+                  mode, rb, cb):  # fmt: skip
     """Like :func:`_linear_chunk` with the activations already packed ``[ab, KW, Mp]``."""
     ab, kw, mp = a_words.shape[0], a_words.shape[1], a_words.shape[2]
     wb, np_ = w_words.shape[0], w_words.shape[2]
+    no = out.shape[1]
     k_off = np.arange(kw) * mp
     a_flat, w_flat, out_flat = a_words.ravel(), w_words.ravel(), out.ravel()
     for cb0 in range(c_begin, c_end, col_block):
         for t0 in range(r_begin, r_end, ROW_TILE):
             for ct in range(cb0, min(cb0 + col_block, c_end)):
-                run_tile(min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab, k_off,
-                         w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
-                         coef, out_flat, t0 * np_ + ct * COL_TILE, np_, False)  # fmt: skip
+                run_tile_mode(mode, min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab,
+                              k_off, w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw, coef,
+                              out_flat, t0 * no + ct * COL_TILE, no, rb, t0, cb,
+                              ct * COL_TILE)  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
 def _packed_parallel(a_words, w_words, coef, out, col_block, rows_per_chunk, m_chunks,
-                     c_per_chunk, n_chunks):  # fmt: skip
-    m, c_tiles = out.shape[0], w_words.shape[2] // COL_TILE
+                     c_per_chunk, n_chunks, mode, rb, cb):  # fmt: skip
+    m, c_tiles = out.shape[0], out.shape[1] // COL_TILE
     for chunk in prange(m_chunks * n_chunks):
         r0 = (chunk // n_chunks) * rows_per_chunk
         c0 = (chunk % n_chunks) * c_per_chunk
         _packed_chunk(a_words, w_words, coef, out, col_block, r0, min(r0 + rows_per_chunk, m),
-                      c0, min(c0 + c_per_chunk, c_tiles))  # fmt: skip
+                      c0, min(c0 + c_per_chunk, c_tiles), mode, rb, cb)  # fmt: skip
 
 
 @njit(cache=True)
@@ -361,18 +541,25 @@ def check_accumulator(k: int, a_bits: int, w_bits: int) -> None:
         )
 
 
-def _activation_codes(codes: Any, bits: int, signed: bool, field: str):
+def _activation_codes(codes: Any, bits: int, encoding: str, field: str):
     """2-D codes for the kernels, with what they need to range-check them in the packing pass.
 
-    uint8 (unsigned) and int8 (signed) codes of up to 8 bits go in as they are, one byte per
-    code, checked inside the packer; any other integer dtype is validated here and widened to
-    int64. Returns ``(codes, off, inv, lo, hi)``. Cheap checks only: this is on every call.
+    uint8 (unsigned) and int8 (signed, bipolar) codes of up to 8 bits go in as they are, one
+    byte per code, checked inside the packer; any other integer dtype is validated here and
+    narrowed (bipolar) or widened to int64. Returns ``(codes, off, inv, lo, hi)``. Cheap checks
+    only: this is on every call.
     """
     arr = codes if isinstance(codes, np.ndarray) else np.asarray(codes)
     if arr.dtype.kind not in "iu":
         raise HwsimError(f"{field}.dtype", str(arr.dtype), "codes must have an integer dtype")
     check(arr.ndim == 2, f"{field}.shape", arr.shape, "must be 2-D [rows, K]")
-    if bits <= 8 and arr.dtype.itemsize == 1 and (arr.dtype.kind == "i") == signed:
+    signed = encoding != "unsigned"
+    if encoding == "bipolar":
+        if arr.dtype != np.int8:
+            arr = bipolar_codes(arr, field).astype(np.int8)
+        elif not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr)
+    elif bits <= 8 and arr.dtype.itemsize == 1 and (arr.dtype.kind == "i") == signed:
         if not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr)
     else:
@@ -396,6 +583,71 @@ def _coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> n
     return coef
 
 
+MODE_PLAIN, MODE_AND_BIAS, MODE_XOR = 0, 1, 2
+"""The tile of :func:`run_tile_mode`: AND, AND plus biases (one +-1 operand), XOR (both)."""
+
+_NO_BIAS = np.zeros(0, dtype=np.int64)
+
+
+@lru_cache(maxsize=512)
+def encoding_plan(a_bits: int, w_bits: int, a_enc: str, w_enc: str) -> tuple[int, np.ndarray]:
+    """``(mode, flat coefficients)`` of an ``a_enc x w_enc`` product (see the module notes).
+
+    A bipolar plane ``n`` stands for ``1 - 2n``: its plane weight is -2, and the constant 1
+    times the other operand's row sum is the bias (``K`` when both are bipolar, where the
+    XOR tile's popcount counts the lanes whose signs differ)."""
+    if a_enc == "bipolar" and w_enc == "bipolar":
+        coef = np.array([-2], dtype=np.int64)
+        mode = MODE_XOR
+    else:
+        coef = plane_pair_coefficients(a_bits, w_bits, a_enc == "signed", w_enc == "signed")
+        if "bipolar" in (a_enc, w_enc):
+            coef = -2 * coef
+        coef = coef.ravel().copy()
+        mode = MODE_AND_BIAS if "bipolar" in (a_enc, w_enc) else MODE_PLAIN
+    coef.flags.writeable = False
+    return mode, coef
+
+
+@njit(cache=True)
+def row_sums(codes):
+    """int64 sum of each row of 2-D integer codes."""
+    out = np.zeros(codes.shape[0], dtype=np.int64)
+    for r in range(codes.shape[0]):
+        acc = 0
+        for k in range(codes.shape[1]):
+            acc += np.int64(codes[r, k])
+        out[r] = acc
+    return out
+
+
+def _biases(
+    mode: int, a_enc: str, w: PackedOperand, a_sums: Any, rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(row bias, column bias)`` of one product: the +-1 operand's constant times the other
+    operand's row sums (``a_sums``: the activations' sums, or a callable that computes them)."""
+    if mode == MODE_XOR:
+        return _const_bias(0, rows), _const_bias(w.k, w.words.shape[2])
+    if mode == MODE_AND_BIAS:
+        if a_enc == "bipolar":
+            return _const_bias(0, rows), w.sums
+        return (a_sums() if callable(a_sums) else a_sums), _const_bias(0, w.words.shape[2])
+    return _NO_BIAS, _NO_BIAS
+
+
+@lru_cache(maxsize=256)
+def _const_bias(value: int, length: int) -> np.ndarray:
+    out = np.full(length, value, dtype=np.int64)
+    out.flags.writeable = False
+    return out
+
+
+def _out_buffer(m: int, n: int) -> np.ndarray:
+    """``[M, No]`` with ``No = ceil(N/16)*16``: whole column tiles and no anti-aliasing rows,
+    so a layer whose N is a multiple of 16 returns this very array."""
+    return np.empty((m, -(-n // COL_TILE) * COL_TILE), dtype=np.int64)
+
+
 def _trim(out: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if out.shape == (rows, cols):
         return out
@@ -407,40 +659,58 @@ def bitserial_linear(
     w: PackedOperand,
     a_bits: int,
     *,
-    a_signed: bool = False,
+    a_signed: bool | None = None,
+    a_encoding: str | None = None,
     field: str = "a_codes",
+    kernel: str = "auto",
 ) -> np.ndarray:
     """Exact int64 ``[M, N] = a_codes @ w_codes.T`` against weights packed once.
 
-    ``a_codes [M, K]`` are ``a_bits``-bit activation codes, best as uint8 (unsigned) or int8
-    (signed) when ``a_bits <= 8``: then the kernel reads one byte per code. They are packed a
-    block of rows at a time, right before the register tiles that use them, and range-checked
-    in the same pass. ``field`` names the codes in errors.
+    ``a_codes [M, K]`` are ``a_bits``-bit activation codes in ``a_encoding`` (``unsigned``,
+    the default, ``signed`` or ``bipolar``; ``a_signed`` is the shorthand), best as uint8
+    (unsigned) or int8 (signed, bipolar) when ``a_bits <= 8``: then the kernel reads one byte
+    per code. They are packed a block of rows at a time, right before the register tiles that
+    use them, and range-checked in the same pass. ``field`` names the codes in errors.
+
+    Low-bit weights against 8-bit activations at a few rows (a GEMV) go to the table-lookup
+    kernel (:mod:`hwsim.kernels.lut`) when it is the faster one (``kernel="auto"``, see
+    :func:`~hwsim.kernels.lut.use_lut`); ``kernel="bitserial"`` or ``"lut"`` forces one.
     """
     a_bits = check_bits("a_bits", a_bits)
     check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
-    check(isinstance(a_signed, bool | np.bool_), "a_signed", a_signed, "must be a bool")
-    codes, off, inv, lo, hi = _activation_codes(a_codes, a_bits, bool(a_signed), field)
+    a_enc = resolve("a_encoding", a_encoding, a_signed, DEFAULT_A_ENCODING, a_bits)
+    check(
+        kernel in ("auto", "bitserial", "lut"), "kernel", kernel, "must be auto, bitserial or lut"
+    )
+    codes, off, inv, lo, hi = _activation_codes(a_codes, a_bits, a_enc, field)
     check(codes.shape[1] == w.k, "K", (codes.shape[1], w.k), "activations and weights must share K")
     check_accumulator(w.k, a_bits, w.bits)
     m = codes.shape[0]
-    out = np.empty((m, w.words.shape[2]), dtype=np.int64)
     if m == 0:
         return np.zeros((0, w.rows), dtype=np.int64)
-    coef = _coefficients(a_bits, w.bits, bool(a_signed), w.signed)
+    from hwsim.kernels import lut  # the table-lookup kernel imports this module
+
+    if kernel == "lut" or (kernel == "auto" and lut.use_lut(m, w, a_bits, a_enc)):
+        return lut.lut_linear(codes, lut.lut_weights(w), a_bits, a_encoding=a_enc, field=field)
+    out = _out_buffer(m, w.rows)
+    mode, coef = encoding_plan(a_bits, w.bits, a_enc, w.encoding)
+    rb, cb = _biases(mode, a_enc, w, lambda: row_sums(codes), m)
     words = w.words.shape[1]
     row_block = row_block_for(a_bits, words)
     col_block = col_block_for(w.bits, words)
     c_tiles = out.shape[1] // COL_TILE
     grid = _grid(m, c_tiles, out.size * words * a_bits * w.bits)
+    bipolar = a_enc == "bipolar"
     if grid is None:
         bad = _linear_chunk(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
-                            col_block, 0, m, 0, c_tiles)  # fmt: skip
+                            col_block, 0, m, 0, c_tiles, mode, bipolar, rb, cb)  # fmt: skip
     else:
         bad = _linear_parallel(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
-                               col_block, *grid)  # fmt: skip
+                               col_block, *grid, mode, bipolar, rb, cb)  # fmt: skip
     if bad:
-        as_codes(codes, a_bits, bool(a_signed), field)  # raises, naming the value
+        if bipolar:
+            bipolar_codes(codes, field)  # raises, naming the value
+        as_codes(codes, a_bits, a_enc == "signed", field)  # raises, naming the value
     return _trim(out, m, w.rows)
 
 
@@ -449,23 +719,24 @@ def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
 
     ``a`` holds ``[M, K]``, ``w`` ``[N, K]`` (rows are output channels, as in
     ``torch.nn.Linear``). Either may be activations: an act x act product (attention scores)
-    packs both operands per call.
+    packs both operands per call. Each operand's encoding comes with it.
     """
     check(isinstance(a, PackedOperand), "a", type(a).__name__, "must be a PackedOperand")
     check(isinstance(w, PackedOperand), "w", type(w).__name__, "must be a PackedOperand")
     check(a.k == w.k, "K", (a.k, w.k), "activations and weights must share K")
     check_accumulator(a.k, a.bits, w.bits)
-    out = np.empty((a.rows, w.words.shape[2]), dtype=np.int64)
     if a.rows == 0:
         return np.zeros((0, w.rows), dtype=np.int64)
-    coef = _coefficients(a.bits, w.bits, a.signed, w.signed)
+    out = _out_buffer(a.rows, w.rows)
+    mode, coef = encoding_plan(a.bits, w.bits, a.encoding, w.encoding)
+    rb, cb = _biases(mode, a.encoding, w, a.sums, a.words.shape[2])
     c_tiles = out.shape[1] // COL_TILE
     grid = _grid(a.rows, c_tiles, out.size * a.words.shape[1] * a.bits * w.bits)
     col_block = col_block_for(w.bits, a.words.shape[1])
     if grid is None:
-        _packed_chunk(a.words, w.words, coef, out, col_block, 0, a.rows, 0, c_tiles)
+        _packed_chunk(a.words, w.words, coef, out, col_block, 0, a.rows, 0, c_tiles, mode, rb, cb)
     else:
-        _packed_parallel(a.words, w.words, coef, out, col_block, *grid)
+        _packed_parallel(a.words, w.words, coef, out, col_block, *grid, mode, rb, cb)
     return _trim(out, a.rows, w.rows)
 
 
@@ -475,18 +746,25 @@ def bitserial_matmul(
     a_bits: int,
     w_bits: int,
     *,
-    a_signed: bool = False,
-    w_signed: bool = True,
+    a_signed: bool | None = None,
+    w_signed: bool | None = None,
+    a_encoding: str | None = None,
+    w_encoding: str | None = None,
 ) -> np.ndarray:
-    """Exact int64 ``a_codes @ w_codes.T`` by bit-serial AND + popcount.
+    """Exact int64 ``a_codes @ w_codes.T`` by bit-serial AND (XOR) + popcount.
 
     ``a_codes [M, K]`` are ``a_bits``-bit activation codes, ``w_codes [N, K]`` ``w_bits``-bit
     weight codes (rows are output channels, as in ``torch.nn.Linear``); any integer dtype.
-    Both are validated (range, rank, K, overflow) before the kernel runs. To reuse packed
-    weights, call :func:`pack_operand` once and :func:`bitserial_linear` per input.
+    Each operand's encoding is ``unsigned``, ``signed`` (two's complement) or ``bipolar`` (the
+    values -1 and +1, 1 bit); ``a_signed`` / ``w_signed`` are shorthands for unsigned/signed.
+    Defaults: unsigned activations, signed weights. Both are validated (range, rank, K,
+    overflow) before the kernel runs. To reuse packed weights, call :func:`pack_operand` once
+    and :func:`bitserial_linear` per input.
     """
     a_bits = check_bits("a_bits", a_bits)
     w_bits = check_bits("w_bits", w_bits)
+    a_enc = resolve("a_encoding", a_encoding, a_signed, DEFAULT_A_ENCODING, a_bits)
+    w_enc = resolve("w_encoding", w_encoding, w_signed, DEFAULT_W_ENCODING, w_bits)
     a_arr, w_arr = np.asarray(a_codes), np.asarray(w_codes)
     check(a_arr.ndim == 2, "a_codes.shape", a_arr.shape, "must be 2-D [M, K]")
     check(w_arr.ndim == 2, "w_codes.shape", w_arr.shape, "must be 2-D [N, K]")
@@ -497,5 +775,5 @@ def bitserial_matmul(
         "a_codes [M, K] and w_codes [N, K] must share K",
     )
     check_accumulator(a_arr.shape[1], a_bits, w_bits)
-    w = pack_operand(w_arr, w_bits, signed=w_signed, field="w_codes")
-    return bitserial_linear(a_arr, w, a_bits, a_signed=a_signed)
+    w = pack_operand(w_arr, w_bits, encoding=w_enc, field="w_codes")
+    return bitserial_linear(a_arr, w, a_bits, a_encoding=a_enc)

@@ -52,143 +52,157 @@ def _store_vec(builder: ir.IRBuilder, value: ir.Value, ptr: ir.Value) -> None:
     builder.store(value, builder.bitcast(ptr, _VEC.as_pointer()), align=8)
 
 
-_TILE_CACHE: dict[int, object] = {}
+_TILE_CACHE: dict[tuple[int, bool, bool], object] = {}
 
 _ARRAY_U64 = types.Array(types.uint64, 1, "C")
 _ARRAY_I64 = types.Array(types.int64, 1, "C")
 
 
-def tile_kernel(rows: int):
-    """The ``rows x 16`` tile intrinsic (cached per height). Its arguments, all int64 offsets
-    counted in words:
+def tile_kernel(rows: int, xor: bool = False, bias: bool = False):
+    """The ``rows x 16`` tile intrinsic (cached per height and variant). Its arguments, all
+    int64 offsets counted in words:
 
     ``(a, a_base, a_row_stride, a_plane_stride, a_planes, k_off,
        w, w_base, w_k_stride, w_plane_stride, w_planes, k_begin, k_end,
        coef, out, out_base, out_row_stride, accumulate)``
 
-    computes, for tile rows ``r < rows`` and lanes ``c < 16``,
+    and, with ``bias``, four more: ``(row_bias, row_bias_base, col_bias, col_bias_base)``.
+    It computes, for tile rows ``r < rows`` and lanes ``c < 16``,
 
         total[r, c] = sum_{i < a_planes, j < w_planes} coef[i * w_planes + j] *
             sum_{k_begin <= k < k_end} popcount(a[a_base + i*a_plane_stride + k_off[k]
                                                   + r*a_row_stride]
-                                                AND w[w_base + j*w_plane_stride + k*w_k_stride + c])
+                                                OP w[w_base + j*w_plane_stride + k*w_k_stride + c])
 
-    and stores ``out[out_base + r*out_row_stride + c] = total`` (``+=`` when ``accumulate``).
+    with OP = AND (or XOR when ``xor``: the +-1 x +-1 product, ``K - 2 popcount(a XOR w)``),
+    plus ``row_bias[row_bias_base + r] + col_bias[col_bias_base + c]`` with ``bias``, and
+    stores ``out[out_base + r*out_row_stride + c] = total`` (``+=`` when ``accumulate``).
     The activation word of a row is addressed through the offset table ``k_off``, so a plain
     GEMM (``k_off[k] = k * stride``) and a direct convolution over a packed feature map
     (``k_off`` walks the kernel taps and channel words) share this loop. The caller guarantees
     every address is in bounds: nothing here checks.
     """
-    if rows in _TILE_CACHE:
-        return _TILE_CACHE[rows]
+    key = (rows, bool(xor), bool(bias))
+    if key in _TILE_CACHE:
+        return _TILE_CACHE[key]
+    i64 = types.int64
+    arg_types = [
+        _ARRAY_U64, i64, i64, i64, i64, _ARRAY_I64,
+        _ARRAY_U64, i64, i64, i64, i64, i64, i64,
+        _ARRAY_I64, _ARRAY_I64, i64, i64, types.boolean,
+    ]  # fmt: skip
+    if bias:
+        arg_types += [_ARRAY_I64, i64, _ARRAY_I64, i64]
+    sig = types.void(*arg_types)
+    codegen = _tile_codegen(rows, bool(xor), bool(bias))
 
-    @intrinsic
-    def _tile(
-        typingctx,
-        a,
-        a_base,
-        a_row_stride,
-        a_plane_stride,
-        a_planes,
-        k_off,
-        w,
-        w_base,
-        w_k_stride,
-        w_plane_stride,
-        w_planes,
-        k_begin,
-        k_end,
-        coef,
-        out,
-        out_base,
-        out_row_stride,
-        accumulate,
-    ):
-        i64 = types.int64
-        sig = types.void(
-            _ARRAY_U64, i64, i64, i64, i64, _ARRAY_I64,
-            _ARRAY_U64, i64, i64, i64, i64, i64, i64,
-            _ARRAY_I64, _ARRAY_I64, i64, i64, types.boolean,
-        )  # fmt: skip
+    if bias:
 
-        def codegen(context, builder, signature, args):
-            (
-                a_arr, a_base_v, a_rs, a_ps, a_np, koff_arr,
-                w_arr, w_base_v, w_ks, w_ps, w_np, k0, k1,
-                coef_arr, out_arr, out_base_v, out_rs, acc_flag,
-            ) = args  # fmt: skip
-            tys = signature.args
-            a_ptr = context.make_array(tys[0])(context, builder, a_arr).data
-            koff_ptr = context.make_array(tys[5])(context, builder, koff_arr).data
-            w_ptr = context.make_array(tys[6])(context, builder, w_arr).data
-            coef_ptr = context.make_array(tys[13])(context, builder, coef_arr).data
-            out_ptr = context.make_array(tys[14])(context, builder, out_arr).data
-            zero_vec = ir.Constant(_VEC, [0] * LANES)
-            # Stack slots in the entry block: mem2reg promotes them to registers (phis).
-            total = [
-                [cgutils.alloca_once(builder, _VEC) for _ in range(VECTORS)] for _ in range(rows)
-            ]
-            acc = [
-                [cgutils.alloca_once(builder, _VEC) for _ in range(VECTORS)] for _ in range(rows)
-            ]
-            for r in range(rows):
-                for v in range(VECTORS):
-                    builder.store(zero_vec, total[r][v])
-            with cgutils.for_range(builder, a_np) as loop_i:
-                i = loop_i.index
-                a_plane = builder.add(a_base_v, builder.mul(i, a_ps))
-                with cgutils.for_range(builder, w_np) as loop_j:
-                    j = loop_j.index
-                    w_plane = builder.add(w_base_v, builder.mul(j, w_ps))
-                    for r in range(rows):
-                        for v in range(VECTORS):
-                            builder.store(zero_vec, acc[r][v])
-                    count = builder.sub(k1, k0)
-                    with cgutils.for_range(builder, count) as loop_k:
-                        k = builder.add(k0, loop_k.index)
-                        a_off = builder.add(a_plane, builder.load(builder.gep(koff_ptr, [k])))
-                        w_off = builder.add(w_plane, builder.mul(k, w_ks))
-                        wv = [
-                            _load_vec(
-                                builder,
-                                builder.gep(
-                                    w_ptr, [builder.add(w_off, ir.Constant(_I64, v * LANES))]
-                                ),
-                            )
-                            for v in range(VECTORS)
-                        ]
-                        for r in range(rows):
-                            row_off = builder.add(a_off, builder.mul(ir.Constant(_I64, r), a_rs))
-                            aw = _splat(builder, builder.load(builder.gep(a_ptr, [row_off])), _VEC)
-                            for v in range(VECTORS):
-                                cnt = _vector_ctpop(builder, builder.and_(aw, wv[v]))
-                                builder.store(builder.add(builder.load(acc[r][v]), cnt), acc[r][v])
-                    c = builder.load(builder.gep(coef_ptr, [builder.add(builder.mul(i, w_np), j)]))
-                    cv = _splat(builder, c, _VEC)
-                    for r in range(rows):
-                        for v in range(VECTORS):
-                            weighted = builder.mul(builder.load(acc[r][v]), cv)
-                            builder.store(
-                                builder.add(builder.load(total[r][v]), weighted), total[r][v]
-                            )
-            stores = []
-            for r in range(rows):
-                row_base = builder.add(out_base_v, builder.mul(ir.Constant(_I64, r), out_rs))
-                for v in range(VECTORS):
-                    ptr = builder.gep(
-                        out_ptr, [builder.add(row_base, ir.Constant(_I64, v * LANES))]
-                    )
-                    stores.append((ptr, builder.load(total[r][v])))
-            with builder.if_else(acc_flag) as (add_to_out, overwrite):
-                with add_to_out:
-                    for ptr, value in stores:
-                        _store_vec(builder, builder.add(_load_vec(builder, ptr), value), ptr)
-                with overwrite:
-                    for ptr, value in stores:
-                        _store_vec(builder, value, ptr)
-            return context.get_dummy_value()
+        @intrinsic
+        def _tile(typingctx, a, a_base, a_row_stride, a_plane_stride, a_planes, k_off, w,
+                  w_base, w_k_stride, w_plane_stride, w_planes, k_begin, k_end, coef, out,
+                  out_base, out_row_stride, accumulate, row_bias, row_bias_base, col_bias,
+                  col_bias_base):  # fmt: skip
+            return sig, codegen
 
-        return sig, codegen
+    else:
 
-    _TILE_CACHE[rows] = _tile
+        @intrinsic
+        def _tile(typingctx, a, a_base, a_row_stride, a_plane_stride, a_planes, k_off, w,
+                  w_base, w_k_stride, w_plane_stride, w_planes, k_begin, k_end, coef, out,
+                  out_base, out_row_stride, accumulate):  # fmt: skip
+            return sig, codegen
+
+    _TILE_CACHE[key] = _tile
     return _tile
+
+
+def _tile_codegen(rows: int, xor: bool, bias: bool):
+    """The LLVM code generator of one tile variant (see :func:`tile_kernel`)."""
+
+    def codegen(context, builder, signature, args):
+        (
+            a_arr, a_base_v, a_rs, a_ps, a_np, koff_arr,
+            w_arr, w_base_v, w_ks, w_ps, w_np, k0, k1,
+            coef_arr, out_arr, out_base_v, out_rs, acc_flag,
+        ) = args[:18]  # fmt: skip
+        tys = signature.args
+        a_ptr = context.make_array(tys[0])(context, builder, a_arr).data
+        koff_ptr = context.make_array(tys[5])(context, builder, koff_arr).data
+        w_ptr = context.make_array(tys[6])(context, builder, w_arr).data
+        coef_ptr = context.make_array(tys[13])(context, builder, coef_arr).data
+        out_ptr = context.make_array(tys[14])(context, builder, out_arr).data
+        zero_vec = ir.Constant(_VEC, [0] * LANES)
+        # Stack slots in the entry block: mem2reg promotes them to registers (phis).
+        total = [[cgutils.alloca_once(builder, _VEC) for _ in range(VECTORS)] for _ in range(rows)]
+        acc = [[cgutils.alloca_once(builder, _VEC) for _ in range(VECTORS)] for _ in range(rows)]
+        for r in range(rows):
+            for v in range(VECTORS):
+                builder.store(zero_vec, total[r][v])
+        with cgutils.for_range(builder, a_np) as loop_i:
+            i = loop_i.index
+            a_plane = builder.add(a_base_v, builder.mul(i, a_ps))
+            with cgutils.for_range(builder, w_np) as loop_j:
+                j = loop_j.index
+                w_plane = builder.add(w_base_v, builder.mul(j, w_ps))
+                for r in range(rows):
+                    for v in range(VECTORS):
+                        builder.store(zero_vec, acc[r][v])
+                count = builder.sub(k1, k0)
+                with cgutils.for_range(builder, count) as loop_k:
+                    k = builder.add(k0, loop_k.index)
+                    a_off = builder.add(a_plane, builder.load(builder.gep(koff_ptr, [k])))
+                    w_off = builder.add(w_plane, builder.mul(k, w_ks))
+                    wv = [
+                        _load_vec(
+                            builder,
+                            builder.gep(w_ptr, [builder.add(w_off, ir.Constant(_I64, v * LANES))]),
+                        )
+                        for v in range(VECTORS)
+                    ]
+                    for r in range(rows):
+                        row_off = builder.add(a_off, builder.mul(ir.Constant(_I64, r), a_rs))
+                        aw = _splat(builder, builder.load(builder.gep(a_ptr, [row_off])), _VEC)
+                        for v in range(VECTORS):
+                            both = builder.xor(aw, wv[v]) if xor else builder.and_(aw, wv[v])
+                            cnt = _vector_ctpop(builder, both)
+                            builder.store(builder.add(builder.load(acc[r][v]), cnt), acc[r][v])
+                c = builder.load(builder.gep(coef_ptr, [builder.add(builder.mul(i, w_np), j)]))
+                cv = _splat(builder, c, _VEC)
+                for r in range(rows):
+                    for v in range(VECTORS):
+                        weighted = builder.mul(builder.load(acc[r][v]), cv)
+                        builder.store(builder.add(builder.load(total[r][v]), weighted), total[r][v])
+        if bias:
+            rb_arr, rb_base, cb_arr, cb_base = args[18:22]
+            rb_ptr = context.make_array(tys[18])(context, builder, rb_arr).data
+            cb_ptr = context.make_array(tys[20])(context, builder, cb_arr).data
+            col = [
+                _load_vec(
+                    builder,
+                    builder.gep(cb_ptr, [builder.add(cb_base, ir.Constant(_I64, v * LANES))]),
+                )
+                for v in range(VECTORS)
+            ]
+            for r in range(rows):
+                rv = builder.load(builder.gep(rb_ptr, [builder.add(rb_base, ir.Constant(_I64, r))]))
+                rs = _splat(builder, rv, _VEC)
+                for v in range(VECTORS):
+                    biased = builder.add(builder.add(builder.load(total[r][v]), rs), col[v])
+                    builder.store(biased, total[r][v])
+        stores = []
+        for r in range(rows):
+            row_base = builder.add(out_base_v, builder.mul(ir.Constant(_I64, r), out_rs))
+            for v in range(VECTORS):
+                ptr = builder.gep(out_ptr, [builder.add(row_base, ir.Constant(_I64, v * LANES))])
+                stores.append((ptr, builder.load(total[r][v])))
+        with builder.if_else(acc_flag) as (add_to_out, overwrite):
+            with add_to_out:
+                for ptr, value in stores:
+                    _store_vec(builder, builder.add(_load_vec(builder, ptr), value), ptr)
+            with overwrite:
+                for ptr, value in stores:
+                    _store_vec(builder, value, ptr)
+        return context.get_dummy_value()
+
+    return codegen
