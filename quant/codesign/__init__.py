@@ -1,10 +1,15 @@
 """The closed loop: choose bitwidths against simulated hardware cost, fine-tune, compare.
 
 ``config`` says what to run, ``run`` runs it (:func:`run_codesign`), ``report`` and ``plots``
-write the run folder. Everything a caller needs is importable from ``quant.codesign``.
+write the run folder; ``joint`` searches a hardware space and the bits together
+(:func:`run_joint`, written by :func:`write_joint`); ``budgets`` reads budgets as fractions or
+amounts. Everything a caller needs is importable from ``quant.codesign``.
 """
 
+from quant.codesign.budgets import BudgetWarning
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig, parse_budgets
+from quant.codesign.joint import JointConfig, JointResult, run_joint, search_designs
+from quant.codesign.joint_report import write_joint
 from quant.codesign.plots import plot_bits, plot_pareto
 from quant.codesign.report import format_table, report_markdown, write_run
 from quant.codesign.run import (
@@ -18,8 +23,11 @@ from quant.codesign.run import (
 
 __all__ = [
     "BUDGET_TOLERANCE",
+    "BudgetWarning",
     "CodesignConfig",
     "CodesignResult",
+    "JointConfig",
+    "JointResult",
     "Prepared",
     "cost_row",
     "finetuned_accuracy",
@@ -30,5 +38,8 @@ __all__ = [
     "prepare",
     "report_markdown",
     "run_codesign",
+    "run_joint",
+    "search_designs",
+    "write_joint",
     "write_run",
 ]

@@ -1,6 +1,7 @@
 """The joint run's folder: ``designs.csv``, each Pareto design's ``policy.json`` and
-``hardware.toml`` (read back by ``hwsim simulate --hardware``), ``report.md`` and
-``accuracy_latency.png`` (accuracy against latency, area as colour)."""
+``hardware.toml`` (read back by ``hwsim simulate --hardware``), ``report.md``,
+``accuracy_latency.png`` (accuracy against latency, area as colour) and ``run.json`` (counts and
+the time of each stage)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,17 @@ def write_joint(result: JointResult, out: str | Path) -> Path:
         result.policies[h].save(folder / "policy.json")
         atomic_write_text(folder / "hardware.toml", hardware_toml(result.hardware[h]))
     plot_accuracy_latency(result, out / "accuracy_latency.png")
+    counts = result.designs["status"].value_counts().to_dict()
+    record = {
+        "configurations": len(result.hardware),
+        "designs": {str(k): int(v) for k, v in counts.items()},
+        "pareto": len(result.pareto),
+        "finetuned_designs": int(result.designs["accuracy"].notna().sum()),
+        "best": result.best(),
+        "seconds": round(result.seconds, 2),
+        "stage_seconds": {k: round(v, 2) for k, v in result.stage_seconds.items()},
+    }
+    atomic_write_text(out / "run.json", json.dumps(record, indent=2) + "\n")
     atomic_write_text(out / "report.md", report_markdown(result))
     return out
 
@@ -118,7 +130,24 @@ def report_markdown(result: JointResult) -> str:
     )
     best = result.best()
     shown = df[df["pareto"]].sort_values(["predicted_loss", "latency_s"])
-    cols = [c for c in shown.columns if c not in ("status", "pareto", "weight_bits")]
+    # The hardware fields that differ among the designs shown (the CSV has every one).
+    varying = [
+        c
+        for c in shown.columns
+        if c.startswith("hw.") and shown[c].astype(str).nunique() > 1 and shown[c].notna().all()
+    ]
+    cols = [
+        "design",
+        "family",
+        *varying,
+        "area_mm2",
+        "latency_s",
+        "energy_j",
+        "predicted_loss",
+        "mean_w_bits",
+        "mean_a_bits",
+        "accuracy",
+    ]
     table = shown[cols].copy()
     for c in ("latency_s", "energy_j"):
         table[c] = [format_quantity(v, _unit(c)) for v in table[c]]

@@ -52,11 +52,12 @@ def run_joint_command(args: argparse.Namespace, common: Mapping[str, Any]) -> in
         f"(reference {ref.name}), budget {budgets}{area}; float baseline "
         f"{100 * result.baseline_accuracy:.2f} %"
     )
+    tuned = df[df["accuracy"].notna() & df["pareto"]]
     print(
         f"{int((df['status'] == 'ok').sum())} designs within budget, "
-        f"{int(df['pareto'].sum())} on the Pareto front; fine-tuned:"
+        f"{int(df['pareto'].sum())} on the Pareto front; fine-tuned Pareto designs:"
     )
-    for _, row in df[df["accuracy"].notna()].sort_values("accuracy", ascending=False).iterrows():
+    for _, row in tuned.sort_values(["accuracy", "area_mm2"], ascending=[False, True]).iterrows():
         h = int(row["design"])
         shown_area = "" if row["area_mm2"] != row["area_mm2"] else f"{row['area_mm2']:.3g} mm^2, "
         print(
