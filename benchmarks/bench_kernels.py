@@ -1,8 +1,11 @@
 """Bit-serial matmul on this CPU against torch int8, torch fp32 and numpy int64, in the same run.
 
-For each precision (W1A1, W2A2, W4A4, W8A8) and square size (256, 1024, 2048) it times:
+For each precision and square size (256, 1024, 2048) it times (W1A1 twice: +-1 weights and
+activations, the encoding binary networks use, by XOR + popcount, the headline; and {0, 1}
+codes by AND + popcount; W2A2, W4A4, W8A8 with signed weights and unsigned activations):
 
-- weight packing (done once in deployment, reported but never charged to the kernel),
+- weight packing (done once in deployment, reported apart as ``pack_w_ms``, never charged to
+  the per-call time),
 - activation packing on its own (uint8 codes, ``pack_operand``),
 - the bit-serial kernel on pre-packed operands (``kernel_ms``),
 - ``bitserial_linear`` on uint8 activation codes (``total_ms``): packing fused with first use,
@@ -11,10 +14,16 @@ For each precision (W1A1, W2A2, W4A4, W8A8) and square size (256, 1024, 2048) it
   ``@`` (numpy only up to ``--numpy-max``; its integer matmul has no BLAS),
 
 with the same thread count for torch and Numba, warm-up outside the timed region, and the best
-of a few repeats. Every result is checked bit-exact against torch float64 matmul (exact here).
+of a few repeats. Every result is checked bit-exact against torch int64 matmul of the values.
 It also measures this machine's AND + popcount peak with a tiny Numba loop, and reports the
 kernel's binary multiply-accumulates per second as a fraction of it. Figures go to
 ``benchmarks/results/kernels.csv``.
+
+Then the LLM-decode GEMV, ``1 x 4096 x 4096`` with 8-bit signed activations and +-1, 2-bit and
+4-bit weights: ``bitserial_linear`` (which takes the table-lookup kernel here), the table
+kernel and the binary decomposition each forced, against torch's best int8 path, the faster
+of ``_int_mm`` (at M = 1 and on a batch padded to 8 and 16 rows) and the dynamically quantized
+``Linear`` (fbgemm); to ``benchmarks/results/kernels_gemv.csv``.
 
 Run: ``python benchmarks/bench_kernels.py`` (``--quick`` for 256 and 1024 only).
 """
@@ -35,12 +44,19 @@ import torch
 from tqdm import tqdm
 
 from hwsim.io import atomic_write_text
-from hwsim.kernels import bitserial_linear, bitserial_matmul_packed, pack_operand
+from hwsim.kernels import bitserial_linear, bitserial_matmul_packed, lut_weights, pack_operand
 from hwsim.kernels.popcount import popcount_throughput_kernel
 
 RESULTS = Path(__file__).parent / "results" / "kernels.csv"
-PRECISIONS = (1, 2, 4, 8)
-TARGETS = {1: 1.5, 2: 0.5}  # the project's speedup targets vs torch int8 at 1024^3
+GEMV_RESULTS = Path(__file__).parent / "results" / "kernels_gemv.csv"
+CASES = ((1, "bipolar"), (1, "unsigned"), (2, "signed"), (4, "signed"), (8, "signed"))
+"""``(bits, weight encoding)``: activations are bipolar with bipolar weights, else unsigned."""
+TARGETS = {("W1A1", "bipolar"): 2.5, ("W2A2", "signed"): 1.2}
+"""The project's speedup targets vs torch int8 at 1024^3 (W1A1: +-1 operands)."""
+GEMV_SHAPE = (1, 4096, 4096)
+GEMV_CASES = ((1, "bipolar"), (2, "signed"), (4, "signed"))
+GEMV_TARGETS = {2: 2.0, 4: 1.3}
+"""GEMV speedup targets vs torch's best int8 path, by weight bits (8-bit activations)."""
 IDLE_GAP_S = 0.3
 CLOCK = time.perf_counter
 """Wall time; ``--clock cpu`` switches to the calling thread's CPU time (one thread)."""
@@ -76,23 +92,37 @@ def popcount_peak(repeats: int) -> float:
     return words.size * chunks * passes / seconds
 
 
-def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random.Generator) -> dict:
-    a_codes = rng.integers(0, 1 << bits, (size, size), dtype=np.int64)
-    a_u8 = a_codes.astype(np.uint8)
-    w_signed = bits > 1  # a 1-bit weight is {0, 1} here; signed 1-bit would be {-1, 0}
-    half = 1 << (bits - 1)
-    w_lo, w_hi = (-half, half) if w_signed else (0, 2)
-    w_codes = rng.integers(w_lo, w_hi, (size, size), dtype=np.int64)
+def _codes(rng: np.random.Generator, shape: tuple[int, int], bits: int, enc: str) -> np.ndarray:
+    """int64 values of ``shape`` in encoding ``enc``."""
+    if enc == "bipolar":
+        return rng.choice(np.array([-1, 1]), shape)
+    if enc == "signed":
+        half = 1 << (bits - 1)
+        return rng.integers(-half, half, shape, dtype=np.int64)
+    return rng.integers(0, 1 << bits, shape, dtype=np.int64)
 
-    w_packed = pack_operand(w_codes, bits, signed=w_signed)
-    a_packed = pack_operand(a_u8, bits, signed=False)
-    exact = (torch.from_numpy(a_codes).double() @ torch.from_numpy(w_codes).double().T).numpy()
+
+def _exact(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return (torch.from_numpy(a) @ torch.from_numpy(w).T).numpy()
+
+
+def bench_one(
+    size: int, bits: int, w_enc: str, repeats: int, numpy_max: int, rng: np.random.Generator
+) -> dict:
+    a_enc = "bipolar" if w_enc == "bipolar" else "unsigned"
+    a_codes = _codes(rng, (size, size), bits, a_enc)
+    a_u8 = a_codes.astype(np.int8 if a_enc == "bipolar" else np.uint8)
+    w_codes = _codes(rng, (size, size), bits, w_enc)
+
+    w_packed = pack_operand(w_codes, bits, encoding=w_enc)
+    a_packed = pack_operand(a_u8, bits, encoding=a_enc)
+    exact = _exact(a_codes, w_codes)
     for got in (
         bitserial_matmul_packed(a_packed, w_packed),
-        bitserial_linear(a_u8, w_packed, bits),
+        bitserial_linear(a_u8, w_packed, bits, a_encoding=a_enc),
     ):
-        if not np.array_equal(got, exact.astype(np.int64)):
-            raise AssertionError(f"W{bits}A{bits} {size}^3: bit-serial result is not exact")
+        if not np.array_equal(got, exact):
+            raise AssertionError(f"W{bits}A{bits} {w_enc} {size}^3: bit-serial result is not exact")
     a_i8 = torch.from_numpy(rng.integers(-128, 128, (size, size), dtype=np.int8))
     w_i8 = torch.from_numpy(rng.integers(-128, 128, (size, size), dtype=np.int8)).T.contiguous()
 
@@ -100,10 +130,10 @@ def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random
     w_t = torch.from_numpy(w_codes).float().T.contiguous()
     t = best_of(
         {
-            "pack_w": lambda: pack_operand(w_codes, bits, signed=w_signed),
-            "pack_a": lambda: pack_operand(a_u8, bits, signed=False),
+            "pack_w": lambda: pack_operand(w_codes, bits, encoding=w_enc),
+            "pack_a": lambda: pack_operand(a_u8, bits, encoding=a_enc),
             "kernel": lambda: bitserial_matmul_packed(a_packed, w_packed),
-            "total": lambda: bitserial_linear(a_u8, w_packed, bits),
+            "total": lambda: bitserial_linear(a_u8, w_packed, bits, a_encoding=a_enc),
             "torch_int8": lambda: torch._int_mm(a_i8, w_i8),
             "torch": lambda: torch.matmul(a_f, w_t),
         },
@@ -121,6 +151,8 @@ def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random
     return {
         "size": size,
         "bits": f"W{bits}A{bits}",
+        "encoding": w_enc,
+        "a_encoding": a_enc,
         "w_bits": bits,
         "a_bits": bits,
         "threads": numba.get_num_threads(),
@@ -133,6 +165,64 @@ def bench_one(size: int, bits: int, repeats: int, numpy_max: int, rng: np.random
         "numpy_int64_ms": numpy_s * 1e3,
         "speedup_vs_numpy": numpy_s / total_s,
         "binary_gmacs_per_s": bmacs / kernel_s / 1e9,
+    }
+
+
+def bench_gemv(bits: int, w_enc: str, repeats: int, rng: np.random.Generator) -> dict:
+    """One ``1 x K x N`` GEMV at 8-bit signed activations: table lookup, binary
+    decomposition, torch's int8 paths."""
+    m, k, n = GEMV_SHAPE
+    a = _codes(rng, (m, k), 8, "signed")
+    a_i8 = a.astype(np.int8)
+    w = _codes(rng, (n, k), bits, w_enc)
+    exact = _exact(a, w)
+    packed = pack_operand(w, bits, encoding=w_enc)
+    lut_weights(packed)  # built once with the weights, as pack_operand's are
+    for kernel in ("auto", "lut", "bitserial"):
+        got = bitserial_linear(a_i8, packed, 8, a_signed=True, kernel=kernel)
+        if not np.array_equal(got, exact):
+            raise AssertionError(f"GEMV W{bits}A8 {w_enc} ({kernel}) is not exact")
+
+    def pack_all() -> None:
+        lut_weights(pack_operand(w, bits, encoding=w_enc))
+
+    x_f = torch.from_numpy(a.astype(np.float32))
+    lin = torch.nn.Linear(k, n, bias=False)
+    dyn = torch.ao.quantization.quantize_dynamic(
+        torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8
+    )
+    w_i8 = torch.from_numpy(rng.integers(-128, 128, (n, k), dtype=np.int8)).T.contiguous()
+    pads = {
+        rows: torch.from_numpy(rng.integers(-128, 128, (rows, k), dtype=np.int8))
+        for rows in (1, 8, 16)
+    }
+    fns = {
+        "pack_w": pack_all,
+        "auto": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True),
+        "lut": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True, kernel="lut"),
+        "bitserial": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True, kernel="bitserial"),
+        **{f"int_mm_{r}": (lambda x=x: torch._int_mm(x, w_i8)) for r, x in pads.items()},
+    }
+    with torch.no_grad():
+        fns["dyn_linear"] = lambda: dyn(x_f)
+        t = best_of(fns, repeats)
+    torch_best = min(t["dyn_linear"], *(t[f"int_mm_{r}"] for r in pads))
+    return {
+        "shape": "x".join(map(str, GEMV_SHAPE)),
+        "bits": f"W{bits}A8",
+        "encoding": w_enc,
+        "w_bits": bits,
+        "a_bits": 8,
+        "threads": numba.get_num_threads(),
+        "pack_w_ms": t["pack_w"] * 1e3,
+        "total_ms": t["auto"] * 1e3,
+        "lut_ms": t["lut"] * 1e3,
+        "bitserial_ms": t["bitserial"] * 1e3,
+        **{f"torch_int_mm_m{r}_ms": t[f"int_mm_{r}"] * 1e3 for r in pads},
+        "torch_dyn_linear_ms": t["dyn_linear"] * 1e3,
+        "torch_best_int8_ms": torch_best * 1e3,
+        "speedup_vs_torch_int8": torch_best / t["auto"],
+        "lut_over_bitserial": t["bitserial"] / t["lut"],
     }
 
 
@@ -187,13 +277,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     load_before = os.getloadavg()[0]
     peak_words = popcount_peak(repeats)
     rows = []
-    cases = [(s, b) for s in sizes for b in PRECISIONS]
-    for size, bits in tqdm(cases, desc="bench_kernels", disable=None):
+    cases = [(s, b, e) for s in sizes for b, e in CASES]
+    for size, bits, enc in tqdm(cases, desc="bench_kernels", disable=None):
         reps = short_repeats if size <= 1024 else repeats
-        rows.append(bench_one(size, bits, reps, args.numpy_max, rng))
+        rows.append(bench_one(size, bits, enc, reps, args.numpy_max, rng))
     df = add_speedups(pd.DataFrame(rows))
+    gemv = pd.DataFrame([bench_gemv(b, e, short_repeats, rng) for b, e in GEMV_CASES])
     # Timings on a shared machine mean little without the load they were taken under.
-    df["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+    load = max(load_before, os.getloadavg()[0])
+    df["load_avg_1min"] = load
+    gemv["load_avg_1min"] = load
+    gemv["clock"] = args.clock
     df["clock"] = args.clock
     df["peak_binary_gmacs_per_s"] = peak_words * 64 / 1e9
     df["fraction_of_popcount_peak"] = df["binary_gmacs_per_s"] / df["peak_binary_gmacs_per_s"]
@@ -201,10 +295,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format="%.4g")
     atomic_write_text(args.out, buf.getvalue())
+    buf = io.StringIO()
+    gemv.to_csv(buf, index=False, float_format="%.4g")
+    gemv_out = args.out.with_name(args.out.stem + "_gemv.csv")
+    atomic_write_text(gemv_out, buf.getvalue())
 
     shown = [
         "size",
         "bits",
+        "encoding",
+        "pack_w_ms",
         "pack_a_ms",
         "kernel_ms",
         "total_ms",
@@ -226,17 +326,30 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         f"{peak_words * 64 / 1e9:.1f} binary GMAC/s ({peak_words / 1e9:.2f} G words/s)"
     )
     print(
-        "headline = speedup_vs_torch_int8: bitserial_linear (uint8 codes packed on first use) "
-        "vs torch._int_mm (median of its timings at that size); weights pre-packed"
+        "headline = speedup_vs_torch_int8: bitserial_linear (one-byte codes packed on first use) "
+        "vs torch._int_mm (median of its timings at that size); weights packed once, apart "
+        "(pack_w_ms)"
     )
     print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-    for bits, target in TARGETS.items():
-        hit = df[(df["size"] == 1024) & (df["w_bits"] == bits)]
+    for (name, enc), target in TARGETS.items():
+        hit = df[(df["size"] == 1024) & (df["bits"] == name) & (df["encoding"] == enc)]
         if len(hit):
             ratio = float(hit["speedup_vs_torch_int8"].iloc[0])
             verdict = "meets" if ratio >= target else "MISSES"
-            print(f"W{bits}A{bits} 1024^3: {ratio:.2f}x torch int8 (target {target:g}x): {verdict}")
-    print(f"wrote {args.out}")
+            print(f"{name} ({enc} weights) 1024^3: {ratio:.2f}x torch int8 (target {target:g}x): "
+                  f"{verdict}")  # fmt: skip
+    print(
+        gemv.drop(columns=["clock", "load_avg_1min"]).to_string(
+            index=False, float_format=lambda v: f"{v:.3g}"
+        )
+    )
+    for bits, target in GEMV_TARGETS.items():
+        hit = gemv[gemv["w_bits"] == bits]
+        if len(hit):
+            ratio = float(hit["speedup_vs_torch_int8"].iloc[0])
+            verdict = "meets" if ratio >= target else "MISSES"
+            print(f"GEMV W{bits}A8: {ratio:.2f}x torch's best int8 (target {target:g}x): {verdict}")
+    print(f"wrote {args.out} and {gemv_out}")
     return df
 
 

@@ -293,6 +293,76 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
     return best_time(lambda: bitserial_linear(a, wp, a_bits), repeats)
 
 
+LUT_SHAPES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 64, 256, 1),
+    (1, 1024, 1024, 2),
+    (1, 4096, 4096, 1),
+    (1, 4096, 4096, 2),
+    (1, 4096, 4096, 4),
+    (1, 11008, 4096, 2),
+    (4, 4096, 4096, 2),
+    (16, 1024, 4096, 4),
+    (8, 2048, 2048, 3),
+    (1, 512, 8192, 4),
+)
+"""``(M, N, K, w_bits)`` timed for the table-lookup kernel (8-bit signed activations): GEMVs
+from cache-resident to weight-streaming, and small-M GEMMs."""
+
+
+def time_lut(m: int, n: int, k: int, w_bits: int, repeats: int = 20) -> float:
+    """Time of one table-lookup call: int8 activation codes against packed weights whose table
+    view is built once (``hwsim.kernels.lut.lut_linear``)."""
+    from hwsim.kernels import lut_linear, lut_weights, pack_operand
+
+    rng = np.random.default_rng(m * 7 + n * 13 + k + w_bits * 101)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    half = 2 ** (w_bits - 1)
+    w = rng.integers(-half, half, (n, k))
+    lw = lut_weights(pack_operand(w, w_bits, signed=True))
+    return best_time(lambda: lut_linear(a, lw, 8, a_signed=True), repeats)
+
+
+def fit_lut(
+    timings: list[tuple[tuple[int, int, int, int], float]],
+    overhead: float,
+    parallel_call_s: float,
+    threads: int = 1,
+    l2_bytes: float = 1024 * KIB,
+) -> dict[str, float]:
+    """The ``cpu`` fields ``lut_bytes_per_s``, ``lut_s_per_code`` and
+    ``lut_stream_s_per_byte``: a non-negative fit (summed absolute relative error) of
+    :func:`hwsim.hardware.cpu._lut_time`'s terms ``t = overhead + stretch * (bytes/rate +
+    M*K*code_s + [weights beyond L2] bytes*stream_s) + parallel``, ``bytes`` the index bytes
+    the kernel reads (``M * ceil(N/64)*64 * w * 8*ceil(K/64)``), with the call overhead and the
+    threaded-call cost held at the bit-serial fit's."""
+    from hwsim.kernels.lut import PARALLEL_MIN_LOOKUPS, TILE_N
+
+    rows, times = [], []
+    for (m, n, k, w), t in timings:
+        tiles = -(-n // TILE_N)
+        w_bytes = tiles * TILE_N * w * 8 * -(-k // 64)
+        idx = m * w_bytes
+        speedup = 1.0
+        if threads > 1 and tiles > 1 and 2 * idx / 32 >= PARALLEL_MIN_LOOKUPS:
+            chunks = min(tiles, 4 * threads)
+            per = -(-tiles // chunks)
+            used = -(-tiles // per)
+            speedup = tiles / (-(-used // threads) * per)
+        s = threads / speedup
+        stream = idx if w_bytes / speedup > l2_bytes else 0.0
+        rows.append([1.0, idx * s, m * k * s, stream * s])
+        times.append(t - (parallel_call_s if speedup > 1.0 else 0.0))
+    x = np.array(rows, dtype=np.float64)
+    y = np.maximum(np.array(times, dtype=np.float64), 1e-9)
+    coef = _relative_fit(x, y, overhead)
+    per_byte = float(coef[1])
+    return {
+        "lut_bytes_per_s": 1.0 / per_byte if per_byte > 0 else float(np.max(x[:, 1] / y)),
+        "lut_s_per_code": float(coef[2]),
+        "lut_stream_s_per_byte": float(coef[3]),
+    }
+
+
 def fit_bitserial(
     timings: list[tuple[tuple[int, int, int, int, int], float]],
     overhead: float | None = None,
@@ -451,7 +521,7 @@ def _calibrate(
 
     from hwsim.kernels.gemm import COL_TILE
 
-    steps = tqdm(total=5, desc="calibrate", disable=None if progress is None else not progress)
+    steps = tqdm(total=6, desc="calibrate", disable=None if progress is None else not progress)
     pop = measure_popcount_rate(quick)
     steps.update()
     bw = measure_bandwidths(quick)
@@ -471,6 +541,21 @@ def _calibrate(
     cores = get_num_threads()
     caches = cache_sizes()
     fitted = fit_bitserial(timings, overhead, cores, caches.get(2, 512 * KIB), pop)
+    steps.update()
+    lut_times = np.full(len(LUT_SHAPES), np.inf)
+    for _ in range(1 if quick else ROUNDS):
+        for i, s in enumerate(LUT_SHAPES):
+            lut_times[i] = min(lut_times[i], time_lut(*s, repeats=5 if quick else 20))
+    lut_timings = list(zip(LUT_SHAPES, lut_times.tolist(), strict=True))
+    fitted.update(
+        fit_lut(
+            lut_timings,
+            fitted["call_overhead_s"],
+            fitted["parallel_call_s"],
+            cores,
+            caches.get(2, 512 * KIB),
+        )
+    )
     steps.update()
     steps.close()
     return {
@@ -493,6 +578,7 @@ def _calibrate(
         },
         "peak_popcount_words_per_s": pop,
         "timings": timings,
+        "lut_timings": lut_timings,
         "baselines": baselines or [],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
     }
@@ -595,6 +681,12 @@ def preset_toml(
         "weight_stream_s_per_byte": f"{meas}: fit of hwsim.kernels timings (packed weight bytes "
         "re-read from beyond L2)",
         "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
+        "lut_bytes_per_s": f"{meas}: fit of hwsim.kernels.lut timings (table-index bytes per "
+        "second, two lookups of 32 outputs each)",
+        "lut_s_per_code": f"{meas}: fit of hwsim.kernels.lut timings (building the tables, per "
+        "activation code)",
+        "lut_stream_s_per_byte": f"{meas}: fit of hwsim.kernels.lut timings (index bytes read "
+        "from beyond L2, per row)",
         "parallel_call_s": f"{meas}: fit of hwsim.kernels timings (extra cost of a threaded call)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",

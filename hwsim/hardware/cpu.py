@@ -25,9 +25,17 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   write-back of a short-K layer). ``stretch`` is ``cores`` for a layer under
   ``parallel_macs`` MACs, which the library runs on one thread. int8 runs operands of up to 8
   bits (16 at half the rate), fp32 anything.
-- **best**: per layer, the fastest of the three that can run its bits; the extra per-layer
-  output ``implementation`` (an index into ``KERNELS``) says which, in ``CostReport.layers``
-  and ``CostTable.extra``.
+- **lut** (``hwsim.kernels.lut``, T-MAC's table lookup; an implementation, not a config
+  kernel): weights of at most 4 bits against activations of at most 8, ``M * ceil(N/64)*64 *
+  w * 8*ceil(K/64)`` index bytes at the calibrated byte rate (each byte two lookups of 32
+  outputs), ``M * K`` codes turned into tables, the weight bytes read per row from beyond L2
+  when they outgrow it, and the call overhead; threads split the 64-output tiles. Where
+  ``bitserial_linear`` takes it (``hwsim.kernels.lut.use_lut``: at most 16 rows, ``w <= 4``,
+  ``4 <= a <= 8``), the bitserial kernel is priced as it. Zero ``lut_bytes_per_s`` (an
+  uncalibrated preset) leaves it out.
+- **best**: per layer, the fastest of the three (and the table lookup) that can run its bits;
+  the extra per-layer output ``implementation`` (an index into ``IMPLEMENTATIONS``) says
+  which, in ``CostReport.layers`` and ``CostTable.extra``.
 
 Energy is package power times time plus DRAM energy per bit of the compulsory traffic (cold
 caches). ``hwsim calibrate`` measures the rates on this machine.
@@ -77,10 +85,13 @@ BASELINE_FIELDS: tuple[str, ...] = (
 """Per-implementation terms of the int8 / fp32 models (besides ``<impl>_macs_per_s``)."""
 
 KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32", "best")
+IMPLEMENTATIONS: tuple[str, ...] = (*KERNELS, "lut")
+"""What a layer ran: a config kernel, or the table lookup (``implementation`` indexes this)."""
 K_BITSERIAL = float(KERNELS.index("bitserial"))  # the kernel slot holds the index as a float
 K_INT8 = float(KERNELS.index("int8"))
 K_FP32 = float(KERNELS.index("fp32"))
 K_BEST = float(KERNELS.index("best"))
+K_LUT = float(IMPLEMENTATIONS.index("lut"))
 
 CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("kernel", 1),  # index into KERNELS
@@ -121,6 +132,9 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("weight_stream_s_per_byte", 1),
     ("int8_s_per_gemm_weight", 1),
     ("fp32_s_per_gemm_weight", 1),
+    ("lut_bytes_per_s", 1),
+    ("lut_s_per_code", 1),
+    ("lut_stream_s_per_byte", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -165,6 +179,9 @@ C_TILE = _C["row_tile_s_per_word"]
 C_STREAM = _C["weight_stream_s_per_byte"]
 C_INT8_GW = _C["int8_s_per_gemm_weight"]
 C_FP32_GW = _C["fp32_s_per_gemm_weight"]
+C_LUT_RATE = _C["lut_bytes_per_s"]
+C_LUT_CODE = _C["lut_s_per_code"]
+C_LUT_STREAM = _C["lut_stream_s_per_byte"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
@@ -214,6 +231,9 @@ class CpuConfig(HardwareConfig):
     fp32_s_per_gemm_weight: float = 0.0
     fp32_cache_bytes: float = 32 * 2**20
     fp32_parallel_macs: float = 0.0
+    lut_bytes_per_s: float = 0.0
+    lut_s_per_code: float = 0.0
+    lut_stream_s_per_byte: float = 0.0
     power_w: float = 30.0
     e_dram_pj_per_bit: float = 20.0
 
@@ -243,6 +263,9 @@ class CpuConfig(HardwareConfig):
             "call_overhead_s",
             "parallel_call_s",
             *(f"{impl}_{term}" for impl in ("int8", "fp32") for term in BASELINE_FIELDS),
+            "lut_bytes_per_s",
+            "lut_s_per_code",
+            "lut_stream_s_per_byte",
             "power_w",
             "e_dram_pj_per_bit",
         )
@@ -265,12 +288,14 @@ class CpuConfig(HardwareConfig):
         """Why a layer asked at ``w``/``a`` ran at ``w_run``/``a_run`` (for the notes)."""
         ran = self.kernel
         if row is not None and "implementation" in row:
-            ran = KERNELS[int(row["implementation"])]
+            ran = IMPLEMENTATIONS[int(row["implementation"])]
         asked = f"w{w}a{a}"
         if self.kernel == "best":
             if FLOAT_BITS in (w, a):
                 return f"{self.name} ran {ran} here (a float operand: only fp32 runs it)"
             slower = "bit-serial" if ran == "int8" else "bit-serial and int8"
+            if ran == "lut":
+                slower = "bit-serial, int8 and fp32"
             return f"{self.name} ran {ran} here (faster than {slower} at {asked})"
         if ran == "fp32":
             return f"{self.name} runs every layer in fp32 (asked {asked})"
@@ -301,6 +326,8 @@ class CpuConfig(HardwareConfig):
         v[C_INT8_GW], v[C_FP32_GW] = self.int8_s_per_gemm_weight, self.fp32_s_per_gemm_weight
         v[C_FP32_DRAM], v[C_FP32_CACHE] = self.fp32_s_per_dram_byte, self.fp32_cache_bytes
         v[C_FP32_PAR] = self.fp32_parallel_macs
+        v[C_LUT_RATE], v[C_LUT_CODE] = self.lut_bytes_per_s, self.lut_s_per_code
+        v[C_LUT_STREAM] = self.lut_stream_s_per_byte
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -329,6 +356,8 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     each padding its own rows to the register tile); ``act``: the second operand is an
     activation, packed (bit-serial) or converted (int8, fp32) on every call like the first."""
     cores = q[C_CORES]
+    if impl == K_LUT:
+        return _lut_time(q, m, n, k, wr)
     if impl == K_BITSERIAL:
         words = np.ceil(k / 64.0)
         tiles = g * np.ceil(m / g / ROW_TILE)
@@ -370,6 +399,50 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
 
 
+LUT_TILE_N = 64.0
+"""Outputs per tile of the table kernel (``hwsim.kernels.lut.TILE_N``)."""
+LUT_PARALLEL_MIN_LOOKUPS = 65536.0
+"""``hwsim.kernels.lut.PARALLEL_MIN_LOOKUPS``: below it the call runs on one thread."""
+
+
+@njit(cache=True, inline="always")
+def lut_applies(q, m, wr, ar):
+    """Whether ``hwsim.kernels.bitserial_linear`` takes the table kernel for this layer
+    (``hwsim.kernels.lut.use_lut``) and the config prices it."""
+    return q[C_LUT_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and 4.0 <= ar <= 8.0
+
+
+@njit(cache=True, inline="always")
+def lut_runs(q, wr, ar):
+    """Whether the table kernel can run these widths at all (``cpu-best`` considers it)."""
+    return q[C_LUT_RATE] > 0.0 and wr <= 4.0 and ar <= 8.0
+
+
+@njit(cache=True, inline="always")
+def _lut_time(q, m, n, k, wr):
+    """``(seconds, stall, bytes touched, peak MAC/s)`` of the table-lookup kernel."""
+    cores = q[C_CORES]
+    tiles = np.ceil(n / LUT_TILE_N)
+    steps = 8.0 * np.ceil(k / 64.0)  # index bytes per output and plane
+    w_bytes = tiles * LUT_TILE_N * wr * steps
+    idx_bytes = m * w_bytes
+    speedup = 1.0
+    if cores > 1.0 and tiles > 1.0 and 2.0 * idx_bytes / 32.0 >= LUT_PARALLEL_MIN_LOOKUPS:
+        chunks = min(tiles, 4.0 * cores)
+        per_chunk = np.ceil(tiles / chunks)
+        speedup = tiles / (np.ceil(np.ceil(tiles / per_chunk) / cores) * per_chunk)
+    stretch = cores / speedup
+    t = idx_bytes / q[C_LUT_RATE] + m * k * q[C_LUT_CODE]
+    if w_bytes / speedup > q[C_L2]:
+        t += idx_bytes * q[C_LUT_STREAM]  # every row streams the weights again
+    t = t * stretch + q[C_OVERHEAD]
+    if speedup > 1.0:
+        t += q[C_PAR_CALL]
+    touched = idx_bytes + m * k + m * n * 8.0
+    peak = q[C_LUT_RATE] * 8.0 / wr  # MACs per index byte: 8 lanes, over the weight's planes
+    return t, 0.0, touched, peak
+
+
 @njit(cache=True, inline="always")
 def _torch_time(q, m, n, k, w_elems, w_bytes, rate, c_in, c_w, c_out, c_call, c_dram, c_cache,
                 c_par, c_gw):  # fmt: skip
@@ -409,6 +482,8 @@ def _cpu_kernel(
             wr = q[C_WRUN + w_req[p]]
             ar = q[C_ARUN + a_req[p]]
             impl = q[C_KERNEL]
+            if impl == K_BITSERIAL and not act and lut_applies(q, m, wr, ar):
+                impl = K_LUT  # what bitserial_linear runs for these rows
             if impl == K_BEST:
                 # Every implementation that can run the layer's bits, at its own widths.
                 impl, best_t = K_FP32, np.inf
@@ -416,6 +491,10 @@ def _cpu_kernel(
                 if wr < FLOAT_BITS and ar < FLOAT_BITS:
                     best_t = _impl_time(q, K_BITSERIAL, m, n, k, w_elems, g, act, wr, ar)[0]
                     impl = K_BITSERIAL
+                    if lut_runs(q, wr, ar) and not act:
+                        t_lut = _lut_time(q, m, n, k, wr)[0]
+                        if t_lut < best_t:
+                            impl, best_t = K_LUT, t_lut
                     w8 = 8.0 if wr <= 8.0 else 16.0
                     a8 = 8.0 if ar <= 8.0 else 16.0
                     t8 = _impl_time(q, K_INT8, m, n, k, w_elems, g, act, w8, a8)[0]

@@ -182,7 +182,7 @@ def format_table(report, energy_split: str = "percent") -> str:
     """The per-layer table and its TOTAL row; each column in one unit, chosen to fit it, and
     every energy column in the energy column's unit. Columns that are zero on every layer are
     left out; the energy split is in percent of the row's energy unless ``energy_split="J"``."""
-    from hwsim.hardware.cpu import KERNELS
+    from hwsim.hardware.cpu import IMPLEMENTATIONS as KERNELS
     from hwsim.units import align_columns, column_scale
 
     df, t = report.layers, report.totals
@@ -232,7 +232,7 @@ def csv_frame(report):
         if key in df.columns:
             df[key] = np.rint(df[key]).astype(np.int64)
     if "implementation" in df.columns and df["implementation"].notna().all():
-        from hwsim.hardware.cpu import KERNELS
+        from hwsim.hardware.cpu import IMPLEMENTATIONS as KERNELS
 
         df["implementation"] = [KERNELS[int(i)] for i in df["implementation"]]
     return df

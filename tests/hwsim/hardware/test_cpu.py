@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hwsim import BitPolicy, HwsimError, Workload
 from hwsim.calibrate import CACHE_CANDIDATES, PARALLEL_CANDIDATES, fit_baseline, fit_bitserial
 from hwsim.hardware import cost_table, load_hardware, simulate
-from hwsim.hardware.cpu import KERNELS
+from hwsim.hardware.cpu import IMPLEMENTATIONS
 from tests.strategies import bits, workloads
 
 
@@ -59,9 +59,34 @@ def reference_split(
     return sum(loads) / busiest, n_chunks, sweeps
 
 
+def reference_lut_seconds(cfg, m: int, n: int, k: int, w: int) -> float:
+    """The table-lookup kernel's time from the module docstring: index bytes at the byte rate,
+    table building per code, the weights re-read per row beyond L2, 64-output tiles split over
+    the threads (up to 4 chunks each) from 2^16 vector lookups on."""
+    tiles = math.ceil(n / 64)
+    w_bytes = tiles * 64 * w * 8 * math.ceil(k / 64)
+    idx = m * w_bytes
+    speedup = 1.0
+    if cfg.cores > 1 and tiles > 1 and 2 * idx / 32 >= 2**16:
+        per = math.ceil(tiles / min(tiles, 4 * cfg.cores))
+        speedup = tiles / (math.ceil(math.ceil(tiles / per) / cfg.cores) * per)
+    t = idx / cfg.lut_bytes_per_s + m * k * cfg.lut_s_per_code
+    if w_bytes / speedup > cfg.l2_bytes:
+        t += idx * cfg.lut_stream_s_per_byte
+    t = t * cfg.cores / speedup + cfg.call_overhead_s
+    return t + (cfg.parallel_call_s if speedup > 1 else 0.0)
+
+
+def lut_taken(cfg, m: int, w: int, a: int) -> bool:
+    """``bitserial_linear`` runs these rows by table lookup (``hwsim.kernels.lut.use_lut``)."""
+    return cfg.lut_bytes_per_s > 0 and m <= 16 and w <= 4 and 4 <= a <= 8
+
+
 def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
     """The model's time written out for one GEMM, from the module docstring."""
     kernel = kernel or cfg.kernel
+    if kernel == "lut" or (kernel == "bitserial" and lut_taken(cfg, m, w, a)):
+        return reference_lut_seconds(cfg, m, n, k, w)
     if kernel == "bitserial":
         words = math.ceil(k / 64)
         # Row tiles of up to 8 rows cost about one row more each; outputs pad to 16.
@@ -129,15 +154,19 @@ def test_best_picks_the_fastest_implementation_per_layer(workload, w, a):
     c = workload.columns
     for i in range(len(workload)):
         shape = (int(c["M"][i]), int(c["N"][i]), int(c["K"][i]))
-        times = {
-            impl: reference_seconds(cfg, *shape, w, a, kernel=impl)
-            for impl in ("bitserial", "int8", "fp32")
-        }
+        impls = ["bitserial", "int8", "fp32"]
+        if w <= 4 and a <= 8 and cfg.lut_bytes_per_s > 0:
+            impls.append("lut")
+        times = {impl: reference_seconds(cfg, *shape, w, a, kernel=impl) for impl in impls}
         fastest = min(times, key=times.get)
-        picked = KERNELS[int(rep.layers["implementation"].iloc[i])]
+        picked = IMPLEMENTATIONS[int(rep.layers["implementation"].iloc[i])]
         assert times[picked] == pytest.approx(times[fastest], rel=1e-9)
         assert rep.layers["latency_s"].iloc[i] == pytest.approx(times[fastest], rel=1e-9)
-        want_run = {"bitserial": (w, a), "int8": (8 if w <= 8 else 16, 8 if a <= 8 else 16)}
+        want_run = {
+            "bitserial": (w, a),
+            "lut": (w, a),
+            "int8": (8 if w <= 8 else 16, 8 if a <= 8 else 16),
+        }
         run = (rep.layers["w_bits_run"].iloc[i], rep.layers["a_bits_run"].iloc[i])
         assert run == want_run.get(picked, (32, 32))
     # The search sees the same choice in its cost table.
@@ -324,7 +353,7 @@ def test_calibration_preset_round_trips_through_toml(tmp_path):
         "timings": [],
         "machine": 'x86 "test"',
     }
-    for kernel in KERNELS:
+    for kernel in IMPLEMENTATIONS[:4]:
         path = tmp_path / f"cpu-{kernel}.toml"
         path.write_text(preset_toml(result, path.stem, kernel))
         hw = load_hardware(path)
@@ -368,3 +397,32 @@ def test_shipped_word_rate_is_not_above_the_peak_its_note_quotes(name):
         assert hw.binary_words_per_s <= peak * 1.001
     else:
         assert "x the loop timed in the same run" in note and "not a rate" in note
+
+
+def test_lut_fit_recovers_a_known_machine():
+    # Timings written from the model's own docstring terms for a known machine, one thread.
+    from hwsim.calibrate import LUT_SHAPES, fit_lut
+    from hwsim.hardware.cpu import CpuConfig
+
+    cfg = CpuConfig(name="t", cores=1, lut_bytes_per_s=3e10, lut_s_per_code=4e-9,
+                    lut_stream_s_per_byte=1e-11, call_overhead_s=2e-6)  # fmt: skip
+    timings = [((m, n, k, w), reference_lut_seconds(cfg, m, n, k, w)) for m, n, k, w in LUT_SHAPES]
+    fit = fit_lut(timings, 2e-6, 0.0, 1, cfg.l2_bytes)
+    assert fit["lut_bytes_per_s"] == pytest.approx(3e10, rel=1e-6)
+    assert fit["lut_s_per_code"] == pytest.approx(4e-9, rel=1e-6)
+    assert fit["lut_stream_s_per_byte"] == pytest.approx(1e-11, rel=1e-6)
+
+
+def test_gemv_low_bit_weights_run_by_table_lookup():
+    # 1 x 4096 x 4096 at W2A8: the bit-serial config prices what bitserial_linear runs (the
+    # table kernel), and cpu-best names it.
+    wl = Workload.from_layers(
+        "gemv",
+        [{"name": "fc", "kind": "linear", "batch": 1, "in_channels": 4096, "out_channels": 4096}],
+    )
+    for preset in ("cpu-bitserial", "cpu-best"):
+        cfg = load_hardware(preset)
+        rep = simulate(wl, BitPolicy.uniform(wl, 2, 8), cfg)
+        assert IMPLEMENTATIONS[int(rep.layers["implementation"].iloc[0])] == "lut"
+        want = reference_lut_seconds(cfg, 1, 4096, 4096, 2)
+        assert rep.layers["latency_s"].iloc[0] == pytest.approx(want, rel=1e-9)
