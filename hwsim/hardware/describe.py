@@ -55,6 +55,9 @@ _NAMED: dict[str, tuple[str, str]] = {
         "bit-serial kernel: packed weight bytes re-read from beyond L2",
     ),
     "call_overhead_s": ("s", "bit-serial kernel: time per call"),
+    "lut_bytes_per_s": ("B/s", "LUT kernel: table-index bytes per second"),
+    "lut_s_per_code": ("s/code", "LUT kernel: time to build the tables, per activation code"),
+    "lut_stream_s_per_byte": ("s/B", "LUT kernel: index bytes read from beyond L2"),
     "parallel_call_s": ("s", "extra time of a threaded call"),
 }
 
@@ -121,6 +124,10 @@ def _field_info(name: str) -> tuple[str, str]:
             base[:-3], base[:-3]
         )
         return "pJ", f"energy of {what}"
+    m = re.fullmatch(r"(.+)_s_per_(.+)", base)
+    if m:  # a fitted time per unit of work, e.g. pack_s_per_elem
+        per = {"byte": "B", "element": "elem"}.get(m.group(2), m.group(2).replace("_", "-"))
+        return f"s/{per}", f"{m.group(1).replace('_', ' ')}: time per {per}"
     for suffix, unit, what in (
         ("_mm2", "mm2", "area"),
         ("_um2", "um2", "area"),

@@ -52,7 +52,8 @@ def _value_text(value: object, unit: str) -> str:
         return str(value).lower() if isinstance(value, bool) else value
     text = f"{value:.6g}" if isinstance(value, float) else str(value)
     if unit in ("B", "B/s", "Hz", "W", "s") and value not in (0, 1):
-        human = format_quantity(float(value), unit)
+        per_s = unit == "B/s"  # bytes with binary prefixes, per second
+        human = format_quantity(float(value), "B" if per_s else unit) + ("/s" if per_s else "")
         if human.replace(" ", "") != f"{text}{unit}":
             text = f"{text} ({human})"
     elif unit == "MAC/s" and value:
@@ -83,10 +84,17 @@ def area_text(hw) -> str | None:
         return f"no area model ({exc.reason if hasattr(exc, 'reason') else exc})"
     if isinstance(value, int | float):
         return f"{float(value):.4g} mm2"
-    total = getattr(value, "total_mm2", None) or getattr(value, "area_mm2", None)
-    if isinstance(total, int | float):
-        return f"{float(total):.4g} mm2"
-    return str(value)
+    total = getattr(value, "total_mm2", None)
+    if not isinstance(total, int | float):
+        return str(value)
+    parts = getattr(value, "components", None) or {}
+    split = ", ".join(f"{k.replace('_', ' ')} {float(v):.4g}" for k, v in parts.items())
+    node = getattr(value, "technology_nm", None)
+    return (
+        f"{float(total):.4g} mm2"
+        + (f" at {node} nm" if node else "")
+        + (f" ({split})" if split else "")
+    )
 
 
 def run_show(args: argparse.Namespace) -> int:

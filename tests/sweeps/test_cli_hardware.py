@@ -99,3 +99,16 @@ def test_cpu_show_says_whose_machine_was_measured(capsys):
 def test_unknown_preset_is_a_clean_error(capsys):
     assert main(["hardware", "show", "no-such-preset"]) == 2
     assert "unknown preset" in capsys.readouterr().err
+
+
+def test_show_prints_the_area_where_a_model_exists(capsys):
+    import hwsim
+
+    if getattr(hwsim, "area", None) is None:
+        pytest.skip("no area model in this tree")
+    out = _show(capsys, "stripes")
+    line = next(x for x in out.splitlines() if x.startswith("area: "))
+    shown = float(line.split()[1])
+    assert shown == pytest.approx(hwsim.area("stripes").total_mm2, rel=1e-3)
+    out = _show(capsys, "cpu-best")
+    assert "area: no area model" in out

@@ -47,7 +47,7 @@ def test_simulate_prints_layers_totals_and_writes_csv(tmp_path, capsys):
     out = capsys.readouterr().out
     df = pd.read_csv(csv)
     assert len(df) >= 2 and (df["a_bits_run"] == 3).all() and (df["w_bits_run"] == 16).all()
-    assert "TOTAL" in out and "stall" in out and "dram[" in out
+    assert "TOTAL" in out and "stall" in out and "dram%" in out
     for name in df["name"]:
         assert name in out
     # The printed total is the CSV's sum.
