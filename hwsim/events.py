@@ -88,7 +88,7 @@ class EventResult:
 def schedules(workload: Workload, policy: BitPolicy, hardware) -> list[TileSchedule]:
     """The analytic skeleton's tile schedule of every layer (seconds)."""
     from hwsim.hardware import load_hardware
-    from hwsim.hardware.registry import Points
+    from hwsim.hardware.encodings import policy_points, run_points
     from hwsim.hardware.skeleton import SkeletonConfig, run_kernel
 
     hw = load_hardware(hardware)
@@ -96,9 +96,8 @@ def schedules(workload: Workload, policy: BitPolicy, hardware) -> list[TileSched
         raise HwsimError(
             "hardware", hw.family, "the event model runs spatial-array (skeleton) families only"
         )
-    w_bits, a_bits = policy.arrays(workload)
-    stats = tuple(policy.stats.get(n) for n in workload.layer_names)
-    points = Points(workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats)
+    # The widths the family runs for each operand's encoding, as simulate prices them.
+    points = run_points(hw, policy_points(workload, policy))
     res = {k: v[0] for k, v in run_kernel([hw], points).items()}
     f = hw.frequency_hz
     return [

@@ -10,7 +10,13 @@ import numpy as np
 from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
-from hwsim.hardware.encodings import encoding_codes, encoding_notes, run_key, run_points
+from hwsim.hardware.encodings import (
+    encoding_codes,
+    encoding_notes,
+    policy_points,
+    run_key,
+    run_points,
+)
 from hwsim.hardware.registry import Points, get_family, load_hardware
 from hwsim.hardware.report import METRICS, CostReport, CostTable
 from hwsim.hardware.skeleton import missing_stats_notes
@@ -32,20 +38,16 @@ def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> C
         isinstance(policy, BitPolicy), "policy", type(policy).__name__, "must be a hwsim.BitPolicy"
     )
     hw = load_hardware(hardware)
-    w_bits, a_bits = policy.arrays(workload)
-    stats = tuple(policy.stats.get(n) for n in workload.layer_names)
-    w_names, a_names = policy.encoding_arrays(workload)
-    w_enc = encoding_codes("w_encoding", w_names, w_bits)
-    a_enc = encoding_codes("a_encoding", a_names, a_bits)
-    points = Points(
-        workload, np.arange(len(workload), dtype=np.int64), w_bits, a_bits, stats, w_enc, a_enc
-    )
+    points = policy_points(workload, policy)
+    w_bits, a_bits, stats = points.w_bits, points.a_bits, points.stats
     metrics = _evaluate([hw], points)
     report = CostReport.from_metrics(
         workload, w_bits, a_bits, hw, {k: v[0] for k, v in metrics.items()}
     )
     report.notes.extend(missing_stats_notes(hw, workload.layer_names, stats))
-    report.notes.extend(encoding_notes(hw, hw.name, workload.layer_names, w_enc, a_enc))
+    report.notes.extend(
+        encoding_notes(hw, hw.name, workload.layer_names, points.w_encoding, points.a_encoding)
+    )
     return report
 
 

@@ -237,6 +237,25 @@ def encoding_codes(field: str, names: Any, bits: np.ndarray) -> np.ndarray:
     return out
 
 
+def policy_points(workload: Any, policy: Any) -> Any:
+    """One :class:`~hwsim.hardware.registry.Points` per layer of ``workload`` at ``policy``'s
+    bits, statistics and encodings (what ``simulate`` and the event model price)."""
+    from hwsim.hardware.registry import Points
+
+    w_bits, a_bits = policy.arrays(workload)
+    stats = tuple(policy.stats.get(n) for n in workload.layer_names)
+    w_names, a_names = policy.encoding_arrays(workload)
+    return Points(
+        workload,
+        np.arange(len(workload), dtype=np.int64),
+        w_bits,
+        a_bits,
+        stats,
+        encoding_codes("w_encoding", w_names, w_bits),
+        encoding_codes("a_encoding", a_names, a_bits),
+    )
+
+
 def run_points(family: Any, points: Any) -> Any:
     """``points`` with each width rewritten to what ``family`` runs for its encoding (the
     points themselves where nothing changes)."""

@@ -33,6 +33,17 @@ def test_single_stream_agrees_with_analytic_latency(workload, cfg, w, a, max_til
     assert res.queue_delay_s == [0.0]
 
 
+@given(workloads(max_layers=3), tight, st.integers(3, 12))
+@settings(max_examples=15)
+def test_single_stream_agrees_with_analytic_latency_on_bipolar_operands(workload, cfg, max_tiles):
+    """+-1 weights and activations: the event model runs the widths the family runs them at
+    (2-bit weights on Loom and BISMO), as the analytic model prices them."""
+    policy = BitPolicy.uniform(workload, 1, 1, "bipolar", "bipolar")
+    analytic = simulate(workload, policy, cfg).totals["latency_s"]
+    res = simulate_events(workload, policy, cfg, max_tiles=max_tiles, keep_trace=False)
+    assert res.finish_s[0] == pytest.approx(analytic, rel=0.01)
+
+
 @given(workloads(max_layers=2), tight, small_bits, small_bits, st.integers(2, 4))
 @settings(max_examples=20)
 def test_concurrent_streams_are_never_faster_and_report_contention(workload, cfg, w, a, n):
