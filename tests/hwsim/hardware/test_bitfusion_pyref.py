@@ -211,10 +211,10 @@ def _alexnet_wrpn():
     for t in "ab":
         out += [
             conv(f"conv1_{t}", 3, 96, 11, 55, 4, 8, 8, True),
-            conv(f"conv2_{t}", 96, 256, 5, 28, 1, 4, 4),
-            conv(f"conv3_{t}", 512, 384, 3, 14, 1, 4, 4),
-            conv(f"conv4_{t}", 384, 384, 3, 14, 1, 4, 4),
-            conv(f"conv5_{t}", 384, 256, 3, 14, 1, 4, 4),
+            conv(f"conv2_{t}", 96, 256, 5, 27, 1, 4, 4),
+            conv(f"conv3_{t}", 512, 384, 3, 13, 1, 4, 4),
+            conv(f"conv4_{t}", 384, 384, 3, 13, 1, 4, 4),
+            conv(f"conv5_{t}", 384, 256, 3, 13, 1, 4, 4),
         ]
     return [
         *out,
