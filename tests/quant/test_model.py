@@ -157,3 +157,32 @@ def test_set_torch_threads_is_what_quantize_model_and_training_use():
         torch.set_num_threads(before)
     with deterministic():
         assert torch.get_num_threads() == 1
+
+
+def test_policy_encodings_set_the_quantizers_and_come_back_in_current_policy():
+    """A policy's non-default encodings override what the data would decide: +-1 or signed
+    activations after a ReLU, unsigned weights; current_policy reads them back."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU()
+    )
+    net.append(nn.Linear(3, 2))
+    x = torch.randn(32, 6)
+    policy = BitPolicy(
+        {"0": (1, 8), "2": (1, 1), "4": (4, 4), "6": (2, 1)},
+        encodings={"2": ("bipolar", "bipolar"), "4": ("unsigned", "signed")},
+    )
+    q = quantize_model(net, policy, calibration=x)
+    layers = quantized_layers(q)
+    assert layers["2"].act_quantizer.bipolar  # +-1 although its input is a ReLU output
+    assert layers["4"].act_quantizer.signed and not layers["4"].weight_quantizer.signed
+    assert not layers["6"].act_quantizer.signed  # decided by the data: a ReLU output
+    got = current_policy(q)
+    assert got.encoding("2") == ("bipolar", "bipolar")
+    assert got.encoding("4") == ("unsigned", "signed")
+    # Layer 0 sees the signed network input; its 1-bit weights are binary.
+    assert got.encoding("0") == ("bipolar", "signed")
+    assert got.encoding("6") == ("signed", "unsigned")
+    with torch.no_grad():
+        codes, _ = layers["2"].act_quantizer.codes(torch.relu(torch.randn(5, 8)))
+    assert set(codes.unique().tolist()) <= {-1, 1}
