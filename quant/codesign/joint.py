@@ -420,11 +420,24 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
     seconds["knapsack"] = time.perf_counter() - began
     counts = {str(s): int((search.status == s).sum()) for s in np.unique(search.status)}
     if not search.ok.any():
+        fits = np.array([s != "over area" and s != "no area" for s in search.status])
+        lowest = {
+            m: float(sub.flat(REPORT_KEYS[m])[fits].min(axis=2).sum(axis=1).min() / ref_totals[m])
+            for m in cfg.budgets
+        }
+        reach = (
+            "; the lowest reachable within the area: "
+            + ", ".join(
+                f"{m} {v:.3g}x uniform 8-bit on {reference.name}" for m, v in lowest.items()
+            )
+            if fits.any()
+            else ""
+        )
         raise HwsimError(
             "budgets",
             dict(cfg.budgets),
             f"no configuration of the space has a policy within the budgets and area "
-            f"limit ({', '.join(f'{n} {s}' for s, n in counts.items())})",
+            f"limit ({', '.join(f'{n} {s}' for s, n in counts.items())}){reach}",
         )
     policies = {int(h): BitPolicy(sub.bits(search.choice[h])) for h in np.flatnonzero(search.ok)}
     order = finetune_order(search, cfg.finetune_top)
