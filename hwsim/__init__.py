@@ -17,6 +17,8 @@ _LAZY = {
     "simulate": ("hwsim.hardware", "simulate"),
     "cost_table": ("hwsim.hardware", "cost_table"),
     "load_hardware": ("hwsim.hardware", "load_hardware"),
+    "area": ("hwsim.hardware", "area"),
+    "Area": ("hwsim.hardware", "Area"),
     "CostReport": ("hwsim.hardware", "CostReport"),
     "CostTable": ("hwsim.hardware", "CostTable"),
     "HardwareConfig": ("hwsim.hardware", "HardwareConfig"),

@@ -7,6 +7,7 @@ from importlib import import_module
 
 from hwsim.hardware.api import cost_table, simulate
 from hwsim.hardware.base import HardwareConfig
+from hwsim.hardware.pricing import Area, area
 from hwsim.hardware.registry import (
     Points,
     families,
@@ -33,10 +34,12 @@ for _name in FAMILY_MODULES:
 
 __all__ = [
     "METRICS",
+    "Area",
     "CostReport",
     "CostTable",
     "HardwareConfig",
     "Points",
+    "area",
     "cost_table",
     "families",
     "get_family",

@@ -54,6 +54,18 @@ class HardwareConfig:
         )
         self.positive("frequency_hz")
 
+    # The price of a design (hwsim.hardware.pricing) ---------------------------------------
+    def area_breakdown(self) -> dict[str, float] | None:
+        """Chip area in mm^2 per component (``compute`` and one entry per on-chip buffer) at
+        the config's technology node; None where the family has no area model (CPUs).
+        Priced per configuration, never per layer."""
+        return None
+
+    def leakage_w(self) -> float:
+        """Static power in watts that every report adds to its dynamic power (energy over
+        latency); 0.0 where no source gives it."""
+        return 0.0
+
     # Validation helpers for subclasses' __post_init__ -----------------------------------
     def positive(self, *names: str) -> None:
         for n in names:

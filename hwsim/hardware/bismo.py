@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from hwsim.hardware.pricing import BINARY_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import SERIAL, SkeletonConfig, StepRule, evaluate
 
@@ -26,6 +27,7 @@ class BismoConfig(SkeletonConfig):
     """A BISMO overlay: ``rows = Dn``, ``cols = Dm``, ``lanes = Dk`` (bits per dot product)."""
 
     family: ClassVar[str] = "bismo"
+    UNIT_AREA_UM2: ClassVar[float] = BINARY_LANE_UM2  # hwsim.hardware.pricing
     runs_float: ClassVar[bool] = False
     channel_lanes: ClassVar[bool] = False  # an im2col GEMM overlay: the K dimension packs
 

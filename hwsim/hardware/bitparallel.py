@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
+from hwsim.hardware.pricing import fixed_mac_area_um2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import MAX_BITS, PARALLEL, SkeletonConfig, StepRule, evaluate
 
@@ -34,6 +35,11 @@ class BitParallelConfig(SkeletonConfig):
 
     def step_rule(self) -> StepRule:
         return StepRule(w_mode=PARALLEL, a_mode=PARALLEL)
+
+    def default_unit_area_um2(self) -> float:
+        """A fixed ``precision x precision`` MAC: the Bit Fusion authors' 45 nm synthesis rows
+        (2, 4, 8, 16 bits), log-log in the width between rows."""
+        return fixed_mac_area_um2(self.precision)
 
     def w_precisions(self) -> tuple[int, ...]:
         return (self.precision,)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
+from hwsim.hardware.pricing import SERIAL_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import (
     ESSENTIAL,
@@ -33,6 +34,7 @@ class LaconicConfig(SkeletonConfig):
     """``rows`` filters x ``cols`` windows x ``lanes`` term-serial multipliers."""
 
     family: ClassVar[str] = "laconic"
+    UNIT_AREA_UM2: ClassVar[float] = SERIAL_LANE_UM2  # hwsim.hardware.pricing
 
     rows: int = 256
     cols: int = 16

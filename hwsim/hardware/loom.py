@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
+from hwsim.hardware.pricing import SERIAL_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import SERIAL, SkeletonConfig, StepRule, evaluate
 from hwsim.stepstats import rule_key
@@ -27,6 +28,7 @@ class LoomConfig(SkeletonConfig):
     """Serial-serial inner-product units; ``a_bits_per_cycle`` activation bits per cycle."""
 
     family: ClassVar[str] = "loom"
+    UNIT_AREA_UM2: ClassVar[float] = SERIAL_LANE_UM2  # hwsim.hardware.pricing
 
     a_bits_per_cycle: int = 1
     dynamic_precision: bool = True

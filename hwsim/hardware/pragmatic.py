@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
+from hwsim.hardware.pricing import SERIAL_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import (
     ESSENTIAL,
@@ -46,6 +47,7 @@ class PragmaticConfig(SkeletonConfig):
     every column runs ahead on its own, ``lanes * cols`` when all columns synchronise."""
 
     family: ClassVar[str] = "pragmatic"
+    UNIT_AREA_UM2: ClassVar[float] = SERIAL_LANE_UM2  # hwsim.hardware.pricing
 
     cols: int = 16
     sync_lanes: int = 16

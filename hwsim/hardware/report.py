@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
-from hwsim.hardware.pricing import area_mm2
+from hwsim.hardware.pricing import price
 
 METRICS: tuple[str, ...] = (
     "cycles",  # total cycles of the layer, stalls included
@@ -102,7 +103,11 @@ class CostReport:
         # Utilization over the whole network: MAC-weighted, i.e. weighted by useful work.
         totals["utilization"] = float((df["utilization"] * df["macs"]).sum() / macs)
         totals.update(price_totals(hardware, totals["energy_j"], totals["latency_s"]))
-        return cls(df, totals, hardware, precision_notes(hardware, df))
+        notes = precision_notes(hardware, df)
+        unpriced = price(hardware)[2]
+        if unpriced:
+            notes.append(unpriced)
+        return cls(df, totals, hardware, notes)
 
 
 def precision_notes(hardware: HardwareConfig, layers: pd.DataFrame) -> list[str]:
@@ -130,11 +135,12 @@ def precision_notes(hardware: HardwareConfig, layers: pd.DataFrame) -> list[str]
 
 
 def price_totals(hardware: HardwareConfig, energy_j: float, latency_s: float) -> dict[str, float]:
-    """``area_mm2`` (NaN for a family without an area model, the CPUs), ``leakage_w`` and
-    ``power_w`` = energy / latency + leakage, for one configuration."""
-    leak = float(hardware.leakage_w())
+    """``area_mm2`` (NaN for a family without an area model, the CPUs, or a buffer outside
+    the CACTI table), ``leakage_w`` and ``power_w`` = energy / latency + leakage, for one
+    configuration."""
+    total, leak, _ = price(hardware)
     power = energy_j / latency_s + leak if latency_s > 0 else float("nan")
-    return {"area_mm2": area_mm2(hardware), "leakage_w": leak, "power_w": power}
+    return {"area_mm2": total, "leakage_w": leak, "power_w": power}
 
 
 COST_ALIASES: dict[str, str] = {
@@ -212,11 +218,51 @@ class CostTable:
         object.__setattr__(self, "metrics", metrics)
 
     def metric(self, name: str) -> np.ndarray:
-        """A metric by key, or by budget name (``latency``, ``energy``, ``memory``)."""
+        """A metric by key, or by budget name (``latency``, ``energy``, ``memory``).
+
+        ``power_w`` (each layer's average power at each option: energy / latency + the
+        config's leakage) is derived on request from a hardware table's energy and latency."""
         key = COST_ALIASES.get(name, name)
+        if key == "power_w" and key not in self.metrics and self._has_power_inputs():
+            return self._power_w
         if key not in self.metrics:
             raise HwsimError("metric", name, f"not in this table (it has {sorted(self.metrics)})")
         return self.metrics[key]
+
+    # The price of the design: per config, never per layer -------------------------------
+    def _has_power_inputs(self) -> bool:
+        return bool(self.hardware) and "energy_j" in self.metrics and "latency_s" in self.metrics
+
+    def _per_config(self, values: list[float]) -> float | np.ndarray:
+        arr = np.array(values, dtype=np.float64)
+        first = np.shape(next(iter(self.metrics.values())))
+        return arr if len(first) == 4 else float(arr[0])
+
+    @functools.cached_property
+    def area_mm2(self) -> float | np.ndarray:
+        """Chip area of each config (mm^2): shape ``[H]`` for a multi-config table, a scalar
+        for one config, NaN for a family without an area model (CPUs)."""
+        check(bool(self.hardware), "area_mm2", None, "a table without hardware has no area")
+        return self._per_config([price(h)[0] for h in self.hardware])
+
+    @functools.cached_property
+    def leakage_w(self) -> float | np.ndarray:
+        """Static power of each config (W), shaped like :attr:`area_mm2`."""
+        check(bool(self.hardware), "leakage_w", None, "a table without hardware has no power")
+        return self._per_config([price(h)[1] for h in self.hardware])
+
+    @functools.cached_property
+    def _power_w(self) -> np.ndarray:
+        leak = np.asarray(self.leakage_w, dtype=np.float64)
+        if leak.ndim:
+            leak = leak.reshape(-1, 1, 1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.metrics["energy_j"] / self.metrics["latency_s"] + leak
+
+    def power_total(self, bits: Mapping[str, tuple[int, int]]) -> float | np.ndarray:
+        """Network power (W) with each layer at ``bits[layer]``: total energy over total
+        latency plus leakage (one value per config for a multi-config table)."""
+        return self.total("energy_j", bits) / self.total("latency_s", bits) + self.leakage_w
 
     def w_index(self, bits: int) -> int:
         if bits not in self.w_bits:

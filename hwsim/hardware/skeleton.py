@@ -68,8 +68,17 @@ from numba import njit, prange
 from hwsim.errors import HwsimError
 from hwsim.hardware import report as M
 from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
+from hwsim.hardware.pricing import (
+    LEAKAGE_NW_PER_UM2,
+    area_factor,
+    check_node,
+    energy_factor,
+    power_factor,
+)
 from hwsim.hardware.registry import Points
 from hwsim.hardware.report import METRICS
+from hwsim.hardware.sram import PORTS as SRAM_PORTS
+from hwsim.hardware.sram import SramCost, sram_cost
 from hwsim.policy import LayerStats
 
 MAX_BITS = 16
@@ -123,7 +132,13 @@ PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("dram_bytes_per_cycle", 1),  # dram_bytes_per_s / frequency_hz
     ("e_mul8_pj", 1),
     ("e_add_pj", 1),
-    ("e_sram_pj_per_bit", 1),
+    # pJ per bit read from / written to each buffer (CACTI per buffer, or a pinned number)
+    ("e_wbuf_read", 1),
+    ("e_wbuf_write", 1),
+    ("e_abuf_read", 1),
+    ("e_abuf_write", 1),
+    ("e_obuf_read", 1),
+    ("e_obuf_write", 1),
     ("e_dram_pj_per_bit", 1),
     ("out_bits", 1),
     ("fill_cycles", 1),
@@ -153,7 +168,12 @@ P_OBUF = _P["out_buffer_bytes"]
 P_BW = _P["dram_bytes_per_cycle"]
 P_EMUL = _P["e_mul8_pj"]
 P_EADD = _P["e_add_pj"]
-P_ESRAM = _P["e_sram_pj_per_bit"]
+P_EW_RD = _P["e_wbuf_read"]
+P_EW_WR = _P["e_wbuf_write"]
+P_EA_RD = _P["e_abuf_read"]
+P_EA_WR = _P["e_abuf_write"]
+P_EO_RD = _P["e_obuf_read"]
+P_EO_WR = _P["e_obuf_write"]
 P_EDRAM = _P["e_dram_pj_per_bit"]
 P_OUTBITS = _P["out_bits"]
 P_FILL = _P["fill_cycles"]
@@ -184,7 +204,14 @@ class StepRule:
 class SkeletonConfig(HardwareConfig):
     """Fields every spatial-array family shares; families add their step rule and precisions.
 
-    Buffers are in bytes, DRAM bandwidth in bytes per second, energies in pJ (45 nm)."""
+    Buffers are in bytes, DRAM bandwidth in bytes per second, energies in pJ (given at 45 nm
+    and scaled to ``technology_nm``).
+
+    Pricing (:mod:`hwsim.hardware.pricing`): each buffer is ``*_buffer_banks`` equal banks of
+    ``sram_word_bits``-wide words with ``sram_ports``; its per-bit read and write energy, leakage
+    and area come from the CACTI table (:mod:`hwsim.hardware.sram`) unless
+    ``e_sram_pj_per_bit`` pins one number for every buffer access. The compute array is
+    ``rows x cols x lanes`` units of ``unit_area_um2`` (45 nm; None: the family's default)."""
 
     family: ClassVar[str] = ""
     runs_float: ClassVar[bool] = True  # False: a 32-bit (float) request is an error
@@ -194,6 +221,7 @@ class SkeletonConfig(HardwareConfig):
         )
     }
     channel_lanes: ClassVar[bool] = True  # False: the GEMM mapping (an im2col overlay)
+    UNIT_AREA_UM2: ClassVar[float] = 0.0  # a family's default compute-unit area (45 nm)
 
     rows: int = 16
     cols: int = 1
@@ -204,10 +232,17 @@ class SkeletonConfig(HardwareConfig):
     dram_bytes_per_s: float = 64e9
     e_mul8_pj: float = 0.2
     e_add_pj: float = 0.1
-    e_sram_pj_per_bit: float = 0.3125
+    e_sram_pj_per_bit: float | None = None
     e_dram_pj_per_bit: float = 20.0
     out_bits: int = 0
     fill_cycles: float = 0.0
+    technology_nm: int = 45
+    sram_word_bits: int = 64
+    sram_ports: str = "1r1w"
+    weight_buffer_banks: int = 1
+    act_buffer_banks: int = 1
+    out_buffer_banks: int = 1
+    unit_area_um2: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -215,9 +250,19 @@ class SkeletonConfig(HardwareConfig):
         self.positive(
             "weight_buffer_bytes", "act_buffer_bytes", "out_buffer_bytes", "dram_bytes_per_s"
         )
-        self.non_negative(
-            "e_mul8_pj", "e_add_pj", "e_sram_pj_per_bit", "e_dram_pj_per_bit", "fill_cycles"
+        self.non_negative("e_mul8_pj", "e_add_pj", "e_dram_pj_per_bit", "fill_cycles")
+        if self.e_sram_pj_per_bit is not None:
+            self.non_negative("e_sram_pj_per_bit")
+        if self.unit_area_um2 is not None:
+            self.positive("unit_area_um2")
+        check_node(f"{self.family}.technology_nm", self.technology_nm)
+        self.positive_int(
+            "sram_word_bits", "weight_buffer_banks", "act_buffer_banks", "out_buffer_banks"
         )
+        if self.sram_ports not in SRAM_PORTS:
+            raise HwsimError(
+                f"{self.family}.sram_ports", self.sram_ports, f"must be one of {list(SRAM_PORTS)}"
+            )
         if (
             isinstance(self.out_bits, bool)
             or not isinstance(self.out_bits, int)
@@ -324,6 +369,68 @@ class SkeletonConfig(HardwareConfig):
         )
         return f"runs {' and '.join(parts)} ({design})"
 
+    # The price of the design -------------------------------------------------------------
+    def buffers(self) -> dict[str, tuple[float, int]]:
+        """``{name: (bytes, banks)}`` of the on-chip buffers."""
+        return {
+            "weight_buffer": (self.weight_buffer_bytes, self.weight_buffer_banks),
+            "act_buffer": (self.act_buffer_bytes, self.act_buffer_banks),
+            "out_buffer": (self.out_buffer_bytes, self.out_buffer_banks),
+        }
+
+    def sram_costs(self) -> dict[str, SramCost]:
+        """Each buffer's CACTI cost at this config's banks, word width, ports and node."""
+        return {
+            name: sram_cost(
+                size,
+                self.sram_word_bits,
+                self.sram_ports,
+                banks,
+                self.technology_nm,
+                f"{self.family}.{name}",
+            )
+            for name, (size, banks) in self.buffers().items()
+        }
+
+    def sram_pj_per_bit(self) -> tuple[float, float, float, float, float, float]:
+        """(read, write) pJ per bit of the weight, activation and output buffers, at the node:
+        the pinned ``e_sram_pj_per_bit`` (scaled from 45 nm) or each buffer's CACTI row."""
+        if self.e_sram_pj_per_bit is not None:
+            e = self.e_sram_pj_per_bit * energy_factor(self.technology_nm)
+            return (e, e, e, e, e, e)
+        c = self.sram_costs()
+        out: list[float] = []
+        for name in ("weight_buffer", "act_buffer", "out_buffer"):
+            out += [float(c[name].read_pj_per_bit), float(c[name].write_pj_per_bit)]
+        return tuple(out)  # type: ignore[return-value]
+
+    def default_unit_area_um2(self) -> float:
+        """Area (um^2, 45 nm) of one compute unit (one row x column x lane slot): the
+        family's ``UNIT_AREA_UM2`` (its source is in the family's module and preset)."""
+        if not self.UNIT_AREA_UM2:
+            raise HwsimError(f"{self.family}.unit_area_um2", None, "no default; give one")
+        return self.UNIT_AREA_UM2
+
+    def compute_area_mm2(self) -> float:
+        """The array: ``rows x cols x lanes`` units, at the node."""
+        unit = self.unit_area_um2
+        if unit is None:
+            unit = self.default_unit_area_um2()
+        rows, cols, lanes = self.array()
+        return rows * cols * lanes * unit * 1e-6 * area_factor(self.technology_nm)
+
+    def area_breakdown(self) -> dict[str, float]:
+        parts = {"compute": float(self.compute_area_mm2())}
+        parts.update({k: float(v.area_mm2) for k, v in self.sram_costs().items()})
+        return parts
+
+    def leakage_w(self) -> float:
+        """Buffers: CACTI's leakage; the array: its area x the leakage density of the
+        synthesized 16-bit MAC (both scaled to the node)."""
+        at45 = self.compute_area_mm2() / area_factor(self.technology_nm)
+        logic = at45 * 1e6 * LEAKAGE_NW_PER_UM2 * 1e-9 * power_factor(self.technology_nm)
+        return float(logic + sum(c.leakage_w for c in self.sram_costs().values()))
+
     def pack(self) -> np.ndarray:
         """This config as one row of the kernel's float64 parameter matrix."""
         rule = self.step_rule()
@@ -336,8 +443,10 @@ class SkeletonConfig(HardwareConfig):
         v[P_WBUF], v[P_ABUF] = self.weight_buffer_bytes, self.act_buffer_bytes
         v[P_OBUF] = self.out_buffer_bytes
         v[P_BW] = self.dram_bytes_per_s / self.frequency_hz
-        v[P_EMUL], v[P_EADD] = self.e_mul8_pj, self.e_add_pj
-        v[P_ESRAM], v[P_EDRAM] = self.e_sram_pj_per_bit, self.e_dram_pj_per_bit
+        fe = energy_factor(self.technology_nm)
+        v[P_EMUL], v[P_EADD] = self.e_mul8_pj * fe, self.e_add_pj * fe
+        v[P_EW_RD : P_EO_WR + 1] = self.sram_pj_per_bit()
+        v[P_EDRAM] = self.e_dram_pj_per_bit  # off chip: not node-scaled
         v[P_OUTBITS], v[P_FILL] = self.out_bits, self.fill_cycles
         w_run = run_width_table(self.w_precisions(), self.runs_float)
         a_run = run_width_table(self.a_precisions(), self.runs_float)
@@ -609,7 +718,15 @@ def _kernel_block(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured
         inv_freq = q[P_INVFREQ]
         e_mul = q[P_EMUL]
         e_add = q[P_EADD]
-        e_sram_bit = q[P_ESRAM]
+        # Per-bit energies: weight, activation and output buffer, read and write.
+        e_wrd = q[P_EW_RD]
+        e_wwr = q[P_EW_WR]
+        e_ard = q[P_EA_RD]
+        e_awr = q[P_EA_WR]
+        e_ord = q[P_EO_RD]
+        e_owr = q[P_EO_WR]
+        e2rd = e_wrd  # the second operand's buffer (the activation buffer for act x act)
+        e2wr = e_wwr
         e_dram_bit = q[P_EDRAM]
         # The layer's row, re-read only when the layer changes (points come grouped).
         prev = -1
@@ -634,6 +751,8 @@ def _kernel_block(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured
                 util = row[L_UTIL]
                 gemms = row[L_STAGGER]
                 act = row[L_ACT]
+                e2rd = e_ard if act else e_wrd
+                e2wr = e_awr if act else e_wwr
             wr = q[P_WRUN + w_req[p]]
             ar = q[P_ARUN + a_req[p]]
             iw = int(wr)
@@ -657,9 +776,14 @@ def _kernel_block(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured
             o_bytes = out_elem * ob * 0.125
             cw = n_w[h, li, iw]
             ca = n_a[h, li, ia]
-            read = w_bytes + a_bytes
-            if cw > 1.0 and ca > 1.0:
-                read = min(w_bytes + a_bytes * cw, a_bytes + w_bytes * ca)
+            rd_w = w_bytes  # DRAM bytes into the second operand's / activation buffer
+            rd_a = a_bytes
+            if cw > 1.0 and ca > 1.0:  # the cheaper loop order re-reads one tensor
+                if w_bytes + a_bytes * cw <= a_bytes + w_bytes * ca:
+                    rd_a = a_bytes * cw
+                else:
+                    rd_w = w_bytes * ca
+            read = rd_w + rd_a
             write = o_bytes
             lt = read * inv_tbw
             st = write * inv_tbw
@@ -672,7 +796,15 @@ def _kernel_block(params, layer, w_req, a_req, lay, n_w, n_a, a_factor, measured
             traffic = read + write
             sram = 8.0 * traffic + sram_w * wr + sram_a * ar + out_elem * ob
             e_comp = macs * (e_mul * wr * ar * 0.015625 + e_add) * 1e-12
-            e_sram = sram * e_sram_bit * 1e-12
+            # DRAM fills are buffer writes, the array's reads and the output drain reads.
+            e_sram = (
+                8.0 * rd_w * e2wr
+                + sram_w * wr * e2rd
+                + 8.0 * rd_a * e_awr
+                + sram_a * ar * e_ard
+                + out_elem * ob * e_owr
+                + 8.0 * write * e_ord
+            ) * 1e-12
             e_dram = 8.0 * traffic * e_dram_bit * 1e-12
             buf[M.M_CYCLES, j] = total
             buf[M.M_STALL_CYCLES, j] = total - compute

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
+from hwsim.hardware.pricing import SERIAL_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import MAX_BITS, PARALLEL, SERIAL, SkeletonConfig, StepRule, evaluate
 from hwsim.stepstats import rule_key
@@ -29,6 +30,7 @@ class StripesConfig(SkeletonConfig):
     """Serial inner-product units: ``rows`` filters x ``cols`` windows x ``lanes`` terms."""
 
     family: ClassVar[str] = "stripes"
+    UNIT_AREA_UM2: ClassVar[float] = SERIAL_LANE_UM2  # hwsim.hardware.pricing
 
     cols: int = 16
     dynamic_precision: bool = False

@@ -10,6 +10,16 @@ from __future__ import annotations
 
 import math
 
+from tests.hwsim.hardware.pricing_ref import energy_factor, load, sram_energies
+
+_TABLE: dict = {}
+
+
+def _table() -> dict:
+    if "t" not in _TABLE:
+        _TABLE["t"] = load()
+    return _TABLE["t"]
+
 
 def run_width(supported, runs_float: bool, bits: int) -> int:
     if bits == 32:
@@ -103,10 +113,13 @@ def point(
     wbytes, abytes, obytes = n * k * wr / 8, inp * ar / 8, m * n * ob / 8
     hw_, ha = cfg.weight_buffer_bytes / 2, cfg.act_buffer_bytes / 2
     chunks_w, chunks_a = math.ceil(wbytes / hw_), math.ceil(abytes / ha)
-    if chunks_w <= 1 or chunks_a <= 1:
-        read = wbytes + abytes
-    else:
-        read = min(wbytes + abytes * chunks_w, abytes + wbytes * chunks_a)
+    rd_w, rd_a = wbytes, abytes  # DRAM bytes written into the weight / activation buffer
+    if chunks_w > 1 and chunks_a > 1:
+        if wbytes + abytes * chunks_w <= abytes + wbytes * chunks_a:
+            rd_a = abytes * chunks_w
+        else:
+            rd_w = wbytes * chunks_a
+    read = rd_w + rd_a
     ref = max(max(cfg.w_precisions()), max(cfg.a_precisions()))
     tiles = max(
         1,
@@ -129,8 +142,22 @@ def point(
         total = ld + max(c, ld) + (tiles - 2) * max(c, ld + st) + max(c, st) + st
     total += cfg.fill_cycles
     sram = 8 * (read + obytes) + steps * lanes * (rows * wr + cols * ar) + m * n * ob
-    e_comp = m * n * k * (cfg.e_mul8_pj * wr * ar / 64 + cfg.e_add_pj) * 1e-12
-    e_sram = sram * cfg.e_sram_pj_per_bit * 1e-12
+    fe = energy_factor(cfg.technology_nm)
+    e_comp = m * n * k * (cfg.e_mul8_pj * wr * ar / 64 + cfg.e_add_pj) * fe * 1e-12
+    # Per buffer: DRAM fills are writes, the array's reads and the output drain are reads.
+    ewr, eww, ear, eaw, eor, eow = sram_energies(
+        cfg, None if cfg.e_sram_pj_per_bit is not None else _table()
+    )
+    if layer["kind"] == "act_matmul":
+        ewr, eww = ear, eaw
+    e_sram = (
+        8 * rd_w * eww
+        + steps * lanes * rows * wr * ewr
+        + 8 * rd_a * eaw
+        + steps * lanes * cols * ar * ear
+        + m * n * ob * eow
+        + 8 * obytes * eor
+    ) * 1e-12
     e_dram = 8 * (read + obytes) * cfg.e_dram_pj_per_bit * 1e-12
     return {
         "cycles": total,

@@ -146,7 +146,13 @@ def test_bad_points_are_refused_before_the_kernel():
 @given(layer_dicts(), st.sampled_from(["stripes", "loom", "bismo", "pragmatic"]), bits, bits)
 def test_serial_family_never_faster_with_more_bits(layer, family, w, a):
     wl = Workload.from_layers("one", [layer])
-    cfg = load_hardware(family, weight_buffer_bytes=4096.0, act_buffer_bytes=8192.0)
+    cfg = load_hardware(
+        family,
+        weight_buffer_bytes=4096.0,
+        act_buffer_bytes=8192.0,
+        weight_buffer_banks=1,  # small buffers: one bank each (a bank holds >= 4 words)
+        act_buffer_banks=1,
+    )
     lat = cost_table(wl, cfg, list(range(1, 17)), list(range(1, 17))).metrics["latency_s"][0]
     assert (np.diff(lat, axis=0) >= -1e-18).all()
     assert (np.diff(lat, axis=1) >= -1e-18).all()
