@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.errors import HwsimError
-from sweeps.spec import canonical_json
+from sweeps.spec import Condition, canonical_json
 
 
 def dict_array(codes: np.ndarray, labels: list[str]):
@@ -69,3 +69,58 @@ def n_failed(table) -> int:
 def error_message(exc: BaseException) -> str:
     """A failed row's message: an HwsimError as it reads, anything else with its type."""
     return str(exc) if isinstance(exc, HwsimError) else f"{type(exc).__name__}: {exc}"
+
+
+def config_price(config) -> tuple[float, float]:
+    """``(area mm², leakage W)`` of a config: one call per hardware config, never per point.
+    The area is NaN where the family has no area model (the CPU presets) or a buffer lies
+    outside the SRAM table (:func:`hwsim.hardware.pricing.price`)."""
+    from hwsim.hardware.pricing import price
+
+    area, leakage, _ = price(config)
+    return float(area), float(leakage)
+
+
+def priced(
+    totals: Mapping[str, np.ndarray], area_mm2: np.ndarray, leakage_w: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The price and efficiency columns of network totals (arrays of any one shape) on
+    configs of area ``area_mm2`` and leakage ``leakage_w`` (broadcast against them):
+
+    - ``area_mm2``, ``leakage_w``: the config's;
+    - ``power_w``: network energy / network latency + leakage (the average power of the run);
+    - ``tops_per_mm2``: TOPS / area, with TOPS = 2 x MACs / latency / 1e12 (a MAC is two
+      operations, counted at the asked bits);
+    - ``tops_per_w``: TOPS / power.
+    """
+    energy = np.asarray(totals["energy_j"], np.float64)
+    latency = np.asarray(totals["latency_s"], np.float64)
+    ops = 2.0 * np.asarray(totals["total_macs"], np.float64)
+    area = np.broadcast_to(np.asarray(area_mm2, np.float64), energy.shape)
+    leak = np.broadcast_to(np.asarray(leakage_w, np.float64), energy.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        power = energy / latency + leak
+        tops = ops / latency / 1e12
+        return {
+            "area_mm2": area.copy(),
+            "leakage_w": leak.copy(),
+            "power_w": power,
+            "tops_per_mm2": tops / area,
+            "tops_per_w": tops / power,
+        }
+
+
+def config_value(column: str, canon: Mapping[str, Any], area_mm2: float) -> Any:
+    """The value of a config-level column (``area_mm2``, ``hw.<field>``) of one resolved
+    config (NaN for a field it does not have)."""
+    if column == "area_mm2":
+        return area_mm2
+    return canon.get(column.removeprefix("hw."), float("nan"))
+
+
+def satisfies(conditions: list[Condition], column_of) -> np.ndarray | bool:
+    """True where every condition holds; ``column_of(name)`` gives a column's values."""
+    keep: np.ndarray | bool = True
+    for cond in conditions:
+        keep = keep & cond.mask(column_of(cond.column))
+    return keep

@@ -18,12 +18,22 @@ import numpy as np
 
 import hwsim
 from hwsim.errors import HwsimError
-from sweeps.columns import dict_array, error_message, hw_columns, n_failed, table_of
+from sweeps.columns import (
+    config_price,
+    config_value,
+    dict_array,
+    error_message,
+    hw_columns,
+    n_failed,
+    priced,
+    satisfies,
+    table_of,
+)
 from sweeps.executors import ProcessExecutor
 from sweeps.hashing import chunk_hashes
 from sweeps.plan import PolicyEntry, WorkloadPlan, hw_chunks
 from sweeps.progress import Tally
-from sweeps.spec import SUMMED, TOTALS, SweepSpec, import_plugins
+from sweeps.spec import SUMMED, TOTALS, SweepSpec, import_plugins, on_config
 from sweeps.store import PARTS, ResultStore, write_part
 
 
@@ -71,12 +81,19 @@ def _totals_from_table(
 
 
 def evaluate_configs(
-    configs: list, plan: WorkloadPlan, entries: list[PolicyEntry]
+    configs: list,
+    plan: WorkloadPlan,
+    entries: list[PolicyEntry],
+    prices: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Totals ``[len(configs), len(entries)]``; one cost_table per group of policies.
 
     Policies with measured statistics get their own call (data-dependent families read them).
+    ``prices`` (``[configs, 2]``: area and leakage, from :func:`config_price`; computed when
+    not given) price the points: once per config, never per point.
     """
+    if prices is None:
+        prices = np.array([config_price(c) for c in configs], np.float64).reshape(-1, 2)
     out = {k: np.full((len(configs), len(entries)), np.nan) for k in TOTALS}
     groups: list[tuple[Any, list[int]]] = []
     plain = [j for j, e in enumerate(entries) if not e.policy.stats]
@@ -89,8 +106,10 @@ def evaluate_configs(
         a_opts = sorted({int(b) for e in sub for b in e.policy.arrays(plan.workload)[1]})
         table = hwsim.cost_table(plan.workload, configs, w_opts, a_opts, policy=stats_policy)
         totals = _totals_from_table(table, plan, sub, np.asarray(w_opts), np.asarray(a_opts))
-        for k in TOTALS:
+        for k in (*SUMMED, "total_macs", "total_bops", "total_mem_w_bits", "total_mem_o_bits"):
             out[k][:, idx] = totals[k]
+        out["utilization"][:, idx] = totals["utilization"]
+    out.update(priced(out, prices[:, :1], prices[:, 1:]))
     return out
 
 
@@ -103,6 +122,8 @@ class Chunk:
     resolved: list  # (canonical dict, overrides) per config
     ph: np.ndarray  # point hashes [configs, policies]
     todo: np.ndarray  # bool [configs, policies]
+    built: list | None = None  # per config (:class:`Built`), when the claim needed them
+    excluded: int = 0  # points outside the spec's constraints (not evaluated, not stored)
 
 
 def claim_chunk(
@@ -127,8 +148,52 @@ def claim_chunk(
     unique = np.zeros(ph.size, bool)
     unique[first] = True
     todo = (todo & unique).reshape(ph.shape)
+    built, excluded = None, 0
+    on_cfg = [c for c in spec.constraints if on_config(c)]
+    if on_cfg and todo.any():
+        # A config outside a constraint on the config alone (its area, a field) is skipped
+        # before any of its points is evaluated; one that cannot be built or priced stays,
+        # to be stored as failed with its reason.
+        built = build_configs(spec.hardware, hw_idx, resolved, todo.any(axis=1))
+        keep = np.array(
+            [
+                b.error is not None
+                or bool(
+                    satisfies(on_cfg, lambda c, i=i, a=b.area: config_value(c, resolved[i][0], a))
+                )
+                for i, b in enumerate(built)
+            ]
+        )
+        excluded = int((todo & ~keep[:, None]).sum())
+        todo &= keep[:, None]
     store.claim(ph[todo])
-    return Chunk(k, hw_idx, resolved, ph, todo), int(ph.size - todo.sum())
+    chunk = Chunk(k, hw_idx, resolved, ph, todo, built, excluded)
+    return chunk, int(ph.size - todo.sum()) - excluded
+
+
+@dataclass
+class Built:
+    """One config of a chunk, built and priced once: the config and its area, or why not."""
+
+    config: Any = None
+    area: float = float("nan")
+    leakage: float = float("nan")
+    error: str | None = None
+
+
+def build_configs(space, hw_idx: np.ndarray, resolved: list, wanted: np.ndarray) -> list[Built]:
+    """The configs of a chunk (those ``wanted``) with their area: one area per config."""
+    out = []
+    for i, h in enumerate(hw_idx):
+        if not wanted[i]:
+            out.append(Built(error=""))
+            continue
+        try:
+            config = space.config(int(h), resolved[i][1])
+            out.append(Built(config, *config_price(config)))
+        except HwsimError as exc:
+            out.append(Built(error=error_message(exc)))
+    return out
 
 
 class _Messages:
@@ -142,11 +207,13 @@ class _Messages:
         self.codes[np.ix_(rows, cols)] = self.texts.setdefault(text, len(self.texts))
 
 
-def _evaluate_isolating_failures(configs, good_h, good_p, plan, entries, totals, msg) -> None:
+def _evaluate_isolating_failures(
+    configs, good_h, good_p, plan, entries, totals, msg, prices
+) -> None:
     """Fill ``totals`` for the good configs x policies; a failure marks only what fails."""
     sub = [entries[j] for j in good_p]
     try:
-        res = evaluate_configs(configs, plan, sub)
+        res = evaluate_configs(configs, plan, sub, prices)
         for k in TOTALS:
             totals[k][np.ix_(good_h, good_p)] = res[k]
         return
@@ -156,15 +223,15 @@ def _evaluate_isolating_failures(configs, good_h, good_p, plan, entries, totals,
     # (a precision the hardware cannot run fails every config), then config by config.
     for j in good_p:
         try:
-            res = evaluate_configs(configs, plan, [entries[j]])
+            res = evaluate_configs(configs, plan, [entries[j]], prices)
             for k in TOTALS:
                 totals[k][good_h, j] = res[k][:, 0]
             continue
         except Exception:
             pass
-        for i, cfg in zip(good_h, configs, strict=True):
+        for i, cfg, pr in zip(good_h, configs, prices, strict=True):
             try:
-                res = evaluate_configs([cfg], plan, [entries[j]])
+                res = evaluate_configs([cfg], plan, [entries[j]], pr[None, :])
                 for k in TOTALS:
                     totals[k][i, j] = res[k][0, 0]
             except Exception as exc:  # a failed point is a row, not a crash
@@ -183,18 +250,40 @@ def evaluate_chunk(spec: SweepSpec, plan: WorkloadPlan, p_slots: np.ndarray, chu
     for j, e in enumerate(entries):
         if e.error:
             msg.fail(np.arange(n_h), [j], e.error)
+    built = chunk.built or build_configs(space, hw_idx, resolved, todo.any(axis=1))
     configs, good_h = [], []
-    for i, h in enumerate(hw_idx):
+    for i, b in enumerate(built):
         if not todo[i].any():
             continue
-        try:
-            configs.append(space.config(int(h), resolved[i][1]))
+        if b.error is not None:
+            msg.fail([i], np.arange(n_p), b.error)
+        else:
+            configs.append(b.config)
             good_h.append(i)
-        except HwsimError as exc:
-            msg.fail([i], np.arange(n_p), error_message(exc))
     if configs and good_p:
-        _evaluate_isolating_failures(configs, good_h, good_p, plan, entries, totals, msg)
+        prices = np.array([(built[i].area, built[i].leakage) for i in good_h], np.float64)
+        _evaluate_isolating_failures(configs, good_h, good_p, plan, entries, totals, msg, prices)
 
+    w_of = np.array([e.w_bits for e in entries], np.int64)
+    a_of = np.array([e.a_bits for e in entries], np.int64)
+    if spec.constraints:
+        # Points outside the constraints are not stored (failed points always are).
+        area_h = np.array([b.area for b in built], np.float64)
+
+        def column(name: str) -> np.ndarray:
+            if name in totals:
+                return totals[name]
+            if name in ("w_bits", "a_bits"):
+                return np.broadcast_to((w_of if name == "w_bits" else a_of)[None, :], todo.shape)
+            if name == "area_mm2" or name.startswith("hw."):
+                values = [config_value(name, resolved[i][0], area_h[i]) for i in range(n_h)]
+                return np.broadcast_to(np.asarray(values, dtype=object)[:, None], todo.shape)
+            return np.full(todo.shape, np.nan)  # a trainer's column: no value here
+
+        keep = np.broadcast_to(satisfies(spec.constraints, column), todo.shape)
+        outside = todo & ~keep & (msg.codes == 0)
+        chunk.excluded += int(outside.sum())
+        todo = todo & ~outside
     hh, pp = np.nonzero(todo)
     w_of = np.array([e.w_bits for e in entries], np.int64)
     a_of = np.array([e.a_bits for e in entries], np.int64)
@@ -225,11 +314,11 @@ def _init_worker(spec: SweepSpec, plans: list[WorkloadPlan], slots: dict, root: 
     _WORKER.update(spec=spec, plans=plans, slots=slots, root=root)
 
 
-def _chunk_in_worker(chunk: Chunk) -> tuple[int, int, int]:
+def _chunk_in_worker(chunk: Chunk) -> tuple[int, int, int, int]:
     plan = _WORKER["plans"][chunk.plan_index]
     table = evaluate_chunk(_WORKER["spec"], plan, _WORKER["slots"][plan.label], chunk)
     write_part(Path(_WORKER["root"]) / PARTS, table)
-    return chunk.plan_index, table.num_rows, n_failed(table)
+    return chunk.plan_index, table.num_rows, n_failed(table), chunk.excluded
 
 
 def _claimed_chunks(spec, store, plans, slots, salt, tally: Tally) -> Iterator[Chunk]:
@@ -243,6 +332,8 @@ def _claimed_chunks(spec, store, plans, slots, salt, tally: Tally) -> Iterator[C
             tally.skip(skipped)
             if chunk.todo.any():
                 yield chunk
+            else:
+                tally.exclude(chunk.excluded)
 
 
 def run_fast(
@@ -256,9 +347,10 @@ def run_fast(
 ) -> None:
     """Evaluate the fast-path points (policy ``slots`` of each plan) not yet stored."""
 
-    def count(k: int, rows: int, failed: int) -> None:
+    def count(k: int, rows: int, failed: int, excluded: int) -> None:
         tally.wrote(rows, failed, rows * len(plans[k].workload))
         tally.advance(rows)
+        tally.exclude(excluded)
 
     chunks = _claimed_chunks(spec, store, plans, slots, salt, tally)
     if jobs == 1:
@@ -266,7 +358,7 @@ def run_fast(
             plan = plans[chunk.plan_index]
             table = evaluate_chunk(spec, plan, slots[plan.label], chunk)
             store.append(table)
-            count(chunk.plan_index, table.num_rows, n_failed(table))
+            count(chunk.plan_index, table.num_rows, n_failed(table), chunk.excluded)
         return
     pool = ProcessExecutor(jobs, _init_worker, (spec, plans, slots, str(store.root)))
     try:

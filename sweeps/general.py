@@ -16,11 +16,20 @@ import numpy as np
 
 import hwsim
 from hwsim.errors import HwsimError
-from sweeps.columns import error_message, hw_columns, strings, table_of
+from sweeps.columns import (
+    config_price,
+    config_value,
+    error_message,
+    hw_columns,
+    priced,
+    satisfies,
+    strings,
+    table_of,
+)
 from sweeps.hashing import chunk_hashes, task_seed
 from sweeps.plan import WorkloadPlan, hw_chunks
 from sweeps.progress import Tally
-from sweeps.spec import TOTALS, SweepSpec, TrainSpec, import_plugins
+from sweeps.spec import TOTALS, SweepSpec, TrainSpec, import_plugins, on_config
 from sweeps.store import ResultStore
 
 Trainer = Callable[..., tuple[Any, Mapping[str, float]]]
@@ -87,6 +96,8 @@ def evaluate_task(task: Mapping[str, Any]) -> dict[str, Any]:
             else (hwsim.simulate(wl, policy, hw).totals)
         )
         out.update({k: float(v) for k, v in totals.items() if k in TOTALS or k not in out})
+        # Priced as on the fast path: the config's area, energy / latency, the efficiencies.
+        out.update({k: float(v) for k, v in priced(out, *config_price(hw)).items()})
     except Exception as exc:  # a failed point is a row with its message
         out["status"] = "failed"
         out["message"] = error_message(exc)
@@ -129,10 +140,14 @@ def _tasks(
             resolved, ph = chunk_hashes(space, plan.hash, policy_hashes, hw_idx, salt)
             done = store.is_done(ph.ravel()).reshape(ph.shape)
             for i, h in enumerate(hw_idx):
+                inside = _inside_config_constraints(spec, int(h), resolved[i])
                 for j, e in enumerate(entries):
                     key = int(ph[i, j])
                     if done[i, j] or key in seen:
                         tally.skip(1)
+                        continue
+                    if not inside:
+                        tally.exclude(1)
                         continue
                     seen.add(key)
                     train = e.ref if isinstance(e.ref, TrainSpec) else None
@@ -156,6 +171,35 @@ def _tasks(
                         "w_bits": e.w_bits,
                         "a_bits": e.a_bits,
                     }
+
+
+def _inside_config_constraints(spec: SweepSpec, h: int, resolved) -> bool:
+    """Whether config ``h`` meets the spec's constraints on the config alone (area, fields);
+    a config that cannot be built or priced counts as inside (its points fail with the
+    reason)."""
+    on_cfg = [c for c in spec.constraints if on_config(c)]
+    if not on_cfg:
+        return True
+    try:
+        area = config_price(spec.hardware.config(h, resolved[1]))[0]
+    except HwsimError:
+        return True
+    return bool(satisfies(on_cfg, lambda c: config_value(c, resolved[0], area)))
+
+
+def _inside_constraints(spec: SweepSpec, task: Mapping[str, Any], result: Mapping) -> bool:
+    """Whether an evaluated point meets every constraint (a failed point is always kept)."""
+    if not spec.constraints or result["status"] != "ok":
+        return True
+
+    def column(name: str) -> Any:
+        if name in result:
+            return result[name]
+        if name.startswith("hw."):
+            return task["hardware"].get(name.removeprefix("hw."), float("nan"))
+        return float("nan")
+
+    return bool(satisfies(list(spec.constraints), column))
 
 
 def _task_or_error(task: Mapping[str, Any]) -> dict[str, Any]:
@@ -245,7 +289,11 @@ def run_general(
 
     batch = _Batch()
     for result in executor.map_unordered(_task_or_error, tracked()):
-        batch.add(pending.pop(result["point"]), result)
+        task = pending.pop(result["point"])
+        if not _inside_constraints(spec, task, result):
+            tally.exclude(1)  # outside the constraints: not stored
+            continue
+        batch.add(task, result)
         tally.advance(1)
         if batch.due(flush_every):
             batch.flush(spec.hardware, store, tally)

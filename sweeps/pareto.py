@@ -3,7 +3,8 @@
 Objectives are result columns with a sense, ``{"latency_s": "min", "accuracy": "max"}``
 (a list of names means all ``min``). Internally every objective is turned into one to minimize.
 A point is on the front when no other point is at least as good in every objective and strictly
-better in one; equal points do not dominate each other, so duplicates stay on the front.
+better in one; equal points do not dominate each other, so duplicates stay on the front
+(:func:`pareto_fronts` reports them once, with their count, and draws one front per workload).
 
 - 2-D: sort by (x, y) and sweep keeping the best y so far, O(n log n).
 - n-D: sort lexicographically, then compare each point with the front found so far; a
@@ -22,7 +23,8 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from hwsim.errors import check
+from hwsim.errors import HwsimError, check
+from sweeps.spec import Condition, parse_condition
 
 Objectives = Mapping[str, str] | Sequence[str]
 
@@ -133,6 +135,76 @@ def pareto(df: pd.DataFrame, objectives: Objectives) -> pd.DataFrame:
     return front.sort_values(cols, kind="stable")
 
 
+def resolve_column(df: pd.DataFrame, name: str, field: str) -> str:
+    """The column of ``df`` that ``name`` means: itself, its alias (``latency`` ->
+    ``latency_s``, ``area`` -> ``area_mm2``) or a varying hardware field (``rows`` ->
+    ``hw.rows``). Raises :class:`HwsimError` naming ``field`` otherwise."""
+    from sweeps.spec import OBJECTIVE_ALIASES
+
+    for candidate in (name, OBJECTIVE_ALIASES.get(name, name), f"hw.{name}"):
+        if candidate in df.columns:
+            return candidate
+    known = sorted(map(str, df.columns))
+    raise HwsimError(field, name, f"not a column of these results; columns: {known}")
+
+
+def where(
+    df: pd.DataFrame, conditions: Sequence[str | Condition], field: str = "where"
+) -> pd.DataFrame:
+    """The rows of ``df`` that satisfy every condition (``"area_mm2 <= 2"``,
+    ``"policy == w4a4"``, or parsed :class:`sweeps.spec.Condition`). A row with no value in a
+    compared column never qualifies. A bad expression or an unknown column raises
+    :class:`HwsimError` naming ``field`` and the expression."""
+    keep = np.ones(len(df), dtype=bool)
+    for c in conditions:
+        cond = c if isinstance(c, Condition) else parse_condition(c, field)
+        try:
+            column = resolve_column(df, cond.column, field)
+        except HwsimError as exc:
+            raise HwsimError(field, cond.text, exc.reason) from None
+        numeric = pd.api.types.is_numeric_dtype(df[column])
+        if isinstance(cond.value, float) and not numeric:
+            raise HwsimError(field, cond.text, f"{column} holds text; compare it with == or !=")
+        if isinstance(cond.value, str) and numeric:
+            raise HwsimError(
+                field, cond.text, f"{column} holds numbers; {cond.value!r} is not a number"
+            )
+        keep &= cond.mask(df[column].to_numpy())
+    return df[keep]
+
+
+def pareto_fronts(
+    df: pd.DataFrame,
+    objectives: Objectives,
+    by: str | None = "workload",
+    collapse: bool = True,
+) -> pd.DataFrame:
+    """The front of each group of ``df`` (one per workload by default; ``by=None``: one front
+    over every row), sorted by group then objectives.
+
+    With ``collapse``, points with equal objective values (ties: e.g. two policies that run at
+    the same precision) are reported once, as the first of them in row order, with their
+    number in a ``ties`` column (1 when a point is alone).
+    """
+    cols, values = _normalize(df, objectives)
+    if by is not None:
+        check(by in df.columns, "by", by, f"not a column; columns: {sorted(map(str, df.columns))}")
+    mask = np.zeros(len(df), dtype=bool)
+    if by is None or len(df) == 0:
+        mask = pareto_mask(values)
+    else:
+        codes = pd.factorize(df[by], use_na_sentinel=False)[0]
+        for g in np.unique(codes):
+            idx = np.flatnonzero(codes == g)
+            mask[idx] = pareto_mask(values[idx])
+    front = df[mask]
+    keys = ([by] if by is not None else []) + cols
+    if collapse:
+        ties = front.groupby(keys, sort=False, dropna=False)[cols[0]].transform("size")
+        front = front.assign(ties=ties.to_numpy(np.int64)).drop_duplicates(keys)
+    return front.sort_values(keys, kind="stable")
+
+
 # ---------------------------------------------------------------------------- hypervolume
 def _hv2(points: np.ndarray, ref: np.ndarray) -> float:
     """Exact 2-D hypervolume of minimized points below ``ref``."""
@@ -230,4 +302,4 @@ def hypervolume(
     return float(_hv_monte_carlo(p, p.min(axis=0), ref, samples, seed))
 
 
-__all__ = ["hypervolume", "pareto", "pareto_mask"]
+__all__ = ["hypervolume", "pareto", "pareto_fronts", "pareto_mask", "resolve_column", "where"]

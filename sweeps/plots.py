@@ -35,6 +35,10 @@ AXIS_LABELS: dict[str, tuple[str, str | None, float]] = {
     "stall_cycles": ("stall cycles", "cycles", 1.0),
     "utilization": ("utilization (useful / peak MACs)", None, 1.0),
     "accuracy": ("test accuracy", None, 1.0),
+    "area_mm2": ("area [mm²]", None, 1.0),
+    "power_w": ("power", "W", 1.0),
+    "tops_per_mm2": ("TOPS/mm²", None, 1.0),
+    "tops_per_w": ("TOPS/W", None, 1.0),
     "baseline_accuracy": ("float baseline accuracy", None, 1.0),
 }
 """Human axis names of the result columns; units scale to the data (µs, mJ, MiB...)."""
@@ -75,12 +79,14 @@ def plot_front(
     senses: tuple[str, str] = ("min", "min"),
     title: str | None = None,
     log: bool = True,
+    by: str | None = None,
 ) -> Path:
     """Scatter every point of ``df`` in the (x, y) plane, coloured by ``hue`` (default:
-    :func:`default_hue`), with the Pareto front drawn as a step line; saved as a PNG."""
+    :func:`default_hue`), with the Pareto front drawn as a step line; saved as a PNG.
+    ``by`` (e.g. ``"workload"``) draws one panel and one front per value."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = front_figure(df, x, y, hue, senses, title, log)
+    fig = front_figure(df, x, y, hue, senses, title, log, by)
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -94,13 +100,42 @@ def front_figure(
     senses: tuple[str, str] = ("min", "min"),
     title: str | None = None,
     log: bool = True,
+    by: str | None = None,
 ):
     """The figure :func:`plot_front` saves (kept open for inspection)."""
     ok = df[np.isfinite(df[x].to_numpy(float)) & np.isfinite(df[y].to_numpy(float))]
     hue = hue or default_hue(ok)
+    groups = (
+        list(ok.groupby(by, sort=True)) if by is not None and by in ok.columns else [(None, ok)]
+    )
+    groups = groups or [(None, ok)]
+    n = len(groups)
+    ncols = min(n, 3)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(7 if n == 1 else 5 * ncols, 5 if n == 1 else 4 * nrows),
+        dpi=120,
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, (label, part) in zip(axes.ravel(), groups, strict=False):
+        heading = None if label is None else f"{by} {label}"
+        _draw_front(ax, part, x, y, hue, senses, log, heading if n > 1 else None)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    if n == 1:
+        axes[0, 0].set_title(title or axes[0, 0].get_title())
+    elif title:
+        fig.suptitle(title)
+    return fig
+
+
+def _draw_front(ax, ok, x, y, hue, senses, log, heading) -> None:
+    """One panel: the points by ``hue`` and their front (ties drawn once)."""
     x_label, x_div = axis_label(x, ok[x])
     y_label, y_div = axis_label(y, ok[y])
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120, layout="constrained")
     groups = ok.groupby(hue, sort=True) if hue in ok.columns else [("points", ok)]
     for label, g in groups:
         # Thin out huge groups for drawing; the front below uses every point.
@@ -108,7 +143,7 @@ def front_figure(
         ax.scatter(
             shown[x] / x_div, shown[y] / y_div, s=6, alpha=0.35, label=str(label), rasterized=True
         )
-    front = pareto(ok, {x: senses[0], y: senses[1]})
+    front = pareto(ok, {x: senses[0], y: senses[1]}).drop_duplicates([x, y])
     if len(front):
         ax.step(front[x] / x_div, front[y] / y_div, where="post", color="black", lw=1.2)
         ax.scatter(
@@ -117,13 +152,35 @@ def front_figure(
     if log and (ok[x] > 0).all() and (ok[y] > 0).all() and len(ok):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            _plain_log_ticks(axis)
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
+    designs = "design" if len(front) == 1 else "designs"
     ax.set_title(
-        title
-        or f"{y_label.split(' [')[0]} vs {x_label.split(' [')[0]} "
-        f"({len(ok)} points, {len(front)} on the front)"
+        (f"{heading}: " if heading else "")
+        + f"{y_label.split(' [')[0]} vs {x_label.split(' [')[0]} "
+        f"({len(ok)} points, {len(front)} {designs} on the front)",
+        fontsize=9 if heading else None,
     )
     ax.legend(fontsize=7, markerscale=2, title=HUE_LABELS.get(hue, hue), title_fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    return fig
+
+
+def _plain_log_ticks(axis) -> None:
+    """Log-axis ticks as plain numbers (``2``, ``5``, ``10``) instead of ``2 x 10^0``: every
+    tick on an axis spanning less than a decade, else those at 1, 2 and 5 times a power of
+    ten."""
+    from matplotlib import ticker
+
+    def label(v: float, _pos) -> str:
+        if v <= 0:
+            return ""
+        lo, hi = sorted(axis.get_view_interval())
+        if lo > 0 and hi / lo < 10:
+            return f"{v:.3g}"
+        mantissa = v / 10 ** np.floor(np.log10(v) + 1e-9)
+        return f"{v:g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else ""
+
+    axis.set_major_formatter(ticker.FuncFormatter(label))
+    axis.set_minor_formatter(ticker.FuncFormatter(label))

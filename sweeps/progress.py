@@ -15,6 +15,7 @@ class Tally:
     written: int = 0  # rows this run wrote
     failed: int = 0  # of those, rows with status "failed"
     layer_rows: int = 0  # layer evaluations behind the written rows
+    excluded: int = 0  # points outside the spec's constraints (not stored)
 
     def skip(self, n: int) -> None:
         self.skipped += n
@@ -27,4 +28,9 @@ class Tally:
         self.layer_rows += layer_rows
 
     def advance(self, n: int) -> None:
+        self.bar.update(n)
+
+    def exclude(self, n: int) -> None:
+        """Count points left out by the spec's constraints (the bar moves past them)."""
+        self.excluded += n
         self.bar.update(n)

@@ -59,6 +59,7 @@ class SweepSummary:
     seconds: float
     out: Path = field(default=Path("."))
     retried: int = 0  # failed rows dropped at the start (``retry_failed``) and run again
+    excluded: int = 0  # points outside the spec's [constraints]: not evaluated or not stored
     # Every failed point stored in ``out`` after the run (this run's and earlier runs'):
     # point, workload, policy, hw_name, message.
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -148,5 +149,6 @@ def run_sweep(
         seconds=time.perf_counter() - start,
         out=Path(out),
         retried=retried,
+        excluded=tally.excluded,
         failures=failed_points(out),
     )

@@ -11,7 +11,9 @@ Example::
     workloads = ["resnet18", { path = "net.npz" }]
     [objectives]
     latency_s = "min"
-    energy_j = "min"
+    area_mm2 = "min"
+    [constraints]                         # the budget: points outside are not stored
+    area_mm2 = "<= 3.0"
     [[hardware]]
     base = "stripes"                      # preset, TOML path or family name
     # grid: every combination; zip: lists varied together; random: seeded samples
@@ -35,6 +37,7 @@ import itertools
 import json
 import math
 import random
+import re
 import tomllib
 import warnings
 from collections.abc import Mapping, Sequence
@@ -55,9 +58,17 @@ OBJECTIVE_ALIASES: dict[str, str] = {
     "energy": "energy_j",
     "memory": "weight_bits",
     "bops": "total_bops",
+    "area": "area_mm2",
+    "power": "power_w",
 }
+PRICES: tuple[str, ...] = ("area_mm2", "leakage_w", "power_w")
+"""What a design costs: its area and leakage (per hardware config) and its average power over
+the run (network energy / network latency + leakage)."""
+DERIVED: tuple[str, ...] = ("tops_per_mm2", "tops_per_w")
+"""Efficiency columns: TOPS = 2 x MACs / latency / 1e12 (a MAC counts as two operations, at
+the asked bits); ``tops_per_mm2`` divides it by the area, ``tops_per_w`` by the power."""
 SUMMED: tuple[str, ...] = tuple(
-    m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run")
+    m for m in METRICS if m not in ("utilization", "w_bits_run", "a_bits_run", *PRICES)
 )
 TOTALS: tuple[str, ...] = (
     *SUMMED,
@@ -66,12 +77,20 @@ TOTALS: tuple[str, ...] = (
     "total_mem_w_bits",
     "total_mem_o_bits",
     "utilization",
+    *PRICES,
+    *DERIVED,
 )
-"""Result columns of every point: the keys of ``CostReport.totals``."""
+"""Result columns of every point: the keys of ``CostReport.totals`` and the derived
+efficiencies."""
 OBJECTIVE_COLUMNS: frozenset[str] = frozenset(
     (*TOTALS, "accuracy", "baseline_accuracy", "analytic_latency_s")
 )
 """Columns an objective may name (besides ``hw.<field>`` and a trainer's own columns)."""
+CONSTRAINT_COLUMNS: frozenset[str] = OBJECTIVE_COLUMNS | {"w_bits", "a_bits"}
+"""Columns a ``[constraints]`` entry may name (besides ``hw.<field>``)."""
+CONFIG_COLUMNS: frozenset[str] = frozenset({"area_mm2"})
+"""Result columns known from the hardware config alone (like ``hw.<field>``): a constraint on
+one of them skips a config before any of its points is evaluated."""
 
 _TOP_KEYS = {
     "name",
@@ -80,6 +99,7 @@ _TOP_KEYS = {
     "engine",
     "plugins",
     "objectives",
+    "constraints",
     "hardware",
     "workloads",
     "policies",
@@ -494,6 +514,123 @@ class TrainSpec:
         validate_params(self.method, self.params)
 
 
+# ---------------------------------------------------------------------------- conditions
+OPERATORS: tuple[str, ...] = ("<=", ">=", "==", "!=", "<", ">")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|=|<|>)\s*([^\s<>=!](?:.*\S)?)\s*$")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``column OP value``: a spec constraint or a ``hwsim pareto --where`` filter.
+
+    Numbers compare as floats (a missing value, NaN, never satisfies a condition); ``==`` and
+    ``!=`` also compare text columns such as ``policy`` or ``hw_name``.
+    """
+
+    column: str
+    op: str
+    value: float | str
+    text: str  # as written, for messages
+
+    def __str__(self) -> str:
+        value = f"{self.value:g}" if isinstance(self.value, float) else self.value
+        return f"{self.column} {self.op} {value}"
+
+    def mask(self, values: Any) -> np.ndarray:
+        """Which of ``values`` (a column) satisfy the condition."""
+        arr = np.asarray(values)
+        if isinstance(self.value, str):
+            text = np.array([str(v) for v in arr.ravel()], dtype=object).reshape(arr.shape)
+            return (text == self.value) if self.op == "==" else (text != self.value)
+        try:
+            x = np.asarray(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise HwsimError("where", self.text, f"{self.column} is not a numeric column") from None
+        with np.errstate(invalid="ignore"):
+            out = {
+                "<=": lambda: x <= self.value,
+                ">=": lambda: x >= self.value,
+                "<": lambda: x < self.value,
+                ">": lambda: x > self.value,
+                "==": lambda: x == self.value,
+                "!=": lambda: x != self.value,
+            }[self.op]()
+        return out & ~np.isnan(x)
+
+
+def parse_condition(text: Any, field: str = "where") -> Condition:
+    """``"area_mm2 <= 2"``, ``"policy==w4a4"`` (``=`` reads as ``==``); the column's aliases
+    (``latency``, ``area``, ...) are accepted. Raises :class:`HwsimError` naming ``field``."""
+    check(isinstance(text, str), field, text, "must be a string 'COLUMN OP VALUE'")
+    m = _CONDITION.match(text)
+    check(
+        m is not None,
+        field,
+        text,
+        f"expected COLUMN OP VALUE with OP one of {' '.join(OPERATORS)}, "
+        "e.g. 'area_mm2 <= 2' or 'policy == w4a4'",
+    )
+    column, op, raw = m.group(1), m.group(2), m.group(3)
+    op = "==" if op == "=" else op
+    column = OBJECTIVE_ALIASES.get(column, column)
+    value: float | str
+    try:
+        value = float(raw)
+    except ValueError:
+        value = raw.strip("'\"")
+        check(
+            op in ("==", "!="),
+            field,
+            text,
+            f"{raw!r} is not a number; {op} needs a number (text compares with == or !=)",
+        )
+    if isinstance(value, float):
+        check(not math.isnan(value), field, text, "the value must not be NaN")
+    return Condition(column, op, value, text)
+
+
+def _parse_constraints(table: Any, any_column: bool = False) -> tuple[Condition, ...]:
+    """``[constraints]``: ``column = "OP number"`` or a list of them (a range)."""
+    check(
+        isinstance(table, Mapping),
+        "constraints",
+        table,
+        "must be a table of column = '<= number' (or a list of such strings)",
+    )
+    out = []
+    for name, spec in table.items():
+        key = f"constraints.{name}"
+        items = spec if isinstance(spec, list) else [spec]
+        check(len(items) > 0, key, spec, "empty list")
+        for item in items:
+            check(
+                isinstance(item, str),
+                key,
+                item,
+                "must be a string 'OP number' such as '<= 3.0' (OP: < <= > >= == !=)",
+            )
+            cond = parse_condition(f"{name} {item}", key)
+            check(
+                isinstance(cond.value, float),
+                key,
+                item,
+                "a constraint compares with a number",
+            )
+            check(
+                cond.column in CONSTRAINT_COLUMNS or cond.column.startswith("hw.") or any_column,
+                "constraints",
+                name,
+                f"not a result column; known: {sorted(CONSTRAINT_COLUMNS)} and hw.<field>",
+            )
+            out.append(cond)
+    return tuple(out)
+
+
+def on_config(cond: Condition) -> bool:
+    """Whether ``cond`` reads only the hardware config (decidable before evaluation)."""
+    return cond.column in CONFIG_COLUMNS or cond.column.startswith("hw.")
+
+
 # ---------------------------------------------------------------------------- the spec
 @dataclass(frozen=True)
 class SweepSpec:
@@ -505,6 +642,7 @@ class SweepSpec:
     policies: tuple[PolicyRef, ...]
     objectives: Mapping[str, str]
     seed: int = 0
+    constraints: tuple[Condition, ...] = ()
     chunk_size: int = 16384
     engine: str = "analytic"
     train: tuple[TrainSpec, ...] = ()
@@ -607,6 +745,8 @@ def parse_spec(
 
     train_items = data.get("train", [])
     check(isinstance(train_items, list), "train", train_items, "must be [[train]] tables")
+    # A trainer may add columns of its own, so with [[train]] any column name is accepted.
+    constraints = _parse_constraints(data.get("constraints", {}), any_column=bool(train_items))
     train = []
     for i, t in enumerate(train_items):
         check(isinstance(t, Mapping), f"train[{i}]", t, "must be a table")
@@ -631,6 +771,7 @@ def parse_spec(
         workloads=workloads,
         policies=policies,
         objectives=objectives,
+        constraints=constraints,
         seed=seed,
         chunk_size=data.get("chunk_size", 16384),
         engine=data.get("engine", "analytic"),
@@ -782,6 +923,7 @@ def spec_fields(spec: SweepSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "engine": spec.engine,
         "objectives": dict(spec.objectives),
+        "constraints": [str(c) for c in spec.constraints],
         "n_hardware": len(spec.hardware),
         "workloads": [dataclasses.asdict(w) for w in spec.workloads],
         "policies": [dataclasses.asdict(p) for p in spec.policies],

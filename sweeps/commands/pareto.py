@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -11,18 +12,37 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "pareto",
         help="Pareto front and plot of a sweep's results",
-        description="Print the non-dominated points of a results folder in the (x, y) plane "
-        "and save a PNG beside the results.",
+        description="Print the non-dominated points of a results folder in the (x, y) plane, "
+        "one front per workload, and save a PNG beside the results. The spec's [constraints] "
+        "apply, and --where narrows the points further.",
     )
     p.add_argument("dir", help="results folder of hwsim sweep")
-    p.add_argument("--x", default=None, help="x objective column (default: the spec's first)")
-    p.add_argument("--y", default=None, help="y objective column (default: the spec's second)")
+    p.add_argument(
+        "--x",
+        default=None,
+        help="x objective: a column or an alias such as latency, energy, area, power "
+        "(default: the spec's first objective)",
+    )
+    p.add_argument("--y", default=None, help="y objective (default: the spec's second objective)")
     p.add_argument(
         "--max",
         nargs="*",
         default=[],
         metavar="COLUMN",
-        help="objectives to maximize (others are minimized)",
+        help="objectives to maximize (others take the spec's sense, else are minimized)",
+    )
+    p.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="keep only the points where EXPR holds: COLUMN OP VALUE with OP one of "
+        "< <= > >= == != (e.g. 'area_mm2<=2', 'policy==w4a4'); repeat to combine",
+    )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="one front over every workload (default: one front per workload)",
     )
     p.add_argument("--plot", default=None, help="PNG path (default: DIR/pareto_X_Y.png)")
     p.add_argument(
@@ -31,18 +51,14 @@ def add_parser(subparsers) -> None:
         help="column that colours the points (default: hw_name, the preset, when the sweep has "
         "several; else policy, the bits; else workload)",
     )
-    p.add_argument(
-        "--workload",
-        default=None,
-        help="only this workload's points (a front across networks rarely means much)",
-    )
+    p.add_argument("--workload", default=None, help="only this workload's points (same as --where)")
     p.add_argument(
         "--ref",
         nargs=2,
         type=float,
         default=None,
         metavar=("X", "Y"),
-        help="reference point: also print the front's hypervolume",
+        help="reference point: also print each front's hypervolume",
     )
     p.set_defaults(func=run)
 
@@ -50,14 +66,46 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hwsim.errors import check
-    from sweeps.pareto import hypervolume, pareto
+    from hwsim.errors import HwsimError, check
+    from sweeps.pareto import hypervolume, pareto_fronts, resolve_column, where
     from sweeps.plots import plot_front
+    from sweeps.spec import parse_condition
     from sweeps.store import META, load_results
 
     df = load_results(args.dir)
     check(len(df) > 0, "dir", args.dir, "no results stored yet")
-    df = df[df["status"] == "ok"]
+    spec_senses = {"latency_s": "min", "energy_j": "min"}
+    constraints: list[str] = []
+    meta = Path(args.dir) / META
+    if meta.is_file():
+        spec = json.loads(meta.read_text())["spec"]
+        spec_senses = spec["objectives"] or spec_senses
+        constraints = spec.get("constraints", [])
+    objectives = list(spec_senses)
+    x = resolve_column(df, args.x or objectives[0], "x")
+    y = resolve_column(df, args.y or (objectives[1] if len(objectives) > 1 else "energy_j"), "y")
+    check(x != y, "y", y, "the same column as x; choose two different objectives")
+    maxed = {resolve_column(df, c, "max") for c in args.max}
+    senses = tuple("max" if c in maxed else spec_senses.get(c, "min") for c in (x, y))
+
+    lines = []
+    failed = df[df["status"] != "ok"]
+    ok = df[df["status"] == "ok"]
+    if len(failed):
+        reasons = failed["message"].value_counts()
+        lines.append(
+            f"{len(failed)} of {len(df)} points failed and are left out "
+            f"(most often: {reasons.index[0]}; see hwsim sweep's report)"
+        )
+    if constraints:
+        before = len(ok)
+        ok = where(ok, [parse_condition(c, "constraints") for c in constraints], "constraints")
+        if before - len(ok):
+            lines.append(
+                f"{before - len(ok)} points are outside the spec's constraints "
+                f"({'; '.join(constraints)})"
+            )
+    filters = list(args.where)
     if args.workload is not None:
         check(
             args.workload in set(df["workload"]),
@@ -65,24 +113,118 @@ def run(args: argparse.Namespace) -> int:
             args.workload,
             f"not in the results: {sorted(set(df['workload']))}",
         )
-        df = df[df["workload"] == args.workload]
-    spec_senses = {"latency_s": "min", "energy_j": "min"}
-    meta = Path(args.dir) / META
-    if meta.is_file():
-        spec_senses = json.loads(meta.read_text())["spec"]["objectives"] or spec_senses
-    objectives = list(spec_senses)
-    x = args.x or objectives[0]
-    y = args.y or (objectives[1] if len(objectives) > 1 else "energy_j")
-    senses = tuple("max" if c in args.max else spec_senses.get(c, "min") for c in (x, y))
-    front = pareto(df, {x: senses[0], y: senses[1]})
-    cols = [c for c in ("workload", "policy", "hw_family", "hw_name", x, y) if c in front]
-    cols += [c for c in front.columns if c.startswith("hw.")]
-    with pd.option_context("display.max_rows", 200, "display.width", 160):
-        print(front[list(dict.fromkeys(cols))].to_string(index=False))
+        filters.append(f"workload == {args.workload}")
+    if filters:
+        before = len(ok)
+        ok = where(ok, filters)
+        check(
+            len(ok) > 0,
+            "where",
+            filters,
+            f"no point satisfies every filter ({before} ok points before filtering)",
+        )
+        lines.append(f"{len(ok)} of {before} points satisfy {' and '.join(filters)}")
+    for column in (x, y):
+        values = ok[column].to_numpy(float)
+        if len(ok) and not pd.Series(values).notna().any():
+            raise HwsimError(
+                "x" if column == x else "y",
+                column,
+                f"no point has a value in this column ({len(ok)} points; "
+                f"presets: {_names(ok)}){_why_empty(column)}",
+            )
+    check(len(ok) > 0, "dir", args.dir, "no ok point to draw a front from")
+
+    by = None if args.merge or ok["workload"].nunique() == 1 else "workload"
+    fronts = pareto_fronts(ok, {x: senses[0], y: senses[1]}, by=by)
+    for line in lines:
+        print(line)
+    groups = [(None, ok)] if by is None else list(ok.groupby(by, sort=True))
+    for label, part in groups:
+        front = fronts if by is None else fronts[fronts[by] == label]
+        print()
+        print(_heading(label, part, front, x, y, args.merge and ok["workload"].nunique() > 1))
+        missing = part[part[x].isna() | part[y].isna()]
+        if len(missing):
+            cols = [c for c in (x, y) if part[c].isna().any()]
+            print(
+                f"  {len(missing)} points have no value of {' or '.join(cols)} "
+                f"(presets: {_names(missing)}){_why_empty(cols[0])}"
+            )
+        if len(front) == 1 and len(part) - len(missing) > 1:
+            print(
+                f"  degenerate front: one design is best in both {x} and {y}, so there is "
+                "nothing to trade; add a price (--y area_mm2, power_w) or a constraint"
+            )
+        print(_table(front, x, y, show_workload=by is None and ok["workload"].nunique() > 1))
+        if args.ref is not None:
+            hv = hypervolume(front, {x: senses[0], y: senses[1]}, args.ref)
+            print(f"  hypervolume to ({args.ref[0]:g}, {args.ref[1]:g}): {hv:.6g}")
     plot = args.plot or str(Path(args.dir) / f"pareto_{x}_{y}.png")
-    plot_front(df, x, y, plot, hue=args.hue, senses=senses)
-    print(f"{len(front)} of {len(df)} points on the front; plot: {plot}")
-    if args.ref is not None:
-        hv = hypervolume(front, {x: senses[0], y: senses[1]}, args.ref)
-        print(f"hypervolume to ({args.ref[0]:g}, {args.ref[1]:g}): {hv:.6g}")
+    plot_front(ok, x, y, plot, hue=args.hue, senses=senses, by=by)
+    designs = "design" if len(fronts) == 1 else "designs"
+    where_ = "the front" if by is None else "the fronts"
+    print(f"\n{len(fronts)} distinct {designs} on {where_}; plot: {plot}")
     return 0
+
+
+def _names(df) -> str:
+    names = sorted(set(map(str, df["hw_name"]))) if "hw_name" in df else []
+    return ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
+
+
+def _why_empty(column: str) -> str:
+    if column in ("area_mm2", "power_w", "tops_per_mm2"):
+        return (
+            "; a family with no area or power model (the CPU presets) has none, and results "
+            "written before the area model have none: re-run the sweep into a new folder"
+        )
+    return ""
+
+
+def _heading(label, part, front, x, y, merged: bool) -> str:
+    name = "all workloads" if merged else (label or str(part["workload"].iloc[0]))
+    ties = int(front["ties"].sum()) if "ties" in front else len(front)
+    extra = (
+        f" ({ties} points: points with equal objectives are listed once, 'ties' counts them)"
+        if ties != len(front)
+        else ""
+    )
+    designs = "design" if len(front) == 1 else "designs"
+    return f"{name}: {len(front)} {designs} on the {x} / {y} front{extra}, of {len(part)} points"
+
+
+def _fmt(value, divisor: float = 1.0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        v = value / divisor
+        if float(v).is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.4g}"
+    return str(value)
+
+
+def _table(front, x: str, y: str, show_workload: bool) -> str:
+    """The front in human units: one scale per column, chosen by its largest value."""
+    from hwsim.units import align_columns
+    from sweeps.plots import axis_label
+
+    cols = ["workload"] if show_workload else []
+    cols += [c for c in ("policy", "hw_name") if c in front]
+    cols += [c for c in front.columns if c.startswith("hw.") and c not in (x, y)]
+    cols += [x, y, "ties"]
+    header, divisors = [], []
+    for c in cols:
+        if c in (x, y):
+            label, div = axis_label(c, front[c])
+            header.append(label)
+            divisors.append(div)
+        else:
+            header.append(c)
+            divisors.append(1.0)
+    rows = [header]
+    for rec in front[cols].itertuples(index=False):
+        rows.append([_fmt(v, d) for v, d in zip(rec, divisors, strict=True)])
+    text = align_columns(rows, rules=(1,), left=tuple(range(len(cols) - 3)))
+    return "\n".join("  " + line for line in text.splitlines())

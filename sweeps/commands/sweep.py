@@ -67,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
             "(stored points are skipped)"
         ) from None
     retried = f", {s.retried} failed points retried" if s.retried else ""
+    outside = f"{s.excluded} outside the spec's constraints (not stored), " if s.excluded else ""
     print(
-        f"{s.written} points written ({s.failed} failed{retried}), {s.skipped} already done, "
+        f"{s.written} points written ({s.failed} failed{retried}), {outside}"
+        f"{s.skipped} already done, "
         f"{s.points} in the spec; {s.layer_rows} layer rows; {s.seconds:.1f} s "
         f"({s.points_per_s:,.0f} points/s) -> {s.out}"
     )

@@ -61,3 +61,20 @@ def test_relative_links_resolve(doc):
     path = GUIDE.parent / doc
     for target in re.findall(r"\]\(([^)#:]+?)(?:#[^)]*)?\)", path.read_text()):
         assert (path.parent / target).exists(), target
+
+
+def test_constraints_example_parses_with_the_sweep_example(tmp_path):
+    """The guide's [objectives] / [constraints] block, added to its sweep example, parses to
+    the constraints it states."""
+    spec_text = next(b for b in _blocks("toml") if "[[hardware]]" in b)
+    block = next(b for b in _blocks("toml") if "[constraints]" in b)
+    data = tomllib.loads(spec_text)
+    data.update(tomllib.loads(block))
+    spec = parse_spec(data, root=tmp_path)
+    assert dict(spec.objectives) == {"latency_s": "min", "area_mm2": "min"}
+    assert [str(c) for c in spec.constraints] == [
+        "area_mm2 <= 3",
+        "power_w > 0.05",
+        "power_w <= 1.5",
+        "hw.rows >= 16",
+    ]

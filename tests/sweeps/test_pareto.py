@@ -121,3 +121,47 @@ def test_sweep_plot_has_human_axes_and_colours_by_preset():
         assert 2 <= xs.min() and xs.max() <= 9
     finally:
         plt.close(fig)
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(2, 3).flatmap(
+        lambda d: st.tuples(
+            hnp.arrays(
+                np.float64, st.tuples(st.integers(1, 40), st.just(d)), elements=st.integers(0, 5)
+            ),
+            st.lists(st.booleans(), min_size=d, max_size=d),
+            st.data(),
+        )
+    )
+)
+def test_fronts_per_workload_collapse_ties_like_brute_force(args):
+    """One front per workload, equal objective vectors reported once with their count:
+    against a brute-force dominance check and a plain dictionary of ties, group by group."""
+    from sweeps.pareto import pareto_fronts
+
+    v, maximize, data = args
+    n, d = v.shape
+    groups = data.draw(st.lists(st.sampled_from("abc"), min_size=n, max_size=n))
+    cols = [f"o{i}" for i in range(d)]
+    df = pd.DataFrame(v, columns=cols).assign(workload=groups)
+    senses = {c: "max" if m else "min" for c, m in zip(cols, maximize, strict=True)}
+    got = pareto_fronts(df, senses)
+    want = {}
+    signs = np.where(maximize, -1.0, 1.0)
+    for g in sorted(set(groups)):
+        idx = np.flatnonzero(np.array(groups) == g)
+        on = idx[brute_mask(v[idx] * signs)]
+        for i in on:  # in row order: the first of equal points represents them
+            key = (g, *v[i])
+            first, count = want.get(key, (i, 0))
+            want[key] = (first, count + 1)
+    assert len(got) == len(want)
+    for i, row in got.iterrows():
+        first, count = want[(row["workload"], *row[cols])]
+        assert (i, row["ties"]) == (first, count)
+    # One merged front is the brute-force front of every row, ties collapsed the same way.
+    merged = pareto_fronts(df, senses, by=None)
+    on = brute_mask(v * signs)
+    assert len(merged) == len({tuple(r) for r in v[on]})
+    assert merged["ties"].sum() == on.sum()

@@ -35,6 +35,14 @@ class ToyConfig(HardwareConfig):
         self.non_negative("delay_s")
         check(self.rows * self.cols <= 1 << 20, "toy.rows", self.rows, "array too large")
 
+    def area_breakdown(self) -> dict[str, float]:
+        """A made-up area (mm^2): 0.001 per PE plus 0.004 per KiB of buffer."""
+        return {"compute": self.rows * self.cols * 1e-3, "buffer": self.sram_kib * 4e-3}
+
+    def leakage_w(self) -> float:
+        """A made-up leakage: 1 mW per mm^2."""
+        return 1e-3 * sum(self.area_breakdown().values())
+
 
 def toy_evaluate(configs, points) -> dict[str, np.ndarray]:
     if any(c.delay_s for c in configs):
