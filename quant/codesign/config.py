@@ -80,7 +80,7 @@ class CodesignConfig:
             "must be an integer >= 0",
         )
         cands = candidates("candidates", self.candidates)
-        check(cands[0] >= 2, "candidates", list(cands), "need at least 2 bits (signed weights)")
+        # 1 is a candidate too: binary weights (+-1, XNOR-Net's scale), priced as +-1.
         object.__setattr__(self, "candidates", cands)
         for b in (*self.uniform, *self.reference):
             check_bits("uniform", b)

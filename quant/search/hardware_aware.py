@@ -128,6 +128,14 @@ def hardware_costs(
     )
 
 
+def binary_policy(bits: Mapping[str, tuple[int, int]]) -> BitPolicy:
+    """A policy of ``bits`` whose 1-bit weights are binary (+-1), as the quantizers code them
+    and :func:`hardware_costs` prices them."""
+    return BitPolicy(
+        dict(bits), encodings={n: ("bipolar", None) for n, b in bits.items() if b[0] == 1}
+    )
+
+
 def weight_encodings(w_bits: Sequence[int]) -> list[str | None]:
     """The encoding of each weight option as the quantizers code it: weights are signed, so
     1 bit is binary (``bipolar``); None (signed, the default) at every other width."""
@@ -154,7 +162,7 @@ def knapsack_policy(
     costs = np.stack([table.flat(m) for m in budgets])
     flat = np.asarray(sensitivity, dtype=np.float64).reshape(len(table.layer_names), -1)
     sol = solve_mck(flat, costs, list(budgets.values()))
-    return BitPolicy(table.bits(sol.choice))
+    return binary_policy(table.bits(sol.choice))
 
 
 @dataclass(frozen=True)
@@ -223,7 +231,7 @@ def repair_policy(
         list(budgets.values()),
         table.option_bits,
     )
-    return BitPolicy(table.bits(res.choice)), res
+    return binary_policy(table.bits(res.choice)), res
 
 
 def snap_to_candidates(policy: BitPolicy, table: CostTable) -> tuple[BitPolicy, list[str]]:
@@ -240,7 +248,7 @@ def snap_to_candidates(policy: BitPolicy, table: CostTable) -> tuple[BitPolicy, 
         if (w2, a2) != (w, a):
             notes.append(f"{name}: w{w}/a{a} rounded up to the candidates as w{w2}/a{a2}")
         bits[name] = (w2, a2)
-    return BitPolicy(bits), notes
+    return binary_policy(bits), notes
 
 
 def _round_up(bits: int, options: tuple[int, ...]) -> int:
