@@ -15,10 +15,15 @@ Rows are named as :func:`models.extract_workload` names them, by the module that
 
 A name seen again gets ``#1``, ``#2``... as a module called twice does.
 
-Bits: QONNX ``Quant`` / ``IntQuant`` nodes (their constant ``bitwidth`` input) and
-``BipolarQuant`` (1 bit), as Brevitas exports them, and standard ``DequantizeLinear`` (the
-integer type's width), found on an operand through ops that only move or select values. An
-operand with no quantizer is float (32).
+Bits: QONNX ``Quant`` / ``IntQuant`` nodes (their constant ``bitwidth`` input),
+``BipolarQuant`` (1 bit) and ``Trunc`` (its output bit width: what ``TruncAvgPool2d`` exports),
+as Brevitas exports them, and standard ``DequantizeLinear``, found on an operand through ops
+that only move, select or take the largest / smallest of values (``MaxPool``, ``ReduceMax``,
+``ReduceMin``, ``GlobalMaxPool``, ...). A ``DequantizeLinear`` whose integers come through a
+``Clip`` (a QCDQ file: ``QuantizeLinear -> Clip -> DequantizeLinear``, how Brevitas exports
+2- to 7-bit quantizers) has the width of the Clip's integer range (``[-2, 1]``: 2 bits), else
+its integer type's (``int8``: 8). An operand with no quantizer is float (32): in a file whose
+first layer reads the float input, that layer's activations are 32.
 
 Encodings: a ``Quant`` / ``IntQuant`` operand is ``signed`` or ``unsigned`` as its ``signed``
 attribute says (QONNX's default: signed), a ``BipolarQuant`` operand is ``bipolar`` (+-1), a
@@ -44,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hwsim.errors import HwsimError, check
+from hwsim.errors import HwsimError, check, check_bits
 from hwsim.policy import FLOAT_BITS, BitPolicy
 from hwsim.workload import Workload
 from models.extract import conv_row
@@ -57,14 +62,28 @@ QONNX_QUANT_OPS: tuple[str, ...] = ("Quant", "IntQuant", "BipolarQuant")
 
 # QONNX ops that keep their first input's shape; ONNX shape inference does not know them.
 _QONNX_SAME_SHAPE = (*QONNX_QUANT_OPS, "Trunc")
+# QONNX ops that set a value's grid: the quantizers, and Trunc (a quantized sum cut back to a
+# narrower width, e.g. the output of TruncAvgPool2d).
+_QONNX_GRID_OPS = frozenset(_QONNX_SAME_SHAPE)
 
 # Ops whose output holds the same values as (a rearrangement or selection of) their first input:
 # an operand's quantizer, parameter and origin are found through them.
 _VALUE_PRESERVING = frozenset(
     {"Identity", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Cast", "Expand"}
 )
-# ... and, for bits only, ops that cannot widen a quantized tensor.
-_BITS_PRESERVING = _VALUE_PRESERVING | {"MaxPool", "Pad", "Slice", "Relu", "Split", "Gather"}
+# ... and, for bits only, ops that cannot widen a quantized tensor (each output value is one
+# of the input's values, or zero).
+_BITS_PRESERVING = _VALUE_PRESERVING | {
+    "MaxPool",
+    "GlobalMaxPool",
+    "ReduceMax",
+    "ReduceMin",
+    "Pad",
+    "Slice",
+    "Relu",
+    "Split",
+    "Gather",
+}
 
 # Bits of the integer types DequantizeLinear reads (TensorProto enum values).
 _INT_TYPE_BITS = {2: 8, 3: 8, 4: 16, 5: 16, 21: 4, 22: 4, 25: 2, 26: 2}
@@ -87,15 +106,24 @@ def from_onnx(path: str | Path, *, batch: int | None = None, name: str | None = 
     return load_onnx(path, batch=batch, name=name).workload
 
 
-def load_onnx(path: str | Path, *, batch: int | None = None, name: str | None = None) -> OnnxModel:
+def load_onnx(
+    path: str | Path,
+    *,
+    batch: int | None = None,
+    name: str | None = None,
+    float_bits: int | None = None,
+) -> OnnxModel:
     """Read an ONNX / QONNX file: its workload and, when it has quantizers, its bit policy.
 
     ``batch`` fixes a symbolic leading dimension of the graph inputs (a file exported with a
     dynamic batch); a file whose shapes are all fixed needs none. ``name`` defaults to the
-    file's stem.
+    file's stem. ``float_bits`` (1..16) gives the operands the file leaves unquantized (32,
+    e.g. a first layer reading the float input) that many bits instead.
     """
     onnx = _import_onnx()
     path = Path(path)
+    if float_bits is not None:
+        check_bits("float_bits", float_bits)
     if not path.is_file():
         raise HwsimError("onnx path", str(path), "no such file")
     check(
@@ -127,7 +155,10 @@ def load_onnx(path: str | Path, *, batch: int | None = None, name: str | None = 
         row["name"] = base if n == 0 else f"{base}#{n}"
         row["first"] = int(graph.reads_input(act))
         rows.append(row)
-        bits.append((graph.bits(weight), graph.bits(act)))
+        pair = (graph.bits(weight), graph.bits(act))
+        if float_bits is not None:
+            pair = tuple(float_bits if b == FLOAT_BITS else b for b in pair)
+        bits.append(pair)
         encodings.append((graph.encoding(weight), graph.encoding(act)))
     if not rows:
         raise HwsimError("onnx path", str(path), f"the graph has no {', '.join(COMPUTE_OPS)} node")
@@ -172,7 +203,9 @@ class _Graph:
         self.initializers = {t.name: t for t in graph.initializer}
         self.inputs = {i.name for i in graph.input if i.name not in self.initializers}
         self._fix_batch(graph, batch)
-        self.quantized = any(_is_quantizer(n) for n in self.nodes)
+        self.quantized = any(
+            _is_quantizer(n) or n.op_type == "DequantizeLinear" for n in self.nodes
+        )
         self.shapes, self.elem_types = self._infer_shapes(onnx, model, shape_inference)
         self.constant = self._constants()
 
@@ -272,11 +305,11 @@ class _Graph:
         return value
 
     def quantizer(self, value: str):
-        """The quantizer that last set ``value``'s grid, if any: a QONNX quantizer or a
-        DequantizeLinear, reached through ops that cannot widen values."""
+        """The quantizer that last set ``value``'s grid, if any: a QONNX quantizer or
+        ``Trunc``, or a DequantizeLinear, reached through ops that cannot widen values."""
         while value in self.producer:
             node = self.producer[value]
-            if _is_quantizer(node) or node.op_type == "DequantizeLinear":
+            if _sets_grid(node) or node.op_type == "DequantizeLinear":
                 return node
             if node.op_type not in _BITS_PRESERVING:
                 return None
@@ -293,11 +326,18 @@ class _Graph:
         if quantizer.op_type == "BipolarQuant":
             return 1
         if quantizer.op_type == "DequantizeLinear":
+            clip = self.clip_range(quantizer)
+            if clip is not None:  # QCDQ: the integers were clipped to a narrower range
+                lo, hi = clip
+                return max(1, math.ceil(math.log2(hi - lo + 1)))
             elem = self.elem_types.get(quantizer.input[0], 0)
             if elem not in _INT_TYPE_BITS:
                 raise HwsimError(f"{where}.x", elem, "DequantizeLinear of a non-integer type")
             return _INT_TYPE_BITS[elem]
-        width = self._scalar(quantizer.input[3] if len(quantizer.input) > 3 else "", quantizer)
+        # Quant / IntQuant: (x, scale, zeropt, bitwidth); Trunc: its output width comes last
+        # ((x, scale, zeropt, in_bitwidth, out_bitwidth), and out_scale before it in v2).
+        at = len(quantizer.input) - 1 if quantizer.op_type == "Trunc" else 3
+        width = self._scalar(quantizer.input[at] if len(quantizer.input) > at else "", quantizer)
         if width != int(width) or not 1 <= width <= 16:
             raise HwsimError(f"{where}.bitwidth", width, "must be an integer in 1..16")
         return int(width)
@@ -310,12 +350,44 @@ class _Graph:
         if quantizer.op_type == "BipolarQuant":
             return "bipolar"
         if quantizer.op_type == "DequantizeLinear":
+            clip = self.clip_range(quantizer)
+            if clip is not None:  # QCDQ: the Clip's range says the sign
+                return "signed" if clip[0] < 0 else "unsigned"
             elem = self.elem_types.get(quantizer.input[0], 0)
             return "signed" if elem in _SIGNED_INT_TYPES else "unsigned"
         signed = _attrs(quantizer).get("signed", 1)  # QONNX Quant: signed unless it says not
         where = f"node {quantizer.name or quantizer.op_type}.signed"
         check(signed in (0, 1), where, signed, "must be 0 or 1")
         return "signed" if signed else "unsigned"
+
+    def clip_range(self, dequantize) -> tuple[int, int] | None:
+        """``(min, max)`` of the integers a DequantizeLinear reads when a ``Clip`` with constant
+        bounds produced them (through casts and views), else None."""
+        value = dequantize.input[0]
+        while value in self.producer:
+            node = self.producer[value]
+            if node.op_type == "Clip":
+                bounds = []
+                attrs = _attrs(node)
+                for i, key in ((1, "min"), (2, "max")):
+                    name = node.input[i] if len(node.input) > i else ""
+                    if name:
+                        try:
+                            bounds.append(self._scalar(name, node))
+                        except HwsimError:
+                            return None  # a bound computed at run time: not a fixed range
+                    elif key in attrs:  # opset < 11 keeps the bounds as attributes
+                        bounds.append(float(attrs[key]))
+                    else:
+                        return None
+                lo, hi = bounds
+                if lo != int(lo) or hi != int(hi) or hi < lo:
+                    return None
+                return int(lo), int(hi)
+            if node.op_type not in _VALUE_PRESERVING:
+                return None
+            value = node.input[0]
+        return None
 
     def _scalar(self, value: str, node) -> float:
         from onnx import numpy_helper
@@ -353,6 +425,11 @@ class _Graph:
 
 def _is_quantizer(node) -> bool:
     return node.op_type in QONNX_QUANT_OPS and node.domain not in ("", "ai.onnx")
+
+
+def _sets_grid(node) -> bool:
+    """A QONNX node that fixes its output's bits: a quantizer or ``Trunc``."""
+    return node.op_type in _QONNX_GRID_OPS and node.domain not in ("", "ai.onnx")
 
 
 def _literal_list(text: str | None) -> list[str]:

@@ -79,6 +79,12 @@ def add_parser(subparsers) -> None:
         "entry's published bits, the ONNX file's quantizers, else 8/8)",
     )
     p.add_argument(
+        "--float-bits",
+        type=int,
+        help="bits for the operands an ONNX file leaves unquantized (read as 32, float), e.g. "
+        "a first layer reading the float input (default: keep them float)",
+    )
+    p.add_argument(
         "--batch",
         type=int,
         help="batch size (default: the zoo entry's; for an ONNX file with a symbolic batch, 1)",
@@ -128,8 +134,9 @@ class LoadedModel:
     policy_origin: str = ""
 
 
-def load_model(ref: str, batch: int | None) -> LoadedModel:
-    """A zoo name, an ``.onnx`` file or a saved ``.npz`` workload, at ``batch``."""
+def load_model(ref: str, batch: int | None, float_bits: int | None = None) -> LoadedModel:
+    """A zoo name, an ``.onnx`` file or a saved ``.npz`` workload, at ``batch``
+    (``float_bits``: the bits of an ONNX file's unquantized operands)."""
     from hwsim import BitPolicy, Workload
 
     if isinstance(batch, bool) or not (batch is None or (isinstance(batch, int) and batch >= 1)):
@@ -146,11 +153,12 @@ def load_model(ref: str, batch: int | None) -> LoadedModel:
 
         note = ""
         try:
-            onnx_model = load_onnx(path, batch=batch)
+            onnx_model = load_onnx(path, batch=batch, float_bits=float_bits)
         except HwsimError as exc:
             if exc.field != "batch" or batch is not None:
                 raise
-            onnx_model, note = load_onnx(path, batch=1), ", the file's symbolic batch"
+            onnx_model = load_onnx(path, batch=1, float_bits=float_bits)
+            note = ", the file's symbolic batch"
         workload = onnx_model.workload
         policy, origin = onnx_model.policy, ""
         if policy is not None:
@@ -158,6 +166,8 @@ def load_model(ref: str, batch: int | None) -> LoadedModel:
             origin = "bits from the file's quantizers" + (
                 f" ({floats} layers with a float operand at 32)" if floats else ""
             )
+            if float_bits is not None:
+                origin += f", unquantized operands at {float_bits} bits (--float-bits)"
         return LoadedModel(workload, f"batch {int(workload.batch[0])}{note}", policy, origin)
     import models
     from models.zoo import entry
@@ -252,11 +262,27 @@ def run(args: argparse.Namespace) -> int:
         return run_list(args)
     if not args.model or not args.hardware:
         raise HwsimError("--model/--hardware", None, "both are required (or use --list)")
-    model = load_model(args.model, args.batch)
+    float_bits = getattr(args, "float_bits", None)
+    if float_bits is not None and Path(args.model).suffix.lower() != ".onnx":
+        raise HwsimError("--float-bits", float_bits, "applies to an ONNX file's bits only")
+    model = load_model(args.model, args.batch, float_bits)
     hw = load_hardware(args.hardware)
     workload = model.workload
     policy, origin = build_policy(args, workload, model)
-    report = simulate(workload, policy, hw)
+    try:
+        report = simulate(workload, policy, hw)
+    except HwsimError as exc:
+        from_file = Path(args.model).suffix.lower() == ".onnx" and policy is model.policy
+        if exc.value != 32 or not from_file:
+            raise
+        raise HwsimError(
+            exc.field,
+            exc.value,
+            f"{exc.reason}. Here 32 is an operand the ONNX file leaves unquantized (float: "
+            "no quantizer on it, e.g. a first layer reading the float input). Give it bits "
+            "with --float-bits 8 (every unquantized operand at 8 bits), --bits W/A or "
+            "--policy FILE",
+        ) from exc
     print(
         f"{workload.name} ({model.batch_note}, {len(workload)} layers) on {hw.name} "
         f"[{hw.family}], {origin}"
