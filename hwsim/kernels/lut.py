@@ -132,6 +132,10 @@ def lut_weights(w: PackedOperand) -> LutWeights:
 
 
 # ---------------------------------------------------------------------------- tables
+_BITS = np.array([[(p >> i) & 1 for p in range(TABLE)] for i in range(GROUP)], dtype=np.int16)
+"""``_BITS[i, p]``: bit ``i`` of table index ``p``."""
+
+
 @njit(cache=True)
 def build_tables(codes, off, inv, k_pad):
     """int16 ``[M, k_pad / 4, 16]`` tables of each row's groups of four codes (codes past K
@@ -139,29 +143,32 @@ def build_tables(codes, off, inv, k_pad):
     as ``((x + off) mod 256) & inv``; wider codes are validated already)."""
     m, k = codes.shape
     groups = k_pad // GROUP
+    full = k // GROUP
     tab = np.zeros((m, groups, TABLE), dtype=np.int16)
     sums = np.zeros(m, dtype=np.int64)
+    b0, b1, b2, b3 = _BITS[0], _BITS[1], _BITS[2], _BITS[3]
     bad = np.uint8(0)
     for r in range(m):
         row = codes[r]
         for i in range(k):
             bad |= (np.uint8(row[i]) + off) & inv
+        t = tab[r]
+        for g in range(full):
+            a0 = np.int16(row[4 * g])
+            a1 = np.int16(row[4 * g + 1])
+            a2 = np.int16(row[4 * g + 2])
+            a3 = np.int16(row[4 * g + 3])
+            for p in range(TABLE):  # one 16-lane vector per group
+                t[g, p] = a0 * b0[p] + a1 * b1[p] + a2 * b2[p] + a3 * b3[p]
+        if full < groups and full * GROUP < k:
+            for p in range(TABLE):
+                acc = 0
+                for i in range(k - full * GROUP):
+                    acc += np.int64(row[full * GROUP + i]) * _BITS[i, p]
+                t[full, p] = acc
         total = 0
         for g in range(groups):
-            k0 = g * GROUP
-            a0 = np.int16(row[k0]) if k0 < k else np.int16(0)
-            a1 = np.int16(row[k0 + 1]) if k0 + 1 < k else np.int16(0)
-            a2 = np.int16(row[k0 + 2]) if k0 + 2 < k else np.int16(0)
-            a3 = np.int16(row[k0 + 3]) if k0 + 3 < k else np.int16(0)
-            t = tab[r, g]
-            t[1] = a0
-            t[2] = a1
-            t[3] = a0 + a1
-            for p in range(4):
-                t[4 + p] = t[p] + a2
-            for p in range(8):
-                t[8 + p] = t[p] + a3
-            total += np.int64(t[15])
+            total += np.int64(t[g, TABLE - 1])
         sums[r] = total
     return tab, sums, bad != 0
 
@@ -170,7 +177,6 @@ def build_tables(codes, off, inv, k_pad):
 _I16, _I32, _I64, _I8 = ir.IntType(16), ir.IntType(32), ir.IntType(64), ir.IntType(8)
 _V32I16 = ir.VectorType(_I16, 32)
 _V16I16 = ir.VectorType(_I16, 16)
-_V32I8 = ir.VectorType(_I8, 32)
 _V16I32 = ir.VectorType(_I32, 16)
 _KERNELS: dict[int, object] = {}
 
@@ -184,10 +190,12 @@ def lut_kernel(bits: int):
 
     ``(tab, tab_base, idx, idx_base, plane_stride, g2_stride, g2_count, out, out_base)``
 
-    stores, for planes ``j < bits`` and lanes ``n < 64``, the int32 sums
-    ``out[out_base + j*64 + n] = sum_{g2 < g2_count} T[2 g2][lo] + T[2 g2 + 1][hi]`` of the
-    byte ``idx[idx_base + j*plane_stride + g2*g2_stride + n]`` (``lo``/``hi`` its nibbles)
-    over the tables ``T[g] = tab[tab_base + 16 g ...]``. Nothing is bounds-checked.
+    stores, for planes ``j < bits`` and outputs ``n < 64``, the int32 sums
+    ``out[out_base + j*64 + (n % 2)*32 + n // 2] = sum_{g2 < g2_count} T[2 g2][lo] +
+    T[2 g2 + 1][hi]`` of the byte ``idx[idx_base + j*plane_stride + g2*g2_stride + n]``
+    (``lo``/``hi`` its nibbles) over the tables ``T[g] = tab[tab_base + 16 g ...]`` (even
+    outputs first: each int16 lane of a 64-byte load holds two outputs' bytes). Nothing is
+    bounds-checked.
     """
     if bits in _KERNELS:
         return _KERNELS[bits]
@@ -208,8 +216,6 @@ def lut_kernel(bits: int):
         )
         zero16 = ir.Constant(_V32I16, [0] * 32)
         zero32 = ir.Constant(_V16I32, [0] * 16)
-        fifteen = ir.Constant(_V32I16, [15] * 32)
-        four = ir.Constant(_V32I16, [4] * 32)
         acc16 = [[cgutils.alloca_once(builder, _V32I16) for _ in range(2)] for _ in range(bits)]
         acc32 = [[cgutils.alloca_once(builder, _V16I32) for _ in range(4)] for _ in range(bits)]
         for j in range(bits):
@@ -245,12 +251,14 @@ def lut_kernel(bits: int):
                 row = builder.add(idx_base, builder.mul(g2, gs))
                 for j in range(bits):
                     plane = builder.add(row, builder.mul(ir.Constant(_I64, j), ps))
-                    for v in range(2):
-                        ptr = builder.gep(idx_p, [builder.add(plane, ir.Constant(_I64, 32 * v))])
-                        raw = builder.load(builder.bitcast(ptr, _V32I8.as_pointer()), align=1)
-                        wide = builder.zext(raw, _V32I16)
-                        lo = builder.and_(wide, fifteen)
-                        hi = builder.lshr(wide, four)
+                    # The 64 bytes as 32 int16 lanes: lane i holds outputs 2i (low byte) and
+                    # 2i + 1. vpermw reads an index's low 5 bits only and the tables are
+                    # duplicated over 32 entries, so a shift alone selects each nibble.
+                    ptr = builder.bitcast(builder.gep(idx_p, [plane]), _V32I16.as_pointer())
+                    raw = builder.load(ptr, align=1)
+                    for v in range(2):  # even outputs, then odd
+                        lo = builder.lshr(raw, ir.Constant(_V32I16, [8 * v] * 32)) if v else raw
+                        hi = builder.lshr(raw, ir.Constant(_V32I16, [8 * v + 4] * 32))
                         got = builder.add(
                             builder.call(perm, [lo_tab, lo]), builder.call(perm, [hi_tab, hi])
                         )
@@ -314,7 +322,7 @@ def portable_tile(bits, tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base
                 byte = idx[idx_base + j * ps + g2 * gs + n]
                 t = tab_base + g2 * 2 * TABLE
                 acc += np.int32(tab[t + (byte & 15)]) + np.int32(tab[t + TABLE + (byte >> 4)])
-            out[out_base + j * TILE_N + n] = acc
+            out[out_base + j * TILE_N + (n % 2) * (TILE_N // 2) + n // 2] = acc
 
 
 if _run_vpermw is None:  # pragma: no cover - exercised on CPUs without AVX-512BW
@@ -339,8 +347,9 @@ def _lut_tiles(tab, sums, idx, coef, bias_sign, out, t_begin, t_end):
                       TILE_N, g2n, scratch, 0)  # fmt: skip
             for n in range(min(TILE_N, n_out - n0)):
                 acc = bias_sign * sums[r]
+                lane = (n % 2) * (TILE_N // 2) + n // 2  # even outputs first (see lut_kernel)
                 for j in range(bits):
-                    acc += coef[j] * np.int64(scratch[j * TILE_N + n])
+                    acc += coef[j] * np.int64(scratch[j * TILE_N + lane])
                 out[r, n0 + n] = acc
 
 
