@@ -35,9 +35,12 @@ def check(condition: bool, field: str, value: Any, reason: str) -> None:
 
 def check_bits(field: str, value: Any, *, allow_float: bool = False) -> int:
     """Validate one bit width: an integer in 1..16 (or 32, the unquantized float, if allowed)."""
-    if isinstance(value, bool) or not isinstance(value, int | _np_integer()):
+    if type(value) is int:  # the common case, checked first (cost_table calls this per option)
+        bits = value
+    elif isinstance(value, bool) or not isinstance(value, int | _np_integer()):
         raise HwsimError(field, value, "bit width must be an integer")
-    bits = int(value)
+    else:
+        bits = int(value)
     if allow_float and bits == 32:
         return bits
     if not 1 <= bits <= 16:
