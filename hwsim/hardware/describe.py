@@ -41,6 +41,16 @@ _NAMED: dict[str, tuple[str, str]] = {
     "power_w": ("W", "package power while busy"),
     "frequency_hz": ("Hz", "clock"),
     "sram_ports": ("text", "ports of each buffer bank (CACTI)"),
+    "technology_nm": ("nm", "process node; energies and areas given at 45 nm scale to it"),
+    "sram_word_bits": ("bits", "word width of every on-chip buffer (CACTI)"),
+    "weight_buffer_banks": ("count", "banks of the weight buffer"),
+    "act_buffer_banks": ("count", "banks of the activation buffer"),
+    "out_buffer_banks": ("count", "banks of the output buffer"),
+    "unit_area_um2": ("um2", "area of one compute unit at 45 nm (none: the family's default)"),
+    "e_sram_pj_per_bit": (
+        "pJ/bit",
+        "one energy per buffer bit for every access (none: each buffer's from the CACTI table)",
+    ),
     # CPU: the bit-serial kernel's calibrated terms.
     "binary_words_per_s": ("words/s", "bit-serial kernel: 64-bit AND+POPCNT words per second"),
     "pack_s_per_elem": ("s/elem", "bit-serial kernel: time to read one code to pack"),
@@ -191,7 +201,7 @@ def family_fields(family: str) -> list[tuple[str, str, str, Any]]:
     return out
 
 
-def preset_description(name: str) -> str:
+def preset_description(name: str, max_chars: int | None = 110) -> str:
     """One line on a preset: the first sentence of its file's leading comment (the CPU presets
     also name their kernel), else its family's description."""
     from hwsim.hardware.registry import load_hardware
@@ -212,7 +222,9 @@ def preset_description(name: str) -> str:
     if text.startswith(f"{name}:"):  # "cpu-best: calibrated with ..." (the CPU presets)
         first = f"CPU, {getattr(hw, 'kernel', '')} kernel; {text[len(name) + 1 :].strip()}"
         first = first.rstrip(".")
-    return first if len(first) <= 110 else first[:107] + "..."
+    if max_chars is None or len(first) <= max_chars:
+        return first
+    return first[: max_chars - 3] + "..."
 
 
 def array_summary(hw: HardwareConfig) -> str:
