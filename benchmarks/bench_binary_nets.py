@@ -54,38 +54,74 @@ def best_of(fn: Callable[[], object], repeats: int) -> float:
 
 
 # ---------------------------------------------------------------------------- glue
-@njit(cache=True, parallel=True)
-def _sign(x, out):
-    """+-1 int8 of float32 ``x`` (``x >= 0`` -> +1), flat."""
-    for i in prange(x.size):
+PARALLEL_MIN = 1 << 16
+"""Below this many elements a glue pass runs on the calling thread (waking the pool costs
+more)."""
+
+
+@njit(cache=True)
+def _sign_range(x, out, i0, i1):
+    for i in range(i0, i1):
         out[i] = 1 if x[i] >= 0 else -1
 
 
-@njit(cache=True, parallel=True)
-def _affine_add(acc, scale, bias, res, out):
-    """``out = acc * scale[c] + bias[c] (+ res)`` over channels-last ``[rows, C]`` (flat)."""
+@njit(cache=True)
+def _affine_range(acc, scale, bias, res, out, r0, r1):
     c = scale.size
-    rows = acc.size // c
-    for r in prange(rows):
-        for j in range(c):
-            v = np.float32(acc[r * c + j]) * scale[j] + bias[j]
-            if res.size:
-                v += res[r * c + j]
-            out[r * c + j] = v
+    for r in range(r0, r1):
+        base = r * c
+        if res.size:
+            for j in range(c):
+                out[base + j] = np.float32(acc[base + j]) * scale[j] + bias[j] + res[base + j]
+        else:
+            for j in range(c):
+                out[base + j] = np.float32(acc[base + j]) * scale[j] + bias[j]
 
 
 @njit(cache=True, parallel=True)
+def _sign_parallel(x, out, chunks):
+    per = -(-x.size // chunks)
+    for t in prange(chunks):
+        _sign_range(x, out, t * per, min(x.size, (t + 1) * per))
+
+
+@njit(cache=True, parallel=True)
+def _affine_parallel(acc, scale, bias, res, out, chunks):
+    rows = acc.size // scale.size
+    per = -(-rows // chunks)
+    for t in prange(chunks):
+        _affine_range(acc, scale, bias, res, out, t * per, min(rows, (t + 1) * per))
+
+
+def _sign(x: np.ndarray, out: np.ndarray) -> None:
+    """+-1 int8 of float32 ``x`` (``x >= 0`` -> +1), flat."""
+    if x.size < PARALLEL_MIN or numba.get_num_threads() == 1:
+        _sign_range(x, out, 0, x.size)
+    else:
+        _sign_parallel(x, out, 4 * numba.get_num_threads())
+
+
+def _affine_add(acc, scale, bias, res, out) -> None:
+    """``out = acc * scale[c] + bias[c] (+ res)`` over channels-last ``[rows, C]`` (flat)."""
+    if acc.size < PARALLEL_MIN or numba.get_num_threads() == 1:
+        _affine_range(acc, scale, bias, res, out, 0, acc.size // scale.size)
+    else:
+        _affine_parallel(acc, scale, bias, res, out, 4 * numba.get_num_threads())
+
+
+@njit(cache=True)
 def _maxpool2(x, h, w, c, out):
     """2x2 / stride 2 max pool of channels-last ``[h, w, c]`` (flat, one image)."""
     oh, ow = h // 2, w // 2
-    for y in prange(oh):
+    for y in range(oh):
         for xx in range(ow):
+            i00 = ((2 * y) * w + 2 * xx) * c
+            i10 = ((2 * y + 1) * w + 2 * xx) * c
+            o = (y * ow + xx) * c
             for j in range(c):
-                a = x[((2 * y) * w + 2 * xx) * c + j]
-                b = x[((2 * y) * w + 2 * xx + 1) * c + j]
-                d = x[((2 * y + 1) * w + 2 * xx) * c + j]
-                e = x[((2 * y + 1) * w + 2 * xx + 1) * c + j]
-                out[(y * ow + xx) * c + j] = max(max(a, b), max(d, e))
+                a = max(x[i00 + j], x[i00 + c + j])
+                b = max(x[i10 + j], x[i10 + c + j])
+                out[o + j] = max(a, b)
 
 
 def sign_cl(x: np.ndarray) -> np.ndarray:
