@@ -128,3 +128,10 @@ def test_every_command_is_named_in_the_guide():
     for command in COMMANDS:
         assert f"`{command}`" in intro, command
     assert "keeps its cached float baseline" not in TEXT  # codesign keeps every stage now
+
+
+def test_readme_names_every_preset():
+    readme = (docs.GUIDE.parents[1] / "README.md").read_text()
+    para = re.search(r"Hardware presets ship in .*?\n\n", readme, flags=re.S).group(0)
+    for name in preset_names():
+        assert f"`{name}`" in para, name
