@@ -361,6 +361,19 @@ def run_joint(
         return _run_joint(
             config, hardware, reference or hardware[0], out, area or default_area, only, progress
         )
+    except KeyboardInterrupt:
+        from hwsim.errors import Interrupted
+
+        kept = Path(out) / "stages" if out is not None else None
+        if kept is not None and kept.is_dir():
+            raise Interrupted(
+                f"kept the finished stages in {kept}; run the same command with --out {out} "
+                "to resume from them"
+            ) from None
+        raise Interrupted(
+            "no run folder kept the stages (only the float baseline cache, if it finished); "
+            "run again with --out DIR to keep them"
+        ) from None
     finally:
         set_torch_threads(threads_before)
 
