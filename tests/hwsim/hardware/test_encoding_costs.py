@@ -152,3 +152,21 @@ def test_bad_option_encodings_name_the_field(kwargs, field):
     with pytest.raises(HwsimError) as err:
         cost_table(next_workload(), "stripes", [1, 2], [1, 2], **kwargs)
     assert err.value.field == field
+
+
+def test_the_docs_table_is_what_the_families_state():
+    from pathlib import Path
+
+    doc = Path(__file__).parents[3] / "docs" / "encodings.md"
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in doc.read_text().splitlines()
+        if line.startswith("| ") and line.count("|") == 7
+    ]
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["family", "operand", "encoding", "extra bits"]
+    want = [
+        [r["family"], r["operand"], r["encoding"], str(r["extra_bits"]), r["how"], r["source"]]
+        for r in support_rows({n: families()[n] for n in FAMILY_MODULES})
+    ]
+    assert body == want
