@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from hwsim import HwsimError
 from quant.search.knapsack import solve_mck
+from tests.tally import Tally
 
 
 def brute_force(values: np.ndarray, costs: np.ndarray, budgets: np.ndarray) -> float:
@@ -79,11 +80,22 @@ def test_dp_equals_brute_force_on_integer_costs(inst):
     assert sol.value == pytest.approx(values[rows, sol.choice].sum())
 
 
-@given(instances(integer_costs=False), st.integers(1, 64))
-def test_dp_within_discretization_bound_on_real_costs(inst, n_bins):
+def test_dp_within_discretization_bound_on_real_costs():
+    tally = Tally()
+
+    @given(instances(integer_costs=False), st.integers(1, 64))
+    def check(inst, n_bins):
+        _check_within_discretization_bound(inst, n_bins, tally)
+
+    check()
+    tally.assert_mostly_checked()
+
+
+def _check_within_discretization_bound(inst, n_bins: int, tally: Tally) -> None:
     values, costs, budgets = inst
     if brute_force(values, costs, budgets) == np.inf:
-        return  # conflicting budgets: covered by the integer test
+        return tally.vacuous()  # conflicting budgets: covered by the integer test
+    tally.checked()
     try:
         sol = solve_mck(values, costs, budgets, bins=[n_bins] * len(budgets))
     except HwsimError:
@@ -101,36 +113,47 @@ def test_dp_within_discretization_bound_on_real_costs(inst, n_bins):
     assert sol.value <= brute_force(values, costs, tightened) + 1e-9
 
 
-@given(instances(integer_costs=False))
-# A subnormal cost beside a budget with no slack: a float reference would call it free.
-@example(
-    (
-        np.array([[0.0, 1.0], [0.0, 0.0]]),
-        np.array([[[2.2250738585072014e-309, 0.0], [1.0, 1.0]]]),
-        np.array([1.0]),
+def test_default_resolution_is_feasible_and_near_optimal():
+    tally = Tally()
+
+    @given(instances(integer_costs=False))
+    # A subnormal cost beside a budget with no slack: a float reference would call it free.
+    @example(
+        (
+            np.array([[0.0, 1.0], [0.0, 0.0]]),
+            np.array([[[2.2250738585072014e-309, 0.0], [1.0, 1.0]]]),
+            np.array([1.0]),
+        )
     )
-)
-# Float slack 0, exact slack one ulp: only the error bound's rounding term covers it.
-@example(
-    (
-        np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 0.0], [6.31876673, 0.0, 0.0], [6.31876673] * 3]),
-        np.array(
-            [
+    # Float slack 0, exact slack one ulp: only the error bound's rounding term covers it.
+    @example(
+        (
+            np.array([[0.0, 0.0, 20.0], [0.0, 0.0, 0.0], [6.31876673, 0.0, 0.0], [6.31876673] * 3]),
+            np.array(
                 [
-                    [4.18760745e-59, 5.59063838, 9.22062499e-64],
-                    [6.88528637, 6.88528637, 6.88528637],
-                    [0.0, 6.88528637, 6.88528637],
-                    [6.88528637, 6.88528637, 0.2],
+                    [
+                        [4.18760745e-59, 5.59063838, 9.22062499e-64],
+                        [6.88528637, 6.88528637, 6.88528637],
+                        [0.0, 6.88528637, 6.88528637],
+                        [6.88528637, 6.88528637, 0.2],
+                    ]
                 ]
-            ]
-        ),
-        np.array([9.22062499e-64 + 6.88528637 + 0.0 + 0.2]),
+            ),
+            np.array([9.22062499e-64 + 6.88528637 + 0.0 + 0.2]),
+        )
     )
-)
-def test_default_resolution_is_feasible_and_near_optimal(inst):
+    def check(inst):
+        _check_default_resolution(inst, tally)
+
+    check()
+    tally.assert_mostly_checked()
+
+
+def _check_default_resolution(inst, tally: Tally) -> None:
     values, costs, budgets = inst
     if brute_force(values, costs, budgets) == np.inf:
-        return
+        return tally.vacuous()
+    tally.checked()
     try:
         sol = solve_mck(values, costs, budgets)
     except HwsimError:
