@@ -195,14 +195,15 @@ def test_export_fits_a_never_run_model_before_coding_it(digits, bits):
 
 
 _HYPOTHESIS_MODELS = ("vit_digits", "resnet_digits", "mlp_digits")
-_BITS = st.sampled_from([2, 3, 4, 5, 6, 8, 32])
+_BITS = st.sampled_from([1, 2, 3, 4, 5, 6, 8, 32])
 
 
 @st.composite
 def _model_policies(draw):
     """A zoo model, trained or never run, and a random policy over every workload row
-    (attention products included), 32 meaning a float side. Sides are at least 2 bits: a
-    signed quantizer needs 2, and whether an activation is signed is known only from data."""
+    (attention products included), 32 meaning a float side. A 1-bit side is binary (+-1)
+    where its quantizer is signed (weights; activations whose data are signed) and {0, 1}
+    where not."""
     name = draw(st.sampled_from(_HYPOTHESIS_MODELS))
     trained = draw(st.booleans())
     rows = models.extract_workload(models.build(name), models.example_input(name)).layer_names
