@@ -3,8 +3,8 @@
 A trainer is ``fn(workload, hardware, params, seed) -> (BitPolicy, extra columns)``, registered
 under a method name with :func:`sweeps.run.register_trainer`. Built in:
 
-- ``codesign``: ``quant.codesign.run_codesign`` on the point's hardware config (written to a
-  temporary TOML); the policy is the hardware-aware search's choice, ``accuracy`` its accuracy
+- ``codesign``: ``quant.codesign.run_codesign`` on the point's hardware config (the object);
+  the policy is the hardware-aware search's choice, ``accuracy`` its accuracy
   after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields: ``method``
   is a registered budgeted search method (:func:`quant.methods.budgeted_methods`) and
   ``method_params`` fields of its config; ``model`` defaults to the workload's zoo name,
@@ -13,13 +13,14 @@ under a method name with :func:`sweeps.run.register_trainer`. Built in:
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hwsim.errors import HwsimError, check
 from hwsim.io import hardware_toml
+
+__all__ = ["codesign_trainer", "hardware_toml", "joint_trainer", "validate_params"]
 
 
 def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
@@ -28,14 +29,11 @@ def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
 
     params = dict(params)
     params.setdefault("seed", seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{hardware.name}.toml"
-        path.write_text(hardware_toml(hardware))
-        try:
-            config = CodesignConfig(hardware=str(path), **params)
-        except TypeError as exc:
-            raise HwsimError("train.params", params, str(exc)) from exc
-        result = run_codesign(config, progress=False)
+    try:
+        config = CodesignConfig(hardware=hardware, **params)  # the config object itself
+    except TypeError as exc:
+        raise HwsimError("train.params", params, str(exc)) from exc
+    result = run_codesign(config, progress=False)
     rows = result.results.set_index("method") if "method" in result.results else None
     extra = {"baseline_accuracy": float(result.baseline_accuracy)}
     if rows is not None and result.chosen in rows.index and "accuracy" in rows:

@@ -43,7 +43,7 @@ class CodesignConfig:
 
     model: str = "resnet_digits"
     data: str = "digits"
-    hardware: str = "stripes"
+    hardware: Any = "stripes"  # a preset name, a TOML path or a hwsim HardwareConfig
     budgets: Mapping[str, float | str] = field(default_factory=lambda: {"latency": 0.5})
     method: str = "knapsack"
     method_params: Mapping[str, Any] = field(default_factory=dict)
