@@ -14,8 +14,15 @@ digits networks of the DNNsim suite, stacked 15 times (210 layers, about the zoo
 their measured ``LayerStats`` through ``BitPolicy.with_stats``. Reported, no target. Each
 family is also timed alone (its rows ``cost_table <family>``).
 
+The ratio to plain Python is given per wall second (``ratio_vs_python``: the Numba kernels
+run on every thread Numba has, the Python baseline on one) and per CPU-second
+(``cpu_ratio_vs_python``: the same work per unit of processor time, threads counted).
+
+A last set of rows (``cost_table resnet50 <preset>``) times one preset at a time on
+ResNet-50 (54 layers) x 16 x 16 bit options, one config: the size of one search's table.
+
 Run: ``python benchmarks/bench_costmodel.py [--quick]``; writes
-``benchmarks/results/costmodel.csv``.
+``benchmarks/results/costmodel.csv`` (with the commit and the load average of the run).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _provenance import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -137,6 +145,34 @@ def family_rows(label, workload, configs, bits, policy=None) -> list[dict]:
     return rows
 
 
+RESNET50_PRESETS = ("stripes", "loom", "bismo", "dadiannao", "pragmatic", "cpu-bitserial")
+
+
+def resnet50_rows(bits) -> list[dict]:
+    """``cost_table`` of ResNet-50 at every (w, a) option on one preset at a time."""
+    from hwsim.hardware import cost_table, load_hardware
+
+    wl = build_workload(("resnet50",))
+    rows = []
+    for name in RESNET50_PRESETS:
+        hw = load_hardware(name)
+        cost_table(wl, hw, bits, bits)  # compile, warm
+        wall, cpu = best_time(lambda hw=hw: cost_table(wl, hw, bits, bits), repeats=20)
+        n = len(wl) * len(bits) ** 2
+        rows.append(
+            {
+                "what": f"cost_table resnet50 {name}",
+                "points": n,
+                "seconds": wall,
+                "points_per_s": n / wall,
+                "points_per_cpu_s": n / cpu,
+                "layers": len(wl),
+                "configs": 1,
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -148,6 +184,7 @@ def main() -> None:
     from hwsim.hardware.skeleton import run_kernel
     from tests.hwsim.hardware.skeleton_ref import layer_dict, point
 
+    load_before = os.getloadavg()[0]
     workload = build_workload()
     configs = build_configs(2 if args.quick else 8)  # closed form: no statistics
     bits = list(range(1, 17))
@@ -230,9 +267,8 @@ def main() -> None:
     digits, measured = measured_digits()
     dd_configs = build_configs(n_variants, DATA_DEPENDENT)
     rows += family_rows("measured", digits, dd_configs, bits, measured)
-    df = pd.DataFrame(rows)
-    df["load_average_1min"] = os.getloadavg()[0]
-    df["cpus"] = os.cpu_count()
+    rows += resnet50_rows(bits)
+    df = stamp(pd.DataFrame(rows), load_before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     print(df.to_string(index=False))

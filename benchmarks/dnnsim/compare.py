@@ -85,7 +85,10 @@ def rate_targets() -> list[str]:
     if not COSTMODEL.exists():
         return ["- `costmodel.csv` is missing: run `python benchmarks/bench_costmodel.py`."]
     df = pd.read_csv(COSTMODEL).set_index("what")
-    load = f"load average {df['load_average_1min'].iloc[0]:.1f} on {df['cpus'].iloc[0]} CPUs"
+    load_col = "load_avg_1min" if "load_avg_1min" in df else "load_average_1min"  # older files
+    load = f"load average {df[load_col].iloc[0]:.1f} on {df['cpus'].iloc[0]} CPUs"
+    if "git_commit" in df:
+        load += f", commit {df['git_commit'].iloc[0]}"
     closed = df.loc["cost_table"]
     verdict = "met" if closed["points_per_s"] >= RATE_TARGET else "**not met**"
     lines = [
