@@ -324,8 +324,8 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
     stats: dict[str, LayerStats] = {}
     for name, layer in im.layers.items():
         s = layer.state
-        a_codes = _stored(np.concatenate([r[name] for r in recorded]), s.a_encoding)
-        w_codes = _stored(s.w_codes, s.w_encoding)
+        a_codes = _stored(np.concatenate([r[name] for r in recorded]), s.a_encoding, "a")
+        w_codes = _stored(s.w_codes, s.w_encoding, "w")
         stats[name] = layer_stats(
             w_codes if layer.is_conv else w_codes.reshape(w_codes.shape[0], -1),
             a_codes,
@@ -339,11 +339,15 @@ def export(model: nn.Module, calibration_data: Any, *, group_size: int = 16) -> 
     return Exported(current_policy(model).with_stats(stats), im)
 
 
-def _stored(codes: np.ndarray, encoding: str) -> np.ndarray:
-    """The codes as the hardware stores their bitplanes: a +-1 value as its one bit (+1 is 1,
-    ``hwsim.encoding.to_bits``), every other encoding as it is."""
+def _stored(codes: np.ndarray, encoding: str, operand: str) -> np.ndarray:
+    """The codes whose bits the data-dependent hardware counts (``hwsim.hardware.encodings``):
+    a +-1 activation as its one stored bit (+1 is 1, ``hwsim.encoding.to_bits``; the filter's
+    weight sum folds into the bias, so only the set bits are work), a +-1 weight as its
+    magnitude, one term each; every other encoding as it is."""
     if encoding != "bipolar":
         return codes
+    if operand == "w":
+        return np.ones_like(codes, dtype=np.int64)
     from hwsim.encoding import to_bits
 
     return to_bits(codes).astype(np.int64)

@@ -150,10 +150,13 @@ FAMILY_ENCODINGS: dict[str, dict[tuple[str, str], EncodingRun]] = {
     "laconic": _table(
         w_unsigned=("Booth terms of the code", _LACONIC),
         w_signed=("Booth terms carry their sign: no extra term", _LACONIC),
-        w_bipolar=("+-1 is one signed Booth term", _LACONIC + _INFER),
+        w_bipolar=("+-1 is one signed Booth term: one term per weight", _LACONIC + _INFER),
         a_unsigned=("Booth terms of the code", _LACONIC),
         a_signed=("Booth terms carry their sign: no extra term", _LACONIC),
-        a_bipolar=("+-1 is one signed Booth term", _LACONIC + _INFER),
+        a_bipolar=(
+            "its one bit as one term (" + _BIAS_FOLD + "), measured on the stored bits",
+            _LACONIC + _INFER,
+        ),
     ),
     "cpu": _table(
         w_unsigned=("bit-serial: one plane per bit; int8 / fp32: as integers", _CPU),

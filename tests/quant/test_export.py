@@ -349,9 +349,10 @@ def test_binary_network_integer_model_equals_fake_quantized(channels, hw, hidden
     exported = export(q, x)
     for name in ("2", "5", "7"):
         assert exported.policy.encoding(name) == ("bipolar", "bipolar")
-        # The statistics read the stored bit of each +-1 code (+1 is 1).
+        # Statistics: every +-1 weight is one term; a +-1 activation counts its stored bit
+        # (+1 is 1), the work left once the filter's weight sum is folded into the bias.
         stats = exported.policy.stats[name]
-        assert len(stats.w_plane_density) == 1
-        w_codes = exported.integer_model.layers[name].state.w_codes
-        assert stats.w_plane_density[0] == pytest.approx(float((w_codes > 0).mean()))
+        assert stats.w_plane_density == (1.0,)
+        a_codes = exported.integer_model.record_activation_codes(x)[name]
+        assert stats.a_plane_density[0] == pytest.approx(float((a_codes > 0).mean()))
     np.testing.assert_array_equal(exported.integer_model(x), integer_model(q)(x))
