@@ -42,6 +42,8 @@ from hwsim.io import atomic_write_text
 from hwsim.kernels import BitserialConv2d, bitserial_linear, pack_operand
 
 RESULTS = Path(__file__).parent / "results" / "binary_nets.csv"
+# The glue below compiles without Numba's disk cache: a cache written while this file was
+# imported as a module cannot be loaded when it runs as a script.
 IDLE_GAP_S = 0.2
 CLOCK = time.perf_counter
 TARGET_RESNET = 5.0
@@ -59,13 +61,13 @@ PARALLEL_MIN = 1 << 16
 more)."""
 
 
-@njit(cache=True)
+@njit
 def _sign_range(x, out, i0, i1):
     for i in range(i0, i1):
         out[i] = 1 if x[i] >= 0 else -1
 
 
-@njit(cache=True)
+@njit
 def _affine_range(acc, scale, bias, res, out, r0, r1):
     c = scale.size
     for r in range(r0, r1):
@@ -78,14 +80,14 @@ def _affine_range(acc, scale, bias, res, out, r0, r1):
                 out[base + j] = np.float32(acc[base + j]) * scale[j] + bias[j]
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def _sign_parallel(x, out, chunks):
     per = -(-x.size // chunks)
     for t in prange(chunks):
         _sign_range(x, out, t * per, min(x.size, (t + 1) * per))
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def _affine_parallel(acc, scale, bias, res, out, chunks):
     rows = acc.size // scale.size
     per = -(-rows // chunks)
@@ -109,7 +111,7 @@ def _affine_add(acc, scale, bias, res, out) -> None:
         _affine_parallel(acc, scale, bias, res, out, 4 * numba.get_num_threads())
 
 
-@njit(cache=True)
+@njit
 def _maxpool2(x, h, w, c, out):
     """2x2 / stride 2 max pool of channels-last ``[h, w, c]`` (flat, one image)."""
     oh, ow = h // 2, w // 2

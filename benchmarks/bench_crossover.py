@@ -17,25 +17,37 @@ against integer math once per shape and width pair.
 It then runs the **exported integer ResNet-18** (224x224, batch 1; ``quant.integer_model`` of a
 uniformly quantized torchvision-style ResNet-18, every conv and the FC on ``hwsim.kernels``,
 the glue in the model's float32, the rescale in float64) at W{b}A{b} for b in 2..8 against the
-torch fp32 ResNet-18 in the same run.
+torch fp32 ResNet-18 in the same run, timed channels-last (torch's faster layout on this CPU:
+the speedups are against it) with the same network in NCHW beside it.
 
-Writes ``benchmarks/results/crossover.csv``, ``crossover_resnet18.csv`` and a summary
-``crossover.md``. Run: ``python benchmarks/bench_crossover.py [--quick] [--threads 2]``.
+It also times the **+-1 kernels** (W1A1 with +-1 activations and weights, XOR + popcount,
+beside {0, 1} codes, AND + popcount, on every layer shape) and the **W x A8 GEMV** (8-bit
+signed activations, +-1 / 2 / 3 / 4-bit weights: the table-lookup kernel and the binary
+decomposition each forced, against torch's best int8 path, the faster of ``_int_mm`` and the
+dynamically quantized ``Linear``), to ``crossover_encodings.csv``.
+
+Writes ``benchmarks/results/crossover.csv``, ``crossover_resnet18.csv``,
+``crossover_encodings.csv`` and a summary ``crossover.md``. Run:
+``python benchmarks/bench_crossover.py [--quick] [--threads 2]`` (``--encodings-only`` re-times
+only the +-1 and W x A8 parts and keeps the other tables of the run before).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numba
 import numpy as np
 import pandas as pd
 import torch
+from _provenance import git_commit, stamp
 from tqdm import tqdm
 
 from hwsim.calibrate import best_time
@@ -153,8 +165,133 @@ def run_layers(bit_pairs, repeats: int, peak_words: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_encodings(repeats: int) -> pd.DataFrame:
+    """+-1 vs {0, 1} W1A1 on every layer shape, and the W x A8 GEMVs by table lookup and by
+    binary decomposition, each checked exact once, against torch int8 / fp32."""
+    from hwsim.kernels import lut_weights
+
+    rng = np.random.default_rng(1)
+    rows = []
+    cases = [(name, "gemm", s) for name, s in GEMMS.items()]
+    cases += [(name, "conv", s) for name, s in CONVS.items()]
+    for name, op, shape in tqdm(cases, desc="+-1 kernels", disable=None):
+        if op == "gemm":
+            m, n, k = shape
+            base = {impl: best_of(gemm_call(m, n, k, impl), repeats) for impl in ("int8", "fp32")}
+        else:
+            m, n, k = shape.gemm()
+            base = {impl: best_of(conv_call(shape, impl), repeats) for impl in ("int8", "fp32")}
+        for enc in ("bipolar", "unsigned"):
+            if op == "gemm":
+                a = (
+                    rng.choice(np.array([-1, 1]), (m, k))
+                    if enc == "bipolar"
+                    else rng.integers(0, 2, (m, k))
+                )
+                w = (
+                    rng.choice(np.array([-1, 1]), (n, k))
+                    if enc == "bipolar"
+                    else rng.integers(0, 2, (n, k))
+                )
+                packed = pack_operand(w, 1, encoding=enc)
+                a8 = a.astype(np.int8 if enc == "bipolar" else np.uint8)
+                exact = (torch.from_numpy(a) @ torch.from_numpy(w).T).numpy()
+                if not np.array_equal(bitserial_linear(a8, packed, 1, a_encoding=enc), exact):
+                    raise AssertionError(f"{name} W1A1 {enc} is not exact")
+                fn = partial(bitserial_linear, a8, packed, 1, a_encoding=enc)
+            else:
+                w = rng.choice(np.array([-1, 1]), (shape.o, shape.c, shape.k, shape.k))
+                x = rng.choice(np.array([-1, 1]), (shape.n, shape.c, shape.hw, shape.hw))
+                if enc == "unsigned":
+                    w, x = (w > 0).astype(np.int64), (x > 0).astype(np.int64)
+                layer = BitserialConv2d(w, 1, 1, stride=shape.stride, padding=shape.k // 2,
+                                        a_encoding=enc, w_encoding=enc)  # fmt: skip
+                x8 = x.astype(np.int8 if enc == "bipolar" else np.uint8)
+                x8 = np.ascontiguousarray(x8.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+                want = torch.nn.functional.conv2d(
+                    torch.from_numpy(x).double(),
+                    torch.from_numpy(w).double(),
+                    stride=shape.stride,
+                    padding=shape.k // 2,
+                )
+                if not np.array_equal(layer(x8), want.numpy()):
+                    raise AssertionError(f"{name} W1A1 {enc} conv is not exact")
+                fn = partial(layer, x8)
+            t = best_of(fn, repeats)
+            rows.append({"part": "w1a1", "shape": name, "op": op, "M": m, "N": n, "K": k,
+                         "w_bits": 1, "a_bits": 1, "encoding": enc, "kernel": "bitserial",
+                         "ms": t * 1e3, "torch_int8_ms": base["int8"] * 1e3,
+                         "torch_fp32_ms": base["fp32"] * 1e3,
+                         "speedup_vs_int8": base["int8"] / t,
+                         "speedup_vs_fp32": base["fp32"] / t})  # fmt: skip
+    for name, (m, n, k) in GEMMS.items():
+        if m > 16:
+            continue
+        a = rng.integers(-128, 128, (m, k))
+        a8 = a.astype(np.int8)
+        lin = torch.nn.Linear(k, n, bias=False)
+        with torch.no_grad():
+            dyn = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(lin), {torch.nn.Linear}, dtype=torch.qint8
+            )
+            x_f = torch.from_numpy(a.astype(np.float32))
+            t_dyn = best_of(lambda dyn=dyn, x_f=x_f: dyn(x_f), repeats)
+        t_int8 = min(t_dyn, best_of(gemm_call(m, n, k, "int8"), repeats))
+        for w_bits in (1, 2, 3, 4):
+            enc = "bipolar" if w_bits == 1 else "signed"
+            if enc == "bipolar":
+                w = rng.choice(np.array([-1, 1]), (n, k))
+            else:
+                w = rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), (n, k))
+            packed = pack_operand(w, w_bits, encoding=enc)
+            lut_weights(packed)
+            exact = (torch.from_numpy(a) @ torch.from_numpy(w).T).numpy()
+            for kernel in ("lut", "bitserial"):
+                call = partial(bitserial_linear, a8, packed, 8, a_signed=True, kernel=kernel)
+                if not np.array_equal(call(), exact):
+                    raise AssertionError(f"{name} W{w_bits}A8 ({kernel}) is not exact")
+                t = best_of(call, repeats)
+                rows.append({"part": "gemv_a8", "shape": name, "op": "gemm", "M": m, "N": n,
+                             "K": k, "w_bits": w_bits, "a_bits": 8, "encoding": enc,
+                             "kernel": kernel, "ms": t * 1e3, "torch_int8_ms": t_int8 * 1e3,
+                             "torch_fp32_ms": float("nan"), "speedup_vs_int8": t_int8 / t,
+                             "speedup_vs_fp32": float("nan")})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def encodings_summary(enc: pd.DataFrame) -> str:
+    """The crossover.md sections of :func:`run_encodings`."""
+    if not len(enc):
+        return ""
+    out = ["", "## +-1 kernels: W1A1, +-1 (XOR + popcount) beside {0, 1} (AND + popcount)", "",
+           "| shape | +-1 (ms) | {0,1} (ms) | torch int8 (ms) | torch fp32 (ms) | +-1 vs int8 | "
+           "+-1 vs fp32 |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    w1 = enc[enc["part"] == "w1a1"]
+    for name, df in w1.groupby("shape", sort=False):
+        b = df[df["encoding"] == "bipolar"].iloc[0]
+        u = df[df["encoding"] == "unsigned"].iloc[0]
+        out.append(f"| {name} | {b['ms']:.3g} | {u['ms']:.3g} | {b['torch_int8_ms']:.3g} | "
+                   f"{b['torch_fp32_ms']:.3g} | {b['speedup_vs_int8']:.2f} | "
+                   f"{b['speedup_vs_fp32']:.2f} |")  # fmt: skip
+    gv = enc[enc["part"] == "gemv_a8"]
+    if len(gv):
+        out += ["", "## W x A8 GEMV: table lookup vs binary decomposition (8-bit signed "
+                "activations; weights +-1 at 1 bit, signed above)", "",
+                "Cells: speedup over torch's best int8 path (the faster of `_int_mm` and the "
+                "dynamically quantized `Linear`).", "",
+                "| shape | w bits | table lookup | binary decomposition | torch int8 (ms) |",
+                "|---|---|---|---|---|"]  # fmt: skip
+        for (name, w_bits), df in gv.groupby(["shape", "w_bits"], sort=False):
+            lut = df[df["kernel"] == "lut"].iloc[0]
+            bs = df[df["kernel"] == "bitserial"].iloc[0]
+            out.append(f"| {name} | {w_bits} | {lut['speedup_vs_int8']:.2f} | "
+                       f"{bs['speedup_vs_int8']:.2f} | {lut['torch_int8_ms']:.3g} |")  # fmt: skip
+    return "\n".join(out) + "\n"
+
+
 def run_resnet18(widths, repeats: int, rounds: int = 3) -> pd.DataFrame:
-    """The exported integer ResNet-18 at each width against torch fp32. Each round builds every
+    """The exported integer ResNet-18 at each width against torch fp32, channels-last (the
+    speedup's baseline) and NCHW (``torch_fp32_nchw_ms``). Each round builds every
     width's integer model afresh and times the widths in turn: one width's time moved by 30 %
     between two builds in one quiet run (cause not pinned down), so a single build can make
     one width look slower than the next. The row keeps the best round and the worst."""
@@ -167,17 +304,23 @@ def run_resnet18(widths, repeats: int, rounds: int = 3) -> pd.DataFrame:
     net = build("resnet18").eval()
     x = torch.randn(1, 3, 224, 224)
     calib = torch.randn(2, 3, 224, 224)
+    # The same weights in channels-last: torch's layout of choice for CPU convolutions.
+    net_cl = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
     times: dict[int, list[float]] = {b: [] for b in widths}
     fp32: list[float] = []
+    fp32_nchw: list[float] = []
     for _ in tqdm(range(rounds), desc="resnet18 rounds", disable=None):
         with torch.no_grad():
-            fp32.append(best_of(lambda: net(x), repeats))
+            fp32.append(best_of(lambda: net_cl(x_cl), repeats))
+            fp32_nchw.append(best_of(lambda: net(x), repeats))
         for b in widths:
             bits = {name: (b, b) for name in quantizable_layers(net)}
             im = integer_model(quantize_model(net, bits, calibration=calib))
             times[b].append(best_of(lambda im=im: im(x), repeats))
             del im
     t_fp32 = min(fp32)
+    t_nchw = min(fp32_nchw)
     return pd.DataFrame(
         {
             "network": "resnet18 224x224 batch 1",
@@ -187,7 +330,9 @@ def run_resnet18(widths, repeats: int, rounds: int = 3) -> pd.DataFrame:
             "worst_round_ms": max(ts) * 1e3,
             "rounds": rounds,
             "torch_fp32_ms": t_fp32 * 1e3,
+            "torch_fp32_nchw_ms": t_nchw * 1e3,
             "speedup_vs_fp32": t_fp32 / min(ts),
+            "speedup_vs_fp32_nchw": t_nchw / min(ts),
         }
         for b, ts in times.items()
     )
@@ -223,11 +368,16 @@ def summary(layers: pd.DataFrame, nets: pd.DataFrame, header: str) -> str:
             out.append(f"| {w} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
     if len(nets):
         out += ["", "## Exported integer ResNet-18, batch 1", ""]
-        out += ["| bits | integer (ms) | torch fp32 (ms) | speedup vs fp32 |", "|---|---|---|---|"]
+        out += [
+            "| bits | integer (ms) | torch fp32 channels-last (ms) | speedup | "
+            "torch fp32 NCHW (ms) | speedup vs NCHW |",
+            "|---|---|---|---|---|---|",
+        ]
         for _, r in nets.iterrows():
             out.append(
                 f"| W{r['w_bits']}A{r['a_bits']} | {r['integer_bitserial_ms']:.2f} | "
-                f"{r['torch_fp32_ms']:.2f} | {r['speedup_vs_fp32']:.2f} |"
+                f"{r['torch_fp32_ms']:.2f} | {r['speedup_vs_fp32']:.2f} | "
+                f"{r['torch_fp32_nchw_ms']:.2f} | {r['speedup_vs_fp32_nchw']:.2f} |"
             )
     return "\n".join(out) + "\n"
 
@@ -250,6 +400,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="re-run only the ResNet-18 part; the layer table is read from --out",
     )
+    parser.add_argument(
+        "--encodings-only",
+        action="store_true",
+        help="re-run only the +-1 and W x A8 GEMV parts; the other tables are read from --out",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     global CLOCK
@@ -266,6 +421,19 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick:
         pairs = [(w, a) for w in range(1, 9) for a in range(1, 9)]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.encodings_only:
+        enc = run_encodings(repeats)
+        enc["threads"], enc["clock"] = args.threads, args.clock
+        enc["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+        write_csv(enc, args.out / "crossover_encodings.csv")
+        md = (args.out / "crossover.md").read_text()
+        md = md.split("\n## +-1 kernels")[0].rstrip("\n") + "\n"
+        note = (f"\n(The +-1 and W x A8 sections: {args.threads} thread(s), {args.clock} clock, "
+                f"load average {enc['load_avg_1min'].iloc[0]:.1f}, timed apart from the tables "
+                "above.)\n")  # fmt: skip
+        atomic_write_text(args.out / "crossover.md", md + encodings_summary(enc) + note)
+        print(enc.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        return
     if args.resnet_only:
         layers = pd.read_csv(args.out / "crossover.csv")
     else:
@@ -282,14 +450,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.resnet_only:
         header += " (This run re-timed the ResNet-18 only; the layer tables are the run before's.)"
+    header += f" Commit `{git_commit()}`."
     for df in (nets,) if args.resnet_only else (layers, nets):
         df["threads"] = args.threads
         df["clock"] = args.clock
-        df["load_avg_1min"] = max(load_before, load_after)
+        stamp(df, load_before)  # the commit, the load average (the larger of before / now)
     write_csv(layers, args.out / "crossover.csv")
     if len(nets):
         write_csv(nets, args.out / "crossover_resnet18.csv")
-    atomic_write_text(args.out / "crossover.md", summary(layers, nets, header))
+    enc = pd.DataFrame() if args.resnet_only else run_encodings(repeats)
+    if len(enc):
+        enc["threads"], enc["clock"] = args.threads, args.clock
+        enc["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+        write_csv(enc, args.out / "crossover_encodings.csv")
+    atomic_write_text(
+        args.out / "crossover.md", summary(layers, nets, header) + encodings_summary(enc)
+    )
     print(header)
     shown = ["shape", "w_bits", "a_bits", "bitserial_ms", "torch_int8_ms", "torch_fp32_ms"]
     shown += ["speedup_vs_int8", "speedup_vs_fp32", "fraction_of_popcount_peak"]

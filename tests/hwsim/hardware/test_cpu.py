@@ -83,10 +83,14 @@ def lut_taken(cfg, m: int, w: int, a: int) -> bool:
 
 
 def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
-    """The model's time written out for one GEMM, from the module docstring."""
-    kernel = kernel or cfg.kernel
-    if kernel == "lut" or (kernel == "bitserial" and lut_taken(cfg, m, w, a)):
+    """The model's time written out for one GEMM, from the module docstring. The bitserial
+    config runs what ``bitserial_linear`` takes (the table kernel where it applies); an
+    explicit ``kernel`` is that implementation alone (``cpu-best``'s candidates)."""
+    if kernel == "lut" or (
+        kernel is None and cfg.kernel == "bitserial" and lut_taken(cfg, m, w, a)
+    ):
         return reference_lut_seconds(cfg, m, n, k, w)
+    kernel = kernel or cfg.kernel
     if kernel == "bitserial":
         words = math.ceil(k / 64)
         # Row tiles of up to 8 rows cost about one row more each; outputs pad to 16.
