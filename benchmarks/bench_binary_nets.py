@@ -35,6 +35,7 @@ import numba
 import numpy as np
 import pandas as pd
 import torch
+from _provenance import stamp
 from numba import njit, prange
 
 from hwsim.calibrate import best_time
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     df = run(args.repeats)
     df["threads"] = args.threads
     df["clock"] = args.clock
-    df["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+    stamp(df, load_before)  # the commit measured and the load average
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format="%.4g")
     atomic_write_text(args.out, buf.getvalue())

@@ -424,12 +424,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.encodings_only:
         enc = run_encodings(repeats)
         enc["threads"], enc["clock"] = args.threads, args.clock
-        enc["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+        stamp(enc, load_before)  # the commit, the load average
         write_csv(enc, args.out / "crossover_encodings.csv")
         md = (args.out / "crossover.md").read_text()
         md = md.split("\n## +-1 kernels")[0].rstrip("\n") + "\n"
         note = (f"\n(The +-1 and W x A8 sections: {args.threads} thread(s), {args.clock} clock, "
-                f"load average {enc['load_avg_1min'].iloc[0]:.1f}, timed apart from the tables "
+                f"load average {enc['load_avg_1min'].iloc[0]:.1f}, commit "
+                f"`{enc['git_commit'].iloc[0]}`, timed apart from the tables "
                 "above.)\n")  # fmt: skip
         atomic_write_text(args.out / "crossover.md", md + encodings_summary(enc) + note)
         print(enc.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -461,7 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     enc = pd.DataFrame() if args.resnet_only else run_encodings(repeats)
     if len(enc):
         enc["threads"], enc["clock"] = args.threads, args.clock
-        enc["load_avg_1min"] = max(load_before, os.getloadavg()[0])
+        stamp(enc, load_before)
         write_csv(enc, args.out / "crossover_encodings.csv")
     atomic_write_text(
         args.out / "crossover.md", summary(layers, nets, header) + encodings_summary(enc)

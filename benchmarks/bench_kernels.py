@@ -41,6 +41,7 @@ import numba
 import numpy as np
 import pandas as pd
 import torch
+from _provenance import stamp
 from tqdm import tqdm
 
 from hwsim.io import atomic_write_text
@@ -284,9 +285,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     df = add_speedups(pd.DataFrame(rows))
     gemv = pd.DataFrame([bench_gemv(b, e, short_repeats, rng) for b, e in GEMV_CASES])
     # Timings on a shared machine mean little without the load they were taken under.
-    load = max(load_before, os.getloadavg()[0])
-    df["load_avg_1min"] = load
-    gemv["load_avg_1min"] = load
+    stamp(df, load_before)  # the commit measured and the load average
+    stamp(gemv, load_before)
     gemv["clock"] = args.clock
     df["clock"] = args.clock
     df["peak_binary_gmacs_per_s"] = peak_words * 64 / 1e9
