@@ -20,25 +20,109 @@ Mapping of hwsim layers onto the simulator's square conv:
   raises :class:`HwsimError`; with ``temporal_high_bits`` (the ``bitfusion-corrected``
   preset) wider operands run as ``ceil(a/pmax) * ceil(w/pmax)`` passes over fused units at
   ``pmax`` bits, as the paper does 16-bit (four passes for 16x16).
+
+Prices (:meth:`BitFusionConfig.derived_energies`, :meth:`BitFusionConfig.area_breakdown`,
+:meth:`BitFusionConfig.leakage_w`) follow the simulator's ``Simulator.get_energy_cost`` and
+``get_area``: the array from the authors' synthesis table (``systolic_array_synth.csv``: the
+exact ``N x M`` row where the table has one, else the 4 x 4 row scaled by ``N*M/16``), each
+buffer as banks of CACTI rows (WBUF ``N*M`` banks and IBUF ``N`` banks of
+``max_bits^2/min_bits``-bit words with separate read and write ports, OBUF ``M`` banks of
+32-bit words with a read-write port as well), read from the authors' ``cacti_sweep.csv`` and,
+beyond its eight rows, from the same CACTI 7 run with the same settings
+(``benchmarks/bitfusion_ref/make_cacti_rows.py``).
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from importlib import resources
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from hwsim.errors import HwsimError, check
 from hwsim.hardware import _bitfusion_kernel as kern
 from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
+from hwsim.hardware.pricing import area_factor, check_node, energy_factor, power_factor
 from hwsim.hardware.registry import Points, register_family
 from hwsim.workload import KINDS
 
 _MAX_BUFFER_BYTES = 1 << 30
 _INT_LIMIT = float(1 << 62)
+
+DERIVED_ENERGIES: tuple[str, ...] = (
+    "core_pj_per_cycle",
+    "wbuf_read_pj_per_bit",
+    "wbuf_write_pj_per_bit",
+    "ibuf_read_pj_per_bit",
+    "ibuf_write_pj_per_bit",
+    "obuf_read_pj_per_bit",
+    "obuf_write_pj_per_bit",
+)
+"""Energy fields a config derives from its array and buffers when they are not given."""
+
+_DATA = "hwsim.hardware"
+_CACTI_FILES = (
+    # (file, origin); a later file wins where both hold a bank: the authors' own rows last.
+    ("data/bitfusion_cacti_ext.csv", "CACTI 7 with the authors' settings"),
+    ("data/bitfusion_cacti_sweep.csv", "the authors' sram/cacti_sweep.csv"),
+)
+_SYNTH_FILE = "data/bitfusion_systolic_array_synth.csv"
+_BUFFER_NAMES = {"wbuf": "weight_buffer", "ibuf": "act_buffer", "obuf": "out_buffer"}
+
+
+def _read_csv(name: str) -> list[dict[str, str]]:
+    text = resources.files(_DATA).joinpath(name).read_text()
+    return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
+
+
+@functools.cache
+def sram_rows() -> dict[tuple[float, float, int], dict[str, Any]]:
+    """CACTI rows by (bank bytes, block bytes, read-write port): read and write energy per
+    access (nJ), leakage (mW), area (mm^2) and where the row comes from."""
+    out: dict[tuple[float, float, int], dict[str, Any]] = {}
+    for name, origin in _CACTI_FILES:
+        if not resources.files(_DATA).joinpath(name).is_file():
+            continue
+        for r in _read_csv(name):
+            key = (
+                float(r["size (bytes)"]),
+                float(r["block size (bytes)"]),
+                int(r["read-write port"]),
+            )
+            out[key] = {
+                "read_nj": float(r["read_energy_nJ"]),
+                "write_nj": float(r["write_energy_nJ"]),
+                "leak_mw": float(r["leak_power_mW"]),
+                "area_mm2": float(r["area_mm^2"]),
+                "origin": origin,
+            }
+    return out
+
+
+@functools.cache
+def synth_rows() -> dict[tuple[int, int, int, int], dict[str, float]]:
+    """The authors' synthesis rows by (N, M, max bits, min bits): frequency (Hz), area (um^2),
+    leakage and dynamic power (nW)."""
+    out: dict[tuple[int, int, int, int], dict[str, float]] = {}
+    for r in _read_csv(_SYNTH_FILE):
+        key = (
+            int(r["N"]),
+            int(r["M"]),
+            int(r["Max Precision (bits)"]),
+            int(r["Min Precision (bits)"]),
+        )
+        out[key] = {
+            "frequency": float(r["Frequency"]),
+            "area_um2": float(r["Area (um^2)"]),
+            "leak_nw": float(r["Leakage Power (nW)"]),
+            "dyn_nw": float(r["Dynamic Power (nW)"]),
+        }
+    return out
 
 
 @dataclass(frozen=True)
@@ -46,9 +130,13 @@ class BitFusionConfig(HardwareConfig):
     """One Bit Fusion accelerator: array, buffers, DRAM interface and energy table.
 
     Energies are per compute cycle of the whole array (core) and per bit (buffers, DRAM), in
-    picojoules, as the simulator charges them. DRAM bandwidth is in bytes per second, as in
-    every family; the simulator's interface width in bits per cycle is
-    :attr:`dram_bits_per_cycle`.
+    picojoules at 45 nm, as the simulator charges them; at another ``technology_nm`` the
+    core and buffer energies, the area and the leakage are scaled by the Stillmaker-Baas
+    factors of :mod:`hwsim.hardware.pricing` (DRAM energy is not). An energy left out
+    (``None``) is derived from the array shape and buffer sizes exactly as the simulator
+    derives it (:meth:`derived_energies`), and :meth:`replace` derives it again for the new
+    shape; a number given pins it. DRAM bandwidth is in bytes per second, as in every family;
+    the simulator's interface width in bits per cycle is :attr:`dram_bits_per_cycle`.
     """
 
     family: ClassVar[str] = "bitfusion"
@@ -70,17 +158,22 @@ class BitFusionConfig(HardwareConfig):
     dram_bytes_per_s: float = 12e9  # 192 bits per cycle at 500 MHz
     psum_bits: int = 32  # partial sums and outputs are held and moved at this width
     temporal_high_bits: bool = False  # run bits > max_bits as several passes (else raise)
-    core_pj_per_cycle: float = 235.104
-    wbuf_read_pj_per_bit: float = 0.02136565625
-    wbuf_write_pj_per_bit: float = 0.02891615625
-    ibuf_read_pj_per_bit: float = 0.059474375
-    ibuf_write_pj_per_bit: float = 0.1137040625
-    obuf_read_pj_per_bit: float = 0.0331553125
-    obuf_write_pj_per_bit: float = 0.0730840625
+    technology_nm: int = 45  # energies, area and leakage are at 45 nm and scaled to this node
+    # None: derived from the array and buffers (derived_energies); a number pins it.
+    core_pj_per_cycle: float | None = None
+    wbuf_read_pj_per_bit: float | None = None
+    wbuf_write_pj_per_bit: float | None = None
+    ibuf_read_pj_per_bit: float | None = None
+    ibuf_write_pj_per_bit: float | None = None
+    obuf_read_pj_per_bit: float | None = None
+    obuf_write_pj_per_bit: float | None = None
     dram_pj_per_bit: float = 15.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        pinned = frozenset(k for k in DERIVED_ENERGIES if getattr(self, k) is not None)
+        object.__setattr__(self, "_pinned", pinned)
+        check_node("bitfusion.technology_nm", self.technology_nm)
         self.positive_int(
             "rows",
             "cols",
@@ -92,16 +185,7 @@ class BitFusionConfig(HardwareConfig):
             "psum_bits",
         )
         self.positive("dram_bytes_per_s")
-        self.non_negative(
-            "core_pj_per_cycle",
-            "wbuf_read_pj_per_bit",
-            "wbuf_write_pj_per_bit",
-            "ibuf_read_pj_per_bit",
-            "ibuf_write_pj_per_bit",
-            "obuf_read_pj_per_bit",
-            "obuf_write_pj_per_bit",
-            "dram_pj_per_bit",
-        )
+        self.non_negative("dram_pj_per_bit", *pinned)
         check(
             self.min_bits <= self.max_bits <= 16,
             "bitfusion.max_bits",
@@ -135,6 +219,114 @@ class BitFusionConfig(HardwareConfig):
             self.temporal_high_bits,
             "must be true or false",
         )
+        if len(pinned) < len(DERIVED_ENERGIES):
+            derived = self.derived_energies(only=[k for k in DERIVED_ENERGIES if k not in pinned])
+            for key, value in derived.items():
+                object.__setattr__(self, key, value)
+        self.non_negative(*DERIVED_ENERGIES)
+
+    def replace(self, **overrides: Any) -> Self:
+        """A copy with ``overrides``; energies this config derived are derived again."""
+        unpinned = {k: None for k in DERIVED_ENERGIES if k not in self._pinned}
+        return super().replace(**{**unpinned, **overrides})
+
+    # Prices, as the authors' simulator derives them ---------------------------------------
+    def _buffer_banks(self) -> dict[str, tuple[str, int, int, int]]:
+        """Per buffer: (size field, banks, word bits, read-write port), as the simulator banks
+        them (``Simulator.get_energy_cost``)."""
+        word = self.max_bits * self.max_bits // self.min_bits
+        return {
+            "wbuf": ("wbuf_bytes", self.rows * self.cols, word, 0),
+            "ibuf": ("ibuf_bytes", self.rows, word, 0),
+            "obuf": ("obuf_bytes", self.cols, self.psum_bits, 1),
+        }
+
+    def _bank_row(self, buf: str) -> tuple[int, dict[str, Any], int]:
+        """(banks, CACTI row of one bank, word bits) of one buffer; raises where no row."""
+        field, banks, word, port = self._buffer_banks()[buf]
+        size_bits = getattr(self, field) * 8
+        bank_bits = -(-size_bits // (banks * word)) * word
+        ports = "a read and a write port" + (" and a read-write port" if port else "")
+        if bank_bits * banks != size_bits or word % 8:
+            raise HwsimError(
+                f"bitfusion.{field}",
+                getattr(self, field),
+                f"to derive its energy and area the buffer must split into {banks} banks of whole "
+                f"{word}-bit words, as the authors' simulator banks it (a multiple of "
+                f"{banks * word // 8} bytes); give the energies to price another",
+            )
+        key = (bank_bits / 8, word / 8, port)
+        row = sram_rows().get(key)
+        if row is None:
+            held = sorted(int(k[0]) for k in sram_rows() if k[1:] == key[1:])
+            raise HwsimError(
+                f"bitfusion.{field}",
+                getattr(self, field),
+                f"its {banks} banks of {bank_bits // 8} bytes ({word}-bit words, {ports}) have "
+                f"no CACTI row; the table holds banks of {held or 'no'} bytes for these words "
+                f"and ports (give the energies to price another)",
+            )
+        return banks, row, word
+
+    def _core_row(self) -> tuple[dict[str, float], float]:
+        """The synthesis row of the array and its scale (``N*M/16`` from the 4 x 4 row where
+        the table has no row of this shape, as the simulator does)."""
+        table = synth_rows()
+        exact = table.get((self.rows, self.cols, self.max_bits, self.min_bits))
+        if exact is not None:
+            return exact, 1.0
+        four = table.get((4, 4, self.max_bits, self.min_bits))
+        if four is None:
+            pairs = sorted({(k[2], k[3]) for k in table if k[:2] == (4, 4)})
+            raise HwsimError(
+                "bitfusion.max_bits",
+                (self.max_bits, self.min_bits),
+                f"the authors' synthesis table has (max_bits, min_bits) in {pairs}; "
+                "give core_pj_per_cycle to price another fusion unit",
+            )
+        return four, self.rows * self.cols / 16.0
+
+    def derived_energies(self, only: Sequence[str] = DERIVED_ENERGIES) -> dict[str, float]:
+        """The energies the authors' simulator derives for this shape (pJ per array cycle,
+        pJ per bit), whatever this config pins.
+
+        Core: the synthesis row's dynamic power over its frequency (the table's 500 MHz, not
+        ``frequency_hz``), scaled with the array. Buffers: one bank's CACTI read or write
+        energy per access over its word width."""
+        out: dict[str, float] = {}
+        if "core_pj_per_cycle" in only:
+            row, scale = self._core_row()
+            out["core_pj_per_cycle"] = row["dyn_nw"] * scale / row["frequency"] * 1e3
+        for buf in ("wbuf", "ibuf", "obuf"):
+            keys = (f"{buf}_read_pj_per_bit", f"{buf}_write_pj_per_bit")
+            if not any(k in only for k in keys):
+                continue
+            _, row, word = self._bank_row(buf)
+            out[keys[0]] = row["read_nj"] / word * 1e3
+            out[keys[1]] = row["write_nj"] / word * 1e3
+        return {k: v for k, v in out.items() if k in only}
+
+    def area_breakdown(self) -> dict[str, float]:
+        """Area in mm^2, as the simulator's ``get_area`` at 45 nm: the array ("compute") from
+        the synthesis table, each buffer (WBUF "weight_buffer", IBUF "act_buffer", OBUF
+        "out_buffer") its banks times one bank's CACTI area; scaled to ``technology_nm``."""
+        f = area_factor(self.technology_nm)
+        row, scale = self._core_row()
+        out = {"compute": row["area_um2"] * 1e-6 * scale * f}
+        for buf, name in _BUFFER_NAMES.items():
+            banks, bank, _ = self._bank_row(buf)
+            out[name] = bank["area_mm2"] * banks * f
+        return out
+
+    def leakage_w(self) -> float:
+        """Leakage power in watts of the same rows (the simulator logs it and leaves it out of
+        its energy): the array's synthesis leakage, scaled as its power, plus every bank's."""
+        row, scale = self._core_row()
+        total = row["leak_nw"] * scale * 1e-9
+        for buf in ("wbuf", "ibuf", "obuf"):
+            banks, bank, _ = self._bank_row(buf)
+            total += bank["leak_mw"] * banks * 1e-3
+        return total * power_factor(self.technology_nm)
 
     @property
     def dram_bits_per_cycle(self) -> int:
@@ -166,16 +358,10 @@ class BitFusionConfig(HardwareConfig):
         ]
 
     def _energy_row(self) -> list[float]:
-        return [
-            self.core_pj_per_cycle,
-            self.wbuf_read_pj_per_bit,
-            self.wbuf_write_pj_per_bit,
-            self.ibuf_read_pj_per_bit,
-            self.ibuf_write_pj_per_bit,
-            self.obuf_read_pj_per_bit,
-            self.obuf_write_pj_per_bit,
-            self.dram_pj_per_bit,
-        ]
+        """The energies the search charges: core and buffers at ``technology_nm``, DRAM as
+        given."""
+        f = 1.0 if self.technology_nm == 45 else energy_factor(self.technology_nm)
+        return [getattr(self, k) * f for k in DERIVED_ENERGIES] + [self.dram_pj_per_bit]
 
 
 EXTRA_KEYS: tuple[str, ...] = (*kern.OUT_FIELDS[2:], "groups_run")
