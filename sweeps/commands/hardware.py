@@ -121,12 +121,24 @@ def run_show(args: argparse.Namespace) -> int:
     )
     peaks = [[f"w{w}/a{a}", peak_text(hw, w, a)] for w, a in PEAK_BITS]
     print(align_columns([["bits", "peak"], *peaks], rules=(1,)))
+    assumed = data_dependence(hw)
+    if assumed:
+        print(f"note: the steps depend on the data; with no measured statistics {assumed}")
     area = area_text(hw)
     if area is not None:
         print(f"area: {area}")
     if hw.family == "cpu" and any("on this machine" in s for s in hw.sources.values()):
         print(f"note: {CALIBRATION_NOTE}")
     return 0
+
+
+def data_dependence(hw) -> str:
+    """What a data-dependent config assumes without measured statistics ("" if it does not
+    depend on the data)."""
+    rule = getattr(hw, "step_rule_key", None)
+    if rule is None or rule() is None:
+        return ""
+    return f"it assumes {hw.missing_stats_default()} (rule '{rule()}')"
 
 
 def preset_rows() -> list[list[str]]:
@@ -157,6 +169,12 @@ def run_list(args: argparse.Namespace) -> int:
 
     rows = preset_rows()
     print(align_columns(rows, rules=(1,), left=(0, 1, 3, 4, 6)))
+    from hwsim.hardware import load_hardware, preset_names
+
+    dependent = [n for n in preset_names() if data_dependence(load_hardware(n))]
     print("peak 8/8: MACs per second at utilization 1 with 8-bit weights and activations (see")
     print("`hwsim hardware show PRESET` for other precisions and every field's source)")
+    if dependent:
+        print(f"data-dependent presets ({', '.join(dependent)}): the peak at their stated")
+        print("assumption, as with no measured statistics")
     return 0
