@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _provenance import provenance_line  # noqa: E402
+
 from hwsim import BitPolicy, Workload  # noqa: E402
 from hwsim.hardware import load_hardware, simulate  # noqa: E402
 from hwsim.io import atomic_write_text  # noqa: E402
