@@ -5,6 +5,7 @@ bits from a hand-built graph."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -361,3 +362,43 @@ def test_macs_of_the_workload_are_group_corrected(tmp_path):
     onnx.save(model, str(path))
     w = from_onnx(path)
     assert w.total_macs == 2 * 5 * 4 * cin * (cout // g) * math.prod((k, k))
+
+
+# ---------------------------------------------------------------- Brevitas exports
+BREVITAS = Path(__file__).parent / "data" / "brevitas"
+
+
+def _brevitas(stem: str, tmp_path) -> Path:
+    import gzip
+
+    path = tmp_path / f"{stem}.onnx"
+    path.write_bytes(gzip.decompress((BREVITAS / f"{stem}.onnx.gz").read_bytes()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("stem", "first"),
+    [
+        # FINN's bnn_pynq networks binarize weights and activations (BipolarQuant) at 1 bit;
+        # CNV's first layer reads the 8-bit signed input quantizer, TFC's the 1-bit one.
+        ("cnv_w1a1_qonnx", ("bipolar", "signed")),
+        ("tfc_w1a1_qonnx", ("bipolar", "bipolar")),
+    ],
+)
+def test_brevitas_binary_networks_read_as_bipolar(stem, first, tmp_path):
+    policy = load_onnx(_brevitas(stem, tmp_path), batch=1).policy
+    names = list(policy)
+    assert policy.encoding(names[0]) == first
+    assert all(policy.encoding(n) == ("bipolar", "bipolar") for n in names[1:])
+    assert all(policy[n][0] == 1 for n in names)
+
+
+@pytest.mark.parametrize("net", ["cnv_w2a2", "tfc_w2a2", "mixed", "residual"])
+def test_brevitas_qonnx_and_qcdq_exports_give_the_same_encodings(net, tmp_path):
+    """The same network exported both ways: QONNX's signed attributes and QCDQ's integer
+    types say the same thing about every operand (2-bit FINN networks: signed throughout)."""
+    qonnx = load_onnx(_brevitas(f"{net}_qonnx", tmp_path), batch=1).policy
+    qcdq = load_onnx(_brevitas(f"{net}_qcdq", tmp_path), batch=1).policy
+    assert {n: qonnx.encoding(n) for n in qonnx} == {n: qcdq.encoding(n) for n in qcdq}
+    if net.endswith("w2a2"):
+        assert all(qonnx.encoding(n) == ("signed", "signed") for n in qonnx)
