@@ -18,7 +18,7 @@ from hwsim.hardware.encodings import (
     run_points,
 )
 from hwsim.hardware.registry import Points, get_family, load_hardware
-from hwsim.hardware.report import METRICS, CostReport, CostTable
+from hwsim.hardware.report import METRICS, CostReport, CostTable, precision_notes
 from hwsim.hardware.skeleton import missing_stats_notes
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
@@ -44,6 +44,13 @@ def simulate(workload: Workload, policy: BitPolicy, hardware: HardwareLike) -> C
     report = CostReport.from_metrics(
         workload, w_bits, a_bits, hw, {k: v[0] for k, v in metrics.items()}
     )
+    run = run_points(hw, points)
+    if run is not points:
+        # A width the encoding widened is said once, by its encoding note below, not as a
+        # precision the family lacks.
+        shown = report.layers.assign(w_bits=run.w_bits, a_bits=run.a_bits)
+        generic = precision_notes(hw, report.layers)
+        report.notes[:] = precision_notes(hw, shown) + [n for n in report.notes if n not in generic]
     report.notes.extend(missing_stats_notes(hw, workload.layer_names, stats))
     report.notes.extend(
         encoding_notes(hw, hw.name, workload.layer_names, points.w_encoding, points.a_encoding)

@@ -170,3 +170,15 @@ def test_the_docs_table_is_what_the_families_state():
         for r in support_rows({n: families()[n] for n in FAMILY_MODULES})
     ]
     assert body == want
+
+
+def test_a_widened_encoding_is_explained_by_its_own_note_only():
+    w = next_workload()
+    report = simulate(w, BitPolicy.uniform(w, 1, 1, "bipolar", "bipolar"), "loom")
+    assert report.layers["w_bits_run"].tolist() == [2, 2]
+    assert report.layers["w_bits"].tolist() == [1, 1]  # the policy's bits, as asked
+    widened = [n for n in report.notes if "2 bits" in n or "w2" in n or "2-bit" in n]
+    assert len(widened) == 1 and "bipolar weights of 2 layer(s)" in widened[0]
+    # A 1-bit code Bit Fusion pads to its 2-bit bricks keeps its precision note.
+    fusion = simulate(w, BitPolicy.uniform(w, 1, 1, "bipolar", "bipolar"), "bitfusion")
+    assert any("nearest precision" in n for n in fusion.notes)
