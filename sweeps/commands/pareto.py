@@ -194,15 +194,25 @@ def _heading(label, part, front, x, y, merged: bool) -> str:
     return f"{name}: {len(front)} {designs} on the {x} / {y} front{extra}, of {len(part)} points"
 
 
-def _fmt(value, divisor: float = 1.0) -> str:
+def _fmt(value, divisor: float = 1.0, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float | int) and not isinstance(value, bool):
         v = value / divisor
         if float(v).is_integer() and abs(v) < 1e15:
             return str(int(v))
-        return f"{v:.4g}"
+        return f"{v:.{digits}g}"
     return str(value)
+
+
+def _digits(values, divisor: float) -> int:
+    """Significant digits (4 to 8) that keep distinct values of a column distinct: two front
+    points never print the same latency."""
+    distinct = len(set(values))
+    for digits in range(4, 9):
+        if len({_fmt(v, divisor, digits) for v in values}) == distinct:
+            return digits
+    return 8
 
 
 def _table(front, x: str, y: str, show_workload: bool) -> str:
@@ -223,8 +233,12 @@ def _table(front, x: str, y: str, show_workload: bool) -> str:
         else:
             header.append(c)
             divisors.append(1.0)
+    digits = [
+        _digits(front[c].tolist(), d) if c in (x, y) else 4
+        for c, d in zip(cols, divisors, strict=True)
+    ]
     rows = [header]
     for rec in front[cols].itertuples(index=False):
-        rows.append([_fmt(v, d) for v, d in zip(rec, divisors, strict=True)])
+        rows.append([_fmt(v, d, n) for v, d, n in zip(rec, divisors, digits, strict=True)])
     text = align_columns(rows, rules=(1,), left=tuple(range(len(cols) - 3)))
     return "\n".join("  " + line for line in text.splitlines())
