@@ -22,9 +22,11 @@ from quant.model import (
 from quant.quantizers import (
     LSQQuantizer,
     UniformQuantizer,
+    binarize,
     fake_quantize,
     quantizer_range,
     round_ste,
+    sign_ste,
 )
 from quant.train import evaluate, predict_logits, set_seed, train
 
@@ -41,6 +43,7 @@ __all__ = [
     "SearchProblem",
     "SearchResult",
     "UniformQuantizer",
+    "binarize",
     "calibrate",
     "current_policy",
     "evaluate",
@@ -59,6 +62,7 @@ __all__ = [
     "round_ste",
     "search_method",
     "set_seed",
+    "sign_ste",
     "train",
     "train_direct",
 ]
