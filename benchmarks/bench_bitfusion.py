@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _provenance import provenance  # noqa: E402
 
 from hwsim import Workload  # noqa: E402
 from hwsim.hardware import _bitfusion_kernel as kern  # noqa: E402
@@ -82,6 +85,7 @@ def main() -> None:
     )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     hw = load_hardware("bitfusion")
     wl = Workload.concat("bitfusion_benchmarks", workloads())
     cost_table(wl.select(wl.layer_names[:1]), hw, [2], [2])  # compile / load the Numba cache
@@ -174,6 +178,8 @@ def main() -> None:
         out.writerow(["metric", "value", "note"])
         for key, value, note in figures:
             out.writerow([key, f"{value:.6g}", note])
+        for key, value in provenance(load_before).items():
+            out.writerow([key, value, "the run"])
     for key, value, note in figures:
         print(f"{key:32s} {value:14.6g}  {note}")
 

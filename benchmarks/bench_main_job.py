@@ -1,4 +1,4 @@
-"""The main job's time: ``hwsim codesign`` (and ``--model vit_digits``, issue 14) end to end.
+"""The main job's time: ``hwsim codesign`` (and ``--model vit_digits``) end to end.
 
 Each run is the CLI in a fresh process with a fresh ``--out``, timed three ways in order:
 
