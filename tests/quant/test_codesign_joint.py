@@ -204,7 +204,7 @@ def test_outputs_round_trip(tmp_path):
         [
             {"name": "a", "kind": "linear", "batch": 1, "in_channels": 8, "out_channels": 4},
             {"name": "b", "kind": "linear", "batch": 1, "in_channels": 4, "out_channels": 2},
-        ]
+        ],
     )
     cfgs = (*_configs(2), hwsim.load_hardware("bitfusion"))
     table = hwsim.cost_table(wl, list(cfgs), [2, 4, 8], [2, 4, 8])
