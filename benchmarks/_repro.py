@@ -60,6 +60,9 @@ def bits_text(policies: Sequence) -> str:
 
 
 def write(name: str, text: str) -> Path:
+    from _provenance import provenance_line
+
+    text = text.rstrip("\n") + "\n\n" + provenance_line() + "\n"
     path = atomic_write_text(RESULTS / f"{name}.md", text)
     print(text)
     print(f"wrote {path}")

@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more codesign args")
     args = ap.parse_args()
     sizes, device = (GPU, "cuda") if args.gpu else (CPU, "cpu")
+    from _provenance import provenance
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         folder = write_cifar_folder(work / "cifar", sizes["train"], sizes["test"])
@@ -166,9 +168,9 @@ def main() -> None:
         "unit_epoch_s": round(unit, 2),
         "wall_in_float_epochs": round(wall / unit, 1),
         "loadavg_1min_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
         "gpu": gpu_name,
+        **provenance(load_before[0]),
         "stage_log": stages,
         "results_csv": results,
     }

@@ -71,6 +71,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    from _provenance import git_commit, stamp
     from tqdm import tqdm
 
     from hwsim import BitPolicy, Workload
@@ -144,7 +145,7 @@ def main() -> None:
             row[f"{label}_s"] = pred
             row[f"{label}_rel_err"] = (pred - t) / t
         rows.append(row)
-    df = pd.DataFrame(rows)
+    df = stamp(pd.DataFrame(rows), load_before)
     out = args.out or ROOT / "benchmarks/results" / (
         "cpu_model.csv" if args.threads == 1 else f"cpu_model_{args.threads}threads.csv"
     )
@@ -167,6 +168,7 @@ def main() -> None:
                 "quick": args.quick, "load_avg_before": load_before,
                 "load_avg": os.getloadavg()[0],
                 "date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+                "git_commit": git_commit(),
             })  # fmt: skip
             print(
                 f"{label} {impl} model ({args.threads} threads): median |error| {med:.1%}, max "

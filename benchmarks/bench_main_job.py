@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL, help="zoo model (default: the main job's)")
     args = ap.parse_args()
     extra = [] if args.model == DEFAULT_MODEL else ["--model", args.model]
+    from _provenance import provenance
+
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -82,8 +84,8 @@ def main() -> None:
             "cold": "Numba's cache warm; the float baseline trains",
             "warm": "both caches warm: the float baseline is loaded",
         },
-        "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        **provenance(max(r["loadavg_1min_before_after"][0] for r in runs.values())),
     }
     suffix = "" if args.model == DEFAULT_MODEL else f"_{args.model}"
     path = RESULTS / f"main_job{suffix}.json"

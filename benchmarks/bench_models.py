@@ -88,6 +88,10 @@ def main() -> None:
             f"{r['name']:>14} {r['metric']:>15} {r['value']:9.4f} s   baseline "
             f"{r['baseline']:8.4f} s   ratio {r['ratio']:7.1f}x"
         )
+    from _provenance import provenance
+
+    prov = provenance()
+    rows = [{**r, **prov} for r in rows]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

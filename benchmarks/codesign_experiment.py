@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for seed in tqdm(args.seeds, desc="seeds", disable=None):
         rows += run_seed(args, seed)
-    df = pd.DataFrame(rows)
+    from _provenance import provenance_line, stamp
+
+    df = stamp(pd.DataFrame(rows))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Results written atomically: an interrupted run leaves the committed files whole.
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     plot(df, out.with_suffix(".png"))
     atomic_write_text(
         out.with_suffix(".md"),
-        summary(df, args, time.perf_counter() - start, out.with_suffix(".png").name),
+        summary(df, args, time.perf_counter() - start, out.with_suffix(".png").name)
+        + "\n"
+        + provenance_line()
+        + "\n",
     )
     print(out.with_suffix(".md").read_text())
     return 0

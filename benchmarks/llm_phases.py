@@ -75,7 +75,9 @@ def main() -> None:
                     **costs,
                 }
             )
-    df = pd.DataFrame(rows)
+    from _provenance import stamp
+
+    df = stamp(pd.DataFrame(rows))
     buf = io.StringIO()
     df.to_csv(buf, index=False, float_format="%.6g")
     atomic_write_text(RESULTS, buf.getvalue())

@@ -202,6 +202,9 @@ def main() -> None:
         )
         + "\n",
     ]
+    from _provenance import provenance_line
+
+    md.append(provenance_line() + "\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS, "\n".join(md))
     print("\n".join(md))

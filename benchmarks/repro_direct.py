@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         "reproduction of its CIFAR-100 / ImageNet numbers (none could be recovered).",
         "",
     ]
+    from _provenance import provenance_line
+
+    lines += [provenance_line(), ""]
     atomic_write_text(RESULTS, "\n".join(lines))
     print("\n".join(lines))
     return 0
