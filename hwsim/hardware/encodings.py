@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.encoding import ENCODINGS, check_encoding
-from hwsim.errors import HwsimError, check
+from hwsim.errors import check
 
 OPERANDS: tuple[str, ...] = ("w", "a")
 """The two operands of a layer: weights (or an act x act row's second operand), activations."""
@@ -334,15 +334,3 @@ def support_rows(families: Mapping[str, Any] | None = None) -> list[dict[str, An
                 }
             )
     return rows
-
-
-def check_codes(field: str, codes: Any, n: int) -> np.ndarray | None:
-    """Validate an optional per-point encoding index array."""
-    if codes is None:
-        return None
-    arr = np.asarray(codes)
-    if arr.shape != (n,) or not np.issubdtype(arr.dtype, np.integer):
-        raise HwsimError(field, getattr(arr, "shape", arr), "one encoding index per point")
-    if n and (arr.min() < 0 or arr.max() >= len(ENCODINGS)):
-        raise HwsimError(field, int(arr.max()), f"indices into {ENCODINGS}")
-    return arr
