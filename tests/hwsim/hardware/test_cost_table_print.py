@@ -89,6 +89,19 @@ def test_real_table_repr_and_labelled_totals():
     # Still an array by position: what searches index.
     assert float(total[-1]) == want[-1]
     assert table.total("latency", {n: (4, 4) for n in wl.layer_names}).labels == tuple(names)
+    # The frame of a real table: one row per (config, layer, w, a), in the arrays' order.
+    df = table.to_frame()
+    assert len(df) == 2 * 40 * 3 * 3
+    for h, name in enumerate(names):
+        for li in (0, 39):
+            for wi, w in enumerate((2, 4, 8)):
+                for ai, a in enumerate((2, 4, 8)):
+                    sel = (df["hardware"] == name) & (df["layer"] == f"fc{li}")
+                    row = df[sel & (df["w_bits"] == w) & (df["a_bits"] == a)]
+                    assert len(row) == 1
+                    want = table.metrics["energy_j"][h, li, wi, ai]
+                    assert row["energy_j"].iloc[0] == want
+                    assert row["cycles"].iloc[0] == round(table.metrics["cycles"][h, li, wi, ai])
     # One config: a plain number.
     single = cost_table(wl, "cpu-int8", w_bits=[4], a_bits=[4])
     assert np.ndim(single.uniform_total("latency", 4, 4)) == 0
