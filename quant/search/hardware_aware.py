@@ -80,7 +80,7 @@ def check_feasible(
 ) -> None:
     """Raise ``HwsimError`` in the user's terms when no policy over the table's options meets
     the ``relative`` budgets (fractions of uniform ``reference``), e.g. "latency=0.5 x uniform
-    8-bit is infeasible on stripes for mlp_digits; the lowest reachable is 0.60x". ``where``
+    8-bit is infeasible on stripes for mlp_digits; the lowest reachable is 0.92x". ``where``
     completes the sentence ("on stripes for mlp_digits"). Cheap: no training, no sensitivity."""
     ref = f"uniform {reference[0]}-bit" if reference[0] == reference[1] else f"w{reference}"
     for m, r in relative.items():
