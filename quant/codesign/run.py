@@ -17,6 +17,7 @@ the bits alone. ``write_run`` writes the run folder (``report.md``, ``results.cs
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -446,6 +447,18 @@ def _fmt_vs_8bit(ratios: Mapping[str, float], budgets: Mapping[str, float]) -> s
     )
 
 
+def once_per_run(lines, shown: int = 3) -> list[str]:
+    """A method's per-layer notes (``"layer: what happened"``) as one line with their count
+    when there are more than ``shown``; other notes as they are."""
+    lines = list(lines)
+    per_layer = [n for n in lines if re.match(r"[^\s:]+: ", n)]
+    if len(per_layer) <= shown:
+        return lines
+    rest = [n for n in lines if n not in per_layer]
+    head = "; ".join(per_layer[:shown])
+    return [*rest, f"{len(per_layer)} layers: {head}; ... ({len(per_layer) - shown} more)"]
+
+
 CHANCE_MARGIN = 0.1
 """A baseline within this fraction of the way from chance to 100 % is "near chance"."""
 
@@ -514,7 +527,9 @@ def _search(
         base, data, cfg.method_config, problem, progress=False
     )
     policy = result.policy
-    notes.extend(f"{cfg.method} ({kind}): {n}" for n in result.extras.get("notes", ()))
+    notes.extend(
+        f"{cfg.method} ({kind}): {n}" for n in once_per_run(result.extras.get("notes", ()))
+    )
     # A method that only prices its expectation may end over budget: repair in its own units.
     if any(table.total(m, policy) > b * (1 + BUDGET_TOLERANCE) for m, b in budgets.items()):
         policy, res = repair_policy(table, sensitivity, policy, budgets)

@@ -110,3 +110,13 @@ def test_chance_baseline_and_lost_finetuning_warn_and_resume_lists_reuse(
     assert f"reused float baseline, sensitivity, search, {n} of {n}" in capsys.readouterr().err
     record = json.loads((out / "stages" / "config.json").read_text())
     assert record["checkpoint"] == str(chance_checkpoint) and record["baseline_epochs"] is None
+
+
+def test_a_methods_per_layer_notes_come_once_with_their_count():
+    from quant.codesign.run import once_per_run
+
+    lines = [f"l{i}: w7/a5 rounded up to the candidates as w8/a8" for i in range(20)]
+    out = once_per_run([*lines, "argmax over its own budget"])
+    assert len(out) == 2 and out[0] == "argmax over its own budget"
+    assert out[1].startswith("20 layers: l0: ") and "(17 more)" in out[1]
+    assert once_per_run(lines[:2]) == lines[:2]  # a few stay as they are
