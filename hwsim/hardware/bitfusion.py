@@ -247,7 +247,14 @@ class BitFusionConfig(HardwareConfig):
         size_bits = getattr(self, field) * 8
         bank_bits = -(-size_bits // (banks * word)) * word
         ports = "a read and a write port" + (" and a read-write port" if port else "")
-        if bank_bits * banks != size_bits or word % 8:
+        if word % 8:
+            raise HwsimError(
+                "bitfusion.max_bits",
+                (self.max_bits, self.min_bits),
+                f"the {buf} banks' {word}-bit words (max_bits^2 / min_bits, or psum_bits) are "
+                "not whole bytes, so no CACTI row prices them; give the energies to price it",
+            )
+        if bank_bits * banks != size_bits:
             raise HwsimError(
                 f"bitfusion.{field}",
                 getattr(self, field),

@@ -195,6 +195,10 @@ def test_unpriceable_banks_and_fusion_units_raise_naming_the_field() -> None:
     with pytest.raises(HwsimError, match="synthesis table") as err:
         base.replace(max_bits=16, min_bits=4)
     assert err.value.field == "bitfusion.max_bits"
+    # 4/4-bit bricks bank 4-bit words: the synthesis table has the unit, CACTI no such word.
+    with pytest.raises(HwsimError, match="not whole bytes") as err:
+        base.replace(max_bits=4, min_bits=4)
+    assert err.value.field == "bitfusion.max_bits"
     # Pinned energies run anywhere the cycle model does; the area still needs the rows.
     pinned = base.replace(**{k: getattr(base, k) for k in DERIVED_ENERGIES}, wbuf_bytes=1000)
     assert pinned.wbuf_bytes == 1000
