@@ -115,3 +115,33 @@ def test_as_fractions_converts_on_the_hardware():
     assert as_fractions(cfg, table).budgets["latency"] == pytest.approx(0.5)
     plain = CodesignConfig(budgets={"latency": 0.5})
     assert as_fractions(plain, table) is plain
+
+
+def test_a_codesign_run_keeps_an_absolute_budget(tmp_path, monkeypatch):
+    """The plain codesign run with ``latency=<amount>``: the chosen policy's simulated latency
+    is within that amount, and the result states it as its fraction of 8-bit."""
+    import hwsim
+    import models
+    from quant.codesign import run_codesign
+
+    monkeypatch.setenv("HWSIM_CACHE", str(tmp_path))
+    wl = models.extract_workload(
+        models.build("mlp_digits"), models.example_input("mlp_digits", batch=None)
+    )
+    ref = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, 8, 8), "bitfusion").totals["latency_s"]
+    amount = 0.7 * ref
+    cfg = CodesignConfig(
+        model="mlp_digits",
+        hardware="bitfusion",
+        budgets={"latency": f"{amount * 1e9!r}ns"},
+        epochs=0,
+        baseline_epochs=1,
+        candidates=(2, 4, 8),
+        uniform=(),
+        samples=32,
+    )
+    result = run_codesign(cfg, progress=False)
+    assert result.config.budgets["latency"] == pytest.approx(0.7)
+    assert result.budgets["latency"] == pytest.approx(amount)
+    latency = hwsim.simulate(wl, result.policies[result.chosen], "bitfusion").totals["latency_s"]
+    assert latency <= amount * (1 + 1e-9)
