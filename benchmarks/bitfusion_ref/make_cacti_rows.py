@@ -13,6 +13,11 @@ extension is the same tool, not a look-alike.
     python benchmarks/bitfusion_ref/make_cacti_rows.py --bitfusion /path/to/bitfusion \\
         --cacti /path/to/cacti/cacti [--out hwsim/hardware/data/bitfusion_cacti_ext.csv]
 
+The binary used for the committed table is CACTI 7.0.3 as shipped inside the PyPI package
+``zigzag-dse`` (``zigzag/cacti/cacti_master``, built with ``make``); it gives the authors' rows
+back, as checked above. Where CACTI finds no organisation for a bank (the smallest ones) the
+row is left out, and hwsim raises for a buffer that would need it.
+
 Columns (CACTI's own outputs): bank size and block size in bytes, read-write port (0: one
 exclusive read and one exclusive write port; 1: a read-write port as well), dynamic read and
 write energy per access (nJ), leakage power of the bank (mW), gate leakage (mW), height and
