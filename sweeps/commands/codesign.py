@@ -213,7 +213,9 @@ def run(args: argparse.Namespace) -> int:
         f"float baseline {100 * result.baseline_accuracy:.2f} %"
     )
     print(format_table(result.results, result.config.budgets))
-    for note in result.notes:
-        print(f"note: {note}")
+    for note in result.notes:  # warnings (a baseline near chance, ...) first, as they are
+        print(note if note.startswith("warning: ") else f"note: {note}")
+    if result.reused:
+        print(f"resumed: reused {', '.join(result.reused)}")
     print(f"run folder: {out}  ({result.seconds:.0f} s)")
     return 0
