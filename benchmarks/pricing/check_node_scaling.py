@@ -33,7 +33,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/sram_node_scaling.csv")
     args = ap.parse_args()
     cacti = args.cacti.resolve()
-    table._BASE[0] = table.baseline(cacti)
     rows = []
     for size in (4096, 65536, 1048576):
         table.TECH_UM = 0.045

@@ -10,7 +10,9 @@ Bit Fusion authors' ``sram/cacti_sweep.csv`` (design objective, deviation, ED op
 wire models), so their eight rows are rows of this grid. The columns are CACTI's own outputs:
 dynamic read and write energy per access (nJ), leakage power of the bank (mW) and area (mm^2).
 
-CACTI is the one from the PyPI package ``zigzag-dse`` (``zigzag/cacti/cacti_master``, built with
+The CACTI settings and the run itself are :mod:`hwsim.hardware.cacti` (the same function hwsim
+calls where ``HWSIM_CACTI`` names a binary and a bank lies outside the table). CACTI is the one
+from the PyPI package ``zigzag-dse`` (``zigzag/cacti/cacti_master``, built with
 ``make opt``); its version string is written into the CSV's header comment.
 """
 
@@ -19,13 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
-import os
 import re
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from hwsim.hardware.cacti import run
 
 OUT = Path(__file__).resolve().parents[2] / "hwsim" / "hardware" / "data" / "sram_cacti45.csv"
 
@@ -33,106 +36,13 @@ OUT = Path(__file__).resolve().parents[2] / "hwsim" / "hardware" / "data" / "sra
 CAPACITIES = [2**k for k in range(6, 27)]
 WORD_BITS = [8, 16, 32, 64, 128, 256, 512]
 PORTS = ("1rw", "1r1w", "1rw1r1w")
-# (read-write, exclusive read, exclusive write) ports. The Bit Fusion authors' rows are
-# "1r1w" (their read-write port 0) and "1rw1r1w" (their read-write port 1).
-PORT_COUNTS = {"1rw": (1, 0, 0), "1r1w": (0, 1, 1), "1rw1r1w": (1, 1, 1)}
 TECH_UM = 0.045
-
-USER = """\
--size (bytes) {size}
--block size (bytes) {block}
--associativity 1
--read-write port {rw}
--exclusive read port {er}
--exclusive write port {ew}
--single ended read ports 0
--UCA bank count 1
--technology (u) {tech}
--output/input bus width {bus}
--cache type "ram"
-"""
-
-
-def baseline(cacti: Path) -> str:
-    """The fixed settings: zigzag-dse's ``CactiConfig.baseline_config``, read from the CACTI
-    folder at run time, with the optimisation target and objectives of the Bit Fusion authors'
-    sweep (:data:`AUTHORS`); the rest (itrs-hp, 360 K, ECC, semi-global wires, L3, 8 cores)
-    already equals theirs. With these, all eight rows of their ``sram/cacti_sweep.csv`` come
-    out to the printed digit."""
-    sys.path.insert(0, str(cacti.parent))
-    try:
-        from cacti_config_creator import CactiConfig
-    finally:
-        sys.path.pop(0)
-    text = "".join(CactiConfig().baseline_config)
-    # The Bit Fusion authors' sweep optimises energy-delay (not ED^2) with these objectives.
-    for key, value in AUTHORS.items():
-        lines = [ln for ln in text.splitlines() if ln.startswith(key)]
-        if len(lines) != 1:
-            raise SystemExit(f"CACTI baseline: expected one {key!r} line, found {len(lines)}")
-        text = text.replace(lines[0], f"{key}{value}")
-    return text
-
-
-AUTHORS = {
-    "-Optimize ED or ED^2 (ED, ED^2, NONE):": ' "ED"',
-    "-design objective (weight delay, dynamic power, leakage power, cycle time, area)": (
-        " 0:100:1000:0:100"
-    ),
-    "-deviate (delay, dynamic power, leakage power, cycle time, area)": (
-        " 20:100000:100000:100000:100000"
-    ),
-    "-NUCAdesign objective (weight delay, dynamic power, leakage power, cycle time, area)": (
-        " 0:100:1000:0:100"
-    ),
-    "-NUCAdeviate (delay, dynamic power, leakage power, cycle time, area)": (
-        " 10:10000:10000:10000:10000"
-    ),
-    "-Print level (DETAILED, CONCISE) -": ' "CONCISE"',
-}
-
-_BASE: list[str] = [""]
-
-FIELDS = {
-    "read_nj": r"Total dynamic read energy per access \(nJ\):\s*([0-9.eE+-]+)",
-    "write_nj": r"Total dynamic write energy per access \(nJ\):\s*([0-9.eE+-]+)",
-    "leak_mw": r"Total leakage power of a bank \(mW\):\s*([0-9.eE+-]+)",
-    "height_mm": r"Cache height x width \(mm\):\s*([0-9.eE+-]+)",
-    "width_mm": r"Cache height x width \(mm\):\s*[0-9.eE+-]+\s*x\s*([0-9.eE+-]+)",
-}
 
 
 def run_cacti(cacti: Path, size: int, word_bits: int, ports: str) -> dict[str, float] | None:
-    """One CACTI run; None where CACTI finds no organisation for the bank."""
-    rw, er, ew = PORT_COUNTS[ports]
-    cfg = _BASE[0] + USER.format(
-        size=size, block=word_bits // 8, bus=word_bits, rw=rw, er=er, ew=ew, tech=TECH_UM
-    )
-    # CACTI reads its tech files relative to its own folder: run it there.
-    with tempfile.NamedTemporaryFile("w", suffix=".cfg", dir=cacti.parent, delete=False) as f:
-        f.write(cfg)
-        name = f.name
-    try:
-        res = subprocess.run(
-            [str(cacti), "-infile", os.path.basename(name)],
-            cwd=cacti.parent,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    finally:
-        os.unlink(name)
-        for extra in (name + ".out",):
-            if os.path.exists(extra):
-                os.unlink(extra)
-    out = res.stdout
-    vals = {}
-    for key, pat in FIELDS.items():
-        m = re.search(pat, out)
-        if m is None:
-            return None
-        vals[key] = float(m.group(1))
-    return vals
+    """One CACTI run at ``TECH_UM`` (hwsim.hardware.cacti.run); None where CACTI finds no
+    organisation for the bank."""
+    return run(cacti, size, word_bits, ports, TECH_UM)
 
 
 def main() -> None:
@@ -142,7 +52,6 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     cacti = args.cacti.resolve()
-    _BASE[0] = baseline(cacti)
     grid = list(itertools.product(CAPACITIES, WORD_BITS, PORTS))
     # A bank must hold at least a few words.
     grid = [g for g in grid if g[0] * 8 >= 4 * g[1]]

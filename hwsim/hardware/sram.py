@@ -13,7 +13,8 @@ A buffer of ``capacity`` bytes in ``banks`` equal banks costs (:func:`sram_cost`
 - between two capacities of the table (same word width and ports), each quantity is
   interpolated linearly in log(capacity) -> log(quantity) (log-log), so a table row is hit
   exactly; a bank smaller or larger than the table, or a word width or port set the table
-  lacks, raises HwsimError naming the field and the range;
+  lacks, raises HwsimError naming the field and the range, unless ``HWSIM_CACTI`` names a
+  built CACTI binary: then that bank is run through CACTI (:mod:`hwsim.hardware.cacti`);
 - then the technology node: energies x ``energy_factor(nm)``, area x ``area_factor(nm)``,
   leakage x ``power_factor(nm)`` (:mod:`hwsim.hardware.pricing`, Stillmaker & Baas 2017).
 """
@@ -29,7 +30,7 @@ from importlib import resources
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.hardware import pricing
+from hwsim.hardware import cacti, pricing
 
 TABLE = "sram_cacti45.csv"
 PORTS: tuple[str, ...] = ("1rw", "1r1w", "1rw1r1w")
@@ -73,13 +74,16 @@ def bank_row(capacity_bytes: float, word_bits: int, ports: str, field: str) -> n
     if ports not in PORTS:
         raise HwsimError(f"{field}.ports", ports, f"must be one of {list(PORTS)}")
     widths = sorted({w for w, p in tab if p == ports})
-    if (word_bits, ports) not in tab:
+    rows = tab.get((word_bits, ports))
+    inside = rows is not None and rows[0, 0] <= float(capacity_bytes) <= rows[-1, 0]
+    if not inside and cacti.installed() is not None:
+        return _from_cacti(capacity_bytes, word_bits, ports, field)
+    if rows is None:
         raise HwsimError(
             f"{field}.word_bits",
             word_bits,
             f"the CACTI table has word widths {widths} bits for ports {ports!r}",
         )
-    rows = tab[(word_bits, ports)]
     caps = rows[:, 0]
     c = float(capacity_bytes)
     if not (caps[0] <= c <= caps[-1]):
@@ -87,8 +91,9 @@ def bank_row(capacity_bytes: float, word_bits: int, ports: str, field: str) -> n
             f"{field}.bank_bytes",
             c,
             f"outside the CACTI table: banks of {int(caps[0])} to {int(caps[-1])} bytes at "
-            f"{word_bits}-bit words, ports {ports!r} (change the bank count, or regenerate the "
-            "table with benchmarks/pricing/make_sram_table.py)",
+            f"{word_bits}-bit words, ports {ports!r} (change the bank count, set {cacti.ENV} to a "
+            "built CACTI binary, or regenerate the table with "
+            "benchmarks/pricing/make_sram_table.py)",
         )
     i = int(np.searchsorted(caps, c))
     if caps[i] == c:
@@ -96,6 +101,24 @@ def bank_row(capacity_bytes: float, word_bits: int, ports: str, field: str) -> n
     lo, hi = rows[i - 1], rows[i]
     t = (math.log(c) - math.log(lo[0])) / (math.log(hi[0]) - math.log(lo[0]))
     return np.exp(np.log(lo[1:]) + t * (np.log(hi[1:]) - np.log(lo[1:])))
+
+
+def _from_cacti(capacity_bytes: float, word_bits: int, ports: str, field: str) -> np.ndarray:
+    """One bank outside the table, run through the CACTI that ``HWSIM_CACTI`` names."""
+    size = float(capacity_bytes)
+    if size != int(size) or word_bits % 8:
+        raise HwsimError(
+            f"{field}.bank_bytes", size, "CACTI needs whole bytes per bank and whole-byte words"
+        )
+    out = cacti.run(cacti.installed(), int(size), int(word_bits), ports)
+    if out is None:
+        raise HwsimError(
+            f"{field}.bank_bytes",
+            size,
+            f"CACTI found no organisation for this bank ({word_bits}-bit words, {ports})",
+        )
+    area = out["height_mm"] * out["width_mm"]
+    return np.array([out["read_nj"], out["write_nj"], out["leak_mw"], area])
 
 
 @functools.lru_cache(maxsize=4096)

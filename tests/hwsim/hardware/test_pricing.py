@@ -4,6 +4,8 @@ the published Stillmaker-Baas factors, and the papers' own figures."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 import hwsim
 from hwsim.errors import HwsimError
-from hwsim.hardware import cost_table, load_hardware, preset_names, pricing, simulate, sram
+from hwsim.hardware import cacti, cost_table, load_hardware, preset_names, pricing, simulate, sram
 from hwsim.hardware.skeleton import SkeletonConfig
 from hwsim.policy import BitPolicy
 from hwsim.workload import Workload
@@ -107,6 +109,33 @@ def test_outside_the_table_raises_naming_field_and_range():
     with pytest.raises(HwsimError, match=r"weight_buffer"):
         simulate(_wl(), BitPolicy.uniform(_wl(), 8, 8), load_hardware(
             "stripes", weight_buffer_bytes=2.0**36, weight_buffer_banks=1))  # fmt: skip
+
+
+CACTI_BIN = Path(os.environ.get("HWSIM_CACTI", "/work/tools/cacti/cacti"))
+needs_cacti = pytest.mark.skipif(not CACTI_BIN.is_file(), reason="no built CACTI binary here")
+
+
+@pytest.fixture(autouse=True)
+def _no_cacti_unless_asked(monkeypatch):
+    monkeypatch.delenv("HWSIM_CACTI", raising=False)
+
+
+@needs_cacti
+def test_cacti_reruns_a_table_row_and_prices_banks_outside_the_table(monkeypatch):
+    row = TABLE[(32, "1r1w")]
+    i = int(np.searchsorted(row[:, 0], 4096))
+    out = cacti.run(CACTI_BIN.resolve(), 4096, 32, "1r1w")
+    np.testing.assert_allclose(
+        [out["read_nj"], out["write_nj"], out["leak_mw"], out["height_mm"] * out["width_mm"]],
+        row[i, 1:],
+        rtol=1e-6,
+    )
+    with pytest.raises(HwsimError, match="word_bits"):
+        sram.bank_row(4096, 24, "1r1w", "buffer")
+    monkeypatch.setenv("HWSIM_CACTI", str(CACTI_BIN))
+    got = sram.bank_row(4096, 24, "1r1w", "buffer")
+    direct = cacti.run(CACTI_BIN.resolve(), 4096, 24, "1r1w")
+    assert got[0] == direct["read_nj"] and got[3] == direct["height_mm"] * direct["width_mm"]
 
 
 def test_bit_fusion_authors_rows_are_rows_of_the_table():
