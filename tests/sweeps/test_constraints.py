@@ -171,3 +171,18 @@ def test_a_constraint_on_a_field_prunes_configs_and_a_resume_adds_the_rest(uncon
     s2 = run_sweep(parse_spec(toy_spec(), root=root), out)
     assert s2.written == len(free) - s1.written and s2.skipped == s1.written
     assert sorted(load_results(out)["point_hash"]) == sorted(free["point_hash"])
+
+
+def test_constraints_in_worker_processes(unconstrained):
+    """With --jobs 2 the workers apply the constraints and report what they left out."""
+    root, free = unconstrained
+    area_max = float(np.median(free["area_mm2"]))
+    power_max = float(np.median(free["power_w"]))
+    spec = parse_spec(
+        toy_spec(constraints={"area_mm2": f"<= {area_max!r}", "power_w": f"<= {power_max!r}"}),
+        root=root,
+    )
+    summary = run_sweep(spec, root / "jobs2", jobs=2)
+    want = free[(free["area_mm2"] <= area_max) & (free["power_w"] <= power_max)]
+    assert summary.written == len(want) and summary.excluded == len(free) - len(want)
+    assert sorted(load_results(root / "jobs2")["point_hash"]) == sorted(want["point_hash"])
