@@ -29,7 +29,7 @@ stores them in :class:`hwsim.LayerStats`; the hardware families look their rule 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
@@ -479,8 +479,3 @@ def step_cycles(
         else:
             out[key] = float(cost[order].sum()) / len(order)
     return out
-
-
-def check_rules(rules: Mapping[str, float] | Sequence[str]) -> None:
-    for key in rules:
-        parse_rule(key)

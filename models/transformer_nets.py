@@ -350,10 +350,3 @@ def llama3_1b() -> Decoder:
 @register("vit_digits", DIGITS_SHAPE, "ViT on 8x8 digits: 2x2 patches, hidden 32, 2 layers")
 def vit_digits(num_classes: int = 10) -> VisionTransformer:
     return _init(VisionTransformer(VIT_DIGITS, 8, 2, 1, num_classes))
-
-
-def decoder_config(model: nn.Module) -> TransformerConfig:
-    """The config of a zoo decoder (``gpt2``, ``llama3_1b``)."""
-    if not isinstance(model, Decoder):
-        raise TypeError(f"{type(model).__name__} is not a decoder")
-    return model.cfg

@@ -10,7 +10,6 @@ fitted to what they see during calibration; the second operand has no stored val
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from hwsim.errors import check_bits
@@ -86,9 +85,3 @@ def quantize_product(model: nn.Module, name: str, w_bits: int, a_bits: int) -> Q
         qp.to(p.device)
     setattr(module, f"{role}_product", qp)
     return qp
-
-
-@torch.no_grad()
-def product_codes(qp: QProduct, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    """Integer codes of both operands at the fitted steps."""
-    return qp.act_quantizer.codes(a)[0], qp.weight_quantizer.codes(b)[0]
