@@ -381,8 +381,8 @@ def run_joint(
 def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointResult:
     import hwsim
     from hwsim.progress import StageLog
-    from models.data import calibration
-    from quant.codesign.run import finetuned_accuracy, prepare
+    from models.data import calibration, load_dataset
+    from quant.codesign.run import data_workload, finetuned_accuracy, input_shape, prepare
     from quant.codesign.stages import Stages
 
     start = time.perf_counter()
@@ -390,21 +390,20 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
     digest = space_digest(hardware, reference)
     stages = Stages(out, _stage_record(cfg, digest))
     seconds: dict[str, float] = {}
-    log(
-        f"{cfg.model} on {cfg.data}, {len(hardware)} hardware configurations: float "
-        "baseline, then sensitivity"
-    )
-    prep = prepare(cfg, stages, log)
-    seconds["baseline_and_sensitivity"] = time.perf_counter() - start
-    workload, cands = prep.workload, cfg.candidates
-
+    log(f"{cfg.model} on {cfg.data}, {len(hardware)} hardware configurations: pricing them")
+    # Price the space first (the workload at the data's shape needs no training), so that a
+    # budget no configuration can meet is refused before the baseline trains.
     began = time.perf_counter()
+    data = load_dataset(cfg.data, seed=cfg.seed, input_shape=input_shape(cfg))
+    workload, cands = data_workload(cfg.model, data, cfg.data), cfg.candidates
     table = hwsim.cost_table(workload, [*hardware, reference], cands, cands)
     ref_totals = {
         m: float(table.uniform_total(REPORT_KEYS[m], *cfg.reference)[-1]) for m in REPORT_KEYS
     }
     budgets = absolute_budgets(cfg.budgets, ref_totals)
     areas = np.array([area_of(h) for h in hardware], dtype=np.float64)
+    sub = _hardware_rows(table, len(hardware))
+    _check_reachable(cfg, sub, budgets, areas, ref_totals, reference)
     seconds["cost_table_and_area"] = time.perf_counter() - began
     notes: list[str] = []
     if np.isnan(areas).any():
@@ -414,8 +413,18 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
             f"({', '.join(missing)}): "
             + ("left out under the area limit" if cfg.max_area is not None else "area empty")
         )
+    log(f"{len(hardware)} configurations priced; float baseline, then sensitivity")
+    began = time.perf_counter()
+    prep = prepare(cfg, stages, log)
+    seconds["baseline_and_sensitivity"] = time.perf_counter() - began
+    check(
+        tuple(prep.workload.layer_names) == tuple(workload.layer_names),
+        "model",
+        cfg.model,
+        "its layers changed between pricing and the sensitivity scan",
+    )
     log(
-        f"{len(hardware)} configurations priced; knapsack on each within "
+        "knapsack on each configuration within "
         + ", ".join(describe(m, v) for m, v in cfg.budgets.items())
         + (f" and area <= {cfg.max_area:g} mm^2" if cfg.max_area is not None else "")
     )
@@ -432,25 +441,12 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
         stages.write_json("joint_search.json", _search_to_json(search))
     seconds["knapsack"] = time.perf_counter() - began
     counts = {str(s): int((search.status == s).sum()) for s in np.unique(search.status)}
-    if not search.ok.any():
-        fits = np.array([s != "over area" and s != "no area" for s in search.status])
-        lowest = {
-            m: float(sub.flat(REPORT_KEYS[m])[fits].min(axis=2).sum(axis=1).min() / ref_totals[m])
-            for m in cfg.budgets
-        }
-        reach = (
-            "; the lowest reachable within the area: "
-            + ", ".join(
-                f"{m} {v:.3g}x uniform 8-bit on {reference.name}" for m, v in lowest.items()
-            )
-            if fits.any()
-            else ""
-        )
+    if not search.ok.any():  # each budget reachable alone, not together
         raise HwsimError(
             "budgets",
             dict(cfg.budgets),
-            f"no configuration of the space has a policy within the budgets and area "
-            f"limit ({', '.join(f'{n} {s}' for s, n in counts.items())}){reach}",
+            f"no configuration of the space has a policy within all the budgets and the area "
+            f"limit together ({', '.join(f'{n} {s}' for s, n in counts.items())})",
         )
     policies = {int(h): BitPolicy(sub.bits(search.choice[h])) for h in np.flatnonzero(search.ok)}
     order = finetune_order(search, cfg.finetune_top)
@@ -511,6 +507,30 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
         time.perf_counter() - start,
         seconds,
     )
+
+
+def _check_reachable(cfg, table, budgets, areas, ref_totals, reference) -> None:
+    """Raise in the user's terms when no configuration within the area limit can meet a budget
+    even with every layer at its cheapest option (no training needed)."""
+    fits = np.ones(len(areas), dtype=bool)
+    if cfg.max_area is not None:
+        fits = areas <= cfg.max_area
+    if not fits.any():
+        shown = np.nanmin(areas) if np.isfinite(areas).any() else float("nan")
+        raise HwsimError(
+            "max_area",
+            cfg.max_area,
+            f"no configuration of the space fits (the smallest is {shown:.4g} mm^2)",
+        )
+    for m, b in budgets.items():
+        low = table.flat(REPORT_KEYS[m])[fits].min(axis=2).sum(axis=1)
+        if not np.any(low <= b * (1 + BUDGET_TOLERANCE)):
+            raise HwsimError(
+                "budgets",
+                {m: cfg.budgets[m]},
+                f"no configuration within the area reaches it: the lowest reachable is "
+                f"{low.min() / ref_totals[m]:.3g}x uniform 8-bit on {reference.name}",
+            )
 
 
 def _hardware_rows(table, n: int):

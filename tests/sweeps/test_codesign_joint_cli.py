@@ -170,3 +170,27 @@ def test_a_sweep_runs_the_joint_search_one_design_per_point(tmp_path, monkeypatc
     np.testing.assert_allclose(got["latency_s"], ok["latency_s"], rtol=1e-9)
     np.testing.assert_allclose(got["predicted_loss"], ok["predicted_loss"], rtol=1e-9)
     assert list(got["pareto"] == 1.0) == list(ok["pareto"])
+
+
+def test_an_unreachable_budget_or_area_is_refused_before_any_training(tmp_path, capsys):
+    from models.data import load_dataset
+    from quant.codesign.run import data_workload
+
+    (tmp_path / "space.toml").write_text(SPACE)
+    wl = data_workload("resnet_digits", load_dataset("digits"), "digits")
+    cands = [2, 3, 4, 6, 8]
+    # The least latency any policy reaches on any configuration, as a fraction of 8-bit on
+    # the reference (the first base at its default size), computed here from the tables.
+    configs = [hwsim.load_hardware("stripes").replace(cols=c) for c in (8, 16)]
+    configs.append(hwsim.load_hardware("loom"))
+    table = hwsim.cost_table(wl, configs, cands, cands)
+    lowest = table.flat("latency_s").min(axis=-1).sum(axis=-1).min()
+    ref = hwsim.simulate(wl, BitPolicy.uniform(wl, 8, 8), "stripes").totals["latency_s"]
+    out = tmp_path / "run"
+    base = ["codesign", "--hardware-space", str(tmp_path / "space.toml"), "--out", str(out)]
+    assert main([*base, "--budget", f"latency={float(0.9 * lowest / ref)!r}"]) != 0
+    err = capsys.readouterr().err
+    assert f"the lowest reachable is {lowest / ref:.3g}x" in err
+    assert main([*base, "--max-area", "1e-6"]) != 0
+    assert "no configuration of the space fits" in capsys.readouterr().err
+    assert not out.exists()  # refused before any stage was written
