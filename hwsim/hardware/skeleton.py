@@ -692,7 +692,6 @@ def _layer_tables(
 
 
 _CHUNK = 512
-_SERIAL_BELOW = 4096  # points x configs under which one thread beats starting a pool
 
 
 @njit(cache=True)
