@@ -74,8 +74,11 @@ def tile_kernel(rows: int, xor: bool = False, bias: bool = False):
                                                   + r*a_row_stride]
                                                 OP w[w_base + j*w_plane_stride + k*w_k_stride + c])
 
-    with OP = AND (or XOR when ``xor``: the +-1 x +-1 product, ``K - 2 popcount(a XOR w)``),
-    plus ``row_bias[row_bias_base + r] + col_bias[col_bias_base + c]`` with ``bias``, and
+    with OP = AND, plus ``row_bias[row_bias_base + r] + col_bias[col_bias_base + c]`` with
+    ``bias``. The XOR variant (``xor``, always with ``bias``: the +-1 x +-1 product of one plane
+    pair) computes ``col_bias[col_bias_base + c] - 2 * sum_k popcount(a XOR w)``, i.e.
+    ``K - 2 popcount`` with ``K`` in the column bias; it reads neither ``coef`` nor the row
+    bias. It
     stores ``out[out_base + r*out_row_stride + c] = total`` (``+=`` when ``accumulate``).
     The activation word of a row is addressed through the offset table ``k_off``, so a plain
     GEMM (``k_off[k] = k * stride``) and a direct convolution over a packed feature map
@@ -171,9 +174,28 @@ def _tile_codegen(rows: int, xor: bool, bias: bool):
                 cv = _splat(builder, c, _VEC)
                 for r in range(rows):
                     for v in range(VECTORS):
-                        weighted = builder.mul(builder.load(acc[r][v]), cv)
+                        # XOR: the one plane pair's weight is -2, applied once below.
+                        weighted = (
+                            builder.load(acc[r][v])
+                            if xor
+                            else builder.mul(builder.load(acc[r][v]), cv)
+                        )
                         builder.store(builder.add(builder.load(total[r][v]), weighted), total[r][v])
-        if bias:
+        if bias and xor:
+            # K - 2 popcount(a XOR w): a shift and a subtract from the column bias (K); the
+            # row bias is zero for +-1 x +-1 and not read.
+            cb_arr, cb_base = args[20], args[21]
+            cb_ptr = context.make_array(tys[20])(context, builder, cb_arr).data
+            one = ir.Constant(_VEC, [1] * LANES)
+            for v in range(VECTORS):
+                col = _load_vec(
+                    builder,
+                    builder.gep(cb_ptr, [builder.add(cb_base, ir.Constant(_I64, v * LANES))]),
+                )
+                for r in range(rows):
+                    twice = builder.shl(builder.load(total[r][v]), one)
+                    builder.store(builder.sub(col, twice), total[r][v])
+        elif bias:
             rb_arr, rb_base, cb_arr, cb_base = args[18:22]
             rb_ptr = context.make_array(tys[18])(context, builder, rb_arr).data
             cb_ptr = context.make_array(tys[20])(context, builder, cb_arr).data
