@@ -149,7 +149,7 @@ def _cpu_seconds() -> float:
 
 def run_examples() -> None:
     """Run each example spec once and save the plot of its first two objectives as
-    results/sweep_<name>.png (one panel per workload), as ``hwsim pareto`` draws it."""
+    results/sweep_<name>[_<workload>].png, one per workload, as ``hwsim pareto`` draws it."""
     from importlib import resources
 
     from sweeps.pareto import pareto_fronts
@@ -174,16 +174,17 @@ def run_examples() -> None:
         ok = df[df["status"] == "ok"]
         x, y = list(spec.objectives)[:2]
         senses = (spec.objectives[x], spec.objectives[y])
-        by = "workload" if ok["workload"].nunique() > 1 else None
-        png = RESULTS.parent / f"sweep_{spec.name}.png"
-        plot_front(ok, x, y, png, senses=senses, by=by)
-        fronts = pareto_fronts(ok, {x: senses[0], y: senses[1]}, by="workload")
-        print(
-            f"{spec.name}: {len(ok)} ok points ({summary.failed} failed, "
-            f"{summary.seconds:.1f} s), {len(fronts)} designs on the {x} / {y} fronts -> {png}"
-        )
-        cols = ["workload", "policy", "hw_name", x, y, "ties"]
-        print(fronts[[c for c in cols if c in fronts]].head(12).to_string(index=False))
+        for wl, part in ok.groupby("workload"):
+            suffix = f"_{wl}" if ok["workload"].nunique() > 1 else ""
+            png = RESULTS.parent / f"sweep_{spec.name}{suffix}.png"
+            plot_front(part, x, y, png, senses=senses)
+            front = pareto_fronts(part, {x: senses[0], y: senses[1]}, by=None)
+            print(
+                f"{spec.name}/{wl}: {len(part)} ok points ({summary.failed} failed in the sweep, "
+                f"{summary.seconds:.1f} s), {len(front)} designs on the {x} / {y} front -> {png}"
+            )
+            cols = ["policy", "hw_name", x, y, "ties"]
+            print(front[[c for c in cols if c in front]].head(12).to_string(index=False))
 
 
 if __name__ == "__main__":
