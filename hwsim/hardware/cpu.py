@@ -56,7 +56,6 @@ from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.registry import Points, register_family
 from hwsim.hardware.report import METRICS
 from hwsim.hardware.skeleton import (
-    FLOAT_BITS,
     MAX_BITS,
     check_points,
     check_runnable,
@@ -71,6 +70,7 @@ from hwsim.kernels.gemm import (
     parallel_split,
     rows_in_buffer,
 )
+from hwsim.policy import FLOAT_BITS
 
 BASELINE_FIELDS: tuple[str, ...] = (
     "s_per_input",

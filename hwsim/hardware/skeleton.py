@@ -79,10 +79,9 @@ from hwsim.hardware.registry import Points
 from hwsim.hardware.report import METRICS
 from hwsim.hardware.sram import PORTS as SRAM_PORTS
 from hwsim.hardware.sram import SramCost, sram_cost
-from hwsim.policy import LayerStats
+from hwsim.policy import FLOAT_BITS, LayerStats
 
 MAX_BITS = 16
-FLOAT_BITS = 32
 
 # Serial modes of one operand in a step rule.
 PARALLEL = 0  # bit-parallel: the width does not change the step's cycles
