@@ -184,7 +184,8 @@ def pareto_fronts(
 
     With ``collapse``, points with equal objective values (ties: e.g. two policies that run at
     the same precision) are reported once, as the first of them in row order, with their
-    number in a ``ties`` column (1 when a point is alone).
+    number in a ``ties`` column (1 when a point is alone) and, in a ``tied`` column, what
+    tells them apart (``"policy w2a2 / w4a2 / w8a2"``; empty when a point is alone).
     """
     cols, values = _normalize(df, objectives)
     if by is not None:
@@ -200,9 +201,33 @@ def pareto_fronts(
     front = df[mask]
     keys = ([by] if by is not None else []) + cols
     if collapse:
-        ties = front.groupby(keys, sort=False, dropna=False)[cols[0]].transform("size")
-        front = front.assign(ties=ties.to_numpy(np.int64)).drop_duplicates(keys)
+        groups = front.groupby(keys, sort=False, dropna=False)
+        ties = groups[cols[0]].transform("size").to_numpy(np.int64)
+        described = [
+            c
+            for c in front.columns
+            if c in ("policy", "hw_name") or (c.startswith("hw.") and c not in cols)
+        ]
+        tied = pd.Series("", index=front.index, dtype=object)
+        for _, idx in groups.indices.items():
+            if len(idx) > 1:
+                tied.iloc[idx[0]] = _what_differs(front.iloc[idx], described)
+        front = front.assign(ties=ties, tied=tied.to_numpy()).drop_duplicates(keys)
     return front.sort_values(keys, kind="stable")
+
+
+def _what_differs(group: pd.DataFrame, columns: list[str], shown: int = 4) -> str:
+    """``"policy w2a2 / w4a2; hw.dram_gbps 3 values"``: the columns that vary in ``group``."""
+    parts = []
+    for c in columns:
+        values = list(dict.fromkeys(map(str, group[c])))
+        if len(values) < 2:
+            continue
+        if len(values) <= shown:
+            parts.append(f"{c} {' / '.join(values)}")
+        else:
+            parts.append(f"{c} {len(values)} values")
+    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------- hypervolume

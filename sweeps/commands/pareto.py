@@ -237,8 +237,16 @@ def _table(front, x: str, y: str, show_workload: bool) -> str:
         _digits(front[c].tolist(), d) if c in (x, y) else 4
         for c, d in zip(cols, divisors, strict=True)
     ]
+    tied = "tied" in front and bool((front["ties"] > 1).any())
+    if tied:  # what tells the tied points apart, left-aligned last
+        cols.append("tied")
+        header.append("tied points differ in")
+        divisors.append(1.0)
+        digits.append(4)
     rows = [header]
     for rec in front[cols].itertuples(index=False):
         rows.append([_fmt(v, d, n) for v, d, n in zip(rec, divisors, digits, strict=True)])
-    text = align_columns(rows, rules=(1,), left=tuple(range(len(cols) - 3)))
+    numeric = range(len(cols) - (4 if tied else 3), len(cols) - (1 if tied else 0))
+    left = tuple(i for i in range(len(cols)) if i not in numeric)
+    text = align_columns(rows, rules=(1,), left=left)
     return "\n".join("  " + line for line in text.splitlines())

@@ -85,6 +85,8 @@ def test_ties_collapse_and_a_degenerate_front_is_named(two_workloads, capsys):
         best = part[part["area_mm2"] == part["area_mm2"].min()]
         assert f"{wl}: 1 design on the area_mm2 / hw.cols front ({len(best)} points:" in out
     assert out.count("degenerate front") == 2
+    # What tells the tied points apart: every policy of the spec, and the DRAM samples.
+    assert out.count("policy w2a4 / w2a8 / w8a4 / w8a8; hw.dram_gbps ") == 2
 
 
 def test_empty_axis_and_points_without_a_value(two_workloads, tmp_path, capsys):
