@@ -39,7 +39,6 @@ import math
 import random
 import re
 import tomllib
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -217,17 +216,7 @@ class HardwareBlock:
             self.samples,
             "must be an integer >= 1",
         )
-        renamed = base.RENAMED
-        for name in self.varying:
-            if name in renamed:
-                warnings.warn(
-                    f"{self.key}: {name} is the old name of {renamed[name].new}; each value is "
-                    f"read as {renamed[name].new} ({renamed[name].rule}) and the result column "
-                    f"is hw.{renamed[name].new}",
-                    FutureWarning,
-                    stacklevel=2,
-                )
-        names = [renamed[n].new if n in renamed else n for n in self.varying]
+        names = list(self.varying)
         dup = [n for n in names if names.count(n) > 1]
         check(
             not dup,
@@ -263,9 +252,8 @@ class HardwareBlock:
 
     @property
     def varying_fields(self) -> tuple[str, ...]:
-        """The config fields this block varies (old names given in the spec converted)."""
-        renamed = self.base_config.RENAMED
-        return tuple(renamed[n].new if n in renamed else n for n in self.varying)
+        """The config fields this block varies."""
+        return self.varying
 
     def __len__(self) -> int:
         n_grid = math.prod(len(v) for v in self.grid.values())
@@ -293,8 +281,7 @@ class HardwareBlock:
             rng = random.Random(f"{self.seed}/{self.block_index}/{s}")
             for r in self.random:
                 out[r.key.rsplit(".", 1)[-1]] = r.draw(rng)
-        base = self.base_config
-        return base.upgrade(out, base.frequency_hz, warn=False)
+        return out
 
 
 def resolve_base(base: str, key: str = "hardware.base"):
@@ -317,9 +304,7 @@ def resolve_base(base: str, key: str = "hardware.base"):
 
 def _try_replace(base, overrides: Mapping[str, Any], key: str):
     try:
-        with warnings.catch_warnings():  # an old field name was noted once for its block
-            warnings.simplefilter("ignore", FutureWarning)
-            return base.replace(**overrides)
+        return base.replace(**overrides)
     except HwsimError as exc:
         value = next(iter(overrides.values())) if len(overrides) == 1 else dict(overrides)
         raise HwsimError(key, value, exc.reason) from exc
@@ -533,7 +518,9 @@ class Condition:
     text: str  # as written, for messages
 
     def __str__(self) -> str:
-        value = f"{self.value:g}" if isinstance(self.value, float) else self.value
+        value = self.value
+        if isinstance(value, float):  # shortest exact text: it is parsed back (sweep.json)
+            value = repr(value).removesuffix(".0")
         return f"{self.column} {self.op} {value}"
 
     def mask(self, values: Any) -> np.ndarray:

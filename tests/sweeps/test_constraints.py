@@ -186,3 +186,11 @@ def test_constraints_in_worker_processes(unconstrained):
     want = free[(free["area_mm2"] <= area_max) & (free["power_w"] <= power_max)]
     assert summary.written == len(want) and summary.excluded == len(free) - len(want)
     assert sorted(load_results(root / "jobs2")["point_hash"]) == sorted(want["point_hash"])
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["<", "<=", ">", "!="]))
+def test_a_condition_reads_back_from_its_text(value, op):
+    """sweep.json records constraints as text and hwsim pareto parses them again: exactly."""
+    cond = parse_condition(f"area_mm2 {op} {value!r}")
+    again = parse_condition(str(cond))
+    assert (again.column, again.op, again.value) == (cond.column, cond.op, value)
