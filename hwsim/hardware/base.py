@@ -8,26 +8,11 @@ source in the preset file) and registers its cost function with
 from __future__ import annotations
 
 import dataclasses
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from hwsim.errors import HwsimError, check
-
-
-@dataclass(frozen=True)
-class RenamedField:
-    """A field an earlier release named differently and measured in another unit."""
-
-    new: str  # the current field
-    convert: Callable[[float, float], float]  # (old value, frequency_hz) -> value in new unit
-    rule: str  # the conversion in words, for the note a user sees
-
-
-def per_cycle_to_per_s(per_cycle_bytes: float) -> Callable[[float, float], float]:
-    """Conversion of a bandwidth in (``per_cycle_bytes`` x units) per cycle to bytes/s."""
-    return lambda value, frequency_hz: value * per_cycle_bytes * frequency_hz
 
 
 @dataclass(frozen=True)
@@ -38,8 +23,6 @@ class HardwareConfig:
     ``frequency_hz`` separate), picojoules, hertz."""
 
     family: ClassVar[str] = ""
-    RENAMED: ClassVar[Mapping[str, RenamedField]] = {}
-    """Old field names still accepted (presets, TOML, overrides, sweep specs) and converted."""
 
     name: str = "custom"
     frequency_hz: float = 1e9
@@ -86,55 +69,8 @@ class HardwareConfig:
                 raise HwsimError(f"{self.family or 'hardware'}.{n}", v, "must be an integer >= 1")
 
     # ----------------------------------------------------------------------------------
-    @classmethod
-    def upgrade(
-        cls, data: Mapping[str, Any], frequency_hz: float | None = None, warn: bool = True
-    ) -> dict[str, Any]:
-        """``data`` with old field names (:attr:`RENAMED`) converted to the current fields.
-
-        The clock for a per-cycle value is ``data["frequency_hz"]``, else ``frequency_hz``,
-        else the family's default clock. With ``warn``, a FutureWarning says what was read."""
-        old = [k for k in data if k in cls.RENAMED]
-        if not old:
-            return dict(data)
-        out = dict(data)
-        freq = out.get("frequency_hz", frequency_hz)
-        if freq is None:
-            freq = cls.__dataclass_fields__["frequency_hz"].default
-        check(
-            not isinstance(freq, bool) and isinstance(freq, int | float) and freq > 0,
-            f"{cls.family}.frequency_hz",
-            freq,
-            "must be a number > 0",
-        )
-        for key in old:
-            renamed = cls.RENAMED[key]
-            value = out.pop(key)
-            check(
-                renamed.new not in out,
-                f"{cls.family}.{key}",
-                value,
-                f"give {renamed.new} or the old {key}, not both",
-            )
-            check(
-                not isinstance(value, bool) and isinstance(value, int | float),
-                f"{cls.family}.{key}",
-                value,
-                "must be a number",
-            )
-            out[renamed.new] = renamed.convert(value, freq)
-            if warn:
-                warnings.warn(
-                    f"{cls.family}.{key} = {value} is the old name of {renamed.new}; read as "
-                    f"{renamed.new} = {out[renamed.new]:.6g} ({renamed.rule})",
-                    FutureWarning,
-                    stacklevel=3,
-                )
-        return out
-
     def replace(self, **overrides: Any) -> Self:
-        """A copy with ``overrides`` applied (and validated again); old names are converted."""
-        overrides = self.upgrade(overrides, self.frequency_hz)
+        """A copy with ``overrides`` applied (and validated again)."""
         known = {f.name for f in dataclasses.fields(self)}
         for key in overrides:
             if key not in known:
@@ -154,7 +90,6 @@ class HardwareConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        data = cls.upgrade(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known - {"family"})
         if unknown:

@@ -46,7 +46,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError, check
 from hwsim.hardware import _bitfusion_kernel as kern
-from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
+from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.pricing import area_factor, check_node, energy_factor, power_factor
 from hwsim.hardware.registry import Points, register_family
 from hwsim.workload import KINDS
@@ -140,11 +140,6 @@ class BitFusionConfig(HardwareConfig):
     """
 
     family: ClassVar[str] = "bitfusion"
-    RENAMED: ClassVar = {
-        "dram_bits_per_cycle": RenamedField(
-            "dram_bytes_per_s", per_cycle_to_per_s(0.125), "bits per cycle / 8 x frequency_hz"
-        )
-    }
 
     name: str = "bitfusion"
     frequency_hz: float = 500e6

@@ -112,8 +112,7 @@ def load_hardware(name_or_path: str | Path | HardwareConfig, **overrides: Any) -
     """A preset by name (``"bitfusion"``) or a TOML file by path, with field overrides.
 
     The TOML holds ``family``, the config's fields, and an optional ``[sources]`` table that
-    maps each field to where its number comes from. Old field names (a family's ``RENAMED``)
-    are read in their old unit and converted, with a FutureWarning.
+    maps each field to where its number comes from.
     """
     if isinstance(name_or_path, HardwareConfig):
         return name_or_path.replace(**overrides) if overrides else name_or_path
@@ -131,11 +130,7 @@ def load_hardware(name_or_path: str | Path | HardwareConfig, **overrides: Any) -
     )
     config_type = get_family(family_name).config_type
     sources = dict(data.pop("sources", {}))
-    for old, renamed in config_type.RENAMED.items():
-        if old in sources:  # keep the provenance under the field's current name
-            sources[renamed.new] = f"{sources.pop(old)} (as {old}; {renamed.rule})"
-    data = config_type.upgrade(data)
-    data.update(config_type.upgrade(overrides, data.get("frequency_hz")))
+    data.update(overrides)
     data.setdefault("name", Path(str(name_or_path)).stem)
     return config_type.from_dict({**data, "sources": sources})
 

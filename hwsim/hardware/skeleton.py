@@ -67,7 +67,7 @@ from numba import njit, prange
 
 from hwsim.errors import HwsimError
 from hwsim.hardware import report as M
-from hwsim.hardware.base import HardwareConfig, RenamedField, per_cycle_to_per_s
+from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.pricing import (
     LEAKAGE_NW_PER_UM2,
     area_factor,
@@ -214,11 +214,6 @@ class SkeletonConfig(HardwareConfig):
 
     family: ClassVar[str] = ""
     runs_float: ClassVar[bool] = True  # False: a 32-bit (float) request is an error
-    RENAMED: ClassVar = {
-        "dram_bytes_per_cycle": RenamedField(
-            "dram_bytes_per_s", per_cycle_to_per_s(1.0), "bytes per cycle x frequency_hz"
-        )
-    }
     channel_lanes: ClassVar[bool] = True  # False: the GEMM mapping (an im2col overlay)
     UNIT_AREA_UM2: ClassVar[float] = 0.0  # a family's default compute-unit area (45 nm)
 

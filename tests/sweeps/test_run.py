@@ -7,7 +7,7 @@ from strategies import workloads
 from toy_family import toy_spec
 
 import hwsim
-from hwsim import BitPolicy
+from hwsim import BitPolicy, HwsimError
 from sweeps.run import TOTALS, run_sweep
 from sweeps.spec import parse_spec
 from sweeps.store import PARTS, load_results
@@ -212,35 +212,18 @@ def test_one_writer_per_folder(tmp_path):
     ResultStore(tmp_path / "out").close()
 
 
-def test_old_bandwidth_key_in_a_spec_gives_the_new_column_and_the_same_totals(toy_dir):
-    """A spec still written with ``dram_bytes_per_cycle`` sweeps the same designs as one in
-    bytes per second, and reports them under the one column ``hw.dram_bytes_per_s``."""
-    hz = hwsim.load_hardware("stripes").frequency_hz
-    frames = []
-    for key, values in (
-        ("dram_bytes_per_cycle", [8, 64]),
-        ("dram_bytes_per_s", [8 * hz, 64 * hz]),
-    ):
-        spec = {
-            "name": key,
-            "workloads": ["toynet.npz"],
-            "hardware": [{"base": "stripes", "grid": {key: values, "rows": [16, 64]}}],
-            "policies": {"w_bits": [4, 8], "a_bits": [8]},
-        }
-        if key == "dram_bytes_per_cycle":
-            with pytest.warns(FutureWarning, match="hw.dram_bytes_per_s"):
-                parsed = parse_spec(spec, root=toy_dir)
-        else:
-            parsed = parse_spec(spec, root=toy_dir)
-        run_sweep(parsed, toy_dir / key)
-        df = load_results(toy_dir / key).sort_values("point").reset_index(drop=True)
-        assert "hw.dram_bytes_per_s" in df and "hw.dram_bytes_per_cycle" not in df
-        frames.append(df)
-    old, new = frames
-    assert (old["status"] == "ok").all()
-    pd.testing.assert_series_equal(old["hw.dram_bytes_per_s"], new["hw.dram_bytes_per_s"])
-    for k in TOTALS:
-        pd.testing.assert_series_equal(old[k], new[k], check_exact=True)
+def test_a_per_cycle_bandwidth_key_in_a_spec_is_refused_naming_it(toy_dir):
+    """Bandwidth is bytes per second in every family: ``dram_bytes_per_cycle`` is refused at
+    parse time, naming where the spec gives it."""
+    spec = {
+        "name": "old",
+        "workloads": ["toynet.npz"],
+        "hardware": [{"base": "stripes", "grid": {"dram_bytes_per_cycle": [8, 64]}}],
+        "policies": {"w_bits": [4, 8], "a_bits": [8]},
+    }
+    with pytest.raises(HwsimError) as err:
+        parse_spec(spec, root=toy_dir)
+    assert err.value.field.endswith("grid.dram_bytes_per_cycle")
 
 
 def test_fast_path_with_attention_products_matches_simulate(tmp_path):

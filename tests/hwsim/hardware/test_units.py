@@ -1,6 +1,5 @@
-"""One unit per quantity: DRAM bandwidth is bytes per second in every family, and the old
-per-cycle keys (``dram_bytes_per_cycle``, Bit Fusion's ``dram_bits_per_cycle``) are still read,
-converted with the clock, to numerically the same model."""
+"""One unit per quantity: DRAM bandwidth is bytes per second in every family; the per-cycle
+keys (``dram_bytes_per_cycle``, Bit Fusion's ``dram_bits_per_cycle``) are unknown fields."""
 
 import re
 import warnings
@@ -10,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwsim import BitPolicy, Workload
-from hwsim.hardware import families, load_hardware, preset_names, simulate
+from hwsim import Workload
+from hwsim.hardware import families, load_hardware, preset_names
 from hwsim.hardware.skeleton import P_BW, SkeletonConfig
 from tests.strategies import skeleton_configs
 
-# The presets' bandwidths as they were given before the unit change (the paper/code values).
+# The presets' bandwidths per cycle, as the papers and the authors' code give them.
 OLD_PRESET_KEYS = {
     "dadiannao": ("dram_bytes_per_cycle", 512),
     "stripes": ("dram_bytes_per_cycle", 512),
@@ -62,38 +61,23 @@ def test_every_family_names_dram_bandwidth_the_same():
 
 
 @pytest.mark.parametrize("preset", sorted(OLD_PRESET_KEYS))
-def test_old_key_in_toml_gives_the_same_config_and_costs(tmp_path, preset):
+def test_preset_bandwidth_is_the_papers_per_cycle_width_times_the_clock(preset):
     old_key, old_value = OLD_PRESET_KEYS[preset]
-    text = resources.files("hwsim.hardware.presets").joinpath(f"{preset}.toml").read_text()
-    old_text = re.sub(r"^dram_bytes_per_s = .*$", f"{old_key} = {old_value}", text, flags=re.M)
-    assert old_text != text
-    path = tmp_path / f"{preset}.toml"
-    path.write_text(old_text)
-    with pytest.warns(FutureWarning, match=old_key):
-        old = load_hardware(path)
-    new = load_hardware(preset)
-    assert old == new
-    pol = BitPolicy.uniform(SMALL, 8, 8)
-    a = simulate(SMALL, pol, old).totals
-    b = simulate(SMALL, pol, new).totals
-    assert a == b
+    cfg = load_hardware(preset)
+    per_byte = 8 if old_key == "dram_bits_per_cycle" else 1
+    assert cfg.dram_bytes_per_s == old_value / per_byte * cfg.frequency_hz
 
 
 @given(skeleton_configs(), st.integers(1, 4096), st.integers(10**6, 5 * 10**9))
-def test_old_bytes_per_cycle_reach_the_kernel_unchanged(cfg, per_cycle, hz):
-    # The kernel reads bytes per cycle; given the old way, that value arrives bit for bit.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        old = cfg.replace(frequency_hz=float(hz), dram_bytes_per_cycle=per_cycle)
-    assert old.dram_bytes_per_s == per_cycle * hz
-    assert old.pack()[P_BW] == per_cycle
+def test_bytes_per_cycle_reach_the_kernel_unchanged(cfg, per_cycle, hz):
+    # The kernel reads bytes per cycle; a rate given as width x clock arrives bit for bit.
+    new = cfg.replace(frequency_hz=float(hz), dram_bytes_per_s=per_cycle * hz)
+    assert new.pack()[P_BW] == per_cycle
 
 
 @given(st.integers(1, 1 << 20), st.integers(10**6, 5 * 10**9))
-def test_old_bitfusion_bits_per_cycle_come_back_whole(bits, hz):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        cfg = load_hardware("bitfusion").replace(frequency_hz=float(hz), dram_bits_per_cycle=bits)
+def test_bitfusion_bits_per_cycle_come_back_whole(bits, hz):
+    cfg = load_hardware("bitfusion").replace(frequency_hz=float(hz), dram_bytes_per_s=bits * hz / 8)
     assert cfg.dram_bits_per_cycle == bits
 
 
@@ -105,12 +89,23 @@ def test_bitfusion_bandwidth_moves_whole_bits_rounded_down(bits, hz):
     assert got - 1e-6 * bits <= bits < got + 1 + 1e-6 * bits
 
 
-def test_old_and_new_key_together_are_refused():
+@pytest.mark.parametrize("preset", sorted(OLD_PRESET_KEYS))
+def test_a_per_cycle_key_is_refused_naming_it(tmp_path, preset):
     from hwsim import HwsimError
 
+    old_key, old_value = OLD_PRESET_KEYS[preset]
+    family = load_hardware(preset).family
     with pytest.raises(HwsimError) as err:
-        load_hardware("stripes", dram_bytes_per_cycle=8, dram_bytes_per_s=1e9)
-    assert err.value.field == "stripes.dram_bytes_per_cycle"
+        load_hardware(preset, **{old_key: old_value})
+    assert err.value.field == f"{family}.{old_key}"
+    text = resources.files("hwsim.hardware.presets").joinpath(f"{preset}.toml").read_text()
+    old_text = re.sub(r"^dram_bytes_per_s = .*$", f"{old_key} = {old_value}", text, flags=re.M)
+    assert old_text != text
+    path = tmp_path / f"{preset}.toml"
+    path.write_text(old_text)
+    with pytest.raises(HwsimError) as err:
+        load_hardware(path)
+    assert err.value.field == f"{family}.{old_key}"
 
 
 def test_presets_load_without_a_note():
