@@ -45,6 +45,7 @@ from hwsim.kernels.gemm import (
     pack_operand,
     pack_row,
     run_tile_mode,
+    tiled_words,
 )
 
 DIRECT_MAX_WASTE = 1.25
@@ -152,7 +153,9 @@ def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begi
     ``stride`` words apart in the packed map."""
     oh, ow, sh, sw = geo[G_OH], geo[G_OW], geo[G_SH], geo[G_SW]
     hp, cwn, wp, ab, col_block = geo[G_HP], geo[G_CWN], geo[G_WP], geo[G_AB], geo[G_COLBLOCK]
-    wb, kw, np_ = w_words.shape[0], w_words.shape[1], w_words.shape[2]
+    wb, kw = w_words.shape[1], w_words.shape[2]  # by tile: see gemm.tiled_words
+    tile_words = wb * kw * COL_TILE
+    no = out.shape[1]
     per_row = -(-ow // ROW_TILE)
     plane = packed.size // ab
     p_flat, w_flat, out_flat = packed.ravel(), w_words.ravel(), out.ravel()
@@ -163,12 +166,12 @@ def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begi
             oy = img_row % oh
             ox0 = (t % per_row) * ROW_TILE
             a_base = (n * hp + oy * sh) * cwn * wp + ox0 * sw
-            out_base = (img_row * ow + ox0) * np_
+            out_base = (img_row * ow + ox0) * no
             rows = min(ROW_TILE, ow - ox0)
             for ct in range(cb0, min(cb0 + col_block, c_end)):
                 run_tile_mode(mode, rows, p_flat, a_base, sw, plane, ab, k_off,
-                              w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw,
-                              coef, out_flat, out_base + ct * COL_TILE, np_, rb, 0, cb,
+                              w_flat, ct * tile_words, COL_TILE, kw * COL_TILE, wb, 0, kw,
+                              coef, out_flat, out_base + ct * COL_TILE, no, rb, 0, cb,
                               ct * COL_TILE)  # fmt: skip
 
 
@@ -178,7 +181,7 @@ def _direct_serial(x, geo, w_words, coef, k_off, off, inv, lo, hi, out, mode, bi
     bad = _pack_map_rows(x, geo, packed, off, inv, lo, hi, 0, geo[G_N] * geo[G_H], bipolar)
     tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
     _direct_tiles(packed, geo, w_words, coef, k_off, out, 0, tiles, 0,
-                  w_words.shape[2] // COL_TILE, mode, rb, cb)  # fmt: skip
+                  w_words.shape[0], mode, rb, cb)  # fmt: skip
     return bad
 
 
@@ -196,7 +199,7 @@ def _direct_parallel(x, geo, w_words, coef, k_off, off, inv, lo, hi, out, mode, 
             x, geo, packed, off, inv, lo, hi, i * per, min(in_rows, (i + 1) * per), bipolar
         )
     tiles = geo[G_N] * geo[G_OH] * (-(-geo[G_OW] // ROW_TILE))
-    c_tiles = w_words.shape[2] // COL_TILE
+    c_tiles = w_words.shape[0]
     t_per = -(-tiles // m_chunks)
     c_per = -(-c_tiles // n_chunks)
     for chunk in prange(m_chunks * n_chunks):
@@ -327,6 +330,7 @@ class BitserialConv2d:
                     packed = pack_operand(padded.reshape(og, -1), self._w_run_bits, encoding=w_run)
             else:
                 packed = pack_operand(wg.reshape(og, -1), self._w_run_bits, encoding=w_run)
+            tiled_words(packed)  # built with the weights, not on the first call
             self.weights.append(packed)
             self._mode, self.coef = encoding_plan(self._a_run_bits, self._w_run_bits, a_run, w_run)
             if self._mode == MODE_XOR:
@@ -451,7 +455,7 @@ class BitserialConv2d:
         if self.groups == 1:
             w = self.weights[0]
             out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
-            bad = run(flat, geos[0], w.words, self.coef, k_off, off, inv, lo, hi, out,
+            bad = run(flat, geos[0], tiled_words(w), self.coef, k_off, off, inv, lo, hi, out,
                       mode, bipolar, rb, self._col_bias[0])  # fmt: skip
             if border is not None:
                 view = out.reshape(n_img, oh * ow, -1)
@@ -463,7 +467,7 @@ class BitserialConv2d:
             bad = False
             for g, w in enumerate(self.weights):
                 out = np.empty((rows, w.words.shape[2]), dtype=np.int64)
-                bad |= run(flat, geos[g], w.words, self.coef, k_off, off, inv, lo, hi, out,
+                bad |= run(flat, geos[g], tiled_words(w), self.coef, k_off, off, inv, lo, hi, out,
                            mode, bipolar, rb, self._col_bias[g])  # fmt: skip
                 result[:, g * og : (g + 1) * og] = out[:, :og]
             if border is not None:

@@ -192,9 +192,11 @@ def pack_operand(
     rows_first[tiled:] = 0  # the anti-aliasing rows: zero weights, outputs trimmed
     sums = np.zeros(padded, dtype=np.int64)
     sums[: c.shape[0]] = values.sum(axis=1)
-    return PackedOperand(
+    packed = PackedOperand(
         words, int(c.shape[0]), int(c.shape[1]), bits, enc != "unsigned", enc, sums
     )
+    tiled_words(packed)  # the kernels' layout, built with the weights
+    return packed
 
 
 @njit(cache=True)
@@ -214,6 +216,21 @@ def aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     buf = np.empty(count * dtype.itemsize + ALIGN_BYTES, dtype=np.uint8)
     start = -buf.ctypes.data % ALIGN_BYTES
     return buf[start : start + count * dtype.itemsize].view(dtype).reshape(shape)
+
+
+def tiled_words(w: PackedOperand) -> np.ndarray:
+    """uint64 ``[Np / 16, bits, ceil(K/64), 16]``: each 16-row weight tile's words in one
+    contiguous run, in the order the register tile reads them (kept with ``w``, built once).
+    In ``words`` a tile's words for consecutive K lie ``Np`` words apart, each step in another
+    page, where the hardware prefetchers do not follow (measured here, 1024^3 W1A1, one thread:
+    the tile loop 1.77 -> 1.59 ms)."""
+    tiles = w.extras.get("tiled")
+    if tiles is None:
+        bits, kw, np_ = w.words.shape
+        tiles = aligned_empty((np_ // COL_TILE, bits, kw, COL_TILE), np.uint64)
+        tiles[...] = w.words.reshape(bits, kw, np_ // COL_TILE, COL_TILE).transpose(2, 0, 1, 3)
+        w.extras["tiled"] = tiles
+    return tiles
 
 
 def plane_pair_coefficients(a_bits: int, w_bits: int, a_signed: bool, w_signed: bool) -> np.ndarray:
@@ -379,8 +396,10 @@ def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, 
     sweeps a block of ``col_block`` weight tiles (L2-resident) with its words in L1, writing
     its output rows front to back. ``mode`` picks the tile (:func:`run_tile_mode`), ``rb`` /
     ``cb`` its per-row and per-column biases; ``bipolar`` activations are int8 +-1 codes.
-    True if a code was out of range."""
-    wb, kw, np_ = w_words.shape[0], w_words.shape[1], w_words.shape[2]
+    True if a code was out of range. ``w_words`` are the weights by tile (:func:`tiled_words`).
+    """
+    wb, kw = w_words.shape[1], w_words.shape[2]
+    tile_words = wb * kw * COL_TILE
     no = out.shape[1]
     buf = np.empty((bits, kw, row_block), dtype=np.uint64)
     k_off = np.arange(kw) * row_block
@@ -397,8 +416,8 @@ def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, 
             for t0 in range(0, rows, ROW_TILE):
                 for ct in range(cb0, min(cb0 + col_block, c_end)):
                     run_tile_mode(mode, min(ROW_TILE, rows - t0), buf_flat, t0, 1,
-                                  kw * row_block, bits, k_off, w_flat, ct * COL_TILE, np_,
-                                  kw * np_, wb, 0, kw, coef, out_flat,
+                                  kw * row_block, bits, k_off, w_flat, ct * tile_words,
+                                  COL_TILE, kw * COL_TILE, wb, 0, kw, coef, out_flat,
                                   (rb0 + t0) * no + ct * COL_TILE, no, rb, rb0 + t0, cb,
                                   ct * COL_TILE)  # fmt: skip
     return bad
@@ -427,7 +446,8 @@ def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begi
                   mode, rb, cb):  # fmt: skip
     """Like :func:`_linear_chunk` with the activations already packed ``[ab, KW, Mp]``."""
     ab, kw, mp = a_words.shape[0], a_words.shape[1], a_words.shape[2]
-    wb, np_ = w_words.shape[0], w_words.shape[2]
+    wb = w_words.shape[1]
+    tile_words = wb * kw * COL_TILE
     no = out.shape[1]
     k_off = np.arange(kw) * mp
     a_flat, w_flat, out_flat = a_words.ravel(), w_words.ravel(), out.ravel()
@@ -435,7 +455,8 @@ def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begi
         for t0 in range(r_begin, r_end, ROW_TILE):
             for ct in range(cb0, min(cb0 + col_block, c_end)):
                 run_tile_mode(mode, min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab,
-                              k_off, w_flat, ct * COL_TILE, np_, kw * np_, wb, 0, kw, coef,
+                              k_off, w_flat, ct * tile_words, COL_TILE, kw * COL_TILE, wb, 0,
+                              kw, coef,
                               out_flat, t0 * no + ct * COL_TILE, no, rb, t0, cb,
                               ct * COL_TILE)  # fmt: skip
 
@@ -702,11 +723,11 @@ def bitserial_linear(
     grid = _grid(m, c_tiles, out.size * words * a_bits * w.bits)
     bipolar = a_enc == "bipolar"
     if grid is None:
-        bad = _linear_chunk(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
+        bad = _linear_chunk(codes, a_bits, off, inv, lo, hi, tiled_words(w), coef, out, row_block,
                             col_block, 0, m, 0, c_tiles, mode, bipolar, rb, cb)  # fmt: skip
     else:
-        bad = _linear_parallel(codes, a_bits, off, inv, lo, hi, w.words, coef, out, row_block,
-                               col_block, *grid, mode, bipolar, rb, cb)  # fmt: skip
+        bad = _linear_parallel(codes, a_bits, off, inv, lo, hi, tiled_words(w), coef, out,
+                               row_block, col_block, *grid, mode, bipolar, rb, cb)  # fmt: skip
     if bad:
         if bipolar:
             bipolar_codes(codes, field)  # raises, naming the value
@@ -734,9 +755,10 @@ def bitserial_matmul_packed(a: PackedOperand, w: PackedOperand) -> np.ndarray:
     grid = _grid(a.rows, c_tiles, out.size * a.words.shape[1] * a.bits * w.bits)
     col_block = col_block_for(w.bits, a.words.shape[1])
     if grid is None:
-        _packed_chunk(a.words, w.words, coef, out, col_block, 0, a.rows, 0, c_tiles, mode, rb, cb)
+        _packed_chunk(a.words, tiled_words(w), coef, out, col_block, 0, a.rows, 0, c_tiles, mode,
+                      rb, cb)  # fmt: skip
     else:
-        _packed_parallel(a.words, w.words, coef, out, col_block, *grid, mode, rb, cb)
+        _packed_parallel(a.words, tiled_words(w), coef, out, col_block, *grid, mode, rb, cb)
     return _trim(out, a.rows, w.rows)
 
 
