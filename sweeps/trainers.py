@@ -120,7 +120,7 @@ def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     if out is None:
         key = hash64({"params": params, "space": tables, "seed": space_seed})
         out = cache_dir().parent / "joint" / f"{config.model}-{key:016x}"
-    result = run_joint(config, designs, reference=ref, out=out, only=index, progress=False)
+    result = run_joint(config, designs, reference=ref, out=out, only=index)
     row = result.designs.iloc[index]
     check(
         row["status"] == "ok",

@@ -336,7 +336,6 @@ def run_joint(
     out: str | Path | None = None,
     area: Callable[[Any], float] | None = None,
     only: int | None = None,
-    progress: bool | None = None,
 ) -> JointResult:
     """Search ``hardware`` (``HardwareConfig`` objects) and the bits together (module
     docstring). ``reference``: the configuration budgets are relative to (default:
@@ -344,7 +343,8 @@ def run_joint(
     sensitivity table, the search and each fine-tuned policy (a run with the same ``out``
     resumes); ``area``: mm^2 of a configuration (default :func:`default_area`); ``only``:
     fine-tune at most the policy of design ``only`` (a sweep point), reading the others'
-    accuracies from the stages where they are."""
+    accuracies from the stages where they are. Each stage prints one line with the time
+    elapsed on stderr."""
     from quant.model import default_torch_threads, set_torch_threads
 
     hardware = tuple(hardware)
@@ -359,7 +359,7 @@ def run_joint(
     set_torch_threads(config.threads)
     try:
         return _run_joint(
-            config, hardware, reference or hardware[0], out, area or default_area, only, progress
+            config, hardware, reference or hardware[0], out, area or default_area, only
         )
     except KeyboardInterrupt:
         from hwsim.errors import Interrupted
@@ -378,7 +378,7 @@ def run_joint(
         set_torch_threads(threads_before)
 
 
-def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointResult:
+def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
     import hwsim
     from hwsim.progress import StageLog
     from models.data import calibration, load_dataset
@@ -404,7 +404,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, progress) -> JointR
     areas = np.array([area_of(h) for h in hardware], dtype=np.float64)
     sub = _hardware_rows(table, len(hardware))
     _check_reachable(cfg, sub, budgets, areas, ref_totals, reference)
-    seconds["cost_table_and_area"] = time.perf_counter() - began
+    seconds["data_and_pricing"] = time.perf_counter() - began
     notes: list[str] = []
     if np.isnan(areas).any():
         missing = sorted({hardware[h].family for h in np.flatnonzero(np.isnan(areas))})
