@@ -31,6 +31,11 @@ FLOAT_BITS = 32
 """A bit width of 32 marks an unquantized (float) tensor where a model supports it."""
 
 
+def bits_label(w_bits: int, a_bits: int) -> str:
+    """The one way bits are written for users: ``w4a8`` (weights, then activations)."""
+    return f"w{w_bits}a{a_bits}"
+
+
 @dataclass(frozen=True)
 class LayerStats:
     """Bitplane statistics of one layer measured on real data.

@@ -49,6 +49,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.report import METRICS
+from hwsim.policy import bits_label
 
 ENGINES: tuple[str, ...] = ("analytic", "event")
 SENSES: tuple[str, ...] = ("min", "max")
@@ -863,7 +864,7 @@ def _parse_policies(p: Any, root: Path) -> tuple[PolicyRef, ...]:
         check(len(w_list) > 0, "policies.w_bits", w_list, "need at least one value")
         check(len(a_list) > 0, "policies.a_bits", a_list, "need at least one value")
         for w, a in itertools.product(w_list, a_list):
-            out.append(PolicyRef(f"w{w}a{a}", "uniform", w, a))
+            out.append(PolicyRef(bits_label(w, a), "uniform", w, a))
     for j, pair in enumerate(_list(p.get("pairs", []), "policies.pairs")):
         check(
             isinstance(pair, list) and len(pair) == 2,
@@ -871,7 +872,7 @@ def _parse_policies(p: Any, root: Path) -> tuple[PolicyRef, ...]:
             pair,
             "must be [w_bits, a_bits]",
         )
-        out.append(PolicyRef(f"w{pair[0]}a{pair[1]}", "uniform", pair[0], pair[1]))
+        out.append(PolicyRef(bits_label(*pair), "uniform", pair[0], pair[1]))
     for j, f in enumerate(_list(p.get("files", []), "policies.files")):
         entry = {"path": f} if isinstance(f, str) else f
         check(

@@ -70,7 +70,7 @@ from hwsim.kernels.gemm import (
     parallel_split,
     rows_in_buffer,
 )
-from hwsim.policy import FLOAT_BITS
+from hwsim.policy import FLOAT_BITS, bits_label
 
 BASELINE_FIELDS: tuple[str, ...] = (
     "s_per_input",
@@ -289,7 +289,7 @@ class CpuConfig(HardwareConfig):
         ran = self.kernel
         if row is not None and "implementation" in row:
             ran = IMPLEMENTATIONS[int(row["implementation"])]
-        asked = f"w{w}a{a}"
+        asked = bits_label(w, a)
         if self.kernel == "best":
             if FLOAT_BITS in (w, a):
                 return f"{self.name} ran {ran} here (a float operand: only fp32 runs it)"

@@ -12,6 +12,7 @@ import pandas as pd
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.pricing import price
+from hwsim.policy import bits_label
 
 METRICS: tuple[str, ...] = (
     "cycles",  # total cycles of the layer, stalls included
@@ -124,7 +125,10 @@ def precision_notes(hardware: HardwareConfig, layers: pd.DataFrame) -> list[str]
         wr, ar = int(row["w_bits_run"]), int(row["a_bits_run"])
         reason = reason_of(w, a, wr, ar, row) if reason_of is not None else ""
         if not reason:
-            reason = f"{hardware.name} runs w{w}/a{a} as w{wr}/a{ar}, the nearest precision it has"
+            reason = (
+                f"{hardware.name} runs {bits_label(w, a)} as {bits_label(wr, ar)}, "
+                "the nearest precision it has"
+            )
         groups.setdefault(reason, []).append(str(row["name"]))
     total = len(layers)
     notes = []

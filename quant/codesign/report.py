@@ -12,6 +12,7 @@ import pandas as pd
 
 from hwsim.io import atomic_write_text
 from hwsim.markdown import markdown_table
+from hwsim.policy import bits_label
 from quant.codesign.plots import AXES, plot_bits, plot_pareto
 from quant.codesign.run import CodesignResult
 
@@ -78,7 +79,7 @@ def report_markdown(result: CodesignResult) -> str:
     bits = pd.DataFrame(
         {"layer": list(result.layer_names)}
         | {
-            k: [f"w{p[n][0]}a{p[n][1]}" for n in result.layer_names]
+            k: [bits_label(*p[n]) for n in result.layer_names]
             for k, p in result.policies.items()
             if not k.startswith("uniform")
         }

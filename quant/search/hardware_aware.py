@@ -21,7 +21,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError, check, check_bits
 from hwsim.hardware.report import COST_ALIASES, CostTable
-from hwsim.policy import BitPolicy
+from hwsim.policy import BitPolicy, bits_label
 from hwsim.workload import Workload
 from quant.methods import (
     SearchProblem,
@@ -82,7 +82,7 @@ def check_feasible(
     the ``relative`` budgets (fractions of uniform ``reference``), e.g. "latency=0.5 x uniform
     8-bit is infeasible on stripes for mlp_digits; the lowest reachable is 0.92x". ``where``
     completes the sentence ("on stripes for mlp_digits"). Cheap: no training, no sensitivity."""
-    ref = f"uniform {reference[0]}-bit" if reference[0] == reference[1] else f"w{reference}"
+    ref = f"uniform {reference[0]}-bit" if reference[0] == reference[1] else bits_label(*reference)
     for m, r in relative.items():
         check(m in keys, "budget", m, f"metrics are {tuple(keys)}")
         low = lowest_reachable(table, keys[m], reference)
@@ -246,7 +246,9 @@ def snap_to_candidates(policy: BitPolicy, table: CostTable) -> tuple[BitPolicy, 
         w2 = _round_up(w, table.w_bits)
         a2 = _round_up(a, table.a_bits)
         if (w2, a2) != (w, a):
-            notes.append(f"{name}: w{w}/a{a} rounded up to the candidates as w{w2}/a{a2}")
+            notes.append(
+                f"{name}: {bits_label(w, a)} rounded up to the candidates as {bits_label(w2, a2)}"
+            )
         bits[name] = (w2, a2)
     return binary_policy(bits), notes
 

@@ -100,6 +100,7 @@ def area_text(hw) -> str | None:
 def run_show(args: argparse.Namespace) -> int:
     from hwsim.hardware import get_family, load_hardware
     from hwsim.hardware.describe import PEAK_SHAPE, config_fields, preset_description
+    from hwsim.policy import bits_label
     from hwsim.units import align_columns
 
     hw = load_hardware(args.preset)
@@ -119,7 +120,7 @@ def run_show(args: argparse.Namespace) -> int:
         f"peak throughput (MACs per second at utilization 1, from the cost model on one "
         f"{m} x {k} x {n} GEMM, at the bits the hardware runs each request at):"
     )
-    peaks = [[f"w{w}/a{a}", peak_text(hw, w, a)] for w, a in PEAK_BITS]
+    peaks = [[bits_label(w, a), peak_text(hw, w, a)] for w, a in PEAK_BITS]
     print(align_columns([["bits", "peak"], *peaks], rules=(1,)))
     assumed = data_dependence(hw)
     if assumed:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.errors import HwsimError
+from hwsim.policy import bits_label
 
 # Printed columns: (report column, header, unit (None: a plain number), factor to that unit).
 # Memory is shown in bytes with binary prefixes; bit counts are divided by 8.
@@ -118,10 +119,10 @@ def build_policy(args: argparse.Namespace, workload, model: LoadedModel) -> tupl
         return BitPolicy.load(args.policy), f"policy {args.policy}"
     if args.bits is not None:
         w, a = parse_bits(args.bits)
-        return BitPolicy.uniform(workload, w, a), f"uniform w{w}/a{a}"
+        return BitPolicy.uniform(workload, w, a), f"uniform {bits_label(w, a)}"
     if model.policy is not None:
         return model.policy, model.policy_origin
-    return BitPolicy.uniform(workload, 8, 8), "uniform w8/a8 (the model carries no bits)"
+    return BitPolicy.uniform(workload, 8, 8), "uniform w8a8 (the model carries no bits)"
 
 
 @dataclass(frozen=True)

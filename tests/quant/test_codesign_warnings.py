@@ -115,7 +115,7 @@ def test_chance_baseline_and_lost_finetuning_warn_and_resume_lists_reuse(
 def test_a_methods_per_layer_notes_come_once_with_their_count():
     from quant.codesign.run import once_per_run
 
-    lines = [f"l{i}: w7/a5 rounded up to the candidates as w8/a8" for i in range(20)]
+    lines = [f"l{i}: w7a5 rounded up to the candidates as w8a8" for i in range(20)]
     out = once_per_run([*lines, "argmax over its own budget"])
     assert len(out) == 2 and out[0] == "argmax over its own budget"
     assert out[1].startswith("20 layers: l0: ") and "(17 more)" in out[1]

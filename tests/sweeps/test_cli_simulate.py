@@ -69,7 +69,7 @@ def test_simulate_policy_file_and_default_bits(tmp_path, capsys):
         )
         == 0
     )
-    assert "w8/a8" in capsys.readouterr().out  # no published bits: 8/8
+    assert "w8a8" in capsys.readouterr().out  # no published bits: 8/8
     names = pd.read_csv(tmp_path / "d.csv")["name"].tolist()
     policy = BitPolicy({n: (2, 5) for n in names})
     policy.save(tmp_path / "p.json")
