@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.encoding import resolve
 from hwsim.errors import check, check_bits
 from hwsim.kernels.gemm import bitserial_matmul_packed, check_accumulator, pack_operand
 
@@ -21,16 +22,21 @@ def bitserial_act_matmul(
     a_bits: int,
     b_bits: int,
     *,
-    a_signed: bool = True,
-    b_signed: bool = True,
+    a_signed: bool | None = None,
+    b_signed: bool | None = None,
+    a_encoding: str | None = None,
+    b_encoding: str | None = None,
 ) -> np.ndarray:
     """Exact int64 ``[G, M, N] = a_codes @ b_codes`` of ``G`` independent products.
 
     ``a_codes [G, M, K]`` and ``b_codes [G, K, N]`` are ``a_bits``- and ``b_bits``-bit integer
-    codes (a 2-D pair is one product, returned 2-D). Both are validated (range, rank, K,
-    overflow) before any kernel runs."""
+    codes (a 2-D pair is one product, returned 2-D), each ``unsigned``, ``signed`` (the
+    default) or ``bipolar`` (``a_encoding`` / ``b_encoding``; ``a_signed`` / ``b_signed`` are
+    shorthands). Both are validated (range, rank, K, overflow) before any kernel runs."""
     a_bits = check_bits("a_bits", a_bits)
     b_bits = check_bits("b_bits", b_bits)
+    a_enc = resolve("a_encoding", a_encoding, a_signed, "signed", a_bits)
+    b_enc = resolve("b_encoding", b_encoding, b_signed, "signed", b_bits)
     a_arr, b_arr = np.asarray(a_codes), np.asarray(b_codes)
     flat = a_arr.ndim == 2 and b_arr.ndim == 2
     if flat:
@@ -48,8 +54,8 @@ def bitserial_act_matmul(
     n = b_arr.shape[2]
     out = np.empty((g, m, n), dtype=np.int64)
     for i in range(g):
-        a = pack_operand(a_arr[i], a_bits, signed=a_signed, field="a_codes")
+        a = pack_operand(a_arr[i], a_bits, encoding=a_enc, field="a_codes")
         # The kernel takes its second operand row-major by output column: [N, K].
-        b = pack_operand(b_arr[i].T, b_bits, signed=b_signed, field="b_codes")
+        b = pack_operand(b_arr[i].T, b_bits, encoding=b_enc, field="b_codes")
         out[i] = bitserial_matmul_packed(a, b)
     return out[0] if flat else out

@@ -15,6 +15,7 @@ from hwsim import HwsimError
 from hwsim.encoding import value_range
 from hwsim.kernels import (
     BitserialConv2d,
+    bitserial_act_matmul,
     bitserial_conv2d,
     bitserial_linear,
     bitserial_matmul,
@@ -212,3 +213,14 @@ def test_bad_codes_name_the_field_and_value(call, field, value):
         call()
     assert err.value.field == field
     assert err.value.value == value
+
+
+@given(data=st.data(), g=st.integers(1, 3), m=st.integers(1, 9), n=st.integers(1, 9),
+       k=st.integers(1, 130), a_enc=encodings, b_enc=encodings, a_bits=small_bits,
+       b_bits=small_bits)  # fmt: skip
+def test_act_matmul_every_encoding_pair(data, g, m, n, k, a_enc, b_enc, a_bits, b_bits):
+    a_bits, b_bits = width(a_enc, a_bits), width(b_enc, b_bits)
+    a = data.draw(operand((g, m, k), a_enc, a_bits))
+    b = data.draw(operand((g, k, n), b_enc, b_bits))
+    got = bitserial_act_matmul(a, b, a_bits, b_bits, a_encoding=a_enc, b_encoding=b_enc)
+    np.testing.assert_array_equal(got, (torch.from_numpy(a) @ torch.from_numpy(b)).numpy())
