@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from hwsim.errors import check
-from hwsim.io import atomic_write_text
+from hwsim.io import atomic_write_text, toml_text
 
 KIB = 1024
 
@@ -691,25 +691,15 @@ def preset_toml(
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
     }
-    lines = [
-        f"# {name}: calibrated with `hwsim calibrate` ({when}).",
-        'family = "cpu"',
-        f'name = "{name}"',
-    ]
-    for key, value in f.items():
-        if isinstance(value, str):
-            lines.append(f'{key} = "{value}"')
-        else:
-            lines.append(f"{key} = {int(value) if isinstance(value, int) else float(value)!r}")
-    lines.append("")
-    lines.append("[sources]")
-    for key in f:
-        lines.append(f"{key} = {_toml_str(src[key])}")
-    return "\n".join(lines) + "\n"
-
-
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    values = {
+        key: v if isinstance(v, str) else int(v) if isinstance(v, int) else float(v)
+        for key, v in f.items()
+    }
+    return toml_text(
+        {"family": "cpu", "name": name, **values},
+        {key: src[key] for key in f},
+        comment=f"{name}: calibrated with `hwsim calibrate` ({when}).",
+    )
 
 
 def write_presets(

@@ -1,4 +1,4 @@
-"""Atomic file writes: a temp file in the target folder, then a rename.
+"""Atomic file writes (a temp file in the target folder, then a rename) and the TOML writer.
 
 A temp file from ``tempfile.mkstemp`` is private (0600) whatever the umask; before the rename
 it gets the mode a plain ``open(path, "w")`` would have given (0666 less the umask), so
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def new_file_mode() -> int:
@@ -53,24 +55,45 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def hardware_toml(hardware) -> str:
-    """A hardware config as TOML text that :func:`hwsim.load_hardware` reads back (every field
-    of ``hardware.to_dict()``, the family first; a field that is ``None`` is left out, so it
-    reads back as its default)."""
-    import json
-
+def toml_value(value: Any, key: str = "value") -> str:
+    """One TOML value: a bool, int, float (``inf`` and ``nan`` as TOML spells them), string,
+    or a list of those."""
     from hwsim.errors import HwsimError
 
-    lines = []
-    for key, value in hardware.to_dict().items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            lines.append(f"{key} = {'true' if value else 'false'}")
-        elif isinstance(value, int | float | str | list | tuple):
-            lines.append(
-                f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}"
-            )
-        else:
-            raise HwsimError(f"hardware.{key}", value, "cannot be written as TOML")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v, key) for v in value) + "]"
+    raise HwsimError(key, value, "cannot be written as TOML")
+
+
+def toml_text(
+    values: Mapping[str, Any],
+    sources: Mapping[str, str] | None = None,
+    comment: str | None = None,
+    key_prefix: str = "",
+) -> str:
+    """The one TOML writer: ``# comment``, then ``key = value`` per entry (an entry that is
+    ``None`` is left out, so it reads back as its default), then a ``[sources]`` table saying
+    where each number comes from. ``key_prefix`` names a bad value's field
+    (``"hardware."``)."""
+    lines = [f"# {comment}"] if comment else []
+    for key, value in values.items():
+        if value is not None:
+            lines.append(f"{key} = {toml_value(value, key_prefix + key)}")
+    if sources:
+        lines += ["", "[sources]"]
+        lines += [f"{key} = {toml_value(str(src), key)}" for key, src in sources.items()]
     return "\n".join(lines) + "\n"
+
+
+def hardware_toml(hardware) -> str:
+    """A hardware config as TOML text that :func:`hwsim.load_hardware` reads back: every field
+    of ``hardware.to_dict()``, the family first, and the config's sources."""
+    return toml_text(hardware.to_dict(), hardware.sources, key_prefix="hardware.")

@@ -1,12 +1,16 @@
-"""Atomic writes leave complete files with the permissions the user's umask asks for."""
+"""Atomic writes leave complete files with the permissions the user's umask asks for; the TOML
+writer's text reads back with tomllib."""
 
 import os
 import stat
+import tomllib
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from hwsim.io import atomic_write_bytes, atomic_write_text, new_file_mode
+from hwsim.io import atomic_write_bytes, atomic_write_text, new_file_mode, toml_text
 from sweeps.store import write_part
 
 
@@ -45,3 +49,26 @@ def test_overwrite_replaces_the_content(tmp_path):
     path = atomic_write_text(tmp_path / "a.json", "1")
     atomic_write_text(path, "2")
     assert path.read_text() == "2"
+
+
+_scalars = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc"))),
+)
+
+
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True).filter(lambda k: k != "sources"),
+        st.one_of(_scalars, st.lists(st.floats(allow_nan=False), max_size=4)),
+        max_size=8,
+    ),
+    st.text(st.characters(blacklist_categories=("Cs", "Cc"))),
+)
+def test_toml_text_reads_back_with_tomllib(values, source):
+    sources = {k: source for k in values}
+    data = tomllib.loads(toml_text(values, sources, comment="a comment"))
+    assert data.pop("sources", {}) == sources
+    assert data == values
