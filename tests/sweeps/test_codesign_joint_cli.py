@@ -194,3 +194,23 @@ def test_an_unreachable_budget_or_area_is_refused_before_any_training(tmp_path, 
     assert main([*base, "--max-area", "1e-6"]) != 0
     assert "no configuration of the space fits" in capsys.readouterr().err
     assert not out.exists()  # refused before any stage was written
+
+
+def test_a_space_file_expands_like_a_sweep_spec(tmp_path):
+    from hwsim.io import hardware_toml
+    from sweeps.hwspace import configs, load_space, reference
+
+    (tmp_path / "wide.toml").write_text(hardware_toml(hwsim.load_hardware("stripes")))
+    (tmp_path / "space.toml").write_text(
+        'seed = 4\n[[hardware]]\nbase = "wide.toml"\ngrid = { cols = [8, 16, 32] }\n'
+        '[[hardware]]\nbase = "loom"\nrandom = { samples = 2, rows = { low = 64, high = 256 } }\n'
+    )
+    space = load_space(tmp_path / "space.toml")
+    got = configs(space)
+    assert [h.cols for h in got[:3]] == [8, 16, 32]
+    assert all(h.family == "loom" and 64 <= h.rows <= 256 for h in got[3:]) and len(got) == 5
+    assert reference(space) == hwsim.load_hardware("stripes")
+    assert [h.rows for h in configs(load_space(tmp_path / "space.toml"))] == [h.rows for h in got]
+    (tmp_path / "bad.toml").write_text('[[hardware]]\nbase = "stripes"\n[policies]\nw_bits = [2]\n')
+    with pytest.raises(HwsimError, match="unknown key"):
+        load_space(tmp_path / "bad.toml")
