@@ -36,9 +36,9 @@ from hwsim.hardware import _bitfusion_kernel as kern  # noqa: E402
 from hwsim.hardware import cost_table, load_hardware  # noqa: E402
 from hwsim.hardware.bitfusion import layer_rows  # noqa: E402
 from hwsim.hardware.registry import Points  # noqa: E402
+from hwsim.reference import bitfusion as pyref  # noqa: E402
 from models import build, extract_workload  # noqa: E402
 from models.zoo import entry  # noqa: E402
-from tests.hwsim.hardware import test_bitfusion_pyref as pyref  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "bitfusion.csv"
 NETWORKS = (

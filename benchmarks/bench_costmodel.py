@@ -5,7 +5,7 @@ stacked; the hardware is a set of skeleton configs (DaDN, Stripes, Loom, Pragmat
 varied buffers and bandwidth); the bits are the full 16 x 16 grid. Without statistics every
 one of them is closed form (the data-dependent ones fall back to their stated defaults). The
 baseline is a plain-Python implementation of the same formulas
-(``tests/hwsim/hardware/skeleton_ref.py``, closed-form pipeline) timed in the same run on a
+(``hwsim/reference/skeleton.py``, closed-form pipeline) timed in the same run on a
 random subset of the points. Target: 2e7 points/s and 1000x plain Python.
 
 The data-dependent families (ShapeShifter, Dynamic Stripes, Loom with dynamic precision,
@@ -93,7 +93,7 @@ def measured_digits(copies: int = 15):
     """The DNNsim suite's two trained digits networks, ``copies`` times, with the statistics
     measured from their codes (``layer_stats(..., conv=...)``)."""
     from hwsim import BitPolicy, Workload
-    from tests.hwsim.hardware import dnnsim_ref as ref
+    from hwsim.reference import dnnsim as ref
 
     parts, bits, stats = [], {}, {}
     for c in range(copies):
@@ -182,7 +182,7 @@ def main() -> None:
     from hwsim.hardware import cost_table
     from hwsim.hardware.registry import Points
     from hwsim.hardware.skeleton import run_kernel
-    from tests.hwsim.hardware.skeleton_ref import layer_dict, point
+    from hwsim.reference.skeleton import layer_dict, point
 
     load_before = os.getloadavg()[0]
     workload = build_workload()

@@ -42,8 +42,8 @@ from hwsim import BitPolicy, Workload  # noqa: E402
 from hwsim.hardware import load_hardware, simulate  # noqa: E402
 from hwsim.io import atomic_write_text  # noqa: E402
 from hwsim.markdown import markdown_table  # noqa: E402
+from hwsim.reference import dnnsim as dnnsim_ref  # noqa: E402
 from hwsim.stepstats import rule_key  # noqa: E402
-from tests.hwsim.hardware import dnnsim_ref  # noqa: E402
 
 OUT = ROOT / "benchmarks/results/papers.md"
 DYNAMIC16 = rule_key("dynamic", 16)

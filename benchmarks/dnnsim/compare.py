@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 from hwsim.hardware import cost_table, load_hardware  # noqa: E402
 from hwsim.io import atomic_write_text  # noqa: E402
 from hwsim.markdown import markdown_table  # noqa: E402
-from tests.hwsim.hardware import dnnsim_ref as ref  # noqa: E402
-from tests.hwsim.hardware.test_dnnsim import EXPECTED_RESIDUALS, TOLERANCE  # noqa: E402
+from hwsim.reference import dnnsim as ref  # noqa: E402
+from hwsim.reference.dnnsim import EXPECTED_RESIDUALS, TOLERANCE  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "dnnsim.md"
 COSTMODEL = ROOT / "benchmarks" / "results" / "costmodel.csv"

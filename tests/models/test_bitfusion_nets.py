@@ -8,10 +8,10 @@ import torch
 
 from hwsim import BitPolicy
 from hwsim.hardware import simulate
+from hwsim.reference import bitfusion as ref
 from models import build, extract_workload
 from models.bitfusion_nets import BENCHMARKS
 from models.zoo import entry
-from tests.hwsim.hardware import test_bitfusion_pyref as ref
 
 ALL = [
     "bitfusion_alexnet",

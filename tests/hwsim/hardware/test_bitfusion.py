@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hwsim import BitPolicy, HwsimError, Workload
 from hwsim.hardware import cost_table, load_hardware, simulate
 from hwsim.hardware.bitfusion import DERIVED_ENERGIES, EXTRA_KEYS, BitFusionConfig
-from tests.hwsim.hardware import test_bitfusion_pyref as ref
+from hwsim.reference import bitfusion as ref
 
 EXACT = load_hardware("bitfusion")
 CORRECTED = load_hardware("bitfusion-corrected")

@@ -20,29 +20,9 @@ from hypothesis import strategies as st
 from hwsim import BitPolicy, HwsimError, LayerStats
 from hwsim.bits import layer_stats
 from hwsim.hardware import load_hardware
+from hwsim.reference import dnnsim as ref
+from hwsim.reference.dnnsim import EXPECTED_RESIDUALS, TOLERANCE
 from hwsim.stepstats import DEFAULT_RULES, rule_key, step_cycles
-from tests.hwsim.hardware import dnnsim_ref as ref
-
-TOLERANCE = 0.02
-
-EXPECTED_RESIDUALS: dict[tuple[str, str], str] = {
-    ("dynamic-stripes", "depthwise"): (
-        "DNNsim f8935f0 runs a depthwise layer with 256 channels (rows x tiles) per step, "
-        "one step per kernel position; 4748a60 and hwsim run 16 channels per step on one tile"
-    ),
-    ("bitfusion-dnnsim", "first"): (
-        "DNNsim f8935f0's Bit Fusion pads each kernel position's channels to the array "
-        "(no packing of the reduction across kernel positions), so a 1- or 3-channel input "
-        "layer costs kh*kw steps per window; hwsim's bitfusion-corrected follows the authors' "
-        "simulator (exact against it), which packs the whole C_in*kh*kw reduction"
-    ),
-    ("bitfusion-dnnsim", "depthwise"): (
-        "DNNsim f8935f0's Bit Fusion packs 16 depthwise channels per step; hwsim's "
-        "bitfusion-corrected (the authors' simulator has no depthwise layers) runs each "
-        "channel as its own group on the whole array"
-    ),
-}
-"""(DNNsim config, layer type) -> why hwsim differs by more than 2 %."""
 
 
 def _cases():

@@ -17,8 +17,8 @@ from hwsim.errors import HwsimError
 from hwsim.hardware import cacti, cost_table, load_hardware, preset_names, pricing, simulate, sram
 from hwsim.hardware.skeleton import SkeletonConfig
 from hwsim.policy import BitPolicy
+from hwsim.reference import pricing as pricing_ref
 from hwsim.workload import Workload
-from tests.hwsim.hardware import pricing_ref
 
 SKELETON_PRESETS = (
     "dadiannao",
@@ -180,10 +180,69 @@ def test_dadiannao_array_is_the_synthesized_16_bit_mac():
     )
 
 
-def test_stripes_costs_32_percent_more_area_than_dadiannao():
-    """Stripes (MICRO 2016): 'at a cost of 32% additional area' over DaDianNao."""
-    ratio = hwsim.area("stripes").total_mm2 / hwsim.area("dadiannao").total_mm2
-    assert ratio == pytest.approx(1.32, abs=0.005)
+def _synth_mac_um2() -> dict[int, float]:
+    """The fixed p x p MAC rows (1 x 1 array, max = min precision) of the Bit Fusion authors'
+    45 nm synthesis CSV, read here with the csv module."""
+    import csv
+
+    path = Path(pricing.__file__).parent / "data" / "bitfusion_systolic_array_synth.csv"
+    lines = [ln for ln in path.read_text().splitlines() if ln and not ln.startswith("#")]
+    out = {}
+    for r in csv.DictReader(lines):
+        if r["N"] == r["M"] == "1" and r["Max Precision (bits)"] == r["Min Precision (bits)"]:
+            out[int(r["Max Precision (bits)"])] = float(r["Area (um^2)"])
+    return out
+
+
+def test_serial_lane_is_the_same_product_count_mac_over_16():
+    """A 16-lane serial inner-product unit priced as the synthesized MAC with as many one-bit
+    partial products (p^2 = 16 x bits per lane), over its 16 lanes: Stripes (1 x 16 bits per
+    lane) is the 16 x 16-bit MAC / 16, Loom at 1 and 4 activation bits per cycle the 4 x 4 and
+    8 x 8-bit MACs / 16, Loom at 2 bits the geometric mean of those two rows (log-log at
+    p = sqrt(32), halfway between 4 and 8 on a log scale) / 16."""
+    mac = _synth_mac_um2()
+    assert pricing.SERIAL_LANE_UM2 == pytest.approx(mac[16] / 16, rel=1e-12)
+    assert pricing.serial_lane_area_um2(1) == pytest.approx(mac[4] / 16, rel=1e-12)
+    assert pricing.serial_lane_area_um2(4) == pytest.approx(mac[8] / 16, rel=1e-12)
+    assert pricing.serial_lane_area_um2(2) == pytest.approx(
+        math.sqrt(mac[4] * mac[8]) / 16, rel=1e-12
+    )
+    for bad in (0, 17, 2.0, True):
+        with pytest.raises(HwsimError, match="bits_per_lane"):
+            pricing.serial_lane_area_um2(bad)
+
+
+@pytest.mark.parametrize(
+    "name", ["stripes", "dynamic-stripes", "shapeshifter", "pragmatic", "laconic"]
+)
+def test_serial_families_price_the_stripes_lane(name):
+    """Independent of the buffers: the compute array is 256 x 16 x 16 lanes of the 16 x 16-bit
+    MAC / 16, i.e. the same compute area as DaDianNao's 256 x 16 synthesized 16-bit MACs."""
+    mac16 = _synth_mac_um2()[16]
+    a = hwsim.area(name)
+    assert a.components["compute"] == pytest.approx(256 * 16 * 16 * mac16 / 16 * 1e-6, rel=1e-12)
+    assert a.components["compute"] == pytest.approx(
+        hwsim.area("dadiannao").components["compute"], rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("bits, row", [(1, 4), (4, 8)])
+def test_loom_lane_follows_its_activation_bits_per_cycle(bits, row):
+    mac = _synth_mac_um2()
+    hw = load_hardware("loom", a_bits_per_cycle=bits)
+    r, c, ln = hw.array()
+    assert hwsim.area(hw).components["compute"] == pytest.approx(
+        r * c * ln * mac[row] / 16 * 1e-6, rel=1e-12
+    )
+
+
+def test_serial_lane_area_does_not_depend_on_the_buffers():
+    """The old rule solved the lane from the whole chip's area, buffers included; the lane must
+    not move when DaDianNao's buffers are priced differently."""
+    small = load_hardware("stripes", weight_buffer_bytes=2**20)
+    assert small.compute_area_mm2() == pytest.approx(
+        load_hardware("stripes").compute_area_mm2(), rel=1e-12
+    )
 
 
 @settings(max_examples=40)

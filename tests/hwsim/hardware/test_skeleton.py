@@ -11,7 +11,7 @@ from hwsim import BitPolicy, HwsimError, Workload
 from hwsim.hardware import METRICS, cost_table, load_hardware, simulate
 from hwsim.hardware.registry import Points
 from hwsim.hardware.skeleton import run_kernel
-from tests.hwsim.hardware.skeleton_ref import layer_dict, point
+from hwsim.reference.skeleton import layer_dict, point
 from tests.strategies import bits, layer_dicts, skeleton_configs, workloads
 
 request_bits = st.one_of(bits, st.just(32))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from tests.hwsim.hardware.pricing_ref import energy_factor, load, sram_energies
+from hwsim.reference.pricing import energy_factor, load, sram_energies
 
 _TABLE: dict = {}
 

@@ -1,4 +1,4 @@
-"""An independent reference of the pricing model, for tests.
+"""An independent reference of the pricing model, for the tests and benchmarks.
 
 Reads the shipped CACTI CSV with numpy (not through ``hwsim.hardware.sram``), interpolates it
 log-log by hand, and scales by the published Stillmaker-Baas figures transcribed here from the
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-CSV = Path(__file__).resolve().parents[3] / "hwsim" / "hardware" / "data" / "sram_cacti45.csv"
+CSV = Path(__file__).resolve().parents[1] / "hardware" / "data" / "sram_cacti45.csv"
 
 # Stillmaker & Baas 2017: area relative to 45 nm.
 AREA_VS_45 = {180: 19, 130: 6.4, 90: 2.8, 65: 1.5, 45: 1, 32: 0.46, 20: 0.21, 16: 0.19, 14: 0.17,
