@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.errors import HwsimError
-from hwsim.hardware.pricing import SERIAL_LANE_UM2
+from hwsim.hardware.pricing import serial_lane_area_um2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import SERIAL, SkeletonConfig, StepRule, evaluate
 from hwsim.stepstats import rule_key
@@ -28,7 +28,7 @@ class LoomConfig(SkeletonConfig):
     """Serial-serial inner-product units; ``a_bits_per_cycle`` activation bits per cycle."""
 
     family: ClassVar[str] = "loom"
-    UNIT_AREA_UM2: ClassVar[float] = SERIAL_LANE_UM2  # hwsim.hardware.pricing
+    UNIT_AREA_UM2: ClassVar[float] = serial_lane_area_um2(1)  # one weight x one activation bit
 
     a_bits_per_cycle: int = 1
     dynamic_precision: bool = True
@@ -40,6 +40,11 @@ class LoomConfig(SkeletonConfig):
             raise HwsimError("loom.a_bits_per_cycle", self.a_bits_per_cycle, "must be <= 16")
         if not isinstance(self.dynamic_precision, bool):
             raise HwsimError("loom.dynamic_precision", self.dynamic_precision, "must be a bool")
+
+    def default_unit_area_um2(self) -> float:
+        """One lane forms ``a_bits_per_cycle`` one-bit products per cycle (one weight bit x that
+        many activation bits): ``hwsim.hardware.pricing.serial_lane_area_um2`` of that count."""
+        return serial_lane_area_um2(self.a_bits_per_cycle)
 
     def step_rule_key(self) -> str | None:
         if not self.dynamic_precision:

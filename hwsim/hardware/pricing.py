@@ -141,15 +141,13 @@ LEAKAGE_NW_PER_UM2 = FIXED_MAC_SYNTH_45NM[16][1] / FIXED_MAC_SYNTH_45NM[16][0]
 its area. Compute leakage = compute area x this density (the rule used for every family)."""
 
 
-def fixed_mac_area_um2(bits: int) -> float:
-    """Area (um^2, 45 nm) of a fixed ``bits x bits`` MAC: the synthesis row at 2, 4, 8 or 16
-    bits, log-log interpolation in the width between rows (1 bit: the 2-bit row)."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-        raise HwsimError("precision", bits, "must be an integer 1..16")
+def _mac_area_at(width: float) -> float:
+    """Synthesized p x p MAC area (um^2, 45 nm) at a real width ``p`` in [2, 16]: the row itself,
+    or log-log interpolation in the width between the neighbouring rows."""
     rows = sorted(FIXED_MAC_SYNTH_45NM)
-    b = max(bits, rows[0])
+    b = max(width, rows[0])
     if b in FIXED_MAC_SYNTH_45NM:
-        return FIXED_MAC_SYNTH_45NM[b][0]
+        return FIXED_MAC_SYNTH_45NM[int(b)][0]
     lo = max(r for r in rows if r < b)
     hi = min(r for r in rows if r > b)
     a_lo, a_hi = FIXED_MAC_SYNTH_45NM[lo][0], FIXED_MAC_SYNTH_45NM[hi][0]
@@ -157,14 +155,46 @@ def fixed_mac_area_um2(bits: int) -> float:
     return math.exp(math.log(a_lo) + t * (math.log(a_hi) - math.log(a_lo)))
 
 
-SERIAL_LANE_UM2 = 1528.6
-"""Area (um^2, 45 nm) of one bit-serial lane of Stripes' serial inner-product units, derived
-from the paper's one area figure: Stripes (Judd et al., MICRO 2016) costs 32 % more area than
-DaDianNao with the same buffers. With this model's ``dadiannao`` preset (A = 284.86 mm^2:
-compute 9.02 mm^2 of synthesized 16-bit MACs + CACTI buffers) and Stripes' 256 x 16 x 16 lanes:
-(9.02 + 0.32 A) / 65536 = 1528.6 um^2. Loom, Bit-Pragmatic and Laconic use it too: their
-papers' area figures were not found, and their units are serial inner-product lanes of the
-same organisation."""
+def fixed_mac_area_um2(bits: int) -> float:
+    """Area (um^2, 45 nm) of a fixed ``bits x bits`` MAC: the synthesis row at 2, 4, 8 or 16
+    bits, log-log interpolation in the width between rows (1 bit: the 2-bit row)."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+        raise HwsimError("precision", bits, "must be an integer 1..16")
+    return _mac_area_at(float(bits))
+
+
+SIP_LANES = 16
+"""Lanes of one serial inner-product unit (SIP) of the DaDianNao-derived bit-serial designs:
+16 products summed by one adder tree into one accumulator (Stripes, Loom, Pragmatic, Laconic)."""
+
+
+def serial_lane_area_um2(bits_per_lane: int) -> float:
+    """Area (um^2, 45 nm) of one lane of a 16-lane serial inner-product unit whose lanes each form
+    ``bits_per_lane`` one-bit partial products per cycle (Stripes: 1 activation bit x a 16-bit
+    weight = 16; Loom: 1 weight bit x ``a_bits_per_cycle`` activation bits).
+
+    [INFER] compute-to-compute rule: a SIP has the AND array, the reduction tree and the one
+    accumulator of a bit-parallel ``p x p`` MAC with the same number of one-bit partial products,
+    ``p^2 = 16 x bits_per_lane``; so a lane is that synthesized MAC (the Bit Fusion authors'
+    45 nm rows, log-log in the width between rows) over 16. Stripes' lane is a 16 x 16-bit MAC
+    over 16 = 137.70 um^2. It does not depend on how the buffers are priced. It omits what a
+    SIP adds to a MAC (weight registers held for the serial steps, Pragmatic's shifters and
+    oneffset generators, Laconic's term decoders), so it is a lower bound. The papers' own
+    absolute area figures (Stripes MICRO 2016, Bit-Pragmatic MICRO 2017, Loom DAC 2018, Laconic
+    ISCA 2019) and DaDianNao's NFU share of its chip were searched for and not found."""
+    if isinstance(bits_per_lane, bool) or not isinstance(bits_per_lane, int):
+        raise HwsimError("bits_per_lane", bits_per_lane, "must be an integer 1..16")
+    if not 1 <= bits_per_lane <= 16:
+        raise HwsimError("bits_per_lane", bits_per_lane, "must be an integer 1..16")
+    return _mac_area_at(math.sqrt(SIP_LANES * bits_per_lane)) / SIP_LANES
+
+
+SERIAL_LANE_UM2 = serial_lane_area_um2(16)
+"""Area (um^2, 45 nm) of one lane of Stripes' serial inner-product units (1 activation bit x a
+16-bit weight): a synthesized 16 x 16-bit MAC over 16 (:func:`serial_lane_area_um2`, an
+[INFER] compute-to-compute rule). Bit-Pragmatic and Laconic use it too (their lanes also feed
+16-bit-wide products into a 16-input adder tree; their extra per-lane logic is not counted);
+Loom's lane is :func:`serial_lane_area_um2` of its activation bits per cycle."""
 
 BINARY_LANE_UM2 = FIXED_MAC_SYNTH_45NM[2][0] / 4
 """Area (um^2, 45 nm) of one binary (AND + popcount) lane of BISMO's dot-product units: a
