@@ -24,7 +24,13 @@ benchmarks); ``act_matmul`` multiplies two activations (attention scores and val
 weights, ``batch`` independent ``[out_h, K] @ [K, N]`` products, each with its own second
 operand."""
 
+CONV = KINDS.index("conv")
+DEPTHWISE = KINDS.index("depthwise")
+LINEAR = KINDS.index("linear")
+MATMUL = KINDS.index("matmul")
 ACT_MATMUL = KINDS.index("act_matmul")
+"""The index of each kind in :data:`KINDS`, as ``Workload.kind`` stores it (Numba kernels
+compare against these)."""
 
 INT_COLUMNS: tuple[str, ...] = (
     "kind",

@@ -49,7 +49,7 @@ from hwsim.hardware import _bitfusion_kernel as kern
 from hwsim.hardware.base import HardwareConfig
 from hwsim.hardware.pricing import area_factor, check_node, energy_factor, power_factor
 from hwsim.hardware.registry import Points, register_family
-from hwsim.workload import KINDS
+from hwsim.workload import ACT_MATMUL, CONV, DEPTHWISE
 
 _MAX_BUFFER_BYTES = 1 << 30
 _INT_LIMIT = float(1 << 62)
@@ -381,7 +381,7 @@ def layer_rows(points: Points) -> tuple[np.ndarray, np.ndarray]:
     config) and the number of identical groups each point runs as."""
     col = points.column
     kind = col("kind")
-    conv_like = (kind == KINDS.index("conv")) | (kind == KINDS.index("depthwise"))
+    conv_like = (kind == CONV) | (kind == DEPTHWISE)
     groups = col("groups")
     dil = (col("dilation_h") > 1) | (col("dilation_w") > 1)
     if bool(np.any(dil & conv_like)):
@@ -395,7 +395,7 @@ def layer_rows(points: Points) -> tuple[np.ndarray, np.ndarray]:
     one = np.ones_like(kind)
     # An act x act row is ``batch`` independent GEMMs of ``M / batch`` rows, each with its own
     # second operand in the weight's place: identical groups, as a grouped layer's are.
-    act = kind == KINDS.index("act_matmul")
+    act = kind == ACT_MATMUL
     groups = np.where(act, col("batch"), groups)
     rows = np.stack(
         [

@@ -80,6 +80,7 @@ from hwsim.hardware.report import METRICS
 from hwsim.hardware.sram import PORTS as SRAM_PORTS
 from hwsim.hardware.sram import SramCost, sram_cost
 from hwsim.policy import FLOAT_BITS, LayerStats
+from hwsim.workload import ACT_MATMUL, DEPTHWISE, LINEAR, MATMUL
 
 MAX_BITS = 16
 
@@ -558,11 +559,6 @@ L_UTIL = LAYER_FIELDS.index("peak_utilization")
 L_STAGGER = LAYER_FIELDS.index("stagger")
 L_ACT = LAYER_FIELDS.index("act_operand")
 
-KIND_DEPTHWISE = 1  # hwsim.workload.KINDS
-KIND_LINEAR = 2
-KIND_MATMUL = 3
-KIND_ACT_MATMUL = 4
-
 
 @njit(cache=True)
 def layer_steps(
@@ -573,11 +569,11 @@ def layer_steps(
     gemm_steps = gemms * _ceil_div(m / gemms, cols) * _ceil_div(n, rows) * _ceil_div(k, lanes)
     if channel_lanes == 0.0:
         return gemm_steps, False
-    if kind == KIND_LINEAR or kind == KIND_MATMUL or kind == KIND_ACT_MATMUL:
+    if kind == LINEAR or kind == MATMUL or kind == ACT_MATMUL:
         if m / gemms < cols:
             return m * _ceil_div(n, rows) * _ceil_div(k, lanes), True
         return gemm_steps, False
-    if kind == KIND_DEPTHWISE or (groups == cin and groups > 1 and n == cin):
+    if kind == DEPTHWISE or (groups == cin and groups > 1 and n == cin):
         return _ceil_div(cin, lanes) * _ceil_div(m, cols) * kernel_area, False
     per_window = kernel_area * _ceil_div(cin / groups, lanes)
     return groups * _ceil_div(m, cols) * _ceil_div(n / groups, rows) * per_window, False
