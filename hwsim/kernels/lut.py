@@ -63,9 +63,17 @@ MAX_ROWS = 16
 """Most activation rows (M) the table kernel is used for: it serves GEMV and small-M GEMM."""
 
 LUT_MIN_A_BITS = 4
-"""Narrowest activation for which :func:`use_lut` prefers the tables: at W_b x A_a the binary
-decomposition pays ``a`` plane pairs per weight bit, the tables about three of its word
-operations (measured crossover: see ``benchmarks/results/crossover.md``)."""
+"""Narrowest activation for which :func:`use_lut` prefers the tables at one row: the binary
+decomposition pays ``a`` plane pairs per weight bit, the tables a fixed cost per weight bit.
+Measured here (one thread, CPU time, 1 x 4096 x 4096, W1-W4): the tables are 0.7x the binary
+decomposition's speed at A2, 1.0x at A3, 1.1x at A4, 1.2-1.3x at A5, 1.7-2.3x at A8."""
+
+
+def lut_min_a_bits(m: int) -> int:
+    """Narrowest activation for which the tables beat the binary decomposition at ``m`` rows:
+    the binary decomposition's register tile reuses each weight word over up to 8 rows, the
+    tables do not (measured: at 8 rows the crossover is A5-A6, at 16 rows A8)."""
+    return LUT_MIN_A_BITS + (2 if m > 1 else 0) + (2 if m > 8 else 0)
 
 
 def _has_avx512bw() -> bool:
@@ -413,12 +421,13 @@ def lut_linear(
 
 def use_lut(m: int, w: PackedOperand, a_bits: int, a_encoding: str) -> bool:
     """Whether :func:`~hwsim.kernels.bitserial_linear` runs these ``M`` rows by table lookup:
-    few rows, weights of at most MAX_WEIGHT_BITS, k-bit activations of LUT_MIN_A_BITS to 8
-    bits, and a CPU with the ``vpermw`` kernel."""
+    at most MAX_ROWS rows, weights of at most MAX_WEIGHT_BITS, k-bit activations of
+    :func:`lut_min_a_bits` to 8 bits (4 at one row, 6 up to 8 rows, 8 up to 16), and a CPU
+    with the ``vpermw`` kernel."""
     return (
         HAS_VPERMW
         and m <= MAX_ROWS
         and w.bits <= MAX_WEIGHT_BITS
-        and LUT_MIN_A_BITS <= a_bits <= 8
+        and lut_min_a_bits(m) <= a_bits <= 8
         and a_encoding != "bipolar"
     )
