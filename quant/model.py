@@ -11,9 +11,8 @@ object, run through :mod:`quant.methods` (search, then fine-tune).
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -22,6 +21,12 @@ from torch import Tensor, nn
 from hwsim.errors import HwsimError
 from hwsim.policy import FLOAT_BITS, BitPolicy
 from quant.layers import quantize_layer
+from quant.runtime import (  # the run-time settings, re-exported where they used to live
+    default_torch_threads,  # noqa: F401
+    model_device,
+    set_torch_threads,  # noqa: F401
+    torch_threads,
+)
 
 
 def quantizable_layers(model: nn.Module) -> dict[str, nn.Module]:
@@ -68,13 +73,6 @@ def layer_encodings(layer: nn.Module) -> tuple[str | None, str | None]:
             encoding = quantizer_encoding(bits, getattr(q, "signed", default_signed))
         out.append(encoding)
     return out[0], out[1]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where ``model``'s parameters (or buffers) live; the CPU for a model with neither."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
@@ -129,49 +127,6 @@ def quantize_layers(
         new = make_layer(old, w_bits, a_bits, **layer_options)
         replace_module(model, name, new.to(old.weight.device))  # quantizers start on the CPU
     return model
-
-
-_torch_threads = 1
-
-
-def set_torch_threads(threads: int) -> None:
-    """The intra-op threads torch's quantization work uses (training, sensitivity, calibration;
-    :func:`torch_threads` and :func:`quant.train.deterministic`). One by default: on a shared
-    CPU a small network's passes ran up to 30x slower on two threads; on dedicated cores a
-    CIFAR-size network gains (ResNet-20, batch 256: 1.6-2x on two quiet cores, measured)."""
-    from hwsim.errors import check
-
-    check(
-        isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1,
-        "threads",
-        threads,
-        "must be an integer >= 1",
-    )
-    global _torch_threads
-    _torch_threads = threads
-
-
-def default_torch_threads() -> int:
-    """The thread count :func:`set_torch_threads` chose (1 unless set)."""
-    return _torch_threads
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int | None = None) -> Iterator[None]:
-    """torch's intra-op threads set to ``threads`` (default: :func:`default_torch_threads`)
-    inside the block, restored after.
-
-    Set on entry, not once per process: a parallel Numba kernel (every ``hwsim`` cost model)
-    shares the OpenMP runtime with torch and leaves it at Numba's thread count, and torch's
-    elementwise ops then ran 12x slower on the shared 2-core machine (measured: ``mse_scale``
-    and conv2d after ``hardware_costs``).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or _torch_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def calibration_batches(calibration: Any, max_samples: int = 512) -> list[Tensor]:

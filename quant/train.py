@@ -1,7 +1,7 @@
 """A small, deterministic training loop shared by every quantization method.
 
 Training and evaluation run where the model is: move the model to a device (see
-:func:`resolve_device`) and every batch follows it; the data loaders stay on the CPU.
+:func:`quant.runtime.resolve_device`) and every batch follows it; the data loaders stay on the CPU.
 
 Hooks let a method shape training without its own loop: ``regularizer(model)`` is added to the
 task loss, ``after_step(model)`` runs after each optimizer step (clamping bits, snapping
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from tqdm.auto import tqdm
 
 from hwsim.errors import HwsimError, check
 from models.data import loader
-from quant.model import model_device
+from quant.runtime import default_torch_threads, model_device, resolve_device  # noqa: F401
 
 OptimizerSpec = str | Callable[[nn.Module], torch.optim.Optimizer]
 OPTIMIZERS = ("adam", "sgd")
@@ -43,13 +42,11 @@ def set_seed(seed: int) -> None:
 def deterministic(threads: int | None = 0) -> Iterator[None]:
     """Deterministic torch kernels inside the block (restoring the previous settings).
 
-    ``threads`` caps torch's intra-op threads (``0``: :func:`quant.model.default_torch_threads`,
+    ``threads`` caps torch's intra-op threads (``0``: :func:`quant.runtime.default_torch_threads`,
     one unless set; ``None``: left as it is): the digits networks are so small that thread
     synchronisation costs more than it saves, badly so on a shared CPU (one thread was ~30x
     faster than two per step on the 2-core machine under load).
     """
-    from quant.model import default_torch_threads
-
     if threads == 0:
         threads = default_torch_threads()
     before = torch.are_deterministic_algorithms_enabled()
@@ -77,37 +74,6 @@ def make_optimizer(
     if optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     raise HwsimError("optimizer", optimizer, f"must be one of {OPTIMIZERS} or a factory")
-
-
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """``"auto"`` (CUDA when there is one, else the CPU), ``"cpu"``, ``"cuda"`` or
-    ``"cuda:N"``, checked against what this machine has."""
-    if isinstance(spec, torch.device):
-        spec = str(spec)
-    if spec is None or spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    check(
-        isinstance(spec, str) and (spec == "cpu" or spec.split(":")[0] == "cuda"),
-        "device",
-        spec,
-        "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
-    )
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise HwsimError("device", spec, str(exc)) from None
-    if device.type == "cuda":
-        check(torch.cuda.is_available(), "device", spec, "CUDA is not available here")
-        count = torch.cuda.device_count()
-        check(
-            device.index is None or device.index < count,
-            "device",
-            spec,
-            f"this machine has {count} CUDA device(s)",
-        )
-        # cuBLAS is only deterministic with a fixed workspace; it reads this on first use.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return device
 
 
 def train(

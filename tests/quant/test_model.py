@@ -115,7 +115,7 @@ def test_method_registry_dispatch():
 def test_quantize_model_runs_on_one_thread_whatever_numba_left():
     """A parallel Numba kernel leaves the shared OpenMP runtime at its own thread count;
     quantize_model sets torch's to one while it works and restores it after."""
-    from quant.model import torch_threads
+    from quant.runtime import torch_threads
 
     seen = []
     net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
@@ -136,7 +136,7 @@ def test_set_torch_threads_is_what_quantize_model_and_training_use():
     """``set_torch_threads`` (codesign's ``--threads``) is the count the torch work runs on;
     a bad count is refused by name."""
     from hwsim import HwsimError
-    from quant.model import default_torch_threads, set_torch_threads
+    from quant.runtime import default_torch_threads, set_torch_threads
     from quant.train import deterministic
 
     seen = []

@@ -106,7 +106,7 @@ def test_steps_replace_epochs_and_stop_mid_epoch():
 
 def test_resolve_device():
     from hwsim import HwsimError
-    from quant.train import resolve_device
+    from quant.runtime import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
@@ -125,7 +125,7 @@ def test_resolve_device():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
 def test_cuda_training_is_repeatable_and_close_to_cpu():
-    from quant.train import resolve_device
+    from quant.runtime import resolve_device
 
     data = Tiny()
     device = resolve_device("cuda")
