@@ -156,3 +156,55 @@ def test_serial_family_never_faster_with_more_bits(layer, family, w, a):
     lat = cost_table(wl, cfg, list(range(1, 17)), list(range(1, 17))).metrics["latency_s"][0]
     assert (np.diff(lat, axis=0) >= -1e-18).all()
     assert (np.diff(lat, axis=1) >= -1e-18).all()
+
+
+@settings(max_examples=15)
+@given(
+    workloads(max_layers=3),
+    st.lists(skeleton_configs(), min_size=1, max_size=3),
+    st.integers(1, 3000),
+    st.data(),
+)
+def test_threaded_and_single_thread_kernels_agree_bit_for_bit(workload, configs, n_points, data):
+    """run_kernel picks one thread for small calls and the thread pool for large ones; both
+    paths (stage one and stage two) give the same bits."""
+    import hwsim.hardware.skeleton as sk
+
+    widest = min(max(*c.w_precisions(), *c.a_precisions()) for c in configs)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    layer = rng.integers(0, len(workload), n_points)
+    layer.sort()  # points come grouped by layer from cost_table, but need not be
+    layer[: n_points // 3] = rng.permutation(layer[: n_points // 3])
+    w = rng.integers(1, widest + 1, n_points)
+    a = rng.integers(1, widest + 1, n_points)
+    pts = Points(workload, layer.astype(np.int64), w.astype(np.int64), a.astype(np.int64))
+    results = []
+    for threshold in (0, 10**12):  # everything threaded, then everything on one thread
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sk, "_SERIAL_PAIRS", threshold)
+            mp.setattr(sk, "_SERIAL_POINTS", threshold)
+            results.append(run_kernel(configs, pts))
+    for key in results[0]:
+        np.testing.assert_array_equal(results[0][key], results[1][key], err_msg=key)
+    # ... and each point alone (its own call) gives the same bits as the batch.
+    for p in rng.choice(n_points, size=min(n_points, 5), replace=False):
+        one = run_kernel(configs, Points(workload, layer[p : p + 1], w[p : p + 1], a[p : p + 1]))
+        for key in one:
+            np.testing.assert_array_equal(one[key][:, 0], results[0][key][:, p], err_msg=key)
+
+
+def test_points_of_other_integer_types_are_checked_and_run():
+    wl = Workload.from_layers("w", [{"name": "fc", "kind": "linear", "batch": 2,
+                                     "in_channels": 64, "out_channels": 32}])  # fmt: skip
+    cfg = load_hardware("stripes")
+    want = run_kernel([cfg], Points(wl, np.zeros(2, np.int64), np.array([4, 8]), np.array([3, 5])))
+    got = run_kernel(
+        [cfg],
+        Points(wl, np.zeros(2, np.int32), np.array([4, 8], np.int16), np.array([3, 5], np.int8)),
+    )
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    bad = Points(wl, np.zeros(1, np.int32), np.array([17], np.int32), np.array([4]))
+    with pytest.raises(HwsimError, match=r"points\.w_bits"):
+        run_kernel([cfg], bad)
