@@ -37,7 +37,8 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="EXPR",
         help="keep only the points where EXPR holds: COLUMN OP VALUE with OP one of "
-        "< <= > >= == != (e.g. 'area_mm2<=2', 'policy==w4a4'); repeat to combine",
+        "< <= > >= == != (e.g. 'area_mm2<=2', 'policy==w4a4'); repeat to combine "
+        "(default: no filter)",
     )
     p.add_argument(
         "--merge",
