@@ -256,6 +256,26 @@ def run_encodings(repeats: int) -> pd.DataFrame:
                              "kernel": kernel, "ms": t * 1e3, "torch_int8_ms": t_int8 * 1e3,
                              "torch_fp32_ms": float("nan"), "speedup_vs_int8": t_int8 / t,
                              "speedup_vs_fp32": float("nan")})  # fmt: skip
+    # Where the tables overtake the binary decomposition: activation widths x rows.
+    n = k = 4096
+    for m in (1, 8, 16):
+        for w_bits in (1, 2, 4):
+            w = rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), (n, k)) if w_bits > 1 else (
+                rng.integers(0, 2, (n, k)))  # fmt: skip
+            packed = pack_operand(w, w_bits, signed=w_bits > 1)
+            lut_weights(packed)
+            for a_bits in (2, 3, 4, 5, 6, 8):
+                a = rng.integers(0, 1 << a_bits, (m, k)).astype(np.uint8)
+                t = {}
+                for kernel in ("lut", "bitserial"):
+                    call = partial(bitserial_linear, a, packed, a_bits, kernel=kernel)
+                    t[kernel] = best_of(call, repeats)
+                rows.append({"part": "lut_crossover", "shape": f"{m}x{n}x{k}", "op": "gemm",
+                             "M": m, "N": n, "K": k, "w_bits": w_bits, "a_bits": a_bits,
+                             "encoding": "signed" if w_bits > 1 else "unsigned",
+                             "kernel": "lut", "ms": t["lut"] * 1e3,
+                             "bitserial_ms": t["bitserial"] * 1e3,
+                             "lut_over_bitserial": t["bitserial"] / t["lut"]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -286,6 +306,18 @@ def encodings_summary(enc: pd.DataFrame) -> str:
             bs = df[df["kernel"] == "bitserial"].iloc[0]
             out.append(f"| {name} | {w_bits} | {lut['speedup_vs_int8']:.2f} | "
                        f"{bs['speedup_vs_int8']:.2f} | {lut['torch_int8_ms']:.3g} |")  # fmt: skip
+    lc = enc[enc["part"] == "lut_crossover"]
+    if len(lc):
+        out += ["", "## Table lookup vs binary decomposition by rows and activation bits "
+                "(N = K = 4096)", "",
+                "Cells: the binary decomposition's time over the table kernel's (``>1``: the "
+                "tables win); `bitserial_linear` takes the tables from 4-bit activations at one "
+                "row and from 6 bits up to 16 rows.", "",
+                "| M | w bits | " + " | ".join(f"a{a}" for a in sorted(lc["a_bits"].unique()))
+                + " |", "|---|---|" + "---|" * lc["a_bits"].nunique()]  # fmt: skip
+        for (m, w_bits), df in lc.groupby(["M", "w_bits"], sort=False):
+            cells = " | ".join(f"{v:.2f}" for v in df.sort_values("a_bits")["lut_over_bitserial"])
+            out.append(f"| {m} | {w_bits} | {cells} |")
     return "\n".join(out) + "\n"
 
 

@@ -31,7 +31,7 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   outputs), ``M * K`` codes turned into tables, the weight bytes read per row from beyond L2
   when they outgrow it, and the call overhead; threads split the 64-output tiles. Where
   ``bitserial_linear`` takes it (``hwsim.kernels.lut.use_lut``: at most 16 rows, ``w <= 4``,
-  ``a`` from 4 (one row), 6 (up to 8 rows) or 8 (up to 16) to 8), the bitserial kernel is
+  ``a`` from 4 bits at one row, from 6 at more, up to 8), the bitserial kernel is
   priced as it. Zero ``lut_bytes_per_s`` (an
   uncalibrated preset) leaves it out.
 - **best**: per layer, the fastest of the three (and the table lookup) that can run its bits;
@@ -410,7 +410,7 @@ LUT_PARALLEL_MIN_LOOKUPS = 65536.0
 def lut_applies(q, m, wr, ar):
     """Whether ``hwsim.kernels.bitserial_linear`` takes the table kernel for this layer
     (``hwsim.kernels.lut.use_lut``) and the config prices it."""
-    min_a = 4.0 + (2.0 if m > 1.0 else 0.0) + (2.0 if m > 8.0 else 0.0)  # lut_min_a_bits
+    min_a = 4.0 + (2.0 if m > 1.0 else 0.0)  # hwsim.kernels.lut.lut_min_a_bits
     return q[C_LUT_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and min_a <= ar <= 8.0
 
 

@@ -72,8 +72,8 @@ decomposition's speed at A2, 1.0x at A3, 1.1x at A4, 1.2-1.3x at A5, 1.7-2.3x at
 def lut_min_a_bits(m: int) -> int:
     """Narrowest activation for which the tables beat the binary decomposition at ``m`` rows:
     the binary decomposition's register tile reuses each weight word over up to 8 rows, the
-    tables do not (measured: at 8 rows the crossover is A5-A6, at 16 rows A8)."""
-    return LUT_MIN_A_BITS + (2 if m > 1 else 0) + (2 if m > 8 else 0)
+    tables do not (measured: at 8 and 16 rows the crossover is A5-A6; ``crossover.md``)."""
+    return LUT_MIN_A_BITS + (2 if m > 1 else 0)
 
 
 def _has_avx512bw() -> bool:
@@ -422,7 +422,7 @@ def lut_linear(
 def use_lut(m: int, w: PackedOperand, a_bits: int, a_encoding: str) -> bool:
     """Whether :func:`~hwsim.kernels.bitserial_linear` runs these ``M`` rows by table lookup:
     at most MAX_ROWS rows, weights of at most MAX_WEIGHT_BITS, k-bit activations of
-    :func:`lut_min_a_bits` to 8 bits (4 at one row, 6 up to 8 rows, 8 up to 16), and a CPU
+    :func:`lut_min_a_bits` to 8 bits (4 at one row, 6 at more), and a CPU
     with the ``vpermw`` kernel."""
     return (
         HAS_VPERMW

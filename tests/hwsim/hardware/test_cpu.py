@@ -79,7 +79,7 @@ def reference_lut_seconds(cfg, m: int, n: int, k: int, w: int) -> float:
 
 def lut_taken(cfg, m: int, w: int, a: int) -> bool:
     """``bitserial_linear`` runs these rows by table lookup (``hwsim.kernels.lut.use_lut``)."""
-    min_a = 4 if m == 1 else 6 if m <= 8 else 8
+    min_a = 4 if m == 1 else 6
     return cfg.lut_bytes_per_s > 0 and m <= 16 and w <= 4 and min_a <= a <= 8
 
 
