@@ -20,16 +20,21 @@ Data-dependent designs charge each step what its bricks contain:
 - Laconic: per lane the essential terms of the weight times those of the activation (after
   Booth-like recoding if on), the slowest (window, filter, lane) pair sets the step.
 
-:func:`step_cycles` replays those rules on one image's codes and returns the mean cycles per
-step for each named rule (:data:`DEFAULT_RULES`: the configurations of the papers as DNNsim's
-example batch files set them, and the ideal Pragmatic ones). :func:`hwsim.bits.layer_stats`
-stores them in :class:`hwsim.LayerStats`; the hardware families look their rule up by name.
+Each rule is a :class:`MeasuredSteps` object (one class per kind, registered in :data:`RULES`)
+whose ``measure`` replays it on one layer; a family's config returns its own
+(``measured_steps()``). :func:`step_cycles` measures rules on one image's codes and returns the
+mean cycles per step under each rule's name (:data:`DEFAULT_RULES`: the configurations of the
+papers as DNNsim's example batch files set them, and the ideal Pragmatic ones).
+:func:`hwsim.bits.layer_stats` stores them in :class:`hwsim.LayerStats`, where the families
+look their rule up by its name.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import numpy as np
 from numba import njit
@@ -387,49 +392,37 @@ def conv_step_values(a: np.ndarray, w: np.ndarray, geometry: tuple, cols: int, l
     return _conv_steps(np.abs(a).astype(np.int64), w, geometry, cols, lanes)[0]
 
 
-def step_cycles(
-    w_codes: np.ndarray,
-    a_codes: np.ndarray,
-    w_bits: int,
-    conv: tuple | None,
-    rules: Sequence[str] = DEFAULT_RULES,
-) -> dict[str, float]:
-    """Mean cycles per step of each rule in ``rules`` on validated codes: ``a_codes`` one
-    image ``[C, H, W]`` (conv) or ``[K]`` (FC), ``w_codes`` OIHW or ``[N, K]``; ``conv`` is
-    ``((sh, sw), (ph, pw), (dh, dw), groups)`` or None for an FC layer at batch 1."""
-    table = booth_table()
-    a = np.abs(a_codes).astype(np.int64)
-    w = np.abs(w_codes).astype(np.int64)
-    out: dict[str, float] = {}
-    by_cols: dict[int, tuple] = {}
-    for key in rules:
-        kind, cols, params = parse_rule(key)
-        check(cols >= 1, "rules", key, "cols must be >= 1")
-        lanes = 16
-        if kind == "columns":
-            if conv is None:
-                continue  # FC: not measured (DNNsim f8935f0's FC model is not replayed)
-            vals_h = _conv_steps(a, w, conv, cols, lanes, h_outer=True)[0]
-            per_set = _bounded_lead(_column_precision(vals_h), max(1, params.get("run_ahead", 1)))
-            out[key] = float(per_set) / vals_h.shape[0]
-            continue
-        if cols not in by_cols:
-            if conv is None:
+class _Layer:
+    """One layer's codes (magnitudes), laid out once per column count for every rule."""
+
+    def __init__(self, w: np.ndarray, a: np.ndarray, w_bits: int, conv: tuple | None) -> None:
+        self.w, self.a, self.w_bits, self.conv = w, a, w_bits, conv
+        self.table = booth_table()
+        self._by_cols: dict[int, tuple] = {}
+
+    def steps(self, cols: int, lanes: int = 16) -> tuple:
+        """``(vals, step_group, step_time, wl, n_sets, per_window)`` at ``cols`` columns."""
+        if cols not in self._by_cols:
+            a, w = self.a, self.w
+            if self.conv is None:
                 n_f = w.shape[0]
                 chunks = -(-a.shape[0] // lanes)
                 vals = np.zeros((chunks, 1, lanes), dtype=np.int64)
                 vals.reshape(-1)[: a.shape[0]] = a
                 wl = np.zeros((1, n_f, chunks, lanes), dtype=np.int64)
                 wl.reshape(1, n_f, -1)[:, :, : a.shape[0]] = w
-                by_cols[cols] = (vals, np.zeros(chunks, np.int64), np.arange(chunks), wl, 1, chunks)
+                out = (vals, np.zeros(chunks, np.int64), np.arange(chunks), wl, 1, chunks)
+                self._by_cols[cols] = out
             else:
-                by_cols[cols] = _conv_steps(a, w, conv, cols, lanes)
-        vals, step_group, step_time, wl, _, per_window = by_cols[cols]
-        rows = params.get("rows", 256)
-        f_per_group = wl.shape[1]
-        n_fsets = max(1, math.ceil(f_per_group / rows))
-        # The schedule: per channel group and window set, the window set's steps once per
-        # filter set (DNNsim's window-first output-stationary order).
+                self._by_cols[cols] = _conv_steps(a, w, self.conv, cols, lanes)
+        return self._by_cols[cols]
+
+    def schedule(self, cols: int, rows: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """``(order, fset_of, n_fsets)``: per channel group and window set, the window set's
+        steps once per filter set of ``rows`` filters (DNNsim's window-first
+        output-stationary order), and the filter set of each position."""
+        vals, _, _, wl, _, per_window = self.steps(cols)
+        n_fsets = max(1, math.ceil(wl.shape[1] / rows))
         blocks = vals.shape[0] // per_window
         base = np.arange(per_window)
         order = np.concatenate(
@@ -438,44 +431,164 @@ def step_cycles(
         fset_of = np.concatenate(
             [np.full(per_window, f, np.int64) for _ in range(blocks) for f in range(n_fsets)]
         )
-        if kind in ("dynamic", "loom"):
-            cost = _dynamic_precision(vals)
-            if kind == "loom":
-                b = params.get("a_bits_per_cycle", 1)
-                cost = -(-cost // b) * w_bits
-        elif kind == "pragmatic":
-            cols_cost = _pragmatic_columns(
-                vals, params.get("first_stage_bits", 4), bool(params.get("booth", 0)), table
-            )
-            if conv is None:
-                cost = cols_cost[:, 0]
-            else:
-                total = _run_ahead(cols_cost, order, params.get("run_ahead", 0))
-                out[key] = float(total) / len(order)
-                continue
-        elif kind == "laconic":
-            booth = bool(params.get("booth", 0))
-            w_ess = essential_table(booth)[wl]
-            w_max = np.stack(
-                [w_ess[:, f * rows : (f + 1) * rows].max(axis=1) for f in range(n_fsets)],
-                axis=1,
-            )
-            per_set = [
-                _laconic_steps(vals, w_max, step_group, step_time, f, booth, table)
-                for f in range(n_fsets)
-            ]
-            cost_all = np.stack(per_set)  # [fset, step]
-            flat = cost_all.reshape(-1)
-            order2 = fset_of * vals.shape[0] + order
-            if conv is None:
-                out[key] = float(_stagger(flat, order2, cols)) / len(order2)
-            else:
-                out[key] = float(flat[order2].sum()) / len(order2)
-            continue
-        else:
-            raise HwsimError("rules", key, "unknown rule kind (dynamic, loom, pragmatic, laconic)")
-        if conv is None:
-            out[key] = float(_stagger(cost, order, cols)) / len(order)
-        else:
-            out[key] = float(cost[order].sum()) / len(order)
+        return order, fset_of, n_fsets
+
+    def mean(self, cost: np.ndarray, order: np.ndarray, cols: int) -> float:
+        """Mean cycles per step of per-step ``cost`` walked in ``order``: staggered over the
+        columns for an FC layer at batch 1, summed for a conv layer."""
+        if self.conv is None:
+            return float(_stagger(cost, order, cols)) / len(order)
+        return float(cost[order].sum()) / len(order)
+
+
+@dataclass(frozen=True)
+class MeasuredSteps:
+    """A data-dependent family's step rule: how many cycles one step of ``cols`` windows x 16
+    lanes takes on real codes. :meth:`measure` replays it on one layer; :attr:`key` names its
+    measurement in :attr:`hwsim.LayerStats.step_cycles`. Each kind registers itself
+    (:data:`RULES`) under its :attr:`kind`."""
+
+    kind: ClassVar[str] = ""
+    cols: int
+    rows: ClassVar[int] = 256  # filters per filter set (the schedule's repeats)
+
+    @property
+    def key(self) -> str:
+        params = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "cols"}
+        return rule_key(self.kind, self.cols, **params)
+
+    def measure(self, layer: _Layer) -> float | None:
+        """Mean cycles per step on ``layer``; None where the rule is not measured there."""
+        raise NotImplementedError
+
+
+RULES: dict[str, type[MeasuredSteps]] = {}
+"""Step rule kind -> its class."""
+
+
+def register_rule(cls: type[MeasuredSteps]) -> type[MeasuredSteps]:
+    RULES[cls.kind] = cls
+    return cls
+
+
+@register_rule
+@dataclass(frozen=True)
+class DynamicSteps(MeasuredSteps):
+    """ShapeShifter / Dynamic Stripes: the leading-one precision of each step's group."""
+
+    kind: ClassVar[str] = "dynamic"
+
+    def cost(self, layer: _Layer, vals: np.ndarray) -> np.ndarray:
+        return _dynamic_precision(vals)
+
+    def measure(self, layer: _Layer) -> float | None:
+        vals = layer.steps(self.cols)[0]
+        order, _, _ = layer.schedule(self.cols, self.rows)
+        return layer.mean(self.cost(layer, vals), order, self.cols)
+
+
+@register_rule
+@dataclass(frozen=True)
+class LoomSteps(DynamicSteps):
+    """Loom: the dynamic precision in ``a_bits_per_cycle`` chunks, times the weight bits."""
+
+    kind: ClassVar[str] = "loom"
+    a_bits_per_cycle: int = 1
+
+    def cost(self, layer: _Layer, vals: np.ndarray) -> np.ndarray:
+        return -(-_dynamic_precision(vals) // self.a_bits_per_cycle) * layer.w_bits
+
+
+@register_rule
+@dataclass(frozen=True)
+class PragmaticSteps(MeasuredSteps):
+    """Bit-Pragmatic: the two-stage shifter's rounds per column, columns running
+    ``run_ahead`` steps ahead of the slowest (0: synchronised every step)."""
+
+    kind: ClassVar[str] = "pragmatic"
+    booth: int = 0
+    first_stage_bits: int = 4
+    run_ahead: int = 0
+
+    def measure(self, layer: _Layer) -> float | None:
+        vals = layer.steps(self.cols)[0]
+        order, _, _ = layer.schedule(self.cols, self.rows)
+        cols_cost = _pragmatic_columns(vals, self.first_stage_bits, bool(self.booth), layer.table)
+        if layer.conv is None:
+            return layer.mean(cols_cost[:, 0], order, self.cols)
+        return float(_run_ahead(cols_cost, order, self.run_ahead)) / len(order)
+
+
+@register_rule
+@dataclass(frozen=True)
+class LaconicSteps(MeasuredSteps):
+    """Laconic: the slowest (window, filter, lane) pair's essential-term product per step,
+    over filter sets of ``rows`` filters."""
+
+    kind: ClassVar[str] = "laconic"
+    booth: int = 0
+    rows: int = 256  # type: ignore[misc]
+
+    def measure(self, layer: _Layer) -> float | None:
+        vals, step_group, step_time, wl, _, _ = layer.steps(self.cols)
+        order, fset_of, n_fsets = layer.schedule(self.cols, self.rows)
+        booth, rows = bool(self.booth), self.rows
+        w_ess = essential_table(booth)[wl]
+        w_max = np.stack(
+            [w_ess[:, f * rows : (f + 1) * rows].max(axis=1) for f in range(n_fsets)], axis=1
+        )
+        per_set = [
+            _laconic_steps(vals, w_max, step_group, step_time, f, booth, layer.table)
+            for f in range(n_fsets)
+        ]
+        flat = np.stack(per_set).reshape(-1)  # [fset, step]
+        return layer.mean(flat, fset_of * vals.shape[0] + order, self.cols)
+
+
+@register_rule
+@dataclass(frozen=True)
+class ColumnSteps(MeasuredSteps):
+    """Dynamic Stripes with per-column groups and ``run_ahead`` input registers (DNNsim
+    f8935f0's model, kernel H outside W); conv layers only."""
+
+    kind: ClassVar[str] = "columns"
+    run_ahead: int = 1
+
+    def measure(self, layer: _Layer) -> float | None:
+        if layer.conv is None:
+            return None  # FC: not measured (DNNsim f8935f0's FC model is not replayed)
+        vals_h = _conv_steps(layer.a, layer.w, layer.conv, self.cols, 16, h_outer=True)[0]
+        per_set = _bounded_lead(_column_precision(vals_h), max(1, self.run_ahead))
+        return float(per_set) / vals_h.shape[0]
+
+
+def step_rule(key: str) -> MeasuredSteps:
+    """The rule a stored name (:func:`rule_key`) stands for."""
+    kind, cols, params = parse_rule(key)
+    check(kind in RULES, "rules", key, f"unknown rule kind ({', '.join(RULES)})")
+    known = {f.name for f in fields(RULES[kind])} - {"cols"}
+    params = {k: v for k, v in params.items() if k in known}
+    return RULES[kind](cols=cols, **params)
+
+
+def step_cycles(
+    w_codes: np.ndarray,
+    a_codes: np.ndarray,
+    w_bits: int,
+    conv: tuple | None,
+    rules: Sequence[str | MeasuredSteps] = DEFAULT_RULES,
+) -> dict[str, float]:
+    """Mean cycles per step of each rule in ``rules`` (:class:`MeasuredSteps` objects, or their
+    names) on validated codes: ``a_codes`` one image ``[C, H, W]`` (conv) or ``[K]`` (FC),
+    ``w_codes`` OIHW or ``[N, K]``; ``conv`` is ``((sh, sw), (ph, pw), (dh, dw), groups)`` or
+    None for an FC layer at batch 1. Each result is stored under the name it was asked by."""
+    layer = _Layer(np.abs(w_codes).astype(np.int64), np.abs(a_codes).astype(np.int64), w_bits, conv)
+    out: dict[str, float] = {}
+    for asked in rules:
+        rule = step_rule(asked) if isinstance(asked, str) else asked
+        name = asked if isinstance(asked, str) else rule.key
+        check(rule.cols >= 1, "rules", name, "cols must be >= 1")
+        value = rule.measure(layer)
+        if value is not None:
+            out[name] = value
     return out

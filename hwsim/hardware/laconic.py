@@ -26,7 +26,7 @@ from hwsim.hardware.skeleton import (
     evaluate,
     expected_step_binomial,
 )
-from hwsim.stepstats import rule_key
+from hwsim.stepstats import LaconicSteps
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class LaconicConfig(SkeletonConfig):
         """Expected most essential weight bits among a step's ``rows x lanes`` weights."""
         return expected_step_binomial(w_bits, 0.5, self.rows * self.lanes) if w_bits else 1.0
 
-    def step_rule_key(self) -> str | None:
-        return rule_key("laconic", self.cols, rows=self.rows, booth=self.booth)
+    def measured_steps(self) -> LaconicSteps:
+        return LaconicSteps(self.cols, rows=self.rows, booth=self.booth)
 
     def w_scale(self, w_bits: int) -> float:
         return float(max(w_bits, 1))

@@ -20,7 +20,7 @@ from hwsim.errors import HwsimError
 from hwsim.hardware.pricing import serial_lane_area_um2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import SERIAL, SkeletonConfig, StepRule, evaluate
-from hwsim.stepstats import rule_key
+from hwsim.stepstats import LoomSteps, MeasuredSteps
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,10 @@ class LoomConfig(SkeletonConfig):
         many activation bits): ``hwsim.hardware.pricing.serial_lane_area_um2`` of that count."""
         return serial_lane_area_um2(self.a_bits_per_cycle)
 
-    def step_rule_key(self) -> str | None:
+    def measured_steps(self) -> MeasuredSteps | None:
         if not self.dynamic_precision:
             return None
-        return rule_key("loom", self.cols, a_bits_per_cycle=self.a_bits_per_cycle)
+        return LoomSteps(self.cols, a_bits_per_cycle=self.a_bits_per_cycle)
 
     def w_scale(self, w_bits: int) -> float:
         return float(w_bits)  # one weight bit per cycle: the step scales with w

@@ -36,7 +36,7 @@ from hwsim.hardware.skeleton import (
     StepRule,
     evaluate,
 )
-from hwsim.stepstats import rule_key
+from hwsim.stepstats import PragmaticSteps
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,8 @@ class PragmaticConfig(SkeletonConfig):
     def group_size(self) -> int:
         return self.sync_lanes
 
-    def step_rule_key(self) -> str | None:
-        return rule_key(
-            "pragmatic",
+    def measured_steps(self) -> PragmaticSteps:
+        return PragmaticSteps(
             self.cols,
             first_stage_bits=self.first_stage_bits,
             booth=self.booth,

@@ -17,12 +17,12 @@ everything else is shared:
   once its column is free, so ``S`` chunks of ``p`` cycles take
   ``floor((S-1)/cols) * max(p, cols) + (S-1) % cols + p``. Other families (BISMO) see the GEMM:
   ``ceil(M/cols) * ceil(N/rows) * ceil(K/lanes)``.
-- **Measured steps**: a family whose step depends on the data names its rule
-  (:meth:`SkeletonConfig.step_rule_key`); a layer whose :class:`LayerStats` hold that rule's
-  mean cycles per step (``step_cycles``, replayed on the codes in this order by
-  :mod:`hwsim.stepstats`) costs ``steps * mean`` at the measured bits, scaled by
-  ``a / a_measured`` (and the weight factor) at other widths. Without them the family's
-  stated default applies and the report's notes say so.
+- **Measured steps**: a family whose step depends on the data names its rule, a
+  :class:`hwsim.stepstats.MeasuredSteps` (:meth:`SkeletonConfig.measured_steps`); a layer
+  whose :class:`LayerStats` hold that rule's mean cycles per step (``step_cycles``, replayed
+  on the codes in this order by :mod:`hwsim.stepstats`) costs ``steps * mean`` at the
+  measured bits, scaled by ``a / a_measured`` (and the weight factor) at other widths.
+  Without them the family's stated default applies and the report's notes say so.
 
 - **Precision**: a requested width is rounded up to the next one the family runs (``w_bits_run``
   / ``a_bits_run``); 32 (float) maps to the widest width, or is refused (HwsimError) by families
@@ -80,6 +80,7 @@ from hwsim.hardware.report import METRICS
 from hwsim.hardware.sram import PORTS as SRAM_PORTS
 from hwsim.hardware.sram import SramCost, sram_cost
 from hwsim.policy import FLOAT_BITS, LayerStats
+from hwsim.stepstats import MeasuredSteps
 from hwsim.workload import ACT_MATMUL, DEPTHWISE, LINEAR, MATMUL
 
 MAX_BITS = 16
@@ -305,10 +306,16 @@ class SkeletonConfig(HardwareConfig):
         """Lanes whose activations advance together (the Bit-Pragmatic synchronisation group)."""
         return self.lanes
 
-    def step_rule_key(self) -> str | None:
-        """The :mod:`hwsim.stepstats` rule whose measured mean cycles per step this config
-        uses (None: the step does not depend on the data)."""
+    def measured_steps(self) -> MeasuredSteps | None:
+        """The family's measured step rule at this config (a :mod:`hwsim.stepstats` rule
+        object, which replays it on real codes); None: the step does not depend on the data."""
         return None
+
+    def step_rule_key(self) -> str | None:
+        """The name of :meth:`measured_steps` in :attr:`LayerStats.step_cycles` (None: the
+        step does not depend on the data)."""
+        rule = self.measured_steps()
+        return None if rule is None else rule.key
 
     def w_scale(self, w_bits: int) -> float:
         """What a measured step mean scales with at ``w_bits`` (1: it does not)."""

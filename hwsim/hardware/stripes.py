@@ -22,7 +22,7 @@ from hwsim.errors import HwsimError
 from hwsim.hardware.pricing import SERIAL_LANE_UM2
 from hwsim.hardware.registry import register_family
 from hwsim.hardware.skeleton import MAX_BITS, PARALLEL, SERIAL, SkeletonConfig, StepRule, evaluate
-from hwsim.stepstats import rule_key
+from hwsim.stepstats import ColumnSteps, DynamicSteps, MeasuredSteps
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,12 @@ class StripesConfig(SkeletonConfig):
     def w_precisions(self) -> tuple[int, ...]:
         return (MAX_BITS,)
 
-    def step_rule_key(self) -> str | None:
+    def measured_steps(self) -> MeasuredSteps | None:
         if not self.dynamic_precision:
             return None
         if self.run_ahead:
-            return rule_key("columns", self.cols, run_ahead=self.run_ahead)
-        return rule_key("dynamic", self.cols)
+            return ColumnSteps(self.cols, run_ahead=self.run_ahead)
+        return DynamicSteps(self.cols)
 
     def missing_stats_default(self) -> str:
         return "the static precision a_bits per step (an upper bound)"
