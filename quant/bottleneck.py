@@ -51,7 +51,8 @@ from quant.methods import (
     register_method,
     require_dataset,
 )
-from quant.model import current_policy, install_products, model_device
+from quant.model import current_policy, install_products
+from quant.runtime import model_device
 from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
 
 # ---------------------------------------------------------------------- math on codes

@@ -51,8 +51,9 @@ from quant.methods import (
     register_method,
     require_dataset,
 )
-from quant.model import current_policy, install_products, model_device
+from quant.model import current_policy, install_products
 from quant.quantizers import UniformQuantizer, quantizer_range
+from quant.runtime import model_device
 from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
 
 PENALTIES = ("hinge", "log")

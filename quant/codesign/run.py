@@ -138,8 +138,9 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
     import models
     from models.data import load_dataset
     from quant.baseline import load_checkpoint, pretrained
+    from quant.runtime import resolve_device
     from quant.search.sensitivity import hessian_sensitivity, layer_sensitivity
-    from quant.train import evaluate, resolve_device, set_seed
+    from quant.train import evaluate, set_seed
 
     stages = stages or Stages(None, cfg)
     device = resolve_device(cfg.device)
@@ -228,7 +229,7 @@ def run_codesign(
 
     ``out``: the run folder, where each stage's result is written as it is done
     (:mod:`quant.codesign.stages`); a run with the same ``out`` resumes from them."""
-    from quant.model import default_torch_threads, set_torch_threads
+    from quant.runtime import default_torch_threads, set_torch_threads
 
     threads_before = default_torch_threads()
     set_torch_threads(config.threads)

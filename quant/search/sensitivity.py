@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from models.data import calibration
-from quant.model import model_device, quantize_model, quantized_layers, torch_threads
+from quant.model import quantize_model, quantized_layers
+from quant.runtime import model_device, torch_threads
 
 DEFAULT_SAMPLES = 256
 DEFAULT_BATCH = 256
