@@ -52,6 +52,7 @@ from quant.methods import (
     require_dataset,
 )
 from quant.model import current_policy, install_products
+from quant.products import ActProduct
 from quant.runtime import model_device
 from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
 
@@ -321,18 +322,14 @@ SECOND = ".second"
 """Suffix of a product's second-operand coder in :func:`coders` (and in the fits)."""
 
 
-class BottleneckProduct(nn.Module):
+class BottleneckProduct(ActProduct):
     """An activation x activation product (attention ``Q K^T``, ``P V``) whose two operands
     each pass a :class:`BitwiseBottleneck`: both are activations, each coded and fitted as a
     layer's input is. Its policy bits are the two code rates: the second operand's (in the
     weight's place) as ``w_bits``, the first's as ``a_bits``."""
 
-    hwsim_transparent = True  # its product belongs to the attention module that calls it
-
     def __init__(self, role: str, policy_name: str, n0: int = 8, dither: bool = False) -> None:
-        super().__init__()
-        self.role = role
-        self.policy_name = policy_name
+        super().__init__(role, policy_name)
         self.act_quantizer = BitwiseBottleneck(n0, dither)
         self.second_quantizer = BitwiseBottleneck(n0, dither)
 
@@ -344,10 +341,8 @@ class BottleneckProduct(nn.Module):
     def a_bits(self) -> int:
         return self.act_quantizer.rate
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        from models.transformer_nets import product
-
-        return product(self.role, self.act_quantizer(a), self.second_quantizer(b))
+    def operands(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.act_quantizer(a), self.second_quantizer(b)
 
 
 def insert(model: nn.Module, n0: int = 8, w_bits: int = 8, dither: bool = False) -> nn.Module:

@@ -52,6 +52,7 @@ from quant.methods import (
     require_dataset,
 )
 from quant.model import current_policy, install_products
+from quant.products import ActProduct
 from quant.quantizers import UniformQuantizer, quantizer_range
 from quant.runtime import model_device
 from quant.wrapped import WrappedLayer, maxabs_weight_quant, wrap_layers
@@ -139,21 +140,17 @@ class EBSLayer(_Strengths, WrappedLayer):
         return self.apply_op(x, w)
 
 
-class EBSProduct(_Strengths, nn.Module):
+class EBSProduct(_Strengths, ActProduct):
     """An activation x activation product (attention ``Q K^T``, ``P V``) searching the bits of
     both operands: the first over ``a_candidates``, the second (in the weight's place, the
     policy's ``w_bits``) over ``w_candidates``, each operand the strength-weighted mix of its
     candidate quantizations (a product is bilinear, so this is the mix of every candidate
     pair's product, as a layer's is). Named ``<attention>#<role>`` in the policy."""
 
-    hwsim_transparent = True  # its product belongs to the attention module that calls it
-
     def __init__(
         self, role: str, policy_name: str, w_candidates: Sequence[int], a_candidates: Sequence[int]
     ) -> None:
-        super().__init__()
-        self.role = role
-        self.policy_name = policy_name
+        super().__init__(role, policy_name)
         self.w_candidates = _candidates("w_candidates", w_candidates)
         self.a_candidates = _candidates("a_candidates", a_candidates)
         self.w_logits = nn.Parameter(torch.zeros(len(self.w_candidates)))
@@ -167,16 +164,14 @@ class EBSProduct(_Strengths, nn.Module):
         )
         self.chosen: tuple[int, int] | None = None
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        from models.transformer_nets import product
-
+    def operands(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.chosen is not None:
             i, j = self.chosen
-            return product(self.role, self.act_quantizers[j](a), self.second_quantizers[i](b))
+            return self.act_quantizers[j](a), self.second_quantizers[i](b)
         pw, pa = self.strengths()
         a = sum(p * q(a) for p, q in zip(pa, self.act_quantizers, strict=True))
         b = sum(p * q(b) for p, q in zip(pw, self.second_quantizers, strict=True))
-        return product(self.role, a, b)
+        return a, b
 
 
 def _candidates(name: str, bits: Sequence[int]) -> tuple[int, ...]:

@@ -24,15 +24,36 @@ from quant.layers import (
 from quant.quantizers import code_values
 
 
-class QProduct(QuantizerBits, nn.Module):
-    """``quantize(a) @ quantize(b)`` named ``<attention>#<role>`` in the workload."""
+class ActProduct(nn.Module):
+    """One activation x activation product slot (``<attention>#<role>``): the attention's
+    ``product(role, a, b)`` on operands each method prepares its own way (:meth:`operands`).
+    Every training-time product is one: :class:`QProduct` (fixed bits),
+    :class:`quant.ebs.EBSProduct` (searching), :class:`quant.bottleneck.BottleneckProduct`
+    (coded), and the sensitivity scan's stand-in. The integer model's product is
+    :class:`quant.export.IntegerProduct`."""
 
     hwsim_transparent = True  # its product belongs to the attention module that calls it
 
-    def __init__(self, role: str, policy_name: str, w_bits: int, a_bits: int) -> None:
+    def __init__(self, role: str, policy_name: str) -> None:
         super().__init__()
         self.role = role
         self.policy_name = policy_name
+
+    def operands(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """The two operands as the product sees them."""
+        return a, b
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        from models.transformer_nets import product
+
+        return product(self.role, *self.operands(a, b))
+
+
+class QProduct(QuantizerBits, ActProduct):
+    """``quantize(a) @ quantize(b)`` named ``<attention>#<role>`` in the workload."""
+
+    def __init__(self, role: str, policy_name: str, w_bits: int, a_bits: int) -> None:
+        super().__init__(role, policy_name)
         self.act_quantizer = default_act_quantizer(check_bits("a_bits", a_bits, allow_float=True))
         self.weight_quantizer = default_act_quantizer(
             check_bits("w_bits", w_bits, allow_float=True)
@@ -46,13 +67,16 @@ class QProduct(QuantizerBits, nn.Module):
             raise RuntimeError(f"{self.policy_name} has not run yet")
         return self.last_second
 
+    def operands(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        return self.act_quantizer(a), self.weight_quantizer(b)
+
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
         from models.transformer_nets import product
 
         self.last_second = b.detach()
         aq, bq = self.act_quantizer, self.weight_quantizer
         if not integer_pass(aq, bq):
-            return product(self.role, aq(a), bq(b))
+            return product(self.role, *self.operands(a, b))
         # No gradient to carry: the integer model's computation (see QuantLayerMixin._forward),
         # exact codes product, one float64 rescale by the two steps.
         dtype = integer_dtype(a.shape[-1], code_max(aq), code_max(bq), a.device)

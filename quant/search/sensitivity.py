@@ -40,6 +40,7 @@ from hwsim.errors import check, check_bits
 from hwsim.policy import BitPolicy
 from models.data import calibration
 from quant.model import quantize_model, quantized_layers
+from quant.products import ActProduct
 from quant.runtime import model_device, torch_threads
 
 DEFAULT_SAMPLES = 256
@@ -620,7 +621,7 @@ def _traces(
             for i, n in enumerate(layer_names):
                 if n in slots:
                     mod, role = slots[n]
-                    setattr(mod, f"{role}_product", _ShiftedProduct(role, i, shifts, seconds))
+                    setattr(mod, f"{role}_product", _ShiftedProduct(role, n, i, shifts, seconds))
             try:
                 loss = F.cross_entropy(model(xb), yb)
             finally:
@@ -662,24 +663,25 @@ def _traces(
     return w_traces, a_traces, a_sizes
 
 
-class _ShiftedProduct(nn.Module):
+class _ShiftedProduct(ActProduct):
     """A product slot's stand-in while traces are taken: ``a @ b`` with a zero leaf added to
     each operand (recorded in ``firsts`` / ``seconds`` at index ``i``) to differentiate by."""
 
-    hwsim_transparent = True
-
     def __init__(
-        self, role: str, i: int, firsts: dict[int, torch.Tensor], seconds: dict[int, torch.Tensor]
+        self,
+        role: str,
+        policy_name: str,
+        i: int,
+        firsts: dict[int, torch.Tensor],
+        seconds: dict[int, torch.Tensor],
     ) -> None:
-        super().__init__()
-        self.role, self.i, self.firsts, self.seconds = role, i, firsts, seconds
+        super().__init__(role, policy_name)
+        self.i, self.firsts, self.seconds = i, firsts, seconds
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        from models.transformer_nets import product
-
+    def operands(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.firsts[self.i] = torch.zeros_like(a, requires_grad=True)
         self.seconds[self.i] = torch.zeros_like(b, requires_grad=True)
-        return product(self.role, a + self.firsts[self.i], b + self.seconds[self.i])
+        return a + self.firsts[self.i], b + self.seconds[self.i]
 
 
 @torch_threads()
