@@ -104,25 +104,6 @@ def test_steps_replace_epochs_and_stop_mid_epoch():
         assert torch.equal(a.detach(), b)
 
 
-def test_resolve_device():
-    from hwsim import HwsimError
-    from quant.runtime import resolve_device
-
-    assert resolve_device("cpu") == torch.device("cpu")
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert resolve_device("auto").type == expected
-    for bad in ("tpu", "cuda:x", 3):
-        with pytest.raises(HwsimError) as err:
-            resolve_device(bad)
-        assert err.value.field == "device"
-    if not torch.cuda.is_available():
-        with pytest.raises(HwsimError, match="not available"):
-            resolve_device("cuda:0")
-    else:
-        with pytest.raises(HwsimError, match="CUDA device"):
-            resolve_device(f"cuda:{torch.cuda.device_count()}")
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
 def test_cuda_training_is_repeatable_and_close_to_cpu():
     from quant.runtime import resolve_device
