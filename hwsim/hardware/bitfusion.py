@@ -220,6 +220,13 @@ class BitFusionConfig(HardwareConfig):
                 object.__setattr__(self, key, value)
         self.non_negative(*DERIVED_ENERGIES)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as given: an energy this config derived is ``None`` (derived again on
+        reading), so a written config resized later is re-priced, not pinned at this size."""
+        out = super().to_dict()
+        out.update({k: None for k in DERIVED_ENERGIES if k not in self._pinned})
+        return out
+
     def replace(self, **overrides: Any) -> Self:
         """A copy with ``overrides``; energies this config derived are derived again."""
         unpinned = {k: None for k in DERIVED_ENERGIES if k not in self._pinned}

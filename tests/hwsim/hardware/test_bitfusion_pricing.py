@@ -229,3 +229,19 @@ def test_technology_node_scales_core_and_buffers_not_dram() -> None:
     with pytest.raises(HwsimError) as err:
         at45.replace(technology_nm=11)
     assert err.value.field == "bitfusion.technology_nm"
+
+
+def test_a_written_config_is_repriced_when_resized(tmp_path: Path) -> None:
+    from hwsim.io import hardware_toml
+
+    path = tmp_path / "bf.toml"
+    path.write_text(hardware_toml(load_hardware("bitfusion")))
+    read = load_hardware(str(path))
+    assert read == load_hardware("bitfusion")
+    bigger = read.replace(rows=8, cols=16)
+    fresh = load_hardware("bitfusion").replace(rows=8, cols=16)
+    assert bigger.core_pj_per_cycle == fresh.core_pj_per_cycle
+    assert bigger.core_pj_per_cycle != read.core_pj_per_cycle
+    pinned = load_hardware("bitfusion").replace(core_pj_per_cycle=100.0)
+    path.write_text(hardware_toml(pinned))
+    assert load_hardware(str(path)).replace(rows=8).core_pj_per_cycle == 100.0
