@@ -382,7 +382,14 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
     import hwsim
     from hwsim.progress import StageLog
     from models.data import calibration, load_dataset
-    from quant.codesign.run import data_workload, finetuned_accuracy, input_shape, prepare
+    from quant.codesign.run import (
+        chance_warning,
+        data_workload,
+        finetune_warnings,
+        finetuned_accuracy,
+        input_shape,
+        prepare,
+    )
     from quant.codesign.stages import Stages
 
     start = time.perf_counter()
@@ -423,6 +430,10 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
         cfg.model,
         "its layers changed between pricing and the sensitivity scan",
     )
+    chance = chance_warning(prep.baseline_accuracy, int(prep.data.num_classes))
+    if chance:
+        notes.append(f"warning: {chance}")
+        log(f"warning: {chance}")
     log(
         "knapsack on each configuration within "
         + ", ".join(describe(m, v) for m, v in cfg.budgets.items())
@@ -458,6 +469,8 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
 
     began = time.perf_counter()
     tuned: dict[str, dict[str, Any]] = {}
+    labels: dict[str, str] = {}
+    reused_tunes = 0
     x_cal = None
     for n, h in enumerate(order, start=1):
         policy = policies[h]
@@ -466,6 +479,8 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
         done = stages.read_json(name)
         if done is not None and done.get("bits") != policy.to_dict():
             done = None
+        elif done is not None:
+            reused_tunes += 1
         if done is None and (only is None or policies.get(only) == policy):
             if x_cal is None:
                 x_cal = calibration(prep.data, cfg.samples, workers=cfg.workers)[0]
@@ -489,7 +504,29 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
             log(f"fine-tuned {n}/{len(order)} (design {h}): accuracy {100 * acc:.2f} %")
         if done is not None:
             tuned[key] = done
+            labels[key] = f"design {h} ({hardware[h].name})"
     seconds["finetune"] = time.perf_counter() - began
+    how = (
+        f"{cfg.finetune_steps} steps" if cfg.finetune_steps is not None else f"{cfg.epochs} epochs"
+    )
+    lost = finetune_warnings(
+        pd.DataFrame(
+            {
+                "method": [labels[k] for k in tuned],
+                "accuracy": [d["accuracy"] for d in tuned.values()],
+                "accuracy_before_finetune": [d["accuracy_before_finetune"] for d in tuned.values()],
+            }
+        ),
+        how,
+        cfg.lr,
+    )
+    for w in lost:
+        notes.append(f"warning: {w}")
+        log(f"warning: {w}")
+    reused = stages.reused_names(reused_tunes, len(order))
+    if reused:
+        notes.append(f"resumed from {stages.folder}: reused {', '.join(reused)}")
+        log(f"resumed from {stages.folder}: reused {', '.join(reused)}")
 
     designs = _designs_frame(hardware, search, policies, tuned, workload)
     log("done")

@@ -74,6 +74,7 @@ class Stages:
         "baseline.pt": "float baseline",
         "sensitivity.npy": "sensitivity",
         "search.json": "search",
+        "joint_search.json": "joint search",
     }
 
     def reused_names(self, finetunes: int = 0, policies: int = 0) -> list[str]:

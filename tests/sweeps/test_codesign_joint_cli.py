@@ -82,8 +82,12 @@ def test_cli_writes_every_output_and_they_read_back(tmp_path, monkeypatch, capsy
     # One distinct policy was fine-tuned: every design with an accuracy shares it.
     tuned = designs[designs["accuracy"].notna()]
     assert len(tuned) >= 1 and tuned["predicted_loss"].nunique() == 1
-    # The same command again resumes from the stages and gives the same table.
+    # The same command again resumes from the stages, says which, and gives the same table.
+    capsys.readouterr()
     assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "reused float baseline, sensitivity, joint search, 1 of 1 fine-tunings" in err
+    assert "reused" in (out / "report.md").read_text()
     again = pd.read_csv(out / "designs.csv")
     pd.testing.assert_frame_equal(designs, again)
 
