@@ -9,7 +9,7 @@ the fast path's. Training goes through a trainer registered with :func:`register
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,24 +31,13 @@ from sweeps.plan import WorkloadPlan, hw_chunks
 from sweeps.progress import Tally
 from sweeps.spec import TOTALS, SweepSpec, TrainSpec, import_plugins, on_config
 from sweeps.store import ResultStore
-
-Trainer = Callable[..., tuple[Any, Mapping[str, float]]]
-TRAINERS: dict[str, Trainer] = {}
+from sweeps.trainer_registry import TRAINERS, Trainer
 
 
 def _trainer(method: str) -> Trainer | None:
     from sweeps.trainers import BUILTIN
 
     return TRAINERS.get(method) or BUILTIN.get(method)
-
-
-def register_trainer(method: str, fn: Trainer) -> None:
-    """Make ``[[train]] method = "<method>"`` run ``fn(workload, hardware, params, seed)``.
-
-    ``fn`` returns ``(BitPolicy, metrics)``: the trained policy (simulated on the point's
-    hardware for the cost columns) and extra columns such as ``{"accuracy": 0.97}``.
-    """
-    TRAINERS[method] = fn
 
 
 def evaluate_task(task: Mapping[str, Any]) -> dict[str, Any]:

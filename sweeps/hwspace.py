@@ -16,7 +16,7 @@ The budgets' reference is the first table's base at its default size.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +66,3 @@ def configs(space: HardwareSpace) -> list[Any]:
 def reference(space: HardwareSpace) -> Any:
     """The configuration budgets are relative to: the first table's base, default size."""
     return space.blocks[0].base_config
-
-
-def resolved_tables(tables: Sequence[Mapping[str, Any]], root: str | Path) -> list[dict]:
-    """``tables`` with each relative ``.toml`` base made absolute against ``root`` (so the
-    tables mean the same from any folder)."""
-    out = []
-    for t in tables:
-        t = dict(t)
-        base = t.get("base")
-        if isinstance(base, str) and base.endswith(".toml") and not Path(base).is_absolute():
-            t["base"] = str(Path(root) / base)
-        out.append(t)
-    return out

@@ -28,12 +28,13 @@ from hwsim.errors import check
 from hwsim.progress import StageLog
 from sweeps.executors import make_executor
 from sweeps.fast import run_fast
-from sweeps.general import TRAINERS, Trainer, evaluate_task, register_trainer, run_general
+from sweeps.general import evaluate_task, run_general
 from sweeps.hashing import point_hashes
 from sweeps.plan import make_plans, split_slots
 from sweeps.progress import Tally
 from sweeps.spec import TOTALS, SweepSpec, hash64, load_spec, spec_fields
 from sweeps.store import ResultStore, failed_points
+from sweeps.trainer_registry import TRAINERS, Trainer, register_trainer
 
 __all__ = [
     "TOTALS",

@@ -495,7 +495,7 @@ class TrainSpec:
         )
         if not self.label:
             object.__setattr__(self, "label", f"train:{self.method}")
-        from sweeps.trainers import validate_params
+        from sweeps.trainer_registry import validate_params
 
         validate_params(self.method, self.params)
 
@@ -742,7 +742,7 @@ def parse_spec(
         params = t.get("params", {})
         if t.get("method") == "joint" and isinstance(params, Mapping):
             # A joint search's space is this spec's hardware axis; each point one design.
-            from sweeps.trainers import joint_space_params
+            from sweeps.trainer_registry import joint_space_params
 
             params = {**params, **joint_space_params(hw_tables, seed, root)}
         train.append(

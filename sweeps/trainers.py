@@ -14,11 +14,18 @@ under a method name with :func:`sweeps.run.register_trainer`. Built in:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hwsim.errors import HwsimError, check
 from hwsim.io import hardware_toml
+from sweeps.trainer_registry import (  # the checks a spec runs, re-exported where they were
+    JOINT_RESERVED,  # noqa: F401
+    VALIDATORS,  # noqa: F401
+    joint_space_params,  # noqa: F401
+    validate_codesign_params,  # noqa: F401
+    validate_joint_params,  # noqa: F401
+    validate_params,
+)
 
 __all__ = ["codesign_trainer", "hardware_toml", "joint_trainer", "validate_params"]
 
@@ -39,45 +46,6 @@ def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     if rows is not None and result.chosen in rows.index and "accuracy" in rows:
         extra["accuracy"] = float(rows.loc[result.chosen, "accuracy"])
     return result.policies[result.chosen], extra
-
-
-def validate_codesign_params(params: Mapping[str, Any]) -> None:
-    """Fail at spec time, naming the field, on params ``CodesignConfig`` would reject."""
-    import dataclasses
-
-    from quant.codesign import CodesignConfig
-
-    check(
-        "hardware" not in params,
-        "train.params.hardware",
-        params.get("hardware"),
-        "comes from the sweep's hardware axis",
-    )
-    known = [f.name for f in dataclasses.fields(CodesignConfig) if f.init and f.name != "hardware"]
-    for key in params:
-        check(
-            key in known,
-            f"train.params.{key}",
-            params[key],
-            f"not a codesign option (known: {', '.join(known)})",
-        )
-    try:
-        CodesignConfig(hardware="spec-check", **params)
-    except TypeError as exc:
-        raise HwsimError("train.params", dict(params), str(exc)) from exc
-
-
-JOINT_RESERVED = ("space", "space_seed")
-"""Params of a ``joint`` point that the spec fills in: its own ``[[hardware]]`` tables and seed."""
-
-
-def joint_space_params(tables: Any, seed: int, root: str | Path) -> dict[str, Any]:
-    """What a ``joint`` ``[[train]]`` table's params get from its spec: the spec's hardware
-    tables (relative bases made absolute against ``root``) and seed."""
-    from sweeps.hwspace import resolved_tables
-
-    listed = [tables] if isinstance(tables, Mapping) else list(tables or [])
-    return {"space": resolved_tables(listed, root), "space_seed": seed}
 
 
 def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
@@ -140,51 +108,4 @@ def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     return result.policies[index], extra
 
 
-def validate_joint_params(params: Mapping[str, Any]) -> None:
-    """Fail at spec time, naming the field, on params a joint search would reject."""
-    import dataclasses
-
-    from quant.codesign.joint import JointConfig
-
-    own = [f.name for f in dataclasses.fields(JointConfig) if f.init and f.name != "hardware"]
-    for key in params:
-        check(
-            key in (*own, "out", *JOINT_RESERVED),
-            f"train.params.{key}",
-            params[key],
-            f"not a joint search option (known: {', '.join([*own, 'out'])}); the space is "
-            "the spec's [[hardware]] tables",
-        )
-    check(
-        "space" in params,
-        "train.params.space",
-        None,
-        "comes from the spec's [[hardware]] tables (parse the spec with sweeps.load_spec)",
-    )
-    fields = {k: v for k, v in params.items() if k not in (*JOINT_RESERVED, "out")}
-    try:
-        JointConfig(hardware="spec-check", **fields)
-    except TypeError as exc:
-        raise HwsimError("train.params", dict(params), str(exc)) from exc
-
-
 BUILTIN = {"codesign": codesign_trainer, "joint": joint_trainer}
-VALIDATORS = {"codesign": validate_codesign_params, "joint": validate_joint_params}
-
-
-def validate_params(method: str, params: Mapping[str, Any]) -> None:
-    """Check, before any work, that a ``[[train]]`` table names a trainer that exists (built
-    in, or registered by a plugin the spec imports) and, where the method has a validator,
-    that its params are valid."""
-    from sweeps.general import TRAINERS
-
-    known = sorted({*BUILTIN, *TRAINERS})
-    check(
-        method in known,
-        "train.method",
-        method,
-        f"no such trainer (known: {', '.join(known)}; a plugin module listed in the spec's "
-        "plugins can add one with sweeps.register_trainer)",
-    )
-    if method in VALIDATORS:
-        VALIDATORS[method](params)

@@ -94,17 +94,6 @@ KNOWN_LAZY_CYCLES: tuple[frozenset[str], ...] = (
             "hwsim.hardware.sram",
         }
     ),
-    frozenset(
-        {
-            "sweeps.columns",
-            "sweeps.general",
-            "sweeps.hashing",
-            "sweeps.hwspace",
-            "sweeps.plan",
-            "sweeps.spec",
-            "sweeps.trainers",
-        }
-    ),
 )
 """Circles closed only by imports inside functions, there before this check: each may shrink
 or go, none may grow, and no other may appear."""
