@@ -960,7 +960,12 @@ def packed(config: SkeletonConfig) -> np.ndarray:
 
 
 _SERIAL_PAIRS = 1024  # (config, layer) pairs under which one thread beats waking the pool
-_SERIAL_POINTS = 4096  # points x configs, likewise
+# Points x configs under which one thread finishes first. Waking the pool is cheap at its
+# best (0.3 ms for ResNet-50's 13,824 points), but on the 2-vCPU machine the benchmarks run on
+# most such calls wait about 8 ms for it under the OpenMP runtime's default wait policy
+# (benchmarks/results/costmodel_calls.csv), while one thread takes 0.45 ms; below about 2^18
+# points one thread is faster in the typical call, not only the worst.
+_SERIAL_POINTS = 1 << 18
 
 
 def run_kernel(
