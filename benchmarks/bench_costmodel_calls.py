@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _provenance import provenance  # noqa: E402
+from _provenance import provenance
 
 CALLS = 300
 PRESETS = ("stripes", "cpu-bitserial")
