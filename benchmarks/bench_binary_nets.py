@@ -38,22 +38,21 @@ import torch
 from _provenance import stamp
 from numba import njit, prange
 
-from hwsim.calibrate import best_time
 from hwsim.io import atomic_write_text
 from hwsim.kernels import BitserialConv2d, bitserial_linear, pack_operand
+from hwsim.timing import best_time, set_clock
 
 RESULTS = Path(__file__).parent / "results" / "binary_nets.csv"
 # The glue below compiles without Numba's disk cache: a cache written while this file was
 # imported as a module cannot be loaded when it runs as a script.
 IDLE_GAP_S = 0.2
-CLOCK = time.perf_counter
 TARGET_RESNET = 5.0
 """The +-1 ResNet-18's target speedup over torch fp32 in channels-last."""
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
     time.sleep(IDLE_GAP_S)  # let the other library's OpenMP workers park
-    return best_time(fn, repeats, clock=CLOCK)
+    return best_time(fn, repeats)
 
 
 # ---------------------------------------------------------------------------- glue
@@ -395,9 +394,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    global CLOCK
     if args.clock == "cpu":
-        args.threads, CLOCK = 1, time.thread_time
+        args.threads = 1
+        set_clock("cpu")
     numba.set_num_threads(args.threads)  # Numba first (see bench_kernels)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]

@@ -37,6 +37,7 @@ from hwsim.hardware import cost_table, load_hardware  # noqa: E402
 from hwsim.hardware.bitfusion import layer_rows  # noqa: E402
 from hwsim.hardware.registry import Points  # noqa: E402
 from hwsim.reference import bitfusion as pyref  # noqa: E402
+from hwsim.timing import best_time  # noqa: E402
 from models import build, extract_workload  # noqa: E402
 from models.zoo import entry  # noqa: E402
 
@@ -91,11 +92,9 @@ def main() -> None:
     cost_table(wl.select(wl.layer_names[:1]), hw, [2], [2])  # compile / load the Numba cache
 
     n_points = len(wl) * len(BITS) ** 2
-    best = np.inf
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        cost_table(wl, hw, BITS, BITS)
-        best = min(best, time.perf_counter() - t0)
+    best = best_time(
+        lambda: cost_table(wl, hw, BITS, BITS), args.repeat, budget_s=None, warmup=False
+    )
     per_point = best / n_points
 
     # Every distinct (layer shape, bits) row searched, without the memo.
@@ -109,11 +108,9 @@ def main() -> None:
     )
     cfgs = np.array([hw._int_row()])
     energies = np.array([hw._energy_row()])
-    t_unique = np.inf
-    for _ in range(args.repeat):
-        t0 = time.perf_counter()
-        kern.run_search(rows, cfgs, energies)
-        t_unique = min(t_unique, time.perf_counter() - t0)
+    t_unique = best_time(
+        lambda: kern.run_search(rows, cfgs, energies), args.repeat, budget_s=None, warmup=False
+    )
     per_unique = t_unique / len(rows)
 
     # The plain-Python search and the Numba search on the same layers, one at a time.
@@ -142,11 +139,12 @@ def main() -> None:
                 ]
             ]
         )
-        t_nb = np.inf
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            kern.run_search(row, cfgs, energies)
-            t_nb = min(t_nb, time.perf_counter() - t0)
+        t_nb = best_time(
+            lambda row=row: kern.run_search(row, cfgs, energies),
+            args.repeat,
+            budget_s=None,
+            warmup=False,
+        )
         nb_times.append(t_nb)
     py_layer = float(np.mean(py_times))
     nb_layer = float(np.mean(nb_times))

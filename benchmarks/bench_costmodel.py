@@ -108,20 +108,14 @@ def measured_digits(copies: int = 15):
     return Workload.concat("digits", parts), BitPolicy(bits).with_stats(stats)
 
 
-def best_time(fn, repeats: int = 3) -> tuple[float, float]:
-    """The fastest of ``repeats`` calls: (wall seconds, CPU seconds of that process)."""
-    best_wall = best_cpu = float("inf")
-    for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        best_wall = min(best_wall, time.perf_counter() - t0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
-    return best_wall, best_cpu
+WALL_AND_CPU = (time.perf_counter, time.process_time)
+"""What each timing reports: wall seconds, and CPU seconds of this process (its best each)."""
 
 
 def family_rows(label, workload, configs, bits, policy=None) -> list[dict]:
     """One row per preset family in ``configs`` (each timed alone), then all together."""
     from hwsim.hardware import cost_table
+    from hwsim.timing import best_times
 
     groups: dict[str, list] = {}
     for c in configs:
@@ -129,7 +123,9 @@ def family_rows(label, workload, configs, bits, policy=None) -> list[dict]:
     rows = []
     for name, group in [*groups.items(), ("all", configs)]:
         cost_table(workload, group[:1], bits, bits, policy=policy)  # compile, warm
-        wall, cpu = best_time(lambda g=group: cost_table(workload, g, bits, bits, policy=policy))
+        wall, cpu = best_times(
+            lambda g=group: cost_table(workload, g, bits, bits, policy=policy), 3, WALL_AND_CPU
+        )
         n = len(workload) * len(bits) ** 2 * len(group)
         rows.append(
             {
@@ -151,13 +147,14 @@ RESNET50_PRESETS = ("stripes", "loom", "bismo", "dadiannao", "pragmatic", "cpu-b
 def resnet50_rows(bits) -> list[dict]:
     """``cost_table`` of ResNet-50 at every (w, a) option on one preset at a time."""
     from hwsim.hardware import cost_table, load_hardware
+    from hwsim.timing import best_times
 
     wl = build_workload(("resnet50",))
     rows = []
     for name in RESNET50_PRESETS:
         hw = load_hardware(name)
         cost_table(wl, hw, bits, bits)  # compile, warm
-        wall, cpu = best_time(lambda hw=hw: cost_table(wl, hw, bits, bits), repeats=20)
+        wall, cpu = best_times(lambda hw=hw: cost_table(wl, hw, bits, bits), 20, WALL_AND_CPU)
         n = len(wl) * len(bits) ** 2
         rows.append(
             {
@@ -183,6 +180,7 @@ def main() -> None:
     from hwsim.hardware.registry import Points
     from hwsim.hardware.skeleton import run_kernel
     from hwsim.reference.skeleton import layer_dict, point
+    from hwsim.timing import best_time, best_times
 
     load_before = os.getloadavg()[0]
     workload = build_workload()
@@ -191,21 +189,18 @@ def main() -> None:
     n_points = len(workload) * len(bits) ** 2 * len(configs)
 
     cost_table(workload.select(workload.layer_names[:2]), configs, bits, bits)  # compile
-    best_api = best_kernel = cpu_api = float("inf")
-    for _ in range(3):
-        c0, t0 = time.process_time(), time.perf_counter()
-        table = cost_table(workload, configs, bits, bits)
-        best_api = min(best_api, time.perf_counter() - t0)
-        cpu_api = min(cpu_api, time.process_time() - c0)
+    best_api, cpu_api = best_times(
+        lambda: cost_table(workload, configs, bits, bits), 3, WALL_AND_CPU
+    )
+    table = cost_table(workload, configs, bits, bits)
     # The kernel alone, on the same points (what cost_table adds is building the points).
     layer = np.repeat(np.arange(len(workload), dtype=np.int64), 256)
     wb = np.tile(np.repeat(np.arange(1, 17, dtype=np.int64), 16), len(workload))
     ab = np.tile(np.arange(1, 17, dtype=np.int64), 16 * len(workload))
     pts = Points(workload, layer, wb, ab)
-    for _ in range(3):
-        t0 = time.perf_counter()
-        run_kernel(configs, pts, with_tiles=False)
-        best_kernel = min(best_kernel, time.perf_counter() - t0)
+    best_kernel = best_time(
+        lambda: run_kernel(configs, pts, with_tiles=False), 3, budget_s=None, warmup=False
+    )
 
     # Plain Python on a random subset of the same points, checked against the table.
     rng = np.random.default_rng(0)

@@ -75,17 +75,17 @@ def main() -> None:
     from tqdm import tqdm
 
     from hwsim import BitPolicy, Workload
-    from hwsim.calibrate import best_time, calibrate, time_bitserial
+    from hwsim.calibrate import calibrate, time_bitserial
     from hwsim.hardware import load_hardware, simulate
     from hwsim.hardware.cpu import CpuConfig
     from hwsim.io import atomic_write_text
+    from hwsim.timing import best_time, set_clock
     from sweeps.baselines import gemm_call, use_threads
     from sweeps.commands.calibrate import measure_baselines
 
     if args.clock == "cpu":
-        import hwsim.calibrate
-
-        args.threads, hwsim.calibrate.CLOCK = 1, time.thread_time
+        args.threads = 1
+        set_clock("cpu")
     # Numba's threads first, torch's last, once: every timing below (calibration and held-out
     # alike) runs in the same state as `hwsim calibrate --threads T --baselines` takes its own.
     use_threads(args.threads)

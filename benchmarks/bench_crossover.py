@@ -50,10 +50,10 @@ import torch
 from _provenance import git_commit, stamp
 from tqdm import tqdm
 
-from hwsim.calibrate import best_time
 from hwsim.io import atomic_write_text
 from hwsim.kernels import BitserialConv2d, bitserial_linear, pack_operand
 from hwsim.kernels.popcount import popcount_throughput_kernel
+from hwsim.timing import best_time, set_clock
 from sweeps.baselines import ConvShape, conv_call, gemm_call
 
 RESULTS = Path(__file__).parent / "results"
@@ -78,14 +78,10 @@ CONVS = {  # name: ConvShape(n, c, hw, o, k, stride)
 }
 
 
-CLOCK = time.perf_counter
-"""Wall time; ``--clock cpu`` switches to the calling thread's CPU time (one thread)."""
-
-
 def best_of(fn: Callable[[], object], repeats: int) -> float:
     """Best time of ``fn`` after an idle gap (see the docstring) and a warm-up call."""
     time.sleep(IDLE_GAP_S)
-    return best_time(fn, repeats, clock=CLOCK)
+    return best_time(fn, repeats)
 
 
 def popcount_peak_words(repeats: int) -> float:
@@ -108,7 +104,7 @@ def bitserial_gemm_call(m, n, k, w_bits, a_bits, rng) -> Callable[[], np.ndarray
     # float64 BLAS is exact here (|sums| < 2^53) and far faster than numpy's int64 matmul.
     exact = (torch.from_numpy(a).double() @ torch.from_numpy(w).double().T).numpy()
     if not np.array_equal(bitserial_linear(a8, packed, a_bits), exact):
-        raise AssertionError(f"bit-serial GEMM {m}x{n}x{k} W{w_bits}A{a_bits} is not exact")
+        raise AssertionError(f"bit-serial GEMM {m}x{n}x{k} w{w_bits}a{a_bits} is not exact")
     return lambda: bitserial_linear(a8, packed, a_bits)
 
 
@@ -127,7 +123,7 @@ def bitserial_conv_call(shape: ConvShape, w_bits, a_bits, rng, check: bool):
             padding=shape.k // 2,
         ).numpy()
         if not np.array_equal(layer(x8), want):
-            raise AssertionError(f"bit-serial conv {shape} W{w_bits}A{a_bits} is not exact")
+            raise AssertionError(f"bit-serial conv {shape} w{w_bits}a{a_bits} is not exact")
     return lambda: layer(x8)
 
 
@@ -444,9 +440,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    global CLOCK
     if args.clock == "cpu":
-        args.threads, CLOCK = 1, time.thread_time
+        args.threads = 1
+        set_clock("cpu")
     # Numba first: numba.set_num_threads after torch's resets the OpenMP runtime they share,
     # and torch's int8 GEMV then takes a path 40-80x slower (measured here).
     numba.set_num_threads(args.threads)

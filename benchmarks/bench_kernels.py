@@ -47,6 +47,7 @@ from tqdm import tqdm
 from hwsim.io import atomic_write_text
 from hwsim.kernels import bitserial_linear, bitserial_matmul_packed, lut_weights, pack_operand
 from hwsim.kernels.popcount import popcount_throughput_kernel
+from hwsim.timing import best_time, set_clock
 
 RESULTS = Path(__file__).parent / "results" / "kernels.csv"
 GEMV_RESULTS = Path(__file__).parent / "results" / "kernels_gemv.csv"
@@ -59,8 +60,6 @@ GEMV_CASES = ((1, "bipolar"), (2, "signed"), (4, "signed"))
 GEMV_TARGETS = {2: 2.0, 4: 1.3}
 """GEMV speedup targets vs torch's best int8 path, by weight bits (8-bit activations)."""
 IDLE_GAP_S = 0.3
-CLOCK = time.perf_counter
-"""Wall time; ``--clock cpu`` switches to the calling thread's CPU time (one thread)."""
 
 
 def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -72,14 +71,10 @@ def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, flo
     with its spinning threads (measured here: the kernel looked 3-4x slower interleaved with
     torch). A short idle gap before each block lets the other library's workers park.
     """
-    best = dict.fromkeys(fns, float("inf"))
+    best = {}
     for name, fn in fns.items():
         time.sleep(IDLE_GAP_S)
-        fn()
-        for _ in range(repeats):
-            start = CLOCK()
-            fn()
-            best[name] = min(best[name], CLOCK() - start)
+        best[name] = best_time(fn, repeats, budget_s=None)
     return best
 
 
@@ -123,7 +118,7 @@ def bench_one(
         bitserial_linear(a_u8, w_packed, bits, a_encoding=a_enc),
     ):
         if not np.array_equal(got, exact):
-            raise AssertionError(f"W{bits}A{bits} {w_enc} {size}^3: bit-serial result is not exact")
+            raise AssertionError(f"w{bits}a{bits} {w_enc} {size}^3: bit-serial result is not exact")
     a_i8 = torch.from_numpy(rng.integers(-128, 128, (size, size), dtype=np.int8))
     w_i8 = torch.from_numpy(rng.integers(-128, 128, (size, size), dtype=np.int8)).T.contiguous()
 
@@ -271,9 +266,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    global CLOCK
     if args.clock == "cpu":
-        args.threads, CLOCK = 1, time.thread_time
+        args.threads = 1
+        set_clock("cpu")
 
     # Numba first: numba.set_num_threads after torch's resets the OpenMP runtime they share,
     # and torch's int8 kernels then take a path up to 80x slower (measured here).

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     row = run_one(method, net, data, bits, seed, epochs)
                     rows.append({"setting": setting, "fp_acc": fp_acc, **row})
                     print(
-                        f"{setting:6s} W{bits}A{bits} {method:8s} seed {seed}: "
+                        f"{setting:6s} w{bits}a{bits} {method:8s} seed {seed}: "
                         f"{row['start_acc']:.3f} -> {row['acc']:.3f}",
                         file=sys.stderr,
                     )

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from numba import njit, prange
 
-from hwsim.calibrate import best_time
 from hwsim.errors import check
+from hwsim.timing import best_time
 
 IMPLEMENTATIONS: tuple[str, ...] = ("int8", "fp32")
 

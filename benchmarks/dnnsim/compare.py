@@ -28,6 +28,7 @@ from hwsim.io import atomic_write_text  # noqa: E402
 from hwsim.markdown import markdown_table  # noqa: E402
 from hwsim.reference import dnnsim as ref  # noqa: E402
 from hwsim.reference.dnnsim import EXPECTED_RESIDUALS, TOLERANCE  # noqa: E402
+from hwsim.timing import best_time  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "dnnsim.md"
 COSTMODEL = ROOT / "benchmarks" / "results" / "costmodel.csv"
@@ -60,11 +61,14 @@ def timing() -> list[str]:
     for net, policy in policies.items():
         workload = ref.network(net)[0]
         cost_table(workload, configs[:1], bits, bits, policy=policy)  # compile
-        best = float("inf")
-        for _ in range(3):
-            t0 = time.perf_counter()
-            cost_table(workload, configs, bits, bits, policy=policy)
-            best = min(best, time.perf_counter() - t0)
+        best = best_time(
+            lambda workload=workload, policy=policy: cost_table(
+                workload, configs, bits, bits, policy=policy
+            ),
+            3,
+            budget_s=None,
+            warmup=False,
+        )
         rates.append(len(workload) * len(bits) ** 2 * len(configs) / best)
     return [
         f"- Measuring the statistics (`layer_stats(..., conv=...)`, every default step rule, "
