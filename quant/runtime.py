@@ -1,5 +1,6 @@
-"""Run-time settings of the quantization front end: where tensors live and how many threads
-torch uses. How a job runs, never what it computes.
+"""Run-time settings of the quantization front end: where tensors live, how many threads
+torch uses, how many processes load batches and scan sensitivities. How a job runs, never what
+it computes; :class:`Runtime` holds them as one value.
 
 A leaf module: it imports torch and ``hwsim.errors`` only, so every layer of ``quant`` (the
 training loop, the quantized model, the methods) can read it without importing each other.
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -93,3 +96,84 @@ def torch_threads(threads: int | None = None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+RUNTIME_PARAMS: dict[str, str] = {
+    "device": "device",
+    "threads": "threads",
+    "workers": "loader_workers",
+    "processes": "scan_processes",
+}
+"""The user's names of the run-time settings (``hwsim codesign``'s ``--device``, ``--threads``,
+``--workers``, ``--processes``; the same keys of a sweep's ``[[train]]`` params) and the
+:class:`Runtime` field each sets. Errors name the user's."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a job runs, never what it computes: the same results come out of any of them.
+
+    ``device`` runs training, sensitivity and fine-tuning (``auto``: CUDA when there is one,
+    :func:`resolve_device`); ``threads`` is torch's intra-op threads for the CPU work (one by
+    default, the fastest on a shared machine; the cores on a dedicated one);
+    ``loader_workers`` loads batches in that many DataLoader worker processes (0: in the main
+    process); ``scan_processes`` splits the loss sensitivity's layers over that many worker
+    processes (``None``: the cores, when the scan is long enough to pay; the table is the same
+    bit for bit)."""
+
+    device: str = "auto"
+    threads: int = 1
+    loader_workers: int = 0
+    scan_processes: int | None = None
+
+    def __post_init__(self) -> None:
+        check(
+            isinstance(self.device, str)
+            and (self.device in ("auto", "cpu") or self.device.split(":")[0] == "cuda"),
+            "device",
+            self.device,
+            "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
+        )
+        check(
+            self.scan_processes is None
+            or (
+                isinstance(self.scan_processes, int)
+                and not isinstance(self.scan_processes, bool)
+                and self.scan_processes >= 1
+            ),
+            "processes",
+            self.scan_processes,
+            "must be an integer >= 1 (or None: the cores, when the scan is long)",
+        )
+        for name, value, low in (
+            ("workers", self.loader_workers, 0),
+            ("threads", self.threads, 1),
+        ):
+            check(
+                isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                name,
+                value,
+                f"must be an integer >= {low}",
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> tuple[Runtime, dict[str, Any]]:
+        """The run-time settings among ``params`` (by the user's names,
+        :data:`RUNTIME_PARAMS`) as a :class:`Runtime`, and the rest of ``params``."""
+        rest = dict(params)
+        given = {field: rest.pop(name) for name, field in RUNTIME_PARAMS.items() if name in rest}
+        return cls(**given), rest
+
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """:func:`set_torch_threads` at :attr:`threads` inside the block, restored after."""
+        before = default_torch_threads()
+        set_torch_threads(self.threads)
+        try:
+            yield
+        finally:
+            set_torch_threads(before)
+
+    def as_params(self) -> dict[str, Any]:
+        """The settings by the user's names (:data:`RUNTIME_PARAMS`)."""
+        return {name: getattr(self, field) for name, field in RUNTIME_PARAMS.items()}

@@ -38,19 +38,23 @@ class SerialExecutor:
 
 
 class ProcessExecutor:
-    """A ``concurrent.futures`` process pool (spawned workers: safe with torch and Numba)."""
+    """A ``concurrent.futures`` pool of ``processes`` worker processes (default: one per CPU;
+    spawned: safe with torch and Numba)."""
 
     name = "process"
 
     def __init__(
-        self, workers: int | None = None, initializer: Callable | None = None, initargs: tuple = ()
+        self,
+        processes: int | None = None,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
     ) -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        self.workers = workers or os.cpu_count() or 1
+        self.processes = processes or os.cpu_count() or 1
         self.pool = ProcessPoolExecutor(
-            max_workers=self.workers,
+            max_workers=self.processes,
             mp_context=mp.get_context("spawn"),
             initializer=_start_worker,
             initargs=(initializer, initargs),
@@ -59,7 +63,7 @@ class ProcessExecutor:
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        window = 4 * self.workers
+        window = 4 * self.processes
         it = iter(items)
         pending = self._submit(fn, itertools.islice(it, window))
         while pending:
@@ -112,7 +116,8 @@ def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
 
 
 class DaskExecutor:
-    """Dask ``distributed``: a scheduler at ``address``, or a local cluster of ``workers``.
+    """Dask ``distributed``: a scheduler at ``address``, or a local cluster of ``processes``
+    single-threaded worker processes.
 
     Uses ``Client.map(..., pure=False)``: seeded tasks with equal arguments must all run, not be
     deduplicated as Dask does for pure functions.
@@ -121,7 +126,7 @@ class DaskExecutor:
     name = "dask"
 
     def __init__(
-        self, address: str | None = None, workers: int | None = None, client: Any = None
+        self, address: str | None = None, processes: int | None = None, client: Any = None
     ) -> None:
         try:
             from distributed import Client, LocalCluster
@@ -137,7 +142,10 @@ class DaskExecutor:
             self.client = Client(address)
         else:
             self.cluster = LocalCluster(
-                n_workers=workers or 1, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=processes or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
             )
             self.client = Client(self.cluster)
         self.window = 4 * max(1, len(self.client.scheduler_info().get("workers", {})) or 1)
@@ -162,12 +170,16 @@ class DaskExecutor:
         self.close()
 
 
-def make_executor(name: str = "serial", workers: int | None = None, scheduler: str | None = None):
-    """An executor by name: ``serial``, ``process`` or ``dask``."""
+def make_executor(name: str = "serial", processes: int | None = None, scheduler: str | None = None):
+    """An executor by name: ``serial``, ``process`` or ``dask``; ``processes``: the pool's
+    (or the local Dask cluster's) worker processes."""
     check(name in EXECUTORS, "executor", name, f"must be one of {EXECUTORS}")
-    if workers is not None:
+    if processes is not None:
         check(
-            isinstance(workers, int) and workers >= 1, "workers", workers, "must be an integer >= 1"
+            isinstance(processes, int) and processes >= 1,
+            "processes",
+            processes,
+            "must be an integer >= 1",
         )
     check(
         scheduler is None or name == "dask",
@@ -178,5 +190,5 @@ def make_executor(name: str = "serial", workers: int | None = None, scheduler: s
     if name == "serial":
         return SerialExecutor()
     if name == "process":
-        return ProcessExecutor(workers)
-    return DaskExecutor(scheduler, workers)
+        return ProcessExecutor(processes)
+    return DaskExecutor(scheduler, processes)

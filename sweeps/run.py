@@ -74,7 +74,7 @@ def run_sweep(
     spec: SweepSpec | str | Path,
     out: str | Path,
     executor: str | Any = "serial",
-    workers: int | None = None,
+    processes: int | None = None,
     scheduler: str | None = None,
     force_general: bool = False,
     flush_every: int = 256,
@@ -85,6 +85,8 @@ def run_sweep(
 
     A failed point is stored as a row with its message and, like any stored point, skipped
     on a resume; ``retry_failed`` first drops the stored failed rows so they run again.
+
+    ``processes``: the ``process`` executor's worker processes (or a local Dask cluster's).
 
     ``jobs`` > 1 evaluates fast-path chunks in that many processes (each writes its own parts;
     chunks are claimed here, so no point is evaluated twice).
@@ -98,7 +100,7 @@ def run_sweep(
     # Validate before any work; an executor object (e.g. a DaskExecutor on a given client)
     # is used as is.
     executor_obj = (
-        make_executor(executor, workers, scheduler) if isinstance(executor, str) else executor
+        make_executor(executor, processes, scheduler) if isinstance(executor, str) else executor
     )
     check(isinstance(jobs, int) and jobs >= 1, "jobs", jobs, "must be an integer >= 1")
     store = ResultStore(out)

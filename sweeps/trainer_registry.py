@@ -47,6 +47,7 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
     import dataclasses
 
     from quant.codesign import CodesignConfig
+    from quant.runtime import RUNTIME_PARAMS, Runtime
 
     check(
         "hardware" not in params,
@@ -55,6 +56,7 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
         "comes from the sweep's hardware axis",
     )
     known = [f.name for f in dataclasses.fields(CodesignConfig) if f.init and f.name != "hardware"]
+    known += list(RUNTIME_PARAMS)  # the run-time settings, read into a Runtime
     for key in params:
         check(
             key in known,
@@ -62,8 +64,9 @@ def validate_codesign_params(params: Mapping[str, Any]) -> None:
             params[key],
             f"not a codesign option (known: {', '.join(known)})",
         )
+    _, fields = Runtime.from_params(params)
     try:
-        CodesignConfig(hardware="spec-check", **params)
+        CodesignConfig(hardware="spec-check", **fields)
     except TypeError as exc:
         raise HwsimError("train.params", dict(params), str(exc)) from exc
 
@@ -84,8 +87,10 @@ def validate_joint_params(params: Mapping[str, Any]) -> None:
     import dataclasses
 
     from quant.codesign.joint import JointConfig
+    from quant.runtime import RUNTIME_PARAMS, Runtime
 
     own = [f.name for f in dataclasses.fields(JointConfig) if f.init and f.name != "hardware"]
+    own += list(RUNTIME_PARAMS)  # the run-time settings, read into a Runtime
     for key in params:
         check(
             key in (*own, "out", *JOINT_RESERVED),
@@ -100,7 +105,9 @@ def validate_joint_params(params: Mapping[str, Any]) -> None:
         None,
         "comes from the spec's [[hardware]] tables (parse the spec with sweeps.load_spec)",
     )
-    fields = {k: v for k, v in params.items() if k not in (*JOINT_RESERVED, "out")}
+    _, fields = Runtime.from_params(
+        {k: v for k, v in params.items() if k not in (*JOINT_RESERVED, "out")}
+    )
     try:
         JointConfig(hardware="spec-check", **fields)
     except TypeError as exc:

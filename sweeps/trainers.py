@@ -5,9 +5,11 @@ under a method name with :func:`sweeps.run.register_trainer`. Built in:
 
 - ``codesign``: ``quant.codesign.run_codesign`` on the point's hardware config (the object);
   the policy is the hardware-aware search's choice, ``accuracy`` its accuracy
-  after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields: ``method``
-  is a registered budgeted search method (:func:`quant.methods.budgeted_methods`) and
-  ``method_params`` fields of its config; ``model`` defaults to the workload's zoo name,
+  after fine-tuning. ``params`` are :class:`quant.codesign.CodesignConfig` fields, and the
+  run-time settings ``device``, ``threads``, ``workers`` and ``processes`` (read into a
+  :class:`quant.runtime.Runtime`, as the CLI's flags are): ``method`` is a registered
+  budgeted search method (:func:`quant.methods.budgeted_methods`) and ``method_params``
+  fields of its config; ``model`` defaults to the workload's zoo name,
   ``seed`` to the point's seed (give one to reuse the cached float baseline across points).
 """
 
@@ -33,14 +35,16 @@ __all__ = ["codesign_trainer", "hardware_toml", "joint_trainer", "validate_param
 def codesign_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     """Run the codesign job for one point; see the module docstring."""
     from quant.codesign import CodesignConfig, run_codesign
+    from quant.runtime import Runtime
 
     params = dict(params)
     params.setdefault("seed", seed)
+    runtime, fields = Runtime.from_params(params)
     try:
-        config = CodesignConfig(hardware=hardware, **params)  # the config object itself
+        config = CodesignConfig(hardware=hardware, **fields)  # the config object itself
     except TypeError as exc:
         raise HwsimError("train.params", params, str(exc)) from exc
-    result = run_codesign(config, progress=False)
+    result = run_codesign(config, runtime=runtime, progress=False)
     rows = result.results.set_index("method") if "method" in result.results else None
     extra = {"baseline_accuracy": float(result.baseline_accuracy)}
     if rows is not None and result.chosen in rows.index and "accuracy" in rows:
@@ -63,6 +67,7 @@ def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
     fine-tuning. ``seed`` is the search's (default: the spec's), not the point's."""
     from quant.baseline import cache_dir
     from quant.codesign.joint import JointConfig, run_joint
+    from quant.runtime import Runtime
     from sweeps.hwspace import configs, parse_space, reference
     from sweeps.spec import hash64
 
@@ -81,14 +86,15 @@ def joint_trainer(workload, hardware, params: Mapping[str, Any], seed: int):
         hardware.name,
         "this point's configuration is not in the joint search's space",
     )
+    runtime, fields = Runtime.from_params(params)
     try:
-        config = JointConfig(hardware=ref.name, **params)
+        config = JointConfig(hardware=ref.name, **fields)
     except TypeError as exc:
         raise HwsimError("train.params", params, str(exc)) from exc
     if out is None:
         key = hash64({"params": params, "space": tables, "seed": space_seed})
         out = cache_dir().parent / "joint" / f"{config.model}-{key:016x}"
-    result = run_joint(config, designs, reference=ref, out=out, only=index)
+    result = run_joint(config, designs, reference=ref, out=out, only=index, runtime=runtime)
     row = result.designs.iloc[index]
     check(
         row["status"] == "ok",

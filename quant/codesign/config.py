@@ -29,16 +29,14 @@ class CodesignConfig:
     ``seed`` unless ``method_params`` says otherwise; ``method_config`` is the result.
 
     Scale: ``checkpoint`` is the user's float baseline (else one is trained for
-    ``baseline_epochs`` and cached); ``device`` runs training, sensitivity and fine-tuning
-    (``auto``: CUDA when there is one); ``image_size`` sets an image folder's resolution (default:
-    the model's); ``workers`` loads batches in that many processes; ``threads`` is torch's
-    intra-op threads for the CPU work (one by default, the fastest on a shared machine; the
-    cores on a dedicated one); ``processes`` splits the loss sensitivity's layers over that
-    many worker processes (``None``: the cores, when the scan is long enough to pay; the table
-    is the same bit for bit); ``finetune_steps`` replaces
-    ``epochs`` of fine-tuning by that many steps; ``sensitivity`` is ``loss`` (one pass per
-    option) or ``hessian`` (second order, ``hessian_probes`` per batch), both on ``samples``
-    calibration images in batches of ``calibration_batch``.
+    ``baseline_epochs`` and cached); ``image_size`` sets an image folder's resolution (default:
+    the model's); ``finetune_steps`` replaces ``epochs`` of fine-tuning by that many steps;
+    ``sensitivity`` is ``loss`` (one pass per option) or ``hessian`` (second order,
+    ``hessian_probes`` per batch), both on ``samples`` calibration images in batches of
+    ``calibration_batch``.
+
+    The config says what to compute; how it runs (device, torch threads, DataLoader workers,
+    sensitivity-scan processes) is a :class:`quant.runtime.Runtime` given to the run beside it.
     """
 
     model: str = "resnet_digits"
@@ -56,11 +54,7 @@ class CodesignConfig:
     samples: int = 256  # calibration images (sensitivities, activation steps)
     lr: float = 5e-4
     checkpoint: str | None = None
-    device: str = "auto"
     image_size: int | None = None
-    workers: int = 0
-    threads: int = 1
-    processes: int | None = None
     finetune_steps: int | None = None
     sensitivity: str = "loss"
     calibration_batch: int = 256
@@ -91,26 +85,14 @@ class CodesignConfig:
             f"must be among the candidates {cands}",
         )
         check(self.samples >= 1, "samples", self.samples, "must be >= 1")
-        check(
-            self.processes is None
-            or (
-                isinstance(self.processes, int)
-                and not isinstance(self.processes, bool)
-                and self.processes >= 1
-            ),
-            "processes",
-            self.processes,
-            "must be an integer >= 1 (or None: the cores, when the scan is long)",
-        )
-        for name in ("workers", "threads", "calibration_batch", "hessian_probes", "image_size"):
+        for name in ("calibration_batch", "hessian_probes", "image_size"):
             value = getattr(self, name)
-            low = 0 if name == "workers" else 1
             check(
                 (value is None and name == "image_size")
-                or (isinstance(value, int) and not isinstance(value, bool) and value >= low),
+                or (isinstance(value, int) and not isinstance(value, bool) and value >= 1),
                 name,
                 value,
-                f"must be an integer >= {low}",
+                "must be an integer >= 1",
             )
         check(
             self.finetune_steps is None
@@ -124,13 +106,6 @@ class CodesignConfig:
             "sensitivity",
             self.sensitivity,
             f"must be one of {SENSITIVITIES}",
-        )
-        check(
-            isinstance(self.device, str)
-            and (self.device in ("auto", "cpu") or self.device.split(":")[0] == "cuda"),
-            "device",
-            self.device,
-            "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
         )
         method = search_method(self.method)
         params = {**method.codesign_defaults, **dict(self.method_params or {})}

@@ -36,6 +36,7 @@ from hwsim.errors import HwsimError, check
 from hwsim.policy import BitPolicy
 from quant.codesign.budgets import absolute_budgets, describe
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
+from quant.runtime import Runtime
 from quant.search.hardware_aware import REPORT_KEYS
 from quant.search.knapsack import solve_mck
 
@@ -287,6 +288,8 @@ class JointResult:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    runtime: Runtime = field(default_factory=Runtime)
+    """How the run ran (device, threads, loader workers, scan processes)."""
 
     @property
     def pareto(self) -> list[int]:
@@ -336,6 +339,7 @@ def run_joint(
     out: str | Path | None = None,
     area: Callable[[Any], float] | None = None,
     only: int | None = None,
+    runtime: Runtime | None = None,
 ) -> JointResult:
     """Search ``hardware`` (``HardwareConfig`` objects) and the bits together (module
     docstring). ``reference``: the configuration budgets are relative to (default:
@@ -343,10 +347,9 @@ def run_joint(
     sensitivity table, the search and each fine-tuned policy (a run with the same ``out``
     resumes); ``area``: mm^2 of a configuration (default :func:`default_area`); ``only``:
     fine-tune at most the policy of design ``only`` (a sweep point), reading the others'
-    accuracies from the stages where they are. Each stage prints one line with the time
-    elapsed on stderr."""
-    from quant.model import default_torch_threads, set_torch_threads
-
+    accuracies from the stages where they are; ``runtime``: how it runs (default
+    :class:`quant.runtime.Runtime`). Each stage prints one line with the time elapsed on
+    stderr."""
     hardware = tuple(hardware)
     check(len(hardware) > 0, "hardware", [], "the space has no configuration")
     check(
@@ -355,12 +358,12 @@ def run_joint(
         only,
         f"must be a design index in 0..{len(hardware) - 1}",
     )
-    threads_before = default_torch_threads()
-    set_torch_threads(config.threads)
+    runtime = runtime or Runtime()
     try:
-        return _run_joint(
-            config, hardware, reference or hardware[0], out, area or default_area, only
-        )
+        with runtime.applied():
+            return _run_joint(
+                config, hardware, reference or hardware[0], out, area or default_area, only, runtime
+            )
     except KeyboardInterrupt:
         from hwsim.errors import Interrupted
 
@@ -374,11 +377,9 @@ def run_joint(
             "no run folder kept the stages (only the float baseline cache, if it finished); "
             "run again with --out DIR to keep them"
         ) from None
-    finally:
-        set_torch_threads(threads_before)
 
 
-def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
+def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -> JointResult:
     import hwsim
     from hwsim.progress import StageLog
     from models.data import calibration, load_dataset
@@ -422,7 +423,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
         )
     log(f"{len(hardware)} configurations priced; float baseline, then sensitivity")
     began = time.perf_counter()
-    prep = prepare(cfg, stages, log)
+    prep = prepare(cfg, stages, log, runtime=runtime)
     seconds["baseline_and_sensitivity"] = time.perf_counter() - began
     check(
         tuple(prep.workload.layer_names) == tuple(workload.layer_names),
@@ -483,7 +484,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
             reused_tunes += 1
         if done is None and (only is None or policies.get(only) == policy):
             if x_cal is None:
-                x_cal = calibration(prep.data, cfg.samples, workers=cfg.workers)[0]
+                x_cal = calibration(prep.data, cfg.samples, workers=runtime.loader_workers)[0]
             acc, acc_ptq = finetuned_accuracy(
                 policy,
                 prep.base,
@@ -493,7 +494,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
                 seed=cfg.seed,
                 calibration=x_cal,
                 steps=cfg.finetune_steps,
-                workers=cfg.workers,
+                runtime=runtime,
             )
             done = {
                 "bits": policy.to_dict(),
@@ -543,6 +544,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only) -> JointResult:
         notes,
         time.perf_counter() - start,
         seconds,
+        runtime,
     )
 
 

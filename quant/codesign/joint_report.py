@@ -16,6 +16,7 @@ from hwsim.io import atomic_write_text, hardware_toml
 from hwsim.markdown import markdown_table
 from quant.codesign.budgets import describe
 from quant.codesign.joint import JointResult
+from quant.codesign.stages import with_runtime
 
 
 def design_folder(result: JointResult, h: int) -> str:
@@ -210,7 +211,8 @@ def report_markdown(result: JointResult) -> str:
     ]
     if result.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
-    record = {k: v for k, v in asdict(cfg).items() if k not in ("hardware", "method_config")}
+    fields = with_runtime(asdict(cfg), result.runtime)
+    record = {k: v for k, v in fields.items() if k not in ("hardware", "method_config")}
     lines += ["## Config", "", "```json", json.dumps(record, indent=2, default=str), "```", ""]
     return "\n".join(lines)
 

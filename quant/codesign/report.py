@@ -124,9 +124,9 @@ def report_markdown(result: CodesignResult) -> str:
     ]
     if result.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
-    from quant.codesign.stages import resolved
+    from quant.codesign.stages import resolved, with_runtime
 
-    config = json.dumps(resolved(asdict(cfg)), indent=2, default=str)
+    config = json.dumps(with_runtime(resolved(asdict(cfg)), result.runtime), indent=2, default=str)
     lines += ["## Config", "", "```json", config, "```", ""]
     return "\n".join(lines)
 

@@ -37,6 +37,7 @@ from quant.codesign.budgets import as_fractions
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
 from quant.codesign.stages import Stages
 from quant.methods import SearchProblem, search_method
+from quant.runtime import Runtime
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
     PROXY_KEYS,
@@ -71,6 +72,8 @@ class CodesignResult:
     ``w`` bits are the second operand's."""
     reused: tuple[str, ...] = ()
     """The finished stages a resumed run read back instead of redoing (empty: a fresh run)."""
+    runtime: Runtime = field(default_factory=Runtime)
+    """How the run ran (device, threads, loader workers, scan processes)."""
 
     @property
     def chosen(self) -> str:
@@ -129,11 +132,18 @@ def data_workload(model_name: str, data, data_name: str):
     return models.extract_workload(net, x)
 
 
-def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardware=None) -> Prepared:
+def prepare(
+    cfg: CodesignConfig,
+    stages: Stages | None = None,
+    log=None,
+    hardware=None,
+    runtime: Runtime | None = None,
+) -> Prepared:
     """Load the data, take the workload from its real sample shape, and (given ``hardware``)
     check that the budgets are reachable there, all before any training; then load the float
-    baseline (the checkpoint, or trained and cached) and measure sensitivity, on the config's
-    device. ``stages`` keeps (and gives back, on a resumed run) the baseline and the
+    baseline (the checkpoint, or trained and cached) and measure sensitivity, as ``runtime``
+    says (default :class:`quant.runtime.Runtime`: the device, loader workers and scan
+    processes). ``stages`` keeps (and gives back, on a resumed run) the baseline and the
     sensitivity table."""
     import models
     from models.data import load_dataset
@@ -142,8 +152,9 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
     from quant.search.sensitivity import hessian_sensitivity, layer_sensitivity
     from quant.train import evaluate, set_seed
 
+    runtime = runtime or Runtime()
     stages = stages or Stages(None, cfg)
-    device = resolve_device(cfg.device)
+    device = resolve_device(runtime.device)
     set_seed(cfg.seed)
     shape = input_shape(cfg)
     data = load_dataset(cfg.data, seed=cfg.seed, input_shape=shape)
@@ -165,14 +176,17 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
             cfg.baseline_epochs,
             dataset=data,
             device=device,
-            workers=cfg.workers,
+            workers=runtime.loader_workers,
             log=log,
         )
     stages.write_state("baseline.pt", base)
     base = base.to(device).eval()
     done = stages.read_json("baseline.json")
     if done is None:
-        done = {"accuracy": evaluate(base, data, workers=cfg.workers), "device": str(device)}
+        done = {
+            "accuracy": evaluate(base, data, workers=runtime.loader_workers),
+            "device": str(device),
+        }
         stages.write_json("baseline.json", done)
     if log is not None:
         log(f"float baseline accuracy {100 * done['accuracy']:.2f} % (on {device})")
@@ -182,7 +196,7 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
             "reference": cfg.reference,
             "samples": cfg.samples,
             "batch_size": cfg.calibration_batch,
-            "workers": cfg.workers,
+            "workers": runtime.loader_workers,
         }
         names, cands = workload.layer_names, cfg.candidates
         if cfg.sensitivity == "hessian":
@@ -198,7 +212,7 @@ def prepare(cfg: CodesignConfig, stages: Stages | None = None, log=None, hardwar
                 cands,
                 progress=False,
                 log=log,
-                processes=cfg.processes,
+                processes=runtime.scan_processes,
                 **common,
             )
         stages.write_array("sensitivity.npy", sens)
@@ -219,9 +233,14 @@ def check_budgets(cfg: CodesignConfig, workload, hardware) -> None:
 
 
 def run_codesign(
-    config: CodesignConfig, *, progress: bool | None = None, out: str | Path | None = None
+    config: CodesignConfig,
+    *,
+    runtime: Runtime | None = None,
+    progress: bool | None = None,
+    out: str | Path | None = None,
 ) -> CodesignResult:
-    """Run the whole loop for ``config`` and return the comparison (see module docstring).
+    """Run the whole loop for ``config`` and return the comparison (see module docstring), as
+    ``runtime`` says (default :class:`quant.runtime.Runtime`).
 
     Each stage logs one line with the elapsed time to stderr (any stream); tqdm bars show on a
     terminal (``progress=None``) or as asked. Ctrl-C raises :class:`hwsim.errors.Interrupted`
@@ -229,12 +248,10 @@ def run_codesign(
 
     ``out``: the run folder, where each stage's result is written as it is done
     (:mod:`quant.codesign.stages`); a run with the same ``out`` resumes from them."""
-    from quant.runtime import default_torch_threads, set_torch_threads
-
-    threads_before = default_torch_threads()
-    set_torch_threads(config.threads)
+    runtime = runtime or Runtime()
     try:
-        return _run(config, progress, out)
+        with runtime.applied():
+            return _run(config, runtime, progress, out)
     except KeyboardInterrupt:
         from hwsim.errors import Interrupted
         from quant.baseline import DEFAULT_EPOCHS, cache_path
@@ -256,11 +273,11 @@ def run_codesign(
             f"kept {kept}; no policy was written; run the same command again to start over"
             + (" from the cached baseline" if cached.is_file() else "")
         ) from None
-    finally:
-        set_torch_threads(threads_before)
 
 
-def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> CodesignResult:
+def _run(
+    cfg: CodesignConfig, runtime: Runtime, progress: bool | None, out: str | Path | None
+) -> CodesignResult:
     from hwsim import load_hardware, simulate
     from hwsim.progress import StageLog
 
@@ -270,7 +287,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     bars = None if progress is None else not progress  # tqdm's disable
     stages = Stages(out, cfg)
     log(f"{cfg.model} on {cfg.data}, hardware {hw.name}: float baseline, then sensitivity")
-    prep = prepare(cfg, stages, log, hardware=hw)
+    prep = prepare(cfg, stages, log, hardware=hw, runtime=runtime)
     data, base, workload, sens = prep.data, prep.base, prep.workload, prep.sensitivity
     base_acc = prep.baseline_accuracy
     warnings_: list[str] = []
@@ -348,7 +365,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
     )
     log(f"search done; fine-tuning {len(policies)} policies for {how} each")
 
-    x_cal = calibration(data, cfg.samples, workers=cfg.workers)[0]
+    x_cal = calibration(data, cfg.samples, workers=runtime.loader_workers)[0]
     rows = []
     run_bits: dict[str, dict[str, tuple[int, int]]] = {}
     tuned_seconds: list[float] = []
@@ -381,7 +398,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
                 seed=cfg.seed,
                 calibration=x_cal,
                 steps=cfg.finetune_steps,
-                workers=cfg.workers,
+                runtime=runtime,
             )
             done = {
                 "method": label,
@@ -429,6 +446,7 @@ def _run(cfg: CodesignConfig, progress: bool | None, out: str | Path | None) -> 
         run_bits,
         tuple(n for n, a in zip(names, workload.is_act_matmul, strict=True) if a),
         tuple(reused),
+        runtime,
     )
 
 
@@ -551,13 +569,15 @@ def finetuned_accuracy(
     seed: int,
     calibration,
     steps: int | None = None,
-    workers: int = 0,
+    runtime: Runtime | None = None,
 ) -> tuple[float, float]:
     """Test accuracy of ``base`` quantized at ``policy``: ``(after, before)`` fine-tuning for
-    ``epochs`` (or ``steps``, if given), on ``base``'s device."""
+    ``epochs`` (or ``steps``, if given), on ``base``'s device, with ``runtime``'s loader
+    workers."""
     from quant.model import quantize_model
     from quant.train import evaluate, train
 
+    workers = (runtime or Runtime()).loader_workers
     model = quantize_model(base, policy, calibration=calibration)
     before = evaluate(model, data, workers=workers)
     if (epochs if steps is None else steps) > 0:

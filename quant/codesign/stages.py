@@ -4,8 +4,9 @@ The float baseline (``baseline.pt`` and ``baseline.json``), the sensitivity tabl
 (``sensitivity.npy``), the searched policies (``search.json``) and each policy's fine-tuned
 accuracy (``finetune-<n>.json``) are written atomically as soon as they exist. A run with the
 same ``--out`` reads back what is there and does only the rest; ``config.json`` records the
-run's config, and a different config (apart from where and how fast it runs) is refused rather
-than mixed in.
+run's config, and a different config is refused rather than mixed in; the run-time settings
+(:class:`quant.runtime.Runtime`: device, threads, workers) are not part of it and may change
+between attempts.
 """
 
 from __future__ import annotations
@@ -22,16 +23,16 @@ import torch
 from hwsim.errors import HwsimError
 from hwsim.io import atomic_write_bytes, atomic_write_text
 
-# Fields that change where or how fast a run goes, not what it computes.
-RUNTIME_FIELDS = ("device", "workers", "threads", "processes", "method_config")
+# Fields derived from the others (the method's config, from ``method`` and ``method_params``).
+DERIVED_FIELDS = ("method_config",)
 
 
 def config_record(cfg: Any) -> dict[str, Any]:
-    """The config as JSON-able fields, without :data:`RUNTIME_FIELDS`, with the values the
+    """The config as JSON-able fields, without :data:`DERIVED_FIELDS`, with the values the
     run uses where the config leaves a default to the run (:func:`resolved`)."""
     fields = resolved(asdict(cfg))
     return json.loads(
-        json.dumps({k: v for k, v in fields.items() if k not in RUNTIME_FIELDS}, default=str)
+        json.dumps({k: v for k, v in fields.items() if k not in DERIVED_FIELDS}, default=str)
     )
 
 
@@ -44,6 +45,23 @@ def resolved(fields: dict[str, Any]) -> dict[str, Any]:
     out = dict(fields)
     if out.get("baseline_epochs") is None and out.get("checkpoint") is None:
         out["baseline_epochs"] = DEFAULT_EPOCHS
+    return out
+
+
+def with_runtime(fields: dict[str, Any], runtime: Any) -> dict[str, Any]:
+    """``fields`` (a config as a dict) with ``runtime``'s settings (a
+    :class:`quant.runtime.Runtime`) by the user's names, where a run's report lists them:
+    ``device`` after ``checkpoint``; ``workers``, ``threads`` and ``processes`` after
+    ``image_size``."""
+    settings = runtime.as_params()
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        out[key] = value
+        if key == "checkpoint":
+            out["device"] = settings.pop("device")
+        elif key == "image_size":
+            out.update({n: settings.pop(n) for n in ("workers", "threads", "processes")})
+    out.update(settings)  # a config without those fields: the settings at the end
     return out
 
 

@@ -13,9 +13,11 @@ DEFAULT_OUT = "runs/codesign"
 def add_parser(subparsers) -> argparse.ArgumentParser:
     from quant.codesign import CodesignConfig
     from quant.methods import budgeted_methods
+    from quant.runtime import Runtime
     from quant.search.sensitivity import SENSITIVITIES
 
     d = CodesignConfig()
+    r = Runtime()
     p = subparsers.add_parser(
         "codesign",
         help="hardware-aware bitwidth search + fine-tuning, compared with uniform and proxy",
@@ -104,7 +106,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--device",
-        default=d.device,
+        default=r.device,
         help="auto | cpu | cuda | cuda:N: where training, sensitivity and fine-tuning run; "
         "auto takes CUDA when there is one (default: %(default)s)",
     )
@@ -117,20 +119,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=d.workers,
+        default=r.loader_workers,
         help="data-loading worker processes (default: %(default)s: in the main process)",
     )
     p.add_argument(
         "--threads",
         type=int,
-        default=d.threads,
+        default=r.threads,
         help="torch threads for training and sensitivity on the CPU (default: %(default)s, the "
         "fastest on a shared machine; the number of cores when they are yours)",
     )
     p.add_argument(
         "--processes",
         type=int,
-        default=d.processes,
+        default=r.scan_processes,
         help="worker processes for the loss sensitivity's layers (default: the cores, when the "
         "scan would take over 30 s on one; the table is the same bit for bit)",
     )
@@ -166,11 +168,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from hwsim.errors import HwsimError
     from quant.codesign import CodesignConfig, format_table, parse_budgets, run_codesign, write_run
+    from quant.runtime import Runtime
 
     try:
         cands = tuple(int(c) for c in str(args.candidates).split(","))
     except ValueError:
         raise HwsimError("--candidates", args.candidates, "comma-separated integers") from None
+    runtime = Runtime(
+        device=args.device,
+        threads=args.threads,
+        loader_workers=args.workers,
+        scan_processes=args.processes,
+    )
     common = dict(
         model=args.model,
         data=args.data,
@@ -182,11 +191,7 @@ def run(args: argparse.Namespace) -> int:
         baseline_epochs=args.baseline_epochs,
         checkpoint=args.checkpoint,
         finetune_steps=args.finetune_steps,
-        device=args.device,
         image_size=args.image_size,
-        workers=args.workers,
-        threads=args.threads,
-        processes=args.processes,
         sensitivity=args.sensitivity,
         samples=args.samples,
         calibration_batch=args.calibration_batch,
@@ -194,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     if args.hardware_space is not None:
         from sweeps.commands.codesign_joint import run_joint_command
 
-        return run_joint_command(args, common)
+        return run_joint_command(args, common, runtime)
     for flag, value in (("--max-area", args.max_area), ("--finetune-top", args.finetune_top)):
         if value is not None:
             raise HwsimError(flag, value, "searches a hardware space: give --hardware-space too")
@@ -205,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         else Path(DEFAULT_OUT)
         / (f"{config.model}-{Path(config.hardware).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     )
-    result = run_codesign(config, out=out)
+    result = run_codesign(config, runtime=runtime, out=out)
     write_run(result, out)
     budgets = ", ".join(f"{m} <= {r:g} x uniform 8-bit" for m, r in result.config.budgets.items())
     print(

@@ -12,9 +12,12 @@ from typing import Any
 DEFAULT_OUT = "runs/codesign"
 
 
-def run_joint_command(args: argparse.Namespace, common: Mapping[str, Any]) -> int:
+def run_joint_command(
+    args: argparse.Namespace, common: Mapping[str, Any], runtime: Any = None
+) -> int:
     """Run the joint search for the parsed ``hwsim codesign`` arguments; ``common``: the
-    :class:`quant.codesign.CodesignConfig` fields the plain run would take."""
+    :class:`quant.codesign.CodesignConfig` fields the plain run would take; ``runtime``: its
+    :class:`quant.runtime.Runtime`."""
     from hwsim.errors import HwsimError
     from hwsim.units import format_quantity
     from quant.codesign.budgets import describe
@@ -42,7 +45,7 @@ def run_joint_command(args: argparse.Namespace, common: Mapping[str, Any]) -> in
         if args.out
         else Path(DEFAULT_OUT) / f"{config.model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     )
-    result = run_joint(config, hardware, reference=ref, out=out)
+    result = run_joint(config, hardware, reference=ref, out=out, runtime=runtime)
     write_joint(result, out)
     df = result.designs
     budgets = ", ".join(describe(m, v) for m, v in config.budgets.items())

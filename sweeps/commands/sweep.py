@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             args.spec,
             args.out,
             executor=args.executor,
-            workers=args.workers,
+            processes=args.workers,
             scheduler=args.scheduler,
             jobs=args.jobs,
             retry_failed=args.retry_failed,

@@ -114,13 +114,13 @@ def test_a_different_config_is_refused_in_the_same_folder(setup, capsys):
     from quant.codesign.stages import Stages
 
     out = setup / "other"
-    config = CodesignConfig(model="mlp_digits", samples=10, device="cpu")
+    config = CodesignConfig(model="mlp_digits", samples=10)
     assert not out.exists()  # nothing is written before the first stage...
     Stages(out, config).write_json("baseline.json", {"accuracy": 0.5})
     assert (out / "stages" / "config.json").is_file()  # ...which claims the folder
-    Stages(out, CodesignConfig(model="mlp_digits", samples=10, device="cuda", workers=3, threads=2))
+    Stages(out, CodesignConfig(model="mlp_digits", samples=10))
     with pytest.raises(HwsimError) as err:
-        Stages(out, CodesignConfig(model="mlp_digits", samples=12, device="cpu"))
+        Stages(out, CodesignConfig(model="mlp_digits", samples=12))
     assert err.value.field == "out" and "['samples']" in err.value.reason
     assert main(args(setup, out)) == 2  # the CLI says so in one line
     assert "holds a run of another config" in capsys.readouterr().err
@@ -173,8 +173,8 @@ def test_cuda_model_exports_to_the_cpu_integer_model(setup):
 @pytest.mark.parametrize("field", ["threads", "processes"])
 @pytest.mark.parametrize("bad", [0, -2, 1.5])
 def test_threads_and_processes_are_validated_by_name(field, bad):
-    from quant.codesign import CodesignConfig
+    from quant.runtime import RUNTIME_PARAMS, Runtime
 
     with pytest.raises(HwsimError) as err:
-        CodesignConfig(model="mlp_digits", **{field: bad})
+        Runtime(**{RUNTIME_PARAMS[field]: bad})
     assert err.value.field == field and err.value.value == bad

@@ -30,7 +30,7 @@ def test_process_pool_gives_the_serial_rows(toy_dir, tmp_path):
     import shutil
 
     shutil.copy(toy_dir / "toynet.npz", tmp_path / "p" / "toynet.npz")
-    proc = _rows(tmp_path / "p", executor="process", workers=2)
+    proc = _rows(tmp_path / "p", executor="process", processes=2)
     pd.testing.assert_frame_equal(serial, proc)
     assert serial["accuracy"].notna().sum() == 2  # the train points, one per config
 
@@ -57,7 +57,7 @@ def test_bad_executor_arguments():
 
     with pytest.raises(HwsimError, match="executor"):
         make_executor("threads")
-    with pytest.raises(HwsimError, match="workers"):
-        make_executor("process", workers=0)
+    with pytest.raises(HwsimError, match="processes"):
+        make_executor("process", processes=0)
     with pytest.raises(HwsimError, match="scheduler"):
         make_executor("serial", scheduler="tcp://x:1")
