@@ -30,24 +30,18 @@ import torch
 from tqdm.auto import tqdm
 
 from hwsim.errors import HwsimError, check
-from hwsim.hardware.report import CostTable
 from hwsim.policy import BitPolicy
 from models.data import calibration
-from quant.codesign.budgets import as_fractions
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
+from quant.codesign.problem import CodesignProblem
 from quant.codesign.stages import Stages
 from quant.methods import SearchProblem, search_method
 from quant.runtime import Runtime
 from quant.search.hardware_aware import (
     BUDGET_METRICS,
-    PROXY_KEYS,
     PROXY_NAMES,
     REPORT_KEYS,
-    check_feasible,
-    hardware_costs,
-    proxy_costs,
     repair_policy,
-    table_budgets,
 )
 
 
@@ -91,6 +85,8 @@ class Prepared:
     baseline_accuracy: float
     workload: Any
     sensitivity: np.ndarray
+    problem: CodesignProblem | None = None
+    """The codesign problem on the hardware ``prepare`` was given (``None`` without one)."""
 
 
 def input_shape(cfg: CodesignConfig) -> tuple[int, ...]:
@@ -159,8 +155,10 @@ def prepare(
     shape = input_shape(cfg)
     data = load_dataset(cfg.data, seed=cfg.seed, input_shape=shape)
     workload = data_workload(cfg.model, data, cfg.data)
-    if hardware is not None:
-        check_budgets(cfg, workload, hardware)
+    problem = None
+    if hardware is not None:  # priced once, and refused before any training if out of reach
+        problem = CodesignProblem.build(cfg, workload, hardware)
+        problem.check(_proxy_label(problem.fractions.budgets))
     state = stages.read_state("baseline.pt")
     if cfg.checkpoint is not None:
         base = load_checkpoint(cfg.checkpoint, cfg.model, num_classes=data.num_classes)
@@ -216,20 +214,7 @@ def prepare(
                 **common,
             )
         stages.write_array("sensitivity.npy", sens)
-    return Prepared(data, base, float(done["accuracy"]), workload, sens)
-
-
-def check_budgets(cfg: CodesignConfig, workload, hardware) -> None:
-    """Raise, in the user's terms, when no policy over the candidates meets ``cfg.budgets`` on
-    ``hardware``, or under the proxy the comparison searches with (no training needed)."""
-    cands = cfg.candidates
-    hw_table = hardware_costs(workload, hardware, cands, cands)
-    cfg = as_fractions(cfg, hw_table)  # "latency=2ms": its fraction of 8-bit here
-    where = f"on {hardware.name} for {cfg.model}"
-    check_feasible(hw_table, cfg.budgets, REPORT_KEYS, where, cfg.reference)
-    proxy_where = f"under the {_proxy_label(cfg.budgets)} proxy for {cfg.model}"
-    proxy_table = proxy_costs(workload, cands, cands)
-    check_feasible(proxy_table, cfg.budgets, PROXY_KEYS, proxy_where, cfg.reference)
+    return Prepared(data, base, float(done["accuracy"]), workload, sens, problem)
 
 
 def run_codesign(
@@ -302,12 +287,10 @@ def _run(
         f"measured; searching ({cfg.method}, simulated and proxy costs)"
     )
 
-    hw_table = hardware_costs(workload, hw, cands, cands)
-    cfg = as_fractions(cfg, hw_table)  # absolute budgets as fractions of 8-bit on this hardware
-    proxy_table = proxy_costs(workload, cands, cands)
-    hw_budgets = table_budgets(hw_table, cfg.budgets, REPORT_KEYS, cfg.reference)
-    proxy_budgets = table_budgets(proxy_table, cfg.budgets, PROXY_KEYS, cfg.reference)
-    budgets = {m: hw_budgets[REPORT_KEYS[m]] for m in cfg.budgets}  # by budget name
+    problem = prep.problem  # the cost tables and budgets, built once by prepare
+    cfg = problem.fractions  # absolute budgets as fractions of 8-bit on this hardware
+    hw_table, hw_budgets = problem.hw_table, problem.hw_budgets
+    budgets = problem.budgets  # absolute, by budget name
     reference = BitPolicy.uniform(workload, *cfg.reference)
     ref_totals = simulate(workload, reference, hw).totals
     notes: list[str] = []
@@ -345,9 +328,9 @@ def _run(
         policies[f"uniform w{b}a{b}"] = BitPolicy.uniform(workload, b, b)
     searched = stages.read_json("search.json")
     if searched is None:
-        hw_policy = _search(cfg, base, data, hw_table, sens, hw_budgets, (workload, hw), notes)
+        hw_policy = _search(problem, "simulated", base, data, sens, notes)
         policies[f"{cfg.method} (simulated)"] = checked(f"{cfg.method} (simulated)", hw_policy)
-        proxy_policy = _search(cfg, base, data, proxy_table, sens, proxy_budgets, None, notes)
+        proxy_policy = _search(problem, "proxy", base, data, sens, notes)
         proxy_label = f"{cfg.method} (proxy: {_proxy_label(cfg.budgets)})"
         policies[proxy_label] = proxy_policy
         policies[f"{proxy_label} + repair"] = checked(
@@ -518,33 +501,27 @@ def finetune_warnings(results: pd.DataFrame, how: str, lr: float) -> list[str]:
 
 
 def _search(
-    cfg: CodesignConfig,
+    problem: CodesignProblem,
+    kind: str,
     base,
     data,
-    table: CostTable,
     sensitivity: np.ndarray,
-    budgets: dict[str, float],
-    simulator: tuple[Any, Any] | None,
     notes: list[str],
 ) -> BitPolicy:
-    """One search of ``cfg.method`` in ``table`` within ``budgets`` (by table metric).
+    """One search of the config's method in ``problem``'s ``kind`` (``simulated`` or
+    ``proxy``) table within its budgets (by table metric).
 
-    ``simulator``: ``(workload, hardware)`` when the table is simulated, so a method can price
-    bits outside the candidates (BSQ); the proxy's table has no such model, and a method falls
+    On the simulated table a method can price bits outside the candidates (BSQ,
+    :meth:`CodesignProblem.price`); the proxy's table has no such model, and a method falls
     back to its paper's own weighting there.
     """
-    kind = "simulated" if simulator is not None else "proxy"
-    price = None
-    if simulator is not None:
-        primary = next(iter(budgets))
-
-        def price(w_bits, a_bits):
-            return hardware_costs(*simulator, w_bits, a_bits).metric(primary)
-
-    problem = SearchProblem(table, budgets, sensitivity, price)
-    result = search_method(cfg.method).search(
-        base, data, cfg.method_config, problem, progress=False
-    )
+    cfg = problem.fractions
+    simulated = kind == "simulated"
+    table = problem.hw_table if simulated else problem.proxy_table
+    budgets = problem.hw_budgets if simulated else problem.proxy_budgets
+    price = problem.price(next(iter(budgets))) if simulated else None
+    search = SearchProblem(table, budgets, sensitivity, price)
+    result = search_method(cfg.method).search(base, data, cfg.method_config, search, progress=False)
     policy = result.policy
     notes.extend(
         f"{cfg.method} ({kind}): {n}" for n in once_per_run(result.extras.get("notes", ()))
