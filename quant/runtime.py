@@ -2,8 +2,9 @@
 torch uses, how many processes load batches and scan sensitivities. How a job runs, never what
 it computes; :class:`Runtime` holds them as one value.
 
-A leaf module: it imports torch and ``hwsim.errors`` only, so every layer of ``quant`` (the
-training loop, the quantized model, the methods) can read it without importing each other.
+A leaf module: it imports torch, ``hwsim.errors`` and ``quant.options`` only, so every layer of
+``quant`` (the training loop, the quantized model, the methods) can read it without importing
+each other.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from hwsim.errors import HwsimError, check
+from quant.options import option
 
 _torch_threads = 1
 
@@ -121,10 +123,30 @@ class Runtime:
     processes (``None``: the cores, when the scan is long enough to pay; the table is the same
     bit for bit)."""
 
-    device: str = "auto"
-    threads: int = 1
-    loader_workers: int = 0
-    scan_processes: int | None = None
+    device: str = option(
+        "auto",
+        help="auto | cpu | cuda | cuda:N: where training, sensitivity and fine-tuning run; "
+        "auto takes CUDA when there is one (default: %(default)s)",
+    )
+    threads: int = option(
+        1,
+        help="torch threads for training and sensitivity on the CPU (default: %(default)s, the "
+        "fastest on a shared machine; the number of cores when they are yours)",
+        cli={"type": int},
+    )
+    loader_workers: int = option(
+        0,
+        flag="--workers",
+        help="data-loading worker processes (default: %(default)s: in the main process)",
+        cli={"type": int},
+    )
+    scan_processes: int | None = option(
+        None,
+        flag="--processes",
+        help="worker processes for the loss sensitivity's layers (default: the cores, when the "
+        "scan would take over 30 s on one; the table is the same bit for bit)",
+        cli={"type": int},
+    )
 
     def __post_init__(self) -> None:
         check(

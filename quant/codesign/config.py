@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwsim.errors import check, check_bits
+from hwsim.errors import HwsimError, check, check_bits
 from quant.codesign.budgets import normalize_budgets, parse_budget_args
 from quant.methods import budgeted_methods, check_candidates, make_config, search_method
+from quant.options import option
 from quant.search.hardware_aware import candidates
 from quant.search.sensitivity import SENSITIVITIES
 
@@ -39,25 +40,82 @@ class CodesignConfig:
     sensitivity-scan processes) is a :class:`quant.runtime.Runtime` given to the run beside it.
     """
 
-    model: str = "resnet_digits"
-    data: str = "digits"
-    hardware: Any = "stripes"  # a preset name, a TOML path or a hwsim HardwareConfig
-    budgets: Mapping[str, float | str] = field(default_factory=lambda: {"latency": 0.5})
-    method: str = "knapsack"
+    model: str = option("resnet_digits", help="zoo model (default: %(default)s)")
+    data: str = option(
+        "digits",
+        help="digits | cifar10:DIR | mnist:DIR | imagefolder:DIR (DIR/train/<class>/*.jpg|png "
+        "and DIR/val/...) (default: digits)",
+    )
+    # a preset name, a TOML path or a hwsim HardwareConfig (option() returns a field)
+    hardware: Any = option(  # noqa: RUF009
+        "stripes", help="preset name or TOML file (default: stripes)", cli={"default": None}
+    )
+    budgets: Mapping[str, float | str] = option(
+        default_factory=lambda: {"latency": 0.5},
+        flag="--budget",
+        help="latency, energy or memory: a fraction of uniform 8-bit on the same hardware "
+        "(with --hardware-space: on the first table's base at its default size), or an "
+        "amount with a unit (latency=2ms, energy=50uJ, memory=96KiB); repeat or comma-join "
+        "for several (default: latency=0.5)",
+        parse=lambda specs: parse_budgets(specs) or None,
+        cli={"action": "append", "metavar": "METRIC=VALUE", "default": None},
+    )
+    method: str = option(
+        "knapsack",
+        help="search method (default: %(default)s)",
+        cli={"choices": budgeted_methods},
+    )
     method_params: Mapping[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    epochs: int = 4  # fine-tuning (and EBS / BSQ search) epochs per policy
-    baseline_epochs: int | None = None
-    candidates: tuple[int, ...] = (2, 3, 4, 6, 8)
+    seed: int = option(0, help="(default: %(default)s)", cli={"type": int})
+    epochs: int = option(  # fine-tuning (and EBS / BSQ search) epochs per policy
+        4,
+        help="fine-tuning epochs per policy, and EBS/BSQ search epochs (default: %(default)s)",
+        cli={"type": int},
+    )
+    baseline_epochs: int | None = option(
+        None,
+        help="epochs of the float baseline when one is trained (default: 40)",
+        cli={"type": int},
+    )
+    candidates: tuple[int, ...] = option(
+        (2, 3, 4, 6, 8),
+        help="candidate bit widths for weights and activations (default: %(default)s)",
+        show=lambda bits: ",".join(map(str, bits)),
+        parse=lambda text: parse_bits("--candidates", text),
+    )
     uniform: tuple[int, ...] = (2, 4, 8)
     reference: tuple[int, int] = (8, 8)
-    samples: int = 256  # calibration images (sensitivities, activation steps)
+    samples: int = option(  # calibration images (sensitivities, activation steps)
+        256,
+        help="calibration images for sensitivity and activation steps (default: %(default)s)",
+        cli={"type": int},
+    )
     lr: float = 5e-4
-    checkpoint: str | None = None
-    image_size: int | None = None
-    finetune_steps: int | None = None
-    sensitivity: str = "loss"
-    calibration_batch: int = 256
+    checkpoint: str | None = option(
+        None,
+        help="float baseline: a state_dict of --model, or a whole saved module (default: "
+        "train one for --baseline-epochs and cache it)",
+        cli={"metavar": "PATH"},
+    )
+    image_size: int | None = option(
+        None,
+        help="resolution an image folder is cropped to (default: the model's input size)",
+        cli={"type": int},
+    )
+    finetune_steps: int | None = option(
+        None,
+        help="fine-tune each policy for this many steps instead of --epochs",
+        cli={"type": int},
+    )
+    sensitivity: str = option(
+        "loss",
+        help="loss: one forward pass per layer and option; hessian: second-order estimate "
+        "from Hessian traces (HAWQ-V2), cheaper on big models (default: %(default)s)",
+        cli={"choices": SENSITIVITIES},
+    )
+    calibration_batch: int = option(
+        256, help="batch size of the sensitivity passes (default: %(default)s)", cli={"type": int}
+    )
     hessian_probes: int = 16
     method_config: Any = field(init=False, default=None)
 
@@ -119,3 +177,11 @@ def parse_budgets(specs: list[str] | None) -> dict[str, float | str]:
     """``["latency=0.5", "energy=50uJ"]`` (or comma-joined) to ``{"latency": 0.5, "energy":
     "50uJ"}``: fractions of uniform 8-bit as floats, absolute amounts with their unit."""
     return parse_budget_args(specs)
+
+
+def parse_bits(name: str, text: str) -> tuple[int, ...]:
+    """``"2,4,8"`` (an option's text) to ``(2, 4, 8)``; anything else is refused by ``name``."""
+    try:
+        return tuple(int(c) for c in str(text).split(","))
+    except ValueError:
+        raise HwsimError(name, text, "comma-separated integers") from None

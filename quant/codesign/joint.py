@@ -36,6 +36,7 @@ from hwsim.errors import HwsimError, check
 from hwsim.policy import BitPolicy
 from quant.codesign.budgets import absolute_budgets, describe
 from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
+from quant.options import option
 from quant.runtime import Runtime
 from quant.search.hardware_aware import REPORT_KEYS
 from quant.search.knapsack import solve_mck
@@ -57,8 +58,17 @@ class JointConfig(CodesignConfig):
     ``max_states``: the knapsack's resolution per configuration. ``method`` must be the
     knapsack, and ``hardware`` is not used (the space is given to :func:`run_joint`)."""
 
-    max_area: float | None = None
-    finetune_top: int = 5
+    max_area: float | None = option(
+        None,
+        help="with --hardware-space: leave out configurations larger than this (mm^2)",
+        cli={"type": float, "metavar": "MM2"},
+    )
+    finetune_top: int = option(
+        5,
+        help="with --hardware-space: fine-tune at most K distinct Pareto policies, least "
+        "predicted loss first (default: 5)",
+        cli={"type": int, "default": None, "metavar": "K"},
+    )
     max_states: int = DEFAULT_STATES
 
     def __post_init__(self) -> None:

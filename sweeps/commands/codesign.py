@@ -1,40 +1,71 @@
 """``hwsim codesign``: the main job. Search bitwidths against simulated hardware cost, fine-tune,
-and compare with uniform bits and with the same search driven by the BitOps proxy."""
+and compare with uniform bits and with the same search driven by the BitOps proxy.
+
+The options are declared once, on the fields they set (:func:`quant.options.option`): the
+config's (:class:`quant.codesign.joint.JointConfig`, whose fields are
+:class:`quant.codesign.CodesignConfig`'s and the hardware search's) and the run-time
+settings' (:class:`quant.runtime.Runtime`). :func:`add_options` declares them and
+:func:`option_values` reads them back, by field name."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 DEFAULT_OUT = "runs/codesign"
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    from quant.codesign import CodesignConfig
-    from quant.methods import budgeted_methods
-    from quant.runtime import Runtime
-    from quant.search.sensitivity import SENSITIVITIES
+def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One option per field of dataclass ``cls`` that declares one, its value kept under the
+    field's name."""
+    from quant.options import OPTION
 
-    d = CodesignConfig()
-    r = Runtime()
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(OPTION)
+        if spec is None:
+            continue
+        kwargs = dict(spec["cli"])
+        if "default" not in kwargs:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            kwargs["default"] = spec["show"](default) if spec["show"] else default
+        if callable(kwargs.get("choices")):
+            kwargs["choices"] = kwargs["choices"]()
+        flag = spec["flag"] or "--" + f.name.replace("_", "-")
+        if "metavar" not in kwargs and "choices" not in kwargs and kwargs.get("action") is None:
+            kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()  # as the flag reads
+        parser.add_argument(flag, dest=f.name, help=spec["help"], **kwargs)
+
+
+def option_values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` that ``args`` gives, each read by its option's
+    ``parse``; an option left at ``None`` leaves its field at the default."""
+    from quant.options import OPTION
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(OPTION)
+        value = getattr(args, f.name, None)
+        if spec is None or value is None:
+            continue
+        value = spec["parse"](value) if spec["parse"] else value
+        if value is not None:
+            out[f.name] = value
+    return out
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    from quant.codesign.joint import JointConfig
+    from quant.runtime import Runtime
+
     p = subparsers.add_parser(
         "codesign",
         help="hardware-aware bitwidth search + fine-tuning, compared with uniform and proxy",
-        description=__doc__,
+        description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--model", default=d.model, help=f"zoo model (default: {d.model})")
-    p.add_argument(
-        "--data",
-        default=d.data,
-        help="digits | cifar10:DIR | mnist:DIR | imagefolder:DIR (DIR/train/<class>/*.jpg|png "
-        "and DIR/val/...) (default: digits)",
-    )
-    p.add_argument(
-        "--hardware",
-        default=None,
-        help=f"preset name or TOML file (default: {d.hardware})",
-    )
+    add_options(p, JointConfig)
     p.add_argument(
         "--hardware-space",
         default=None,
@@ -43,118 +74,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "as in a sweep spec); the knapsack runs on every configuration, the Pareto designs "
         "(predicted loss, latency, energy, area) are fine-tuned",
     )
-    p.add_argument(
-        "--max-area",
-        type=float,
-        default=None,
-        metavar="MM2",
-        help="with --hardware-space: leave out configurations larger than this (mm^2)",
-    )
-    p.add_argument(
-        "--finetune-top",
-        type=int,
-        default=None,
-        metavar="K",
-        help="with --hardware-space: fine-tune at most K distinct Pareto policies, least "
-        "predicted loss first (default: 5)",
-    )
-    p.add_argument(
-        "--budget",
-        action="append",
-        metavar="METRIC=VALUE",
-        help="latency, energy or memory: a fraction of uniform 8-bit on the same hardware "
-        "(with --hardware-space: on the first table's base at its default size), or an "
-        "amount with a unit (latency=2ms, energy=50uJ, memory=96KiB); repeat or comma-join "
-        "for several (default: latency=0.5)",
-    )
-    p.add_argument(
-        "--method",
-        choices=budgeted_methods(),
-        default=d.method,
-        help=f"search method (default: {d.method})",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"(default: {d.seed})")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=d.epochs,
-        help="fine-tuning epochs per policy, and EBS/BSQ search epochs (default: %(default)s)",
-    )
-    p.add_argument(
-        "--candidates",
-        default=",".join(map(str, d.candidates)),
-        help="candidate bit widths for weights and activations (default: %(default)s)",
-    )
-    p.add_argument(
-        "--checkpoint",
-        default=None,
-        metavar="PATH",
-        help="float baseline: a state_dict of --model, or a whole saved module (default: "
-        "train one for --baseline-epochs and cache it)",
-    )
-    p.add_argument(
-        "--baseline-epochs",
-        type=int,
-        default=None,
-        help="epochs of the float baseline when one is trained (default: 40)",
-    )
-    p.add_argument(
-        "--finetune-steps",
-        type=int,
-        default=None,
-        help="fine-tune each policy for this many steps instead of --epochs",
-    )
-    p.add_argument(
-        "--device",
-        default=r.device,
-        help="auto | cpu | cuda | cuda:N: where training, sensitivity and fine-tuning run; "
-        "auto takes CUDA when there is one (default: %(default)s)",
-    )
-    p.add_argument(
-        "--image-size",
-        type=int,
-        default=None,
-        help="resolution an image folder is cropped to (default: the model's input size)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=r.loader_workers,
-        help="data-loading worker processes (default: %(default)s: in the main process)",
-    )
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=r.threads,
-        help="torch threads for training and sensitivity on the CPU (default: %(default)s, the "
-        "fastest on a shared machine; the number of cores when they are yours)",
-    )
-    p.add_argument(
-        "--processes",
-        type=int,
-        default=r.scan_processes,
-        help="worker processes for the loss sensitivity's layers (default: the cores, when the "
-        "scan would take over 30 s on one; the table is the same bit for bit)",
-    )
-    p.add_argument(
-        "--sensitivity",
-        choices=SENSITIVITIES,
-        default=d.sensitivity,
-        help="loss: one forward pass per layer and option; hessian: second-order estimate "
-        "from Hessian traces (HAWQ-V2), cheaper on big models (default: %(default)s)",
-    )
-    p.add_argument(
-        "--samples",
-        type=int,
-        default=d.samples,
-        help="calibration images for sensitivity and activation steps (default: %(default)s)",
-    )
-    p.add_argument(
-        "--calibration-batch",
-        type=int,
-        default=d.calibration_batch,
-        help="batch size of the sensitivity passes (default: %(default)s)",
-    )
+    add_options(p, Runtime)
     p.add_argument(
         "--out",
         default=None,
@@ -167,43 +87,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.errors import HwsimError
-    from quant.codesign import CodesignConfig, format_table, parse_budgets, run_codesign, write_run
+    from quant.codesign import CodesignConfig, format_table, run_codesign, write_run
     from quant.runtime import Runtime
 
-    try:
-        cands = tuple(int(c) for c in str(args.candidates).split(","))
-    except ValueError:
-        raise HwsimError("--candidates", args.candidates, "comma-separated integers") from None
-    runtime = Runtime(
-        device=args.device,
-        threads=args.threads,
-        loader_workers=args.workers,
-        scan_processes=args.processes,
-    )
-    common = dict(
-        model=args.model,
-        data=args.data,
-        budgets=parse_budgets(args.budget) or {"latency": 0.5},
-        method=args.method,
-        seed=args.seed,
-        epochs=args.epochs,
-        candidates=cands,
-        baseline_epochs=args.baseline_epochs,
-        checkpoint=args.checkpoint,
-        finetune_steps=args.finetune_steps,
-        image_size=args.image_size,
-        sensitivity=args.sensitivity,
-        samples=args.samples,
-        calibration_batch=args.calibration_batch,
-    )
+    runtime = Runtime(**option_values(args, Runtime))
+    common = option_values(args, CodesignConfig)
+    hardware = common.pop("hardware", None)
     if args.hardware_space is not None:
+        from quant.codesign.joint import JointConfig
         from sweeps.commands.codesign_joint import run_joint_command
 
-        return run_joint_command(args, common, runtime)
+        joint = option_values(args, JointConfig)
+        joint.pop("hardware", None)
+        return run_joint_command(args, joint, runtime)
     for flag, value in (("--max-area", args.max_area), ("--finetune-top", args.finetune_top)):
         if value is not None:
             raise HwsimError(flag, value, "searches a hardware space: give --hardware-space too")
-    config = CodesignConfig(hardware=args.hardware or CodesignConfig.hardware, **common)
+    config = CodesignConfig(hardware=hardware or CodesignConfig.hardware, **common)
     out = (
         Path(args.out)
         if args.out

@@ -16,8 +16,8 @@ def run_joint_command(
     args: argparse.Namespace, common: Mapping[str, Any], runtime: Any = None
 ) -> int:
     """Run the joint search for the parsed ``hwsim codesign`` arguments; ``common``: the
-    :class:`quant.codesign.CodesignConfig` fields the plain run would take; ``runtime``: its
-    :class:`quant.runtime.Runtime`."""
+    :class:`quant.codesign.joint.JointConfig` fields its options give, but the hardware;
+    ``runtime``: its :class:`quant.runtime.Runtime`."""
     from hwsim.errors import HwsimError
     from hwsim.units import format_quantity
     from quant.codesign.budgets import describe
@@ -32,13 +32,7 @@ def run_joint_command(
     space = load_space(args.hardware_space)
     hardware = configs(space)
     ref = reference(space)
-    fields = dict(common)
-    config = JointConfig(
-        hardware=ref.name,
-        max_area=args.max_area,
-        finetune_top=5 if args.finetune_top is None else args.finetune_top,
-        **fields,
-    )
+    config = JointConfig(hardware=ref.name, **common)
     stem = Path(args.hardware_space).stem
     out = (
         Path(args.out)
