@@ -115,7 +115,9 @@ def fake_quantize(x: Tensor, scale: Tensor | float, bits: int, signed: bool) -> 
     if bipolar:
         # sign, with the gradient passed where |x| <= scale (hardtanh STE) and the step's
         # gradient sign(x) - x/scale inside, sign(x) outside (LSQ's form for two levels).
-        return sign_ste(torch.clamp(x / scale, -1, 1)) * scale
+        # The value's sign is x's own, as in code_values: x / scale can underflow to -0.0.
+        window = torch.clamp(x / scale, -1, 1)
+        return (bipolar_values(x.detach()) + (window - window.detach())) * scale
     # Clamp before rounding so the gradient is cut exactly where x / scale leaves [lo, hi].
     return round_ste(torch.clamp(x / scale, lo, hi)) * scale
 

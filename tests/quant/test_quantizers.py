@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hwsim.errors import HwsimError
@@ -140,6 +140,7 @@ def test_codes_need_calibration():
 
 # ---------------------------------------------------------------- binary (+-1)
 @given(values=st.lists(floats, min_size=1, max_size=40), scale=st.floats(1e-3, 10.0))
+@example(values=[-1.4e-45], scale=2.0)  # x / step underflows to -0.0: the sign is still x's
 def test_binary_quantizer_matches_sign_and_hardtanh_ste(values, scale):
     """Signed 1 bit is binary: sign(x) (0 counts as +1) times the step, gradient 1 inside
     the hardtanh window |x| <= step and 0 outside; the step gets sign(x) - x/step inside and
