@@ -253,15 +253,17 @@ def _split_scan(
     if log is not None:
         log(f"sensitivity: {len(layer_names)} layers over {processes} processes")
     ctx = mp.get_context("spawn")
-    done = ctx.Value("i", 0)
     jobs = [(model, subset, list(layer_names), run, w_bits, a_bits, kwargs) for run in runs]
     # The workers ignore Ctrl-C (it reaches the whole process group): this process alone
     # handles it, and leaving the block terminates them, so no worker prints a traceback.
     # They start with SIGINT ignored (an ignored signal stays ignored in a new interpreter),
     # so a Ctrl-C while they import torch is ignored there too.
+    # The shared count and the pool are made with Ctrl-C held off, and the pool is reaped in
+    # the finally below, so an interrupt at any point leaves nothing for the resource tracker.
     with _sigint_ignored():
+        done = ctx.Value("i", 0)
         pool = ctx.Pool(len(runs), initializer=_worker_init, initargs=(done,))
-    with pool:
+    try:
         parts = pool.map_async(_scan_part, jobs)
         began = last = time.perf_counter()
         while not parts.ready():
@@ -277,6 +279,11 @@ def _split_scan(
                 log(f"sensitivity: {finished}/{len(layer_names)} layers{left}")
                 last = now
         return np.concatenate(parts.get())
+    finally:
+        # Reaped, not only terminated: an interrupted scan then leaves no semaphore for the
+        # resource tracker to warn about after the clean line.
+        pool.terminate()
+        pool.join()
 
 
 _DONE = None  # a worker's shared count of the layers finished (set by _worker_init)
