@@ -22,11 +22,8 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,39 +34,17 @@ TARGET_S = 180.0
 ARGS = ["--hardware-space", str(SPACE), "--budget", "latency=0.5", "--model", "resnet_digits"]
 
 
-def commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
-
-
 def timed_run(out: Path, hwsim_cache: Path) -> dict:
     """Wall and CPU seconds of ``hwsim codesign ARGS --out OUT`` in a fresh process."""
-    cmd = [sys.executable, "-m", "sweeps.cli", "codesign", *ARGS, "--out", str(out)]
-    env = dict(os.environ, HWSIM_CACHE=str(hwsim_cache))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load = os.getloadavg()
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    from _cli_runs import timed_cli
+
+    run = timed_cli(["codesign", *ARGS, "--out", str(out)], {"HWSIM_CACHE": str(hwsim_cache)})
     return {
-        "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
-        "ratio_target_over_wall": round(TARGET_S / wall, 2),
-        "loadavg_before": [round(v, 2) for v in load],
-        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        "wall_s": run["wall_s"],
+        "cpu_s": run["cpu_s"],
+        "ratio_target_over_wall": round(TARGET_S / run["wall_s"], 2),
+        "loadavg_before": run["load_before"],
+        "loadavg_after": run["load_after"],
         "run": json.loads((out / "run.json").read_text()),
     }
 
@@ -78,6 +53,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--out", default=str(RESULTS / "codesign_joint_bench.json"))
     args = ap.parse_args()
+    from _provenance import git_commit
+
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -94,7 +71,7 @@ def main() -> None:
         "target_s": TARGET_S,
         "met": all(r["wall_s"] < TARGET_S for r in runs.values()),
         "runs": runs,
-        "commit": commit(),
+        "commit": git_commit(),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,20 +35,15 @@ DEFAULT_MODEL = "resnet_digits"  # what `hwsim codesign` runs with no arguments
 
 def timed_run(args: list[str], out: Path, numba_cache: Path, hwsim_cache: Path) -> dict:
     """Wall and CPU seconds of ``hwsim codesign ARGS --out OUT`` in a fresh process."""
-    cmd = [sys.executable, "-m", "sweeps.cli", "codesign", *args, "--out", str(out)]
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(numba_cache), HWSIM_CACHE=str(hwsim_cache))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    from _cli_runs import timed_cli
+
+    env = {"NUMBA_CACHE_DIR": str(numba_cache), "HWSIM_CACHE": str(hwsim_cache)}
+    run = timed_cli(["codesign", *args, "--out", str(out)], env)
     return {
-        "wall_s": round(wall, 1),
-        "cpu_s": round(cpu, 1),
-        "ratio_target_over_wall": round(TARGET_S / wall, 2),
-        "loadavg_1min_before_after": [round(load, 2), round(os.getloadavg()[0], 2)],
+        "wall_s": run["wall_s"],
+        "cpu_s": run["cpu_s"],
+        "ratio_target_over_wall": round(TARGET_S / run["wall_s"], 2),
+        "loadavg_1min_before_after": [run["load_before"][0], run["load_after"][0]],
         "results_csv": (out / "results.csv").read_text(),
     }
 
