@@ -127,18 +127,25 @@ def bitserial_conv_call(shape: ConvShape, w_bits, a_bits, rng, check: bool):
     return lambda: layer(x8)
 
 
+def timed_shapes(repeats: int, desc: str):
+    """Every layer shape (the GEMMs, then the convs) with its GEMM extents and torch's int8
+    and fp32 times on it: ``(name, op, shape, (M, N, K), {"int8": s, "fp32": s})``."""
+    cases = [(name, "gemm", s) for name, s in GEMMS.items()]
+    cases += [(name, "conv", s) for name, s in CONVS.items()]
+    for name, op, shape in tqdm(cases, desc=desc, disable=None):
+        if op == "gemm":
+            mnk = shape
+            calls = {impl: gemm_call(*shape, impl) for impl in ("int8", "fp32")}
+        else:
+            mnk = shape.gemm()
+            calls = {impl: conv_call(shape, impl) for impl in ("int8", "fp32")}
+        yield name, op, shape, mnk, {impl: best_of(c, repeats) for impl, c in calls.items()}
+
+
 def run_layers(bit_pairs, repeats: int, peak_words: float) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = []
-    cases = [(name, "gemm", s) for name, s in GEMMS.items()]
-    cases += [(name, "conv", s) for name, s in CONVS.items()]
-    for name, op, shape in tqdm(cases, desc="crossover", disable=None):
-        if op == "gemm":
-            m, n, k = shape
-            base = {impl: best_of(gemm_call(m, n, k, impl), repeats) for impl in ("int8", "fp32")}
-        else:
-            m, n, k = shape.gemm()
-            base = {impl: best_of(conv_call(shape, impl), repeats) for impl in ("int8", "fp32")}
+    for name, op, shape, (m, n, k), base in timed_shapes(repeats, "crossover"):
         for w_bits, a_bits in bit_pairs:
             if op == "gemm":
                 fn = bitserial_gemm_call(m, n, k, w_bits, a_bits, rng)
@@ -175,15 +182,7 @@ def run_encodings(repeats: int) -> pd.DataFrame:
 
     rng = np.random.default_rng(1)
     rows = []
-    cases = [(name, "gemm", s) for name, s in GEMMS.items()]
-    cases += [(name, "conv", s) for name, s in CONVS.items()]
-    for name, op, shape in tqdm(cases, desc="+-1 kernels", disable=None):
-        if op == "gemm":
-            m, n, k = shape
-            base = {impl: best_of(gemm_call(m, n, k, impl), repeats) for impl in ("int8", "fp32")}
-        else:
-            m, n, k = shape.gemm()
-            base = {impl: best_of(conv_call(shape, impl), repeats) for impl in ("int8", "fp32")}
+    for name, op, shape, (m, n, k), base in timed_shapes(repeats, "+-1 kernels"):
         for enc in ("bipolar", "unsigned"):
             if op == "gemm":
                 a = (
