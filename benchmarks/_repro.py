@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from hwsim.io import atomic_write_text
+from hwsim.policy import bits_label
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = (0, 1, 2)
@@ -47,7 +48,7 @@ def mean_spread(values: Sequence[float], scale: float = 100.0, digits: int = 1) 
 
 
 def bits_text(policies: Sequence) -> str:
-    """Per-layer (w, a) bits of each seed, ``/``-separated when seeds differ."""
+    """Per-layer bits of each seed (``fc1:w4a8``), ``/``-separated when seeds differ."""
     names = list(policies[0].bits)
     cells = []
     for n in names:
@@ -55,7 +56,7 @@ def bits_text(policies: Sequence) -> str:
         for p in policies:
             if p.bits[n] not in seen:
                 seen.append(p.bits[n])
-        cells.append(f"{n}:" + "/".join(f"{w}-{a}" for w, a in seen))
+        cells.append(f"{n}:" + "/".join(bits_label(w, a) for w, a in seen))
     return " ".join(cells)
 
 

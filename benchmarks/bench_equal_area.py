@@ -43,6 +43,7 @@ import pandas as pd
 
 import hwsim
 from hwsim.io import atomic_write_text
+from hwsim.policy import bits_label
 from hwsim.units import format_quantity
 
 RESULTS = Path(__file__).parent / "results"
@@ -50,6 +51,7 @@ BASELINE = "dadiannao"
 SKELETON = ("stripes", "loom", "pragmatic", "laconic")
 BIT_FUSION = "bitfusion"
 POLICIES = ((16, 16), (8, 8), (4, 4), (2, 2))
+NOTES_BITS = (4, 4)  # the bits of the one report per design whose notes the table lists
 
 
 def _compute_mm2(cfg) -> float:
@@ -146,13 +148,13 @@ def run(workloads: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
         shutil.rmtree(out, ignore_errors=True)
     df["family"] = df["hw_index"].map(dict(enumerate(r["family"] for r in rows)))
     # What each model assumed (data-dependent families without measured statistics, precisions
-    # a family rounds up), from one report per design at 4-bit weights and activations.
+    # a family rounds up), from one report per design at NOTES_BITS.
     from sweeps.spec import WorkloadRef
 
     wl = WorkloadRef(workloads[0], zoo=workloads[0]).load()
     notes = {}
     for label, cfg, _ in designs:
-        report = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, 4, 4), cfg)
+        report = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, *NOTES_BITS), cfg)
         notes[label] = report.notes
     sizing["notes"] = sizing["family"].map(lambda f: " / ".join(notes[f]))
     return sizing, df
@@ -226,7 +228,11 @@ def write(sizing: pd.DataFrame, table: pd.DataFrame, failed: pd.DataFrame, secon
             f"| {r.family} | {r.sizing} | {r.area_mm2:.1f} | {r.area_vs_baseline:+.1%} | "
             f"{r.compute_mm2:.1f} | {r.buffers_mm2:.1f} |"
         )
-    lines += ["", "What the models assumed (reports at W4A4 on the first network):", ""]
+    lines += [
+        "",
+        f"What the models assumed (reports at {bits_label(*NOTES_BITS)} on the first network):",
+        "",
+    ]
     for r in sizing.itertuples(index=False):
         lines.append(f"- {r.family}: {r.notes or 'nothing beyond the preset'}")
     for (wl, pol), g in table.groupby(["workload", "policy"], sort=False):
@@ -265,7 +271,7 @@ def plot(table: pd.DataFrame) -> None:
         layout="constrained",
     )  # fmt: skip
     families = list(dict.fromkeys(table["family"]))
-    asked = [f"w{w}a{a}" for w, a in POLICIES]
+    asked = [bits_label(w, a) for w, a in POLICIES]
     policies = [p for p in asked if p in set(table["policy"])]
     width = 0.8 / len(families)
     for ax, wl in zip(axes[0], workloads, strict=True):

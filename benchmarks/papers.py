@@ -28,23 +28,20 @@ float baseline is trained once and cached by ``quant.baseline.pretrained``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from _provenance import provenance_line
+
+from hwsim import BitPolicy, Workload
+from hwsim.hardware import load_hardware, simulate
+from hwsim.io import atomic_write_text
+from hwsim.markdown import markdown_table
+from hwsim.policy import bits_label
+from hwsim.reference import dnnsim as dnnsim_ref
+from hwsim.stepstats import rule_key
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-from _provenance import provenance_line  # noqa: E402
-
-from hwsim import BitPolicy, Workload  # noqa: E402
-from hwsim.hardware import load_hardware, simulate  # noqa: E402
-from hwsim.io import atomic_write_text  # noqa: E402
-from hwsim.markdown import markdown_table  # noqa: E402
-from hwsim.reference import dnnsim as dnnsim_ref  # noqa: E402
-from hwsim.stepstats import rule_key  # noqa: E402
-
 OUT = ROOT / "benchmarks/results/papers.md"
 DYNAMIC16 = rule_key("dynamic", 16)
 MEAN_TOLERANCE = 0.15
@@ -303,7 +300,7 @@ def stats_summary(nets: list[Digits]) -> list[tuple]:
                     d.name,
                     name,
                     d.workload.kinds[i],
-                    f"w{w} a{a}",
+                    bits_label(w, a),
                     f"{st.a_mean_essential:.2f} ({st.a_mean_essential / a:.0%} of a)",
                     *steps,
                 )
@@ -437,7 +434,8 @@ def bismo_rows() -> list[tuple]:
             achieved = 2 * rep.totals["total_macs"] * b * b / rep.totals["latency_s"]
             rows.append(
                 row(
-                    f"{m}^3 GEMM w{b}a{b} achieved (util {rep.totals['utilization']:.2f})",
+                    f"{m}^3 GEMM {bits_label(b, b)} achieved "
+                    f"(util {rep.totals['utilization']:.2f})",
                     achieved / 1e12,
                     achieved_claim,
                     "{:.2f} TOPS",
@@ -494,7 +492,7 @@ def cpu_rows() -> list[tuple]:
     )
     rows.append(
         row(
-            "3x3 64->64 conv at 56x56, W1A1, this x86 machine's preset",
+            f"3x3 64->64 conv at 56x56, {bits_label(1, 1)}, this x86 machine's preset",
             bs * 1e3,
             dabnn,
             "{:.3g} ms",
@@ -509,7 +507,11 @@ def cpu_rows() -> list[tuple]:
         t_bs = simulate(layer, BitPolicy.uniform(layer, b, b), "cpu-bitserial").totals["latency_s"]
         t16 = simulate(layer, BitPolicy.uniform(layer, 16, 16), "cpu-int8").totals["latency_s"]
         rows.append(
-            row(f"same layer W{b}A{b}, speedup over int16 (cpu-int8 at 16 bits)", t16 / t_bs, tvm)
+            row(
+                f"same layer {bits_label(b, b)}, speedup over int16 (cpu-int8 at 16 bits)",
+                t16 / t_bs,
+                tvm,
+            )
         )
     return rows
 

@@ -73,7 +73,7 @@ def main() -> None:
             [
                 "budget",
                 "test acc % (mean ± sd, 3 seeds)",
-                "per-layer w-a bits (a = code rate)",
+                "per-layer bits (a = code rate)",
                 "mean code rate",
             ],
             rows,

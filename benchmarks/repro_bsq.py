@@ -13,6 +13,7 @@ import time
 import _repro
 
 from hwsim.markdown import markdown_table
+from hwsim.policy import bits_label
 from quant import bsq
 from quant.costs import policy_metrics
 from quant.train import evaluate
@@ -61,9 +62,9 @@ def main() -> None:
             [
                 "alpha",
                 "test acc % (mean ± sd, 3 seeds)",
-                "per-layer w-a bits (fc1 64x256, fc2 256x128, fc3 128x10)",
+                "per-layer bits (fc1 64x256, fc2 256x128, fc3 128x10)",
                 "weight compression ×",
-                "BitOps / W8A4",
+                f"BitOps / {bits_label(8, 4)}",
             ],
             rows,
         )

@@ -1,6 +1,6 @@
 """Direct Quantization on digits: does the paper's claim show at this scale?
 
-Compares, over several seeds and at W2A2 / W3A3 / W4A4 on ``mlp_digits``:
+Compares, over several seeds and at w2a2 / w3a3 / w4a4 on ``mlp_digits``:
 - ``ste``: latent-float weights with the straight-through estimator and learned LSQ steps
   (layer-wide MSE activation ranges), trained with Adam;
 - ``dq``: Direct Quantization (direct code updates, channel-aware activation ranges);
@@ -28,6 +28,7 @@ import torch
 import models
 from hwsim.io import atomic_write_text
 from hwsim.markdown import markdown_table
+from hwsim.policy import bits_label
 from quant.baseline import load_data, pretrained
 from quant.direct import DirectConfig, channel_errors, train_direct
 from quant.model import (
@@ -41,6 +42,7 @@ from quant.train import evaluate, resolve_device, train
 
 RESULTS = Path(__file__).parent / "results" / "repro_direct.md"
 MODEL = "mlp_digits"
+BITS = (2, 3, 4)  # uniform bits of weights and activations (w2a2, w3a3, w4a4)
 
 
 def skewed(net: torch.nn.Module, seed: int, factor: float = 10.0, n: int = 8) -> torch.nn.Module:
@@ -125,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         base = pretrained(MODEL, "digits", seed=seed, device=resolve_device(args.device))
         fp_acc = evaluate(base, data)
         for setting, net in (("plain", base), ("skewed", skewed(base, seed))):
-            for bits in (2, 3, 4):
+            for bits in BITS:
                 for method in ("ste", "dq", "dq-layer"):
                     row = run_one(method, net, data, bits, seed, epochs)
                     rows.append({"setting": setting, "fp_acc": fp_acc, **row})
                     print(
-                        f"{setting:6s} w{bits}a{bits} {method:8s} seed {seed}: "
+                        f"{setting:6s} {bits_label(bits, bits)} {method:8s} seed {seed}: "
                         f"{row['start_acc']:.3f} -> {row['acc']:.3f}",
                         file=sys.stderr,
                     )
@@ -168,8 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{total_macs} MACs per image), {len(seeds)} seed(s), {epochs} epochs per method from "
         f"the same float baseline (test accuracy {df.fp_acc.mean():.4f} mean). Uniform bits on "
         "every layer (first and last included). Weight compression = 32·ΣP / ΣP·b_w; "
-        "BitOps = Σ MACs·b_w·b_a, shown relative to W8A8. `act_err`: mean over layers of the "
-        "median per-channel relative activation quantization error at the start. "
+        f"BitOps = Σ MACs·b_w·b_a, shown relative to {bits_label(8, 8)}. `act_err`: mean over "
+        "layers of the median per-channel relative activation quantization error at the start. "
         f"Wall time {wall:.0f} s.",
         "",
         markdown_table(summary.columns, summary.itertuples(index=False), "{:.4f}"),
@@ -178,9 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     for setting in ("plain", "skewed"):
-        for bits in (2, 3, 4):
+        for bits in BITS:
             lines.append(
-                f"- {setting}, W{bits}A{bits}: DQ {acc(setting, bits, 'dq'):.4f}, "
+                f"- {setting}, {bits_label(bits, bits)}: DQ {acc(setting, bits, 'dq'):.4f}, "
                 f"STE {acc(setting, bits, 'ste'):.4f}, DQ with layer-wide ranges "
                 f"{acc(setting, bits, 'dq-layer'):.4f}."
             )
@@ -200,9 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         f"1. DQ vs latent-float STE at 2 bits: {verdict('plain', 2, 'dq', 'ste')} on the plain "
         f"baseline; {verdict('skewed', 2, 'dq', 'ste')} with skewed channels.",
         "2. Channel-aware vs layer-wide activation ranges with very unequal channels: "
-        f"W2A2 {verdict('skewed', 2, 'dq', 'dq-layer')}, W3A3 "
-        f"{verdict('skewed', 3, 'dq', 'dq-layer')}, W4A4 {verdict('skewed', 4, 'dq', 'dq-layer')}"
-        f"; on the plain baseline W2A2 {verdict('plain', 2, 'dq', 'dq-layer')}.",
+        + ", ".join(f"{bits_label(b, b)} {verdict('skewed', b, 'dq', 'dq-layer')}" for b in BITS)
+        + f"; on the plain baseline {bits_label(2, 2)} {verdict('plain', 2, 'dq', 'dq-layer')}.",
         "3. The channel-aware quantizer lowers the median per-channel activation error "
         "(`act_err`, what it optimises) in every setting; whether that buys accuracy depends "
         "on how unequal the channels are.",

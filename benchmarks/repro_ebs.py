@@ -2,7 +2,7 @@
 
 Claim (docs/methods.md, section 4): a searched mixed precision is at least as accurate as uniform
 bits at equal BitOps. EBS searches (w, a) in {2, 3, 4, 8} per layer under a BitOps budget
-(a multiple of uniform W4A4), hinge penalty, then argmax and fine-tuning; the uniform
+(a multiple of uniform w4a4), hinge penalty, then argmax and fine-tuning; the uniform
 baselines train the same number of epochs at fixed bits (the same layer with one candidate).
 Re-run with ``python benchmarks/repro_ebs.py``.
 """
@@ -15,33 +15,37 @@ import time
 import _repro
 
 from hwsim.markdown import markdown_table
+from hwsim.policy import bits_label
 from quant import ebs
 from quant.costs import bitops_table, policy_metrics
 from quant.train import evaluate
 
 CANDIDATES = (2, 3, 4, 8)
 SEARCH_EPOCHS, FINETUNE_EPOCHS, LAM = 6, 4, 2.0
-BUDGETS = (0.5, 1.0)  # x the BitOps of uniform W4A4
+REFERENCE = (4, 4)  # (w, a): budgets and costs are multiples of its uniform BitOps
+BUDGETS = (0.5, 1.0)
 UNIFORM = (2, 3, 4)
 
 
 def main() -> None:
     start = time.perf_counter()
-    names = [f"EBS, budget {b:g}× W4A4" for b in BUDGETS] + [f"uniform W{u}A{u}" for u in UNIFORM]
+    ref = bits_label(*REFERENCE)
+    names = [f"EBS, budget {b:g}× {ref}" for b in BUDGETS]
+    names += [f"uniform {bits_label(u, u)}" for u in UNIFORM]
     runs: dict[str, list] = {n: [] for n in names}
     fp_acc = []
     for seed in _repro.SEEDS:
         data, fp, workload = _repro.setup(seed)
         fp_acc.append(evaluate(fp, data))
         table = bitops_table(workload, CANDIDATES, CANDIDATES)
-        w4a4 = float(table.uniform_total("bitops", 4, 4))
+        ref_bitops = float(table.uniform_total("bitops", *REFERENCE))
         jobs = [
-            (n, {"cost_table": table, "budget": b * w4a4, "lam": LAM})
+            (n, {"cost_table": table, "budget": b * ref_bitops, "lam": LAM})
             for n, b in zip(names, BUDGETS, strict=False)
         ]
         jobs += [
             (
-                f"uniform W{u}A{u}",
+                f"uniform {bits_label(u, u)}",
                 {"budget": 1.0, "lam": 0.0, "w_candidates": (u,), "a_candidates": (u,)},
             )
             for u in UNIFORM
@@ -54,7 +58,7 @@ def main() -> None:
                 model, data, epochs=FINETUNE_EPOCHS, seed=seed, progress=False
             )
             m = policy_metrics(workload, policy)
-            runs[name].append((evaluate(model, data), policy, m["bitops"] / w4a4, m))
+            runs[name].append((evaluate(model, data), policy, m["bitops"] / ref_bitops, m))
             print(f"seed {seed} {name}: {runs[name][-1][0]:.4f} {policy.bits}", flush=True)
     rows = [["fp32", _repro.mean_spread(fp_acc), "-", "-", "-"]]
     for name, rs in runs.items():
@@ -72,8 +76,8 @@ def main() -> None:
             [
                 "setting",
                 "test acc % (mean ± sd, 3 seeds)",
-                "per-layer w-a bits",
-                "BitOps / W4A4",
+                "per-layer bits",
+                f"BitOps / {ref}",
                 "weight compression ×",
             ],
             rows,
@@ -99,7 +103,7 @@ def main() -> None:
             )
         else:
             verdict = "not dominated by any uniform setting: consistent with the claim"
-        lines.append(f"- {n}: {cost[n]:.3f}× W4A4 BitOps at {100 * acc[n]:.1f} %, {verdict}.\n")
+        lines.append(f"- {n}: {cost[n]:.3f}× {ref} BitOps at {100 * acc[n]:.1f} %, {verdict}.\n")
     text = (
         "# EBS on digits (reproduction of a reconstruction)\n\n"
         "No EBS code is public and only its abstract was read, so `quant/ebs.py` is our "
