@@ -19,28 +19,24 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _provenance import provenance
+
+from hwsim import Workload
+from hwsim.hardware import _bitfusion_kernel as kern
+from hwsim.hardware import cost_table, load_hardware
+from hwsim.hardware.bitfusion import layer_rows
+from hwsim.hardware.registry import Points
+from hwsim.reference import bitfusion as pyref
+from hwsim.timing import best_time
+from models import build, extract_workload
+from models.zoo import entry
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from _provenance import provenance  # noqa: E402
-
-from hwsim import Workload  # noqa: E402
-from hwsim.hardware import _bitfusion_kernel as kern  # noqa: E402
-from hwsim.hardware import cost_table, load_hardware  # noqa: E402
-from hwsim.hardware.bitfusion import layer_rows  # noqa: E402
-from hwsim.hardware.registry import Points  # noqa: E402
-from hwsim.reference import bitfusion as pyref  # noqa: E402
-from hwsim.timing import best_time  # noqa: E402
-from models import build, extract_workload  # noqa: E402
-from models.zoo import entry  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "bitfusion.csv"
 NETWORKS = (
     "bitfusion_alexnet",

@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this checkout's packages
 RESULTS = ROOT / "benchmarks" / "results"
 CPU = {"train": 1000, "test": 200, "epochs": 1, "baseline_epochs": 1, "target_s": 180.0}
 GPU = {"train": 50000, "test": 10000, "epochs": 5, "baseline_epochs": 30, "target_s": 900.0}

@@ -20,8 +20,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _provenance import provenance
 
 CALLS = 300

@@ -22,12 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # this checkout's packages
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_S = 180.0
 DEFAULT_MODEL = "resnet_digits"  # what `hwsim codesign` runs with no arguments

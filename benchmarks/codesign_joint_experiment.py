@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -37,7 +36,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 SPACE = ROOT / "benchmarks" / "codesign_joint_space.toml"
 METHODS = ("joint", "best preset, searched bits", "best hardware, uniform 8-bit", "sequential")

@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
 
 import models
 from hwsim import BitPolicy, simulate

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +27,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from hwsim import BitPolicy
+from hwsim.hardware import load_hardware, simulate
+from hwsim.hardware.pricing import area
+from hwsim.io import atomic_write_text
+from hwsim.markdown import markdown_table
+from models import build, extract_workload
+from models.bitfusion_nets import BENCHMARKS
+from models.zoo import entry
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hwsim import BitPolicy  # noqa: E402
-from hwsim.hardware import load_hardware, simulate  # noqa: E402
-from hwsim.hardware.pricing import area  # noqa: E402
-from hwsim.io import atomic_write_text  # noqa: E402
-from hwsim.markdown import markdown_table  # noqa: E402
-from models import build, extract_workload  # noqa: E402
-from models.bitfusion_nets import BENCHMARKS  # noqa: E402
-from models.zoo import entry  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "papers_bitfusion.md"
 
 # hsharma35/bitfusion results/eyeriss_results.csv summed per benchmark (all rows, as its

@@ -13,23 +13,20 @@ Run: ``python benchmarks/dnnsim/compare.py``.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hwsim.hardware import cost_table, load_hardware
+from hwsim.io import atomic_write_text
+from hwsim.markdown import markdown_table
+from hwsim.reference import dnnsim as ref
+from hwsim.reference.dnnsim import EXPECTED_RESIDUALS, TOLERANCE
+from hwsim.timing import best_time
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from hwsim.hardware import cost_table, load_hardware  # noqa: E402
-from hwsim.io import atomic_write_text  # noqa: E402
-from hwsim.markdown import markdown_table  # noqa: E402
-from hwsim.reference import dnnsim as ref  # noqa: E402
-from hwsim.reference.dnnsim import EXPECTED_RESIDUALS, TOLERANCE  # noqa: E402
-from hwsim.timing import best_time  # noqa: E402
-
 OUT = ROOT / "benchmarks" / "results" / "dnnsim.md"
 COSTMODEL = ROOT / "benchmarks" / "results" / "costmodel.csv"
 RATE_TARGET = 2e7

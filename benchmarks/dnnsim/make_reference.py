@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,12 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwsim.bits import quantize
+from models.data import load_digits
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from hwsim.bits import quantize  # noqa: E402
-from models.data import load_digits  # noqa: E402
-
 OUT_DIR = ROOT / "tests" / "hwsim" / "hardware" / "data" / "dnnsim"
 SEED = 0
 

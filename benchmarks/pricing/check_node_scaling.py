@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+import make_sram_table as table
 import pandas as pd
 
+from hwsim.hardware import pricing
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import make_sram_table as table  # noqa: E402
-
-from hwsim.hardware import pricing  # noqa: E402
 
 
 def main() -> None:

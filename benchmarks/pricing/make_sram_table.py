@@ -22,11 +22,8 @@ import argparse
 import csv
 import itertools
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from hwsim.hardware.cacti import run
 
