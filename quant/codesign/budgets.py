@@ -7,19 +7,22 @@ a forgotten unit, so it warns (:class:`BudgetWarning`).
 
 A config keeps each budget as given: a float (a fraction) or the string with its unit. The
 search turns them into one form once it knows the reference totals
-(:func:`absolute_budgets`, :func:`relative_budgets`).
+(:func:`absolute_budgets`, :func:`relative_budgets`); :class:`Budgets` is that reading for
+one problem, the single-hardware and the joint search alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from hwsim.errors import HwsimError, check
-from quant.search.hardware_aware import BUDGET_METRICS
+from quant.search.hardware_aware import BUDGET_METRICS, REPORT_KEYS
 
 UNITS: Mapping[str, Mapping[str, float]] = {
     "latency": {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9},
@@ -179,17 +182,56 @@ def describe(metric: str, value: Any) -> str:
     return f"{metric} <= {float(value):g} x uniform 8-bit"
 
 
-def as_fractions(cfg: Any, table: Any) -> Any:
-    """``cfg`` (a :class:`quant.codesign.CodesignConfig`) with every absolute budget turned into
-    its fraction of uniform ``cfg.reference`` bits in the one-config cost ``table``; ``cfg``
-    itself when every budget is already a fraction."""
-    import dataclasses
+def reference_totals(
+    table: Any, bits: tuple[int, int] = (8, 8), config: int | None = None
+) -> dict[str, float]:
+    """The network total of every budget metric with every layer at uniform ``bits``, by budget
+    name, in cost ``table``: a one-config table, or configuration ``config`` of several."""
+    out = {}
+    for metric, key in REPORT_KEYS.items():
+        total = table.uniform_total(key, *bits)
+        out[metric] = float(total if config is None else total[config])
+    return out
 
-    from quant.search.hardware_aware import REPORT_KEYS
 
-    if not any(is_absolute(m, v) for m, v in cfg.budgets.items()):
-        return cfg
-    reference = {m: float(table.uniform_total(REPORT_KEYS[m], *cfg.reference)) for m in cfg.budgets}
-    with warnings.catch_warnings():  # a converted amount may be >= 1 of 8-bit: not a slip
-        warnings.simplefilter("ignore", BudgetWarning)
-        return dataclasses.replace(cfg, budgets=relative_budgets(cfg.budgets, reference))
+@dataclass(frozen=True)
+class Budgets:
+    """The budgets of one problem: ``written`` as the user wrote them (fractions of uniform
+    reference bits, or amounts with a unit), read against ``reference_totals`` (the uniform
+    reference bits' totals on the reference hardware, by budget name). Both searches read their
+    budgets here, so a fraction and an amount mean the same in each."""
+
+    written: Mapping[str, float | str]
+    reference_totals: Mapping[str, float]
+
+    @classmethod
+    def read(
+        cls,
+        written: Mapping[str, Any],
+        table: Any,
+        bits: tuple[int, int] = (8, 8),
+        config: int | None = None,
+    ) -> Budgets:
+        """``written`` read against uniform ``bits`` in ``table`` (configuration ``config`` of
+        a multi-config table: the reference hardware)."""
+        return cls(dict(written), reference_totals(table, bits, config))
+
+    @property
+    def absolute(self) -> dict[str, float]:
+        """Each budget in base units (s, J, bits), by budget name."""
+        return absolute_budgets(self.written, self.reference_totals)
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        """Each budget as a fraction of its reference total, by budget name."""
+        return relative_budgets(self.written, self.reference_totals)
+
+    def config_in_fractions(self, cfg: Any) -> Any:
+        """``cfg`` (a :class:`quant.codesign.CodesignConfig` whose budgets these are) with every
+        absolute budget turned into its fraction; ``cfg`` itself when every budget is already
+        a fraction."""
+        if not any(is_absolute(m, v) for m, v in self.written.items()):
+            return cfg
+        with warnings.catch_warnings():  # a converted amount may be >= 1 of 8-bit: not a slip
+            warnings.simplefilter("ignore", BudgetWarning)
+            return dataclasses.replace(cfg, budgets=self.fractions)

@@ -1,4 +1,5 @@
-"""What a codesign run is asked to do: :class:`CodesignConfig` and the ``--budget`` parser.
+"""What a codesign run is asked to do: :class:`CodesignConfig` (one hardware),
+:class:`JointConfig` (a hardware space and the bits together) and the ``--budget`` parser.
 
 Budgets are fractions of uniform 8-bit on the same hardware, or absolute amounts with a unit
 (``latency=2ms``, :mod:`quant.codesign.budgets`).
@@ -6,6 +7,7 @@ Budgets are fractions of uniform 8-bit on the same hardware, or absolute amounts
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,6 +173,70 @@ class CodesignConfig:
         method_config = make_config(method, params, epochs=max(self.epochs, 1), seed=self.seed)
         check_candidates(method, method_config, cands, cands)
         object.__setattr__(self, "method_config", method_config)
+
+
+DEFAULT_STATES = 1 << 16
+"""Knapsack resolution per configuration (state cells): with one budget the slack is cut in
+65535 steps, so the policy found is the exact optimum unless another lies within
+``layers / 65535`` of the slack of the budget."""
+
+
+@dataclass(frozen=True)
+class JointConfig(CodesignConfig):
+    """A :class:`CodesignConfig` (model, data, budgets, candidates, fine-tuning, scale) for a
+    search over hardware too. ``max_area``: mm^2 a design may take (``None``: no limit);
+    ``finetune_top``: at most this many distinct Pareto policies are fine-tuned;
+    ``max_states``: the knapsack's resolution per configuration. ``method`` must be the
+    knapsack, and ``hardware`` is not used (the space is given to
+    :func:`quant.codesign.run_joint`)."""
+
+    max_area: float | None = option(
+        None,
+        help="with --hardware-space: leave out configurations larger than this (mm^2)",
+        cli={"type": float, "metavar": "MM2"},
+    )
+    finetune_top: int = option(
+        5,
+        help="with --hardware-space: fine-tune at most K distinct Pareto policies, least "
+        "predicted loss first (default: 5)",
+        cli={"type": int, "default": None, "metavar": "K"},
+    )
+    max_states: int = DEFAULT_STATES
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(
+            self.method == "knapsack",
+            "method",
+            self.method,
+            "the joint search runs the exact knapsack on every configuration",
+        )
+        check(
+            self.max_area is None
+            or (
+                isinstance(self.max_area, int | float)
+                and not isinstance(self.max_area, bool)
+                and math.isfinite(self.max_area)
+                and self.max_area > 0
+            ),
+            "max_area",
+            self.max_area,
+            "must be a number of mm^2 > 0 (or None: no limit)",
+        )
+        check(
+            isinstance(self.finetune_top, int)
+            and not isinstance(self.finetune_top, bool)
+            and self.finetune_top >= 0,
+            "finetune_top",
+            self.finetune_top,
+            "must be an integer >= 0",
+        )
+        check(
+            isinstance(self.max_states, int) and self.max_states >= 2,
+            "max_states",
+            self.max_states,
+            "must be an integer >= 2",
+        )
 
 
 def parse_budgets(specs: list[str] | None) -> dict[str, float | str]:

@@ -11,7 +11,10 @@ A fine-tuned accuracy depends on the bits alone (same baseline, seed and schedul
 that share a policy share its accuracy.
 
 Budgets are fractions of uniform ``reference`` bits (8/8) on the reference configuration (the
-first base of the space, at its default size), or absolute amounts (``latency=2ms``).
+first base of the space, at its default size), or absolute amounts (``latency=2ms``). The run
+builds the problem once (:class:`quant.codesign.problem.JointProblem`: the workload, the
+configurations and the reference, their cost table, the budgets, the areas) and refuses
+budgets no configuration reaches before any training; every stage reads it.
 
 ``search_designs`` is the search on arrays (no training); :func:`run_joint` the whole run;
 :func:`write_joint` the run folder: ``designs.csv``, ``pareto/<design>/policy.json`` and
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, make_dataclass
@@ -34,77 +36,15 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, check
 from hwsim.policy import BitPolicy
-from quant.codesign.budgets import absolute_budgets, describe
-from quant.codesign.config import BUDGET_TOLERANCE, CodesignConfig
-from quant.options import option
+from quant.codesign.budgets import describe
+from quant.codesign.config import BUDGET_TOLERANCE, DEFAULT_STATES, JointConfig
+from quant.codesign.problem import JointProblem
 from quant.runtime import Runtime
 from quant.search.hardware_aware import REPORT_KEYS
 from quant.search.knapsack import solve_mck
 
 OBJECTIVES: tuple[str, ...] = ("predicted_loss", "latency_s", "energy_j", "area_mm2")
 """What designs are compared on (all minimized)."""
-
-DEFAULT_STATES = 1 << 16
-"""Knapsack resolution per configuration (state cells): with one budget the slack is cut in
-65535 steps, so the policy found is the exact optimum unless another lies within
-``layers / 65535`` of the slack of the budget."""
-
-
-@dataclass(frozen=True)
-class JointConfig(CodesignConfig):
-    """A :class:`CodesignConfig` (model, data, budgets, candidates, fine-tuning, scale) for a
-    search over hardware too. ``max_area``: mm^2 a design may take (``None``: no limit);
-    ``finetune_top``: at most this many distinct Pareto policies are fine-tuned;
-    ``max_states``: the knapsack's resolution per configuration. ``method`` must be the
-    knapsack, and ``hardware`` is not used (the space is given to :func:`run_joint`)."""
-
-    max_area: float | None = option(
-        None,
-        help="with --hardware-space: leave out configurations larger than this (mm^2)",
-        cli={"type": float, "metavar": "MM2"},
-    )
-    finetune_top: int = option(
-        5,
-        help="with --hardware-space: fine-tune at most K distinct Pareto policies, least "
-        "predicted loss first (default: 5)",
-        cli={"type": int, "default": None, "metavar": "K"},
-    )
-    max_states: int = DEFAULT_STATES
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check(
-            self.method == "knapsack",
-            "method",
-            self.method,
-            "the joint search runs the exact knapsack on every configuration",
-        )
-        check(
-            self.max_area is None
-            or (
-                isinstance(self.max_area, int | float)
-                and not isinstance(self.max_area, bool)
-                and math.isfinite(self.max_area)
-                and self.max_area > 0
-            ),
-            "max_area",
-            self.max_area,
-            "must be a number of mm^2 > 0 (or None: no limit)",
-        )
-        check(
-            isinstance(self.finetune_top, int)
-            and not isinstance(self.finetune_top, bool)
-            and self.finetune_top >= 0,
-            "finetune_top",
-            self.finetune_top,
-            "must be an integer >= 0",
-        )
-        check(
-            isinstance(self.max_states, int) and self.max_states >= 2,
-            "max_states",
-            self.max_states,
-            "must be an integer >= 2",
-        )
 
 
 # ---------------------------------------------------------------------------- on arrays
@@ -390,7 +330,6 @@ def run_joint(
 
 
 def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -> JointResult:
-    import hwsim
     from hwsim.progress import StageLog
     from models.data import calibration, load_dataset
     from quant.codesign.run import (
@@ -413,19 +352,14 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -
     # budget no configuration can meet is refused before the baseline trains.
     began = time.perf_counter()
     data = load_dataset(cfg.data, seed=cfg.seed, input_shape=input_shape(cfg))
-    workload, cands = data_workload(cfg.model, data, cfg.data), cfg.candidates
-    table = hwsim.cost_table(workload, [*hardware, reference], cands, cands)
-    ref_totals = {
-        m: float(table.uniform_total(REPORT_KEYS[m], *cfg.reference)[-1]) for m in REPORT_KEYS
-    }
-    budgets = absolute_budgets(cfg.budgets, ref_totals)
-    areas = np.array([area_of(h) for h in hardware], dtype=np.float64)
-    sub = _hardware_rows(table, len(hardware))
-    _check_reachable(cfg, sub, budgets, areas, ref_totals, reference)
+    workload = data_workload(cfg.model, data, cfg.data)
+    problem = JointProblem.build(cfg, workload, hardware, reference, area_of)
+    problem.check()
     seconds["data_and_pricing"] = time.perf_counter() - began
     notes: list[str] = []
+    areas = problem.areas
     if np.isnan(areas).any():
-        missing = sorted({hardware[h].family for h in np.flatnonzero(np.isnan(areas))})
+        missing = sorted({problem.hardware[h].family for h in np.flatnonzero(np.isnan(areas))})
         notes.append(
             f"{int(np.isnan(areas).sum())} configuration(s) have no area model "
             f"({', '.join(missing)}): "
@@ -451,14 +385,14 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -
         + (f" and area <= {cfg.max_area:g} mm^2" if cfg.max_area is not None else "")
     )
     began = time.perf_counter()
-    sub = _hardware_rows(table, len(hardware))
+    table = problem.table
     search = None
     kept = stages.read_json("joint_search.json")
     if kept is not None:
-        search = _search_from_json(kept, sub, prep.sensitivity, areas)
+        search = _search_from_json(kept, table, prep.sensitivity, areas)
     if search is None:
         search = search_designs(
-            sub, prep.sensitivity, budgets, areas, cfg.max_area, max_states=cfg.max_states
+            table, prep.sensitivity, problem.budgets, areas, cfg.max_area, max_states=cfg.max_states
         )
         stages.write_json("joint_search.json", _search_to_json(search))
     seconds["knapsack"] = time.perf_counter() - began
@@ -470,7 +404,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -
             f"no configuration of the space has a policy within all the budgets and the area "
             f"limit together ({', '.join(f'{n} {s}' for s, n in counts.items())})",
         )
-    policies = {int(h): BitPolicy(sub.bits(search.choice[h])) for h in np.flatnonzero(search.ok)}
+    policies = {int(h): BitPolicy(table.bits(search.choice[h])) for h in np.flatnonzero(search.ok)}
     order = finetune_order(search, cfg.finetune_top)
     log(
         f"{counts.get('ok', 0)} of {len(hardware)} designs within budget and area; "
@@ -515,7 +449,7 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -
             log(f"fine-tuned {n}/{len(order)} (design {h}): accuracy {100 * acc:.2f} %")
         if done is not None:
             tuned[key] = done
-            labels[key] = f"design {h} ({hardware[h].name})"
+            labels[key] = f"design {h} ({problem.hardware[h].name})"
     seconds["finetune"] = time.perf_counter() - began
     how = (
         f"{cfg.finetune_steps} steps" if cfg.finetune_steps is not None else f"{cfg.epochs} epochs"
@@ -539,59 +473,22 @@ def _run_joint(cfg, hardware, reference, out, area_of, only, runtime: Runtime) -
         notes.append(f"resumed from {stages.folder}: reused {', '.join(reused)}")
         log(f"resumed from {stages.folder}: reused {', '.join(reused)}")
 
-    designs = _designs_frame(hardware, search, policies, tuned, workload)
+    designs = _designs_frame(problem.hardware, search, policies, tuned, problem.workload)
     log("done")
     return JointResult(
         cfg,
-        hardware,
-        reference,
+        problem.hardware,
+        problem.reference,
         designs,
         policies,
-        budgets,
-        {m: ref_totals[m] for m in REPORT_KEYS},
+        problem.budgets,
+        problem.reference_totals,
         prep.baseline_accuracy,
         search,
         notes,
         time.perf_counter() - start,
         seconds,
         runtime,
-    )
-
-
-def _check_reachable(cfg, table, budgets, areas, ref_totals, reference) -> None:
-    """Raise in the user's terms when no configuration within the area limit can meet a budget
-    even with every layer at its cheapest option (no training needed)."""
-    fits = np.ones(len(areas), dtype=bool)
-    if cfg.max_area is not None:
-        fits = areas <= cfg.max_area
-    if not fits.any():
-        shown = np.nanmin(areas) if np.isfinite(areas).any() else float("nan")
-        raise HwsimError(
-            "max_area",
-            cfg.max_area,
-            f"no configuration of the space fits (the smallest is {shown:.4g} mm^2)",
-        )
-    for m, b in budgets.items():
-        low = table.flat(REPORT_KEYS[m])[fits].min(axis=2).sum(axis=1)
-        if not np.any(low <= b * (1 + BUDGET_TOLERANCE)):
-            raise HwsimError(
-                "budgets",
-                {m: cfg.budgets[m]},
-                f"no configuration within the area reaches it: the lowest reachable is "
-                f"{low.min() / ref_totals[m]:.3g}x uniform 8-bit on {reference.name}",
-            )
-
-
-def _hardware_rows(table, n: int):
-    """The first ``n`` configurations of a multi-config table (the reference is the last)."""
-    from hwsim.hardware.report import CostTable
-
-    return CostTable(
-        table.layer_names,
-        table.w_bits,
-        table.a_bits,
-        {k: v[:n] for k, v in table.metrics.items()},
-        table.hardware[:n],
     )
 
 

@@ -100,21 +100,30 @@ def test_the_config_accepts_absolute_budgets():
         CodesignConfig(budgets={"latency": "2 furlongs"})
 
 
-def test_as_fractions_converts_on_the_hardware():
-    """An absolute budget becomes its fraction of uniform 8-bit in the simulated table."""
+def test_budgets_read_on_the_hardware_convert_amounts_to_fractions():
+    """An absolute budget becomes its fraction of uniform 8-bit in the simulated table, and
+    stays the amount as written in absolute terms."""
     import hwsim
-    from quant.codesign.budgets import as_fractions
+    from quant.codesign.budgets import Budgets
 
     wl = hwsim.Workload.from_layers(
         "tiny",
         [{"name": "a", "kind": "linear", "batch": 1, "in_channels": 64, "out_channels": 32}],
     )
     table = hwsim.cost_table(wl, "stripes", [2, 4, 8], [2, 4, 8])
-    ref = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, 8, 8), "stripes").totals["latency_s"]
-    cfg = CodesignConfig(budgets={"latency": f"{ref * 0.5 * 1e6!r}us"})
-    assert as_fractions(cfg, table).budgets["latency"] == pytest.approx(0.5)
+    ref = hwsim.simulate(wl, hwsim.BitPolicy.uniform(wl, 8, 8), "stripes").totals
+    amount = f"{ref['latency_s'] * 0.5 * 1e6!r}us"
+    cfg = CodesignConfig(budgets={"latency": amount, "memory": 0.25})
+    terms = Budgets.read(cfg.budgets, table, cfg.reference)
+    assert terms.reference_totals == pytest.approx(
+        {"latency": ref["latency_s"], "energy": ref["energy_j"], "memory": ref["weight_bits"]}
+    )
+    fractions = terms.config_in_fractions(cfg).budgets
+    assert fractions == pytest.approx({"latency": 0.5, "memory": 0.25})
+    assert terms.absolute["latency"] == float(amount[:-2]) * 1e-6
+    assert terms.absolute["memory"] == pytest.approx(0.25 * ref["weight_bits"])
     plain = CodesignConfig(budgets={"latency": 0.5})
-    assert as_fractions(plain, table) is plain
+    assert Budgets.read(plain.budgets, table).config_in_fractions(plain) is plain
 
 
 def test_a_codesign_run_keeps_an_absolute_budget(tmp_path, monkeypatch):
