@@ -25,6 +25,15 @@ def codes(draw, shape, n_bits: int, signed: bool) -> np.ndarray:
     return draw(hnp.arrays(np.int64, shape, elements=st.integers(lo, hi)))
 
 
+@st.composite
+def encoded(draw, shape, enc: str, n_bits: int) -> np.ndarray:
+    """int64 values of ``shape`` in encoding ``enc`` (``unsigned``, ``signed``; ``bipolar``:
+    only -1 and +1)."""
+    if enc == "bipolar":
+        return draw(hnp.arrays(np.int64, shape, elements=st.sampled_from([-1, 1])))
+    return draw(codes(shape, n_bits, enc == "signed"))
+
+
 # GEMM shapes: K hits 1, non-multiples of 64 and multi-word lengths; M, N hit 1.
 gemm_m = st.integers(1, 17)
 gemm_n = st.integers(1, 17)

@@ -81,7 +81,6 @@ def test_importing_hwsim_does_not_load_torch():
 PACKAGES = ("hwsim", "models", "quant", "sweeps")
 
 KNOWN_LAZY_CYCLES: tuple[frozenset[str], ...] = (
-    frozenset({"hwsim.kernels.gemm", "hwsim.kernels.lut"}),
     frozenset(
         {
             "hwsim.hardware",

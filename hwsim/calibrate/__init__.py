@@ -37,22 +37,22 @@ from hwsim.calibrate.fit import (
     PARALLEL_CANDIDATES,
     fit_baseline,
     fit_bitserial,
-    fit_lut,
+    fit_stream,
 )
 from hwsim.calibrate.harness import (
     BASELINE_CONV_SHAPES,
     BASELINE_GEMM_SHAPES,
     CALIBRATION_SHAPES,
     KIB,
-    LUT_SHAPES,
     ROUNDS,
+    STREAM_SHAPES,
     _cpu_frequency_hz,
     cache_sizes,
     measure_bandwidths,
     measure_fp32_rate,
     measure_popcount_rate,
     time_bitserial,
-    time_lut,
+    time_stream,
 )
 from hwsim.calibrate.writer import preset_toml
 from hwsim.io import atomic_write_text
@@ -64,20 +64,20 @@ __all__ = [
     "CACHE_CANDIDATES",
     "CALIBRATION_SHAPES",
     "KIB",
-    "LUT_SHAPES",
     "PARALLEL_CANDIDATES",
     "ROUNDS",
+    "STREAM_SHAPES",
     "cache_sizes",
     "calibrate",
     "fit_baseline",
     "fit_bitserial",
-    "fit_lut",
+    "fit_stream",
     "measure_bandwidths",
     "measure_fp32_rate",
     "measure_popcount_rate",
     "preset_toml",
     "time_bitserial",
-    "time_lut",
+    "time_stream",
     "write_presets",
 ]
 
@@ -134,7 +134,10 @@ def _calibrate(
     from numba import get_num_threads
     from tqdm import tqdm
 
+    from hwsim.hardware.cpu import STREAM_FIELDS
     from hwsim.kernels.gemm import COL_TILE
+    from hwsim.kernels.lut import HAS_VPERMW
+    from hwsim.kernels.vnni import HAS_VNNI
 
     steps = tqdm(total=6, desc="calibrate", disable=None if progress is None else not progress)
     pop = measure_popcount_rate(quick)
@@ -157,20 +160,28 @@ def _calibrate(
     caches = cache_sizes()
     fitted = fit_bitserial(timings, overhead, cores, caches.get(2, 512 * KIB), pop)
     steps.update()
-    lut_times = np.full(len(LUT_SHAPES), np.inf)
-    for _ in range(1 if quick else ROUNDS):
-        for i, s in enumerate(LUT_SHAPES):
-            lut_times[i] = min(lut_times[i], time_lut(*s, repeats=5 if quick else 20))
-    lut_timings = list(zip(LUT_SHAPES, lut_times.tolist(), strict=True))
-    fitted.update(
-        fit_lut(
-            lut_timings,
-            fitted["call_overhead_s"],
-            fitted["parallel_call_s"],
-            cores,
-            caches.get(2, 512 * KIB),
+    stream_timings = {}
+    for kind, available in (("lut", HAS_VPERMW), ("vnni", HAS_VNNI)):
+        if not available:  # the portable loop is no kernel to price: leave it out (rate 0)
+            fitted.update({f"{kind}_{term}": 0.0 for term in STREAM_FIELDS})
+            continue
+        kind_times = np.full(len(STREAM_SHAPES), np.inf)
+        for _ in range(1 if quick else ROUNDS):
+            for i, s in enumerate(STREAM_SHAPES):
+                kind_times[i] = min(
+                    kind_times[i], time_stream(kind, *s, repeats=5 if quick else 20)
+                )
+        stream_timings[kind] = list(zip(STREAM_SHAPES, kind_times.tolist(), strict=True))
+        fitted.update(
+            fit_stream(
+                kind,
+                stream_timings[kind],
+                fitted["call_overhead_s"],
+                fitted["parallel_call_s"],
+                cores,
+                caches.get(2, 512 * KIB),
+            )
         )
-    )
     steps.update()
     steps.close()
     return {
@@ -193,7 +204,7 @@ def _calibrate(
         },
         "peak_popcount_words_per_s": pop,
         "timings": timings,
-        "lut_timings": lut_timings,
+        "stream_timings": stream_timings,
         "baselines": baselines or [],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
     }

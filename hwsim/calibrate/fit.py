@@ -102,44 +102,55 @@ def _relative_fit(
     return np.concatenate([[fixed0], floor[1:] + rest])
 
 
-def fit_lut(
+def fit_stream(
+    kind: str,
     timings: list[tuple[tuple[int, int, int, int], float]],
     overhead: float,
     parallel_call_s: float,
     threads: int = 1,
     l2_bytes: float = 1024 * KIB,
 ) -> dict[str, float]:
-    """The ``cpu`` fields ``lut_bytes_per_s``, ``lut_s_per_code`` and
-    ``lut_stream_s_per_byte``: a non-negative fit (summed absolute relative error) of
-    :func:`hwsim.hardware.cpu._lut_time`'s terms ``t = overhead + stretch * (bytes/rate +
-    M*K*code_s + [weights beyond L2] bytes*stream_s) + parallel``, ``bytes`` the index bytes
-    the kernel reads (``M * ceil(N/64)*64 * w * 8*ceil(K/64)``), with the call overhead and the
+    """The ``cpu`` fields ``<kind>_bytes_per_s``, ``<kind>_s_per_code`` and
+    ``<kind>_stream_s_per_byte`` of a weight-stream kernel (``kind``: ``lut`` or ``vnni``): a
+    non-negative fit (summed absolute relative error) of
+    :func:`hwsim.hardware.cpu.stream_time`'s terms ``t = overhead + stretch * (bytes/rate +
+    M*K*code_s + [weights beyond L2] bytes*stream_s) + parallel``, ``bytes`` the weight bytes
+    the kernel reads (:func:`hwsim.hardware.cpu.stream_bytes`), with the call overhead and the
     threaded-call cost held at the bit-serial fit's."""
-    from hwsim.kernels.lut import PARALLEL_MIN_LOOKUPS, TILE_N
+    from hwsim.hardware.cpu import (
+        K_LUT,
+        K_VNNI,
+        LUT_PARALLEL_MIN_BYTES,
+        STREAM_KERNELS,
+        VNNI_PARALLEL_MIN_BYTES,
+        stream_bytes,
+    )
 
+    check(kind in STREAM_KERNELS, "kind", kind, f"must be one of {STREAM_KERNELS}")
+    impl = K_LUT if kind == "lut" else K_VNNI
+    min_bytes = LUT_PARALLEL_MIN_BYTES if kind == "lut" else VNNI_PARALLEL_MIN_BYTES
     rows, times = [], []
     for (m, n, k, w), t in timings:
-        tiles = -(-n // TILE_N)
-        w_bytes = tiles * TILE_N * w * 8 * -(-k // 64)
-        idx = m * w_bytes
+        w_bytes, tiles, _ = stream_bytes(impl, float(n), float(k), float(w))
+        read = m * w_bytes
         speedup = 1.0
-        if threads > 1 and tiles > 1 and 2 * idx / 32 >= PARALLEL_MIN_LOOKUPS:
+        if threads > 1 and tiles > 1 and read >= min_bytes:
             chunks = min(tiles, 4 * threads)
             per = -(-tiles // chunks)
             used = -(-tiles // per)
             speedup = tiles / (-(-used // threads) * per)
         s = threads / speedup
-        stream = idx if w_bytes / speedup > l2_bytes else 0.0
-        rows.append([1.0, idx * s, m * k * s, stream * s])
+        stream = read if w_bytes / speedup > l2_bytes else 0.0
+        rows.append([1.0, read * s, m * k * s, stream * s])
         times.append(t - (parallel_call_s if speedup > 1.0 else 0.0))
     x = np.array(rows, dtype=np.float64)
     y = np.maximum(np.array(times, dtype=np.float64), 1e-9)
     coef = _relative_fit(x, y, overhead)
     per_byte = float(coef[1])
     return {
-        "lut_bytes_per_s": 1.0 / per_byte if per_byte > 0 else float(np.max(x[:, 1] / y)),
-        "lut_s_per_code": float(coef[2]),
-        "lut_stream_s_per_byte": float(coef[3]),
+        f"{kind}_bytes_per_s": 1.0 / per_byte if per_byte > 0 else float(np.max(x[:, 1] / y)),
+        f"{kind}_s_per_code": float(coef[2]),
+        f"{kind}_stream_s_per_byte": float(coef[3]),
     }
 
 
@@ -173,10 +184,10 @@ def fit_bitserial(
     from hwsim.kernels.gemm import (
         COL_TILE,
         ROW_TILE,
-        padded_rows,
         parallel_split,
         row_block_for,
     )
+    from hwsim.kernels.operand import padded_rows
 
     check(threads >= 1, "threads", threads, "must be at least 1")
     rows, times = [], []

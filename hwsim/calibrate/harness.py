@@ -156,7 +156,7 @@ def time_bitserial(m: int, n: int, k: int, w_bits: int, a_bits: int, repeats: in
     return best_time(lambda: bitserial_linear(a, wp, a_bits), repeats)
 
 
-LUT_SHAPES: tuple[tuple[int, int, int, int], ...] = (
+STREAM_SHAPES: tuple[tuple[int, int, int, int], ...] = (
     (1, 64, 256, 1),
     (1, 1024, 1024, 2),
     (1, 4096, 4096, 1),
@@ -168,21 +168,25 @@ LUT_SHAPES: tuple[tuple[int, int, int, int], ...] = (
     (8, 2048, 2048, 3),
     (1, 512, 8192, 4),
 )
-"""``(M, N, K, w_bits)`` timed for the table-lookup kernel (8-bit signed activations): GEMVs
-from cache-resident to weight-streaming, and small-M GEMMs."""
+"""``(M, N, K, w_bits)`` timed for the weight-stream kernels (8-bit signed activations):
+GEMVs from cache-resident to weight-streaming, and small-M GEMMs."""
 
 
-def time_lut(m: int, n: int, k: int, w_bits: int, repeats: int = 20) -> float:
-    """Time of one table-lookup call: int8 activation codes against packed weights whose table
-    view is built once (``hwsim.kernels.lut.lut_linear``)."""
-    from hwsim.kernels import lut_linear, lut_weights, pack_operand
+def time_stream(kind: str, m: int, n: int, k: int, w_bits: int, repeats: int = 20) -> float:
+    """Time of one call of a weight-stream kernel (``kind``: ``lut``, ``hwsim.kernels.lut``, or
+    ``vnni``, ``hwsim.kernels.vnni``): int8 activation codes against packed weights whose
+    kernel view is built once."""
+    from hwsim.kernels import lut_linear, lut_weights, pack_operand, vnni_linear, vnni_weights
 
     rng = np.random.default_rng(m * 7 + n * 13 + k + w_bits * 101)
     a = rng.integers(-128, 128, (m, k)).astype(np.int8)
     half = 2 ** (w_bits - 1)
-    w = rng.integers(-half, half, (n, k))
-    lw = lut_weights(pack_operand(w, w_bits, signed=True))
-    return best_time(lambda: lut_linear(a, lw, 8, a_signed=True), repeats)
+    packed = pack_operand(rng.integers(-half, half, (n, k)), w_bits, signed=True)
+    if kind == "lut":
+        lw = lut_weights(packed)
+        return best_time(lambda: lut_linear(a, lw, 8, a_signed=True), repeats)
+    vw = vnni_weights(packed)
+    return best_time(lambda: vnni_linear(a, vw, 8, a_signed=True), repeats)
 
 
 def cache_sizes(cpu: int = 0) -> dict[int, int]:

@@ -73,11 +73,17 @@ def preset_toml(
         "re-read from beyond L2)",
         "call_overhead_s": f"{meas}: hwsim.kernels time of a one-word GEMM (per-call overhead)",
         "lut_bytes_per_s": f"{meas}: fit of hwsim.kernels.lut timings (table-index bytes per "
-        "second, two lookups of 32 outputs each)",
+        "second, two lookups of 32 outputs per 16-bit word)",
         "lut_s_per_code": f"{meas}: fit of hwsim.kernels.lut timings (building the tables, per "
         "activation code)",
         "lut_stream_s_per_byte": f"{meas}: fit of hwsim.kernels.lut timings (index bytes read "
         "from beyond L2, per row)",
+        "vnni_bytes_per_s": f"{meas}: fit of hwsim.kernels.vnni timings (packed weight bytes per "
+        "second, unpacked for vpdpbusd)",
+        "vnni_s_per_code": f"{meas}: fit of hwsim.kernels.vnni timings (padding and checking "
+        "the activation bytes, per code)",
+        "vnni_stream_s_per_byte": f"{meas}: fit of hwsim.kernels.vnni timings (weight bytes "
+        "read from beyond L2, per row)",
         "parallel_call_s": f"{meas}: fit of hwsim.kernels timings (extra cost of a threaded call)",
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",

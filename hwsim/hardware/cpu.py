@@ -25,17 +25,21 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   write-back of a short-K layer). ``stretch`` is ``cores`` for a layer under
   ``parallel_macs`` MACs, which the library runs on one thread. int8 runs operands of up to 8
   bits (16 at half the rate), fp32 anything.
-- **lut** (``hwsim.kernels.lut``, T-MAC's table lookup; an implementation, not a config
-  kernel): weights of at most 4 bits against activations of at most 8, ``M * ceil(N/64)*64 *
-  w * 8*ceil(K/64)`` index bytes at the calibrated byte rate (each byte two lookups of 32
-  outputs), ``M * K`` codes turned into tables, the weight bytes read per row from beyond L2
-  when they outgrow it, and the call overhead; threads split the 64-output tiles. Where
-  ``bitserial_linear`` takes it (``hwsim.kernels.lut.use_lut``: at most 16 rows, ``w <= 4``,
-  ``a`` from 4 bits at one row, from 6 at more, up to 8), the bitserial kernel is
-  priced as it. Zero ``lut_bytes_per_s`` (an
-  uncalibrated preset) leaves it out.
-- **best**: per layer, the fastest of the three (and the table lookup) that can run its bits;
-  the extra per-layer output ``implementation`` (an index into ``IMPLEMENTATIONS``) says
+- **lut** and **vnni**, the weight-stream kernels (implementations, not config kernels):
+  weights of at most 4 bits against activations of at most 8, at a few rows. ``lut``
+  (``hwsim.kernels.lut``, T-MAC's table lookup) reads ``ceil(N/64)*64 * w * 2*ceil(K/12)``
+  index bytes per row, ``vnni`` (``hwsim.kernels.vnni``, unpacking to bytes for
+  ``vpdpbusd``) ``ceil(N/64)*64 * 4*ceil(K*s/32)`` slot bytes (``s``: the 1-, 2- or 4-bit slot
+  a ``w``-bit code takes). Each: those bytes at its calibrated byte rate, ``M * K`` codes
+  prepared (tables, or the padded activation bytes), the weight bytes read per row from
+  beyond L2 when they outgrow it, and the call overhead; threads split the 64-output tiles
+  from a kernel-specific byte count on. Where ``bitserial_linear`` takes one
+  (``hwsim.kernels.vnni.use_vnni``: at most 16 rows, ``w <= 4``, ``a <= 8`` and ``w * a`` of
+  at least 4 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
+  one row, from 6 at more), the bitserial kernel is priced as it. A zero byte rate (an
+  uncalibrated preset, or a CPU without the instructions) leaves that kernel out.
+- **best**: per layer, the fastest of the three (and the weight-stream kernels) that can run
+  its bits; the extra per-layer output ``implementation`` (an index into ``IMPLEMENTATIONS``) says
   which, in ``CostReport.layers`` and ``CostTable.extra``.
 
 Energy is package power times time plus DRAM energy per bit of the compulsory traffic (cold
@@ -67,10 +71,10 @@ from hwsim.kernels.gemm import (
     COL_TILE,
     PACK_BUFFER_BYTES,
     ROW_TILE,
-    padded_rows,
     parallel_split,
     rows_in_buffer,
 )
+from hwsim.kernels.operand import padded_rows
 from hwsim.policy import FLOAT_BITS, bits_label
 
 BASELINE_FIELDS: tuple[str, ...] = (
@@ -86,13 +90,19 @@ BASELINE_FIELDS: tuple[str, ...] = (
 """Per-implementation terms of the int8 / fp32 models (besides ``<impl>_macs_per_s``)."""
 
 KERNELS: tuple[str, ...] = ("bitserial", "int8", "fp32", "best")
-IMPLEMENTATIONS: tuple[str, ...] = (*KERNELS, "lut")
-"""What a layer ran: a config kernel, or the table lookup (``implementation`` indexes this)."""
+STREAM_KERNELS: tuple[str, ...] = ("lut", "vnni")
+"""The weight-stream kernels: low-bit weights against 8-bit activations at a few rows."""
+STREAM_FIELDS: tuple[str, ...] = ("bytes_per_s", "s_per_code", "stream_s_per_byte")
+"""Each weight-stream kernel's calibrated terms, ``<kernel>_<term>``."""
+IMPLEMENTATIONS: tuple[str, ...] = (*KERNELS, "lut", "vnni")
+"""What a layer ran: a config kernel, or a weight-stream kernel (``implementation`` indexes
+this)."""
 K_BITSERIAL = float(KERNELS.index("bitserial"))  # the kernel slot holds the index as a float
 K_INT8 = float(KERNELS.index("int8"))
 K_FP32 = float(KERNELS.index("fp32"))
 K_BEST = float(KERNELS.index("best"))
 K_LUT = float(IMPLEMENTATIONS.index("lut"))
+K_VNNI = float(IMPLEMENTATIONS.index("vnni"))
 
 CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("kernel", 1),  # index into KERNELS
@@ -136,6 +146,9 @@ CPU_PARAM_LAYOUT: tuple[tuple[str, int], ...] = (
     ("lut_bytes_per_s", 1),
     ("lut_s_per_code", 1),
     ("lut_stream_s_per_byte", 1),
+    ("vnni_bytes_per_s", 1),
+    ("vnni_s_per_code", 1),
+    ("vnni_stream_s_per_byte", 1),
     ("w_run", FLOAT_BITS + 1),  # run width for each requested width 0..32 (0 = cannot run)
     ("a_run", FLOAT_BITS + 1),
 )
@@ -183,6 +196,9 @@ C_FP32_GW = _C["fp32_s_per_gemm_weight"]
 C_LUT_RATE = _C["lut_bytes_per_s"]
 C_LUT_CODE = _C["lut_s_per_code"]
 C_LUT_STREAM = _C["lut_stream_s_per_byte"]
+C_VNNI_RATE = _C["vnni_bytes_per_s"]
+C_VNNI_CODE = _C["vnni_s_per_code"]
+C_VNNI_STREAM = _C["vnni_stream_s_per_byte"]
 C_WRUN = _C["w_run"]
 C_ARUN = _C["a_run"]
 
@@ -235,6 +251,9 @@ class CpuConfig(HardwareConfig):
     lut_bytes_per_s: float = 0.0
     lut_s_per_code: float = 0.0
     lut_stream_s_per_byte: float = 0.0
+    vnni_bytes_per_s: float = 0.0
+    vnni_s_per_code: float = 0.0
+    vnni_stream_s_per_byte: float = 0.0
     power_w: float = 30.0
     e_dram_pj_per_bit: float = 20.0
 
@@ -264,9 +283,7 @@ class CpuConfig(HardwareConfig):
             "call_overhead_s",
             "parallel_call_s",
             *(f"{impl}_{term}" for impl in ("int8", "fp32") for term in BASELINE_FIELDS),
-            "lut_bytes_per_s",
-            "lut_s_per_code",
-            "lut_stream_s_per_byte",
+            *(f"{impl}_{term}" for impl in STREAM_KERNELS for term in STREAM_FIELDS),
             "power_w",
             "e_dram_pj_per_bit",
         )
@@ -295,7 +312,7 @@ class CpuConfig(HardwareConfig):
             if FLOAT_BITS in (w, a):
                 return f"{self.name} ran {ran} here (a float operand: only fp32 runs it)"
             slower = "bit-serial" if ran == "int8" else "bit-serial and int8"
-            if ran == "lut":
+            if ran in STREAM_KERNELS:
                 slower = "bit-serial, int8 and fp32"
             return f"{self.name} ran {ran} here (faster than {slower} at {asked})"
         if ran == "fp32":
@@ -329,6 +346,8 @@ class CpuConfig(HardwareConfig):
         v[C_FP32_PAR] = self.fp32_parallel_macs
         v[C_LUT_RATE], v[C_LUT_CODE] = self.lut_bytes_per_s, self.lut_s_per_code
         v[C_LUT_STREAM] = self.lut_stream_s_per_byte
+        v[C_VNNI_RATE], v[C_VNNI_CODE] = self.vnni_bytes_per_s, self.vnni_s_per_code
+        v[C_VNNI_STREAM] = self.vnni_stream_s_per_byte
         table = run_width_table(self.precisions(), self.runs_float)
         v[C_WRUN : C_WRUN + FLOAT_BITS + 1] = table
         v[C_ARUN : C_ARUN + FLOAT_BITS + 1] = table
@@ -357,8 +376,8 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     each padding its own rows to the register tile); ``act``: the second operand is an
     activation, packed (bit-serial) or converted (int8, fp32) on every call like the first."""
     cores = q[C_CORES]
-    if impl == K_LUT:
-        return _lut_time(q, m, n, k, wr)
+    if impl == K_LUT or impl == K_VNNI:
+        return stream_time(q, impl, m, n, k, wr)
     if impl == K_BITSERIAL:
         words = np.ceil(k / 64.0)
         tiles = g * np.ceil(m / g / ROW_TILE)
@@ -400,10 +419,15 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
 
 
-LUT_TILE_N = 64.0
-"""Outputs per tile of the table kernel (``hwsim.kernels.lut.TILE_N``)."""
-LUT_PARALLEL_MIN_LOOKUPS = 65536.0
-"""``hwsim.kernels.lut.PARALLEL_MIN_LOOKUPS``: below it the call runs on one thread."""
+STREAM_TILE_N = 64.0
+"""Outputs per tile of both weight-stream kernels (``hwsim.kernels.lut.TILE_N``,
+``hwsim.kernels.vnni.TILE_N``)."""
+LUT_STEP_K = 12.0
+"""Activations per uint16 index word of the table kernel (``hwsim.kernels.lut.STEP_K``)."""
+LUT_PARALLEL_MIN_BYTES = 2.0**21
+"""``hwsim.kernels.lut.PARALLEL_MIN_BYTES``: below it the call runs on one thread."""
+VNNI_PARALLEL_MIN_BYTES = 2.0**19
+"""``hwsim.kernels.vnni.PARALLEL_MIN_BYTES``."""
 
 
 @njit(cache=True, inline="always")
@@ -415,34 +439,64 @@ def lut_applies(q, m, wr, ar):
 
 
 @njit(cache=True, inline="always")
-def lut_runs(q, wr, ar):
-    """Whether the table kernel can run these widths at all (``cpu-best`` considers it)."""
-    return q[C_LUT_RATE] > 0.0 and wr <= 4.0 and ar <= 8.0
+def vnni_applies(q, m, wr, ar):
+    """Whether ``hwsim.kernels.bitserial_linear`` takes the VNNI kernel for this layer
+    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 4 at one row, 8 at more) and the
+    config prices it."""
+    least = 4.0 if m <= 1.0 else 8.0  # hwsim.kernels.vnni.vnni_min_bit_product
+    return q[C_VNNI_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and ar <= 8.0 and wr * ar >= least
 
 
 @njit(cache=True, inline="always")
-def _lut_time(q, m, n, k, wr):
-    """``(seconds, stall, bytes touched, peak MAC/s)`` of the table-lookup kernel."""
+def stream_runs(q, impl, wr, ar):
+    """Whether a weight-stream kernel can run these widths at all (``cpu-best`` considers
+    it)."""
+    rate = q[C_LUT_RATE] if impl == K_LUT else q[C_VNNI_RATE]
+    return rate > 0.0 and wr <= 4.0 and ar <= 8.0
+
+
+@njit(cache=True, inline="always")
+def stream_bytes(impl, n, k, wr):
+    """``(weight bytes per row, 64-output tiles, MACs per byte)`` of a weight-stream kernel:
+    the table kernel's index words, or the VNNI kernel's slot bytes."""
+    tiles = np.ceil(n / STREAM_TILE_N)
+    if impl == K_LUT:
+        per_output = wr * 2.0 * np.ceil(k / LUT_STEP_K)
+        macs_per_byte = LUT_STEP_K / 2.0 / wr
+    else:
+        slot = 1.0 if wr <= 1.0 else 2.0 if wr <= 2.0 else 4.0
+        per_output = 4.0 * np.ceil(k * slot / 32.0)
+        macs_per_byte = 8.0 / slot
+    return tiles * STREAM_TILE_N * per_output, tiles, macs_per_byte
+
+
+@njit(cache=True, inline="always")
+def stream_time(q, impl, m, n, k, wr):
+    """``(seconds, stall, bytes touched, peak MAC/s)`` of a weight-stream kernel (``K_LUT`` or
+    ``K_VNNI``)."""
+    if impl == K_LUT:
+        rate, code_s, stream_s = q[C_LUT_RATE], q[C_LUT_CODE], q[C_LUT_STREAM]
+        min_bytes = LUT_PARALLEL_MIN_BYTES
+    else:
+        rate, code_s, stream_s = q[C_VNNI_RATE], q[C_VNNI_CODE], q[C_VNNI_STREAM]
+        min_bytes = VNNI_PARALLEL_MIN_BYTES
     cores = q[C_CORES]
-    tiles = np.ceil(n / LUT_TILE_N)
-    steps = 8.0 * np.ceil(k / 64.0)  # index bytes per output and plane
-    w_bytes = tiles * LUT_TILE_N * wr * steps
-    idx_bytes = m * w_bytes
+    w_bytes, tiles, macs_per_byte = stream_bytes(impl, n, k, wr)
+    read = m * w_bytes
     speedup = 1.0
-    if cores > 1.0 and tiles > 1.0 and 2.0 * idx_bytes / 32.0 >= LUT_PARALLEL_MIN_LOOKUPS:
+    if cores > 1.0 and tiles > 1.0 and read >= min_bytes:
         chunks = min(tiles, 4.0 * cores)
         per_chunk = np.ceil(tiles / chunks)
         speedup = tiles / (np.ceil(np.ceil(tiles / per_chunk) / cores) * per_chunk)
     stretch = cores / speedup
-    t = idx_bytes / q[C_LUT_RATE] + m * k * q[C_LUT_CODE]
+    t = read / rate + m * k * code_s
     if w_bytes / speedup > q[C_L2]:
-        t += idx_bytes * q[C_LUT_STREAM]  # every row streams the weights again
+        t += read * stream_s  # every row streams the weights again
     t = t * stretch + q[C_OVERHEAD]
     if speedup > 1.0:
         t += q[C_PAR_CALL]
-    touched = idx_bytes + m * k + m * n * 8.0
-    peak = q[C_LUT_RATE] * 8.0 / wr  # MACs per index byte: 8 lanes, over the weight's planes
-    return t, 0.0, touched, peak
+    touched = read + m * k + m * n * 8.0
+    return t, 0.0, touched, rate * macs_per_byte
 
 
 @njit(cache=True, inline="always")
@@ -484,8 +538,11 @@ def _cpu_kernel(
             wr = q[C_WRUN + w_req[p]]
             ar = q[C_ARUN + a_req[p]]
             impl = q[C_KERNEL]
-            if impl == K_BITSERIAL and not act and lut_applies(q, m, wr, ar):
-                impl = K_LUT  # what bitserial_linear runs for these rows
+            if impl == K_BITSERIAL and not act:  # what bitserial_linear runs for these rows
+                if vnni_applies(q, m, wr, ar):
+                    impl = K_VNNI
+                elif lut_applies(q, m, wr, ar):
+                    impl = K_LUT
             if impl == K_BEST:
                 # Every implementation that can run the layer's bits, at its own widths.
                 impl, best_t = K_FP32, np.inf
@@ -493,10 +550,11 @@ def _cpu_kernel(
                 if wr < FLOAT_BITS and ar < FLOAT_BITS:
                     best_t = _impl_time(q, K_BITSERIAL, m, n, k, w_elems, g, act, wr, ar)[0]
                     impl = K_BITSERIAL
-                    if lut_runs(q, wr, ar) and not act:
-                        t_lut = _lut_time(q, m, n, k, wr)[0]
-                        if t_lut < best_t:
-                            impl, best_t = K_LUT, t_lut
+                    for stream in (K_LUT, K_VNNI):
+                        if stream_runs(q, stream, wr, ar) and not act:
+                            t_stream = stream_time(q, stream, m, n, k, wr)[0]
+                            if t_stream < best_t:
+                                impl, best_t = stream, t_stream
                     w8 = 8.0 if wr <= 8.0 else 16.0
                     a8 = 8.0 if ar <= 8.0 else 16.0
                     t8 = _impl_time(q, K_INT8, m, n, k, w_elems, g, act, w8, a8)[0]

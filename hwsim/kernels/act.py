@@ -13,7 +13,8 @@ import numpy as np
 
 from hwsim.encoding import resolve
 from hwsim.errors import check, check_bits
-from hwsim.kernels.gemm import bitserial_matmul_packed, check_accumulator, pack_operand
+from hwsim.kernels.gemm import bitserial_matmul_packed
+from hwsim.kernels.operand import check_accumulator, pack_operand
 
 
 def bitserial_act_matmul(

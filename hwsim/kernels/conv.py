@@ -35,16 +35,18 @@ from hwsim.kernels.gemm import (
     MODE_XOR,
     PARALLEL_MIN_WORDS,
     ROW_TILE,
-    _activation_codes,
     _pack_row_bipolar,
-    bipolar_codes,
     bitserial_linear,
-    check_accumulator,
     col_block_for,
     encoding_plan,
-    pack_operand,
     pack_row,
     run_tile_mode,
+)
+from hwsim.kernels.operand import (
+    activation_codes,
+    bipolar_codes,
+    check_accumulator,
+    pack_operand,
     tiled_words,
 )
 
@@ -153,7 +155,7 @@ def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begi
     ``stride`` words apart in the packed map."""
     oh, ow, sh, sw = geo[G_OH], geo[G_OW], geo[G_SH], geo[G_SW]
     hp, cwn, wp, ab, col_block = geo[G_HP], geo[G_CWN], geo[G_WP], geo[G_AB], geo[G_COLBLOCK]
-    wb, kw = w_words.shape[1], w_words.shape[2]  # by tile: see gemm.tiled_words
+    wb, kw = w_words.shape[1], w_words.shape[2]  # by tile: see operand.tiled_words
     tile_words = wb * kw * COL_TILE
     no = out.shape[1]
     per_row = -(-ow // ROW_TILE)
@@ -444,7 +446,7 @@ class BitserialConv2d:
             return self._im2col_call(x, oh, ow)
         n_img = x.shape[0]
         last = x.transpose(0, 2, 3, 1)
-        codes, off, inv, lo, hi = _activation_codes(
+        codes, off, inv, lo, hi = activation_codes(
             last.reshape(-1, last.shape[-1]), self._a_run_bits, self._a_run, "x_codes"
         )
         flat = codes.reshape(-1)

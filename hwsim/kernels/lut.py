@@ -34,27 +34,34 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.core.extending import intrinsic
 
-from hwsim.bits import as_codes
-from hwsim.encoding import DEFAULT_A_ENCODING, resolve
-from hwsim.errors import HwsimError, check, check_bits
-from hwsim.kernels.gemm import (
+from hwsim.errors import check
+from hwsim.kernels.operand import (
     PackedOperand,
-    _activation_codes,
     check_accumulator,
+    raise_out_of_range,
+    stream_activations,
 )
 
-GROUP = 4
-"""Activations per table (T-MAC's ``g``)."""
+GROUP = 6
+"""Activations per table (T-MAC's ``g``; T-MAC itself uses 4: see the module docstring)."""
 
 TABLE = 1 << GROUP
 """Entries per table."""
 
+STEP_K = 2 * GROUP
+"""Activations per index word: one uint16 holds two groups' indices (bits 0-5 and 6-11)."""
+
 TILE_N = 64
 """Outputs per register tile: two vectors of 32 int16 lanes."""
 
-FLUSH_BYTES = 16
-"""Weight bytes (two groups each) accumulated in int16 before widening to int32: 32 groups of
-at most 1020 stay below 2^15."""
+FLUSH_STEPS = 10
+"""Index words accumulated in int16 before widening to int32: two entries of at most
+6 x 255 = 1530 per step, 10 steps stay below 2^15."""
+
+CHUNK_STEPS = 48
+"""Index words per pass over the output tiles: the pass's tables (48 x 256 bytes) stay in L1
+while every tile reads them (one row's tables for K = 4096 are 88 KB, which L1 does not
+hold)."""
 
 MAX_WEIGHT_BITS = 4
 """Widest weight the table kernel runs (its register tile holds 2 x bits accumulators)."""
@@ -76,6 +83,11 @@ def lut_min_a_bits(m: int) -> int:
     return LUT_MIN_A_BITS + (2 if m > 1 else 0)
 
 
+def lut_steps(k: int) -> int:
+    """Index words per output and weight plane over ``k`` activations."""
+    return -(-k // STEP_K)
+
+
 def _has_avx512bw() -> bool:
     try:
         return bool(llvm.get_host_cpu_features().get("avx512bw", False))
@@ -84,17 +96,17 @@ def _has_avx512bw() -> bool:
 
 
 HAS_VPERMW = _has_avx512bw()
-"""Whether this CPU runs the ``vpermw`` table kernel (else the portable loop)."""
+"""Whether this CPU runs the ``vpermi2w`` table kernel (else the portable loop)."""
 
 
 @dataclass(frozen=True)
 class LutWeights:
-    """Weights as table indices: uint8 ``idx [tiles, bits, 8*ceil(K/64), TILE_N]``; byte
-    ``[t, j, g2, i]`` holds plane ``j``'s bits of output ``t * TILE_N + i`` over lanes
-    ``8 g2 .. 8 g2 + 7`` (group ``2 g2`` in the low nibble, ``2 g2 + 1`` in the high one).
-    Each tile's bytes are one contiguous run, read front to back: a layout with consecutive
-    outputs' rows ``N`` bytes apart put every step in another 4 KiB page, where the hardware
-    prefetchers do not follow."""
+    """Weights as table indices: uint16 ``idx [tiles, bits, steps, TILE_N]``; word
+    ``[t, j, s, i]`` holds plane ``j``'s bits of output ``t * TILE_N + i`` over activations
+    ``12 s .. 12 s + 11`` (bit ``b`` is activation ``12 s + b``: group ``2 s`` in bits 0-5,
+    group ``2 s + 1`` in bits 6-11). Each tile's words are one contiguous run, read front to
+    back: a layout with consecutive outputs' rows far apart put every step in another 4 KiB
+    page, where the hardware prefetchers do not follow."""
 
     idx: np.ndarray
     rows: int
@@ -108,26 +120,37 @@ class LutWeights:
     def nbytes(self) -> int:
         return int(self.idx.nbytes)
 
+    @property
+    def k_pad(self) -> int:
+        """Activations the indices cover (``k`` rounded up to whole index words)."""
+        return int(self.idx.shape[2]) * STEP_K
+
+
+_STEP_WEIGHTS = np.left_shift(np.uint16(1), np.arange(STEP_K, dtype=np.uint16))
+
 
 def lut_weights(w: PackedOperand) -> LutWeights:
     """The table kernel's view of packed weights, built once per :class:`PackedOperand` (and
-    kept with it): the packed planes' bytes, reordered so the bytes of consecutive outputs lie
-    together."""
+    kept with it): each plane's bits regrouped twelve activations to a uint16, the words of
+    consecutive outputs together."""
     cached = w.extras.get("lut")
     if cached is not None:
         return cached
-    bits, kw, np_ = w.words.shape
-    n_pad = -(-np_ // TILE_N) * TILE_N
-    flat = np.zeros((bits, kw * 8, n_pad), dtype=np.uint8)
-    # Little-endian words: byte b of word kw holds lanes 64 kw + 8 b .. + 7.
-    flat[:, :, :np_] = (
-        w.words.view(np.uint8)
-        .reshape(bits, kw, np_, 8)
-        .transpose(0, 1, 3, 2)
-        .reshape(bits, -1, np_)
+    bits = w.words.shape[0]
+    steps = lut_steps(w.k)
+    tiles = -(-w.rows // TILE_N)
+    # Little-endian words: bit i of word kw is activation 64 kw + i.
+    planes = np.unpackbits(
+        np.ascontiguousarray(w.words[:, :, : w.rows].transpose(0, 2, 1)).view(np.uint8),
+        axis=-1,
+        bitorder="little",
+    )[:, :, : w.k]
+    lanes = np.zeros((bits, tiles * TILE_N, steps * STEP_K), dtype=np.uint8)
+    lanes[:, : w.rows, : w.k] = planes
+    words = (lanes.reshape(bits, tiles * TILE_N, steps, STEP_K) * _STEP_WEIGHTS).sum(
+        axis=-1, dtype=np.uint16
     )
-    tiles = n_pad // TILE_N
-    idx = np.ascontiguousarray(flat.reshape(bits, kw * 8, tiles, TILE_N).transpose(2, 0, 1, 3))
+    idx = np.ascontiguousarray(words.reshape(bits, tiles, TILE_N, steps).transpose(1, 0, 3, 2))
     if w.encoding == "bipolar":
         coef = np.array([-2], dtype=np.int64)
     else:
@@ -146,45 +169,40 @@ _BITS = np.array([[(p >> i) & 1 for p in range(TABLE)] for i in range(GROUP)], d
 
 @njit(cache=True)
 def build_tables(codes, off, inv, k_pad):
-    """int16 ``[M, k_pad / 4, 16]`` tables of each row's groups of four codes (codes past K
-    are zero), the rows' sums, and True if a code is out of range (one-byte codes are checked
-    as ``((x + off) mod 256) & inv``; wider codes are validated already)."""
+    """int16 ``[M, k_pad / 6, 64]`` tables of each row's groups of six codes (codes past K are
+    zero; ``T[p] = sum_i bit_i(p) a_i``), the rows' sums, and True if a code is out of range
+    (one-byte codes are checked as ``((x + off) mod 256) & inv``; wider codes are validated
+    already)."""
     m, k = codes.shape
     groups = k_pad // GROUP
-    full = k // GROUP
     tab = np.zeros((m, groups, TABLE), dtype=np.int16)
     sums = np.zeros(m, dtype=np.int64)
-    b0, b1, b2, b3 = _BITS[0], _BITS[1], _BITS[2], _BITS[3]
     bad = np.uint8(0)
     for r in range(m):
         row = codes[r]
+        total = 0
         for i in range(k):
             bad |= (np.uint8(row[i]) + off) & inv
-        t = tab[r]
-        for g in range(full):
-            a0 = np.int16(row[4 * g])
-            a1 = np.int16(row[4 * g + 1])
-            a2 = np.int16(row[4 * g + 2])
-            a3 = np.int16(row[4 * g + 3])
-            for p in range(TABLE):  # one 16-lane vector per group
-                t[g, p] = a0 * b0[p] + a1 * b1[p] + a2 * b2[p] + a3 * b3[p]
-        if full < groups and full * GROUP < k:
-            for p in range(TABLE):
-                acc = 0
-                for i in range(k - full * GROUP):
-                    acc += np.int64(row[full * GROUP + i]) * _BITS[i, p]
-                t[full, p] = acc
-        total = 0
-        for g in range(groups):
-            total += np.int64(t[g, TABLE - 1])
+            total += np.int64(row[i])
         sums[r] = total
+        t = tab[r]
+        padded = np.zeros(groups * GROUP, dtype=np.int16)
+        for i in range(k):
+            padded[i] = np.int16(row[i])
+        b0, b1, b2, b3, b4, b5 = _BITS[0], _BITS[1], _BITS[2], _BITS[3], _BITS[4], _BITS[5]
+        for g in range(groups):
+            c = padded[GROUP * g : GROUP * g + GROUP]
+            a0, a1, a2, a3, a4, a5 = c[0], c[1], c[2], c[3], c[4], c[5]
+            tg = t[g]
+            for p in range(TABLE):  # 64 lanes of six terms: vectorizes
+                tg[p] = (a0 * b0[p] + a1 * b1[p] + a2 * b2[p] + a3 * b3[p] + a4 * b4[p]
+                         + a5 * b5[p])  # fmt: skip
     return tab, sums, bad != 0
 
 
 # ---------------------------------------------------------------------------- the kernel
-_I16, _I32, _I64, _I8 = ir.IntType(16), ir.IntType(32), ir.IntType(64), ir.IntType(8)
+_I16, _I32, _I64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
 _V32I16 = ir.VectorType(_I16, 32)
-_V16I16 = ir.VectorType(_I16, 16)
 _V16I32 = ir.VectorType(_I32, 16)
 _KERNELS: dict[int, object] = {}
 
@@ -194,81 +212,72 @@ def _shuffle_mask(values: list[int]) -> ir.Constant:
 
 
 def lut_kernel(bits: int):
-    """The ``vpermw`` tile intrinsic for ``bits``-plane weights (cached):
+    """The ``vpermi2w`` tile intrinsic for ``bits``-plane weights (cached):
 
-    ``(tab, tab_base, idx, idx_base, plane_stride, g2_stride, g2_count, out, out_base)``
+    ``(tab, tab_base, idx, idx_base, plane_stride, steps, out, out_base)``
 
-    stores, for planes ``j < bits`` and outputs ``n < 64``, the int32 sums
-    ``out[out_base + j*64 + (n % 2)*32 + n // 2] = sum_{g2 < g2_count} T[2 g2][lo] +
-    T[2 g2 + 1][hi]`` of the byte ``idx[idx_base + j*plane_stride + g2*g2_stride + n]``
-    (``lo``/``hi`` its nibbles) over the tables ``T[g] = tab[tab_base + 16 g ...]`` (even
-    outputs first: each int16 lane of a 64-byte load holds two outputs' bytes). Nothing is
-    bounds-checked.
+    adds, for planes ``j < bits`` and outputs ``n < 64``, the int32 sums
+    ``out[out_base + j*64 + n] += sum_{s < steps} T[2 s][x & 63] + T[2 s + 1][x >> 6]`` of the
+    index word ``x = idx[idx_base + j*plane_stride + 64 s + n]``, over the tables ``T[g] =
+    tab[tab_base + 64 g ...]``. One ``vpermi2w`` looks up 32 outputs in a 64-entry table held
+    in two registers, reading each lane's low six bits, so a shift alone selects the second
+    group. Nothing is bounds-checked.
     """
     if bits in _KERNELS:
         return _KERNELS[bits]
     arr_i16 = types.Array(types.int16, 1, "C")
-    arr_u8 = types.Array(types.uint8, 1, "C")
+    arr_u16 = types.Array(types.uint16, 1, "C")
     arr_i32 = types.Array(types.int32, 1, "C")
     i64 = types.int64
-    sig = types.void(arr_i16, i64, arr_u8, i64, i64, i64, i64, arr_i32, i64)
+    sig = types.void(arr_i16, i64, arr_u16, i64, i64, i64, arr_i32, i64)
 
     def codegen(context, builder, signature, args):
-        tab_a, tab_base, idx_a, idx_base, ps, gs, g2n, out_a, out_base = args
+        tab_a, tab_base, idx_a, idx_base, ps, steps, out_a, out_base = args
         tys = signature.args
         tab_p = context.make_array(tys[0])(context, builder, tab_a).data
         idx_p = context.make_array(tys[2])(context, builder, idx_a).data
-        out_p = context.make_array(tys[7])(context, builder, out_a).data
+        out_p = context.make_array(tys[6])(context, builder, out_a).data
         perm = builder.module.declare_intrinsic(
-            "llvm.x86.avx512.permvar.hi.512", fnty=ir.FunctionType(_V32I16, [_V32I16, _V32I16])
+            "llvm.x86.avx512.vpermi2var.hi.512",
+            fnty=ir.FunctionType(_V32I16, [_V32I16, _V32I16, _V32I16]),
         )
         zero16 = ir.Constant(_V32I16, [0] * 32)
-        zero32 = ir.Constant(_V16I32, [0] * 16)
+        six = ir.Constant(_V32I16, [GROUP] * 32)
         acc16 = [[cgutils.alloca_once(builder, _V32I16) for _ in range(2)] for _ in range(bits)]
         acc32 = [[cgutils.alloca_once(builder, _V16I32) for _ in range(4)] for _ in range(bits)]
         for j in range(bits):
-            for h in range(4):
-                builder.store(zero32, acc32[j][h])
+            for q in range(4):
+                off = builder.add(out_base, ir.Constant(_I64, j * TILE_N + 16 * q))
+                ptr = builder.bitcast(builder.gep(out_p, [off]), _V16I32.as_pointer())
+                builder.store(builder.load(ptr, align=4), acc32[j][q])
+
+        def load16(ptr, offset):
+            at = builder.bitcast(builder.gep(ptr, [offset]), _V32I16.as_pointer())
+            return builder.load(at, align=2)
+
         chunks = builder.sdiv(
-            builder.add(g2n, ir.Constant(_I64, FLUSH_BYTES - 1)), ir.Constant(_I64, FLUSH_BYTES)
+            builder.add(steps, ir.Constant(_I64, FLUSH_STEPS - 1)), ir.Constant(_I64, FLUSH_STEPS)
         )
-        dup = _shuffle_mask(list(range(16)) * 2)
         with cgutils.for_range(builder, chunks) as loop_c:
-            c0 = builder.mul(loop_c.index, ir.Constant(_I64, FLUSH_BYTES))
-            left = builder.sub(g2n, c0)
-            is_short = builder.icmp_signed("<", left, ir.Constant(_I64, FLUSH_BYTES))
-            count = builder.select(is_short, left, ir.Constant(_I64, FLUSH_BYTES))
+            s0 = builder.mul(loop_c.index, ir.Constant(_I64, FLUSH_STEPS))
+            left = builder.sub(steps, s0)
+            is_short = builder.icmp_signed("<", left, ir.Constant(_I64, FLUSH_STEPS))
+            count = builder.select(is_short, left, ir.Constant(_I64, FLUSH_STEPS))
             for j in range(bits):
                 for v in range(2):
                     builder.store(zero16, acc16[j][v])
-            with cgutils.for_range(builder, count) as loop_t:
-                g2 = builder.add(c0, loop_t.index)
-                t_off = builder.add(tab_base, builder.mul(g2, ir.Constant(_I64, 2 * TABLE)))
-                t_lo = builder.load(
-                    builder.bitcast(builder.gep(tab_p, [t_off]), _V16I16.as_pointer()), align=2
-                )
-                t_hi = builder.load(
-                    builder.bitcast(
-                        builder.gep(tab_p, [builder.add(t_off, ir.Constant(_I64, TABLE))]),
-                        _V16I16.as_pointer(),
-                    ),
-                    align=2,
-                )
-                lo_tab = builder.shuffle_vector(t_lo, t_lo, dup)
-                hi_tab = builder.shuffle_vector(t_hi, t_hi, dup)
-                row = builder.add(idx_base, builder.mul(g2, gs))
+            with cgutils.for_range(builder, count) as loop_s:
+                s = builder.add(s0, loop_s.index)
+                t0 = builder.add(tab_base, builder.mul(s, ir.Constant(_I64, 2 * TABLE)))
+                tabs = [load16(tab_p, builder.add(t0, ir.Constant(_I64, 32 * q))) for q in range(4)]
+                row = builder.add(idx_base, builder.mul(s, ir.Constant(_I64, TILE_N)))
                 for j in range(bits):
                     plane = builder.add(row, builder.mul(ir.Constant(_I64, j), ps))
-                    # The 64 bytes as 32 int16 lanes: lane i holds outputs 2i (low byte) and
-                    # 2i + 1. vpermw reads an index's low 5 bits only and the tables are
-                    # duplicated over 32 entries, so a shift alone selects each nibble.
-                    ptr = builder.bitcast(builder.gep(idx_p, [plane]), _V32I16.as_pointer())
-                    raw = builder.load(ptr, align=1)
-                    for v in range(2):  # even outputs, then odd
-                        lo = builder.lshr(raw, ir.Constant(_V32I16, [8 * v] * 32)) if v else raw
-                        hi = builder.lshr(raw, ir.Constant(_V32I16, [8 * v + 4] * 32))
+                    for v in range(2):  # outputs 0-31, then 32-63
+                        raw = load16(idx_p, builder.add(plane, ir.Constant(_I64, 32 * v)))
                         got = builder.add(
-                            builder.call(perm, [lo_tab, lo]), builder.call(perm, [hi_tab, hi])
+                            builder.call(perm, [tabs[0], raw, tabs[1]]),
+                            builder.call(perm, [tabs[2], builder.lshr(raw, six), tabs[3]]),
                         )
                         builder.store(builder.add(builder.load(acc16[j][v]), got), acc16[j][v])
             for j in range(bits):
@@ -290,8 +299,7 @@ def lut_kernel(bits: int):
         return context.get_dummy_value()
 
     @intrinsic
-    def _lut(typingctx, tab, tab_base, idx, idx_base, plane_stride, g2_stride, g2_count, out,
-             out_base):  # fmt: skip
+    def _lut(typingctx, tab, tab_base, idx, idx_base, plane_stride, steps, out, out_base):
         return sig, codegen
 
     _KERNELS[bits] = _lut
@@ -304,15 +312,15 @@ def _make_dispatch():
     k1, k2, k3, k4 = (lut_kernel(b) for b in range(1, MAX_WEIGHT_BITS + 1))
 
     @njit(cache=True)
-    def run(bits, tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base):
+    def run(bits, tab, tab_base, idx, idx_base, ps, steps, out, out_base):
         if bits == 1:
-            k1(tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base)
+            k1(tab, tab_base, idx, idx_base, ps, steps, out, out_base)
         elif bits == 2:
-            k2(tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base)
+            k2(tab, tab_base, idx, idx_base, ps, steps, out, out_base)
         elif bits == 3:
-            k3(tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base)
+            k3(tab, tab_base, idx, idx_base, ps, steps, out, out_base)
         else:
-            k4(tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base)
+            k4(tab, tab_base, idx, idx_base, ps, steps, out, out_base)
 
     return run
 
@@ -321,16 +329,16 @@ _run_vpermw = _make_dispatch()
 
 
 @njit(cache=True)
-def portable_tile(bits, tab, tab_base, idx, idx_base, ps, gs, g2n, out, out_base):
-    """What the ``vpermw`` kernel computes, as a plain loop (any CPU)."""
+def portable_tile(bits, tab, tab_base, idx, idx_base, ps, steps, out, out_base):
+    """What the ``vpermi2w`` kernel computes, as a plain loop (any CPU)."""
     for j in range(bits):
         for n in range(TILE_N):
             acc = np.int32(0)
-            for g2 in range(g2n):
-                byte = idx[idx_base + j * ps + g2 * gs + n]
-                t = tab_base + g2 * 2 * TABLE
-                acc += np.int32(tab[t + (byte & 15)]) + np.int32(tab[t + TABLE + (byte >> 4)])
-            out[out_base + j * TILE_N + (n % 2) * (TILE_N // 2) + n // 2] = acc
+            for s in range(steps):
+                x = idx[idx_base + j * ps + s * TILE_N + n]
+                t = tab_base + s * 2 * TABLE
+                acc += np.int32(tab[t + (x & 63)]) + np.int32(tab[t + TABLE + (x >> 6)])
+            out[out_base + j * TILE_N + n] += acc
 
 
 if _run_vpermw is None:  # pragma: no cover - exercised on CPUs without AVX-512BW
@@ -341,23 +349,31 @@ else:
 
 @njit(cache=True)
 def _lut_tiles(tab, sums, idx, coef, bias_sign, out, t_begin, t_end):
-    """Output tiles ``t_begin .. t_end`` (TILE_N outputs each) of every row of ``out``."""
+    """Output tiles ``t_begin .. t_end`` (TILE_N outputs each) of every row of ``out``, a
+    chunk of CHUNK_STEPS index words at a time over all the tiles, so that the chunk's tables
+    stay in L1 while every tile reads them."""
     m = tab.shape[0]
-    _, bits, g2n, _ = idx.shape
+    _, bits, steps, _ = idx.shape
     tab_flat, idx_flat = tab.ravel(), idx.ravel()
-    scratch = np.empty(bits * TILE_N, dtype=np.int32)
+    count = t_end - t_begin
+    sums32 = np.empty(count * bits * TILE_N, dtype=np.int32)
     n_out = out.shape[1]
     for r in range(m):
         tab_base = r * tab.shape[1] * TABLE
+        sums32[:] = 0
+        for s0 in range(0, steps, CHUNK_STEPS):
+            chunk = min(CHUNK_STEPS, steps - s0)
+            for t in range(t_begin, t_end):
+                _run_tile(bits, tab_flat, tab_base + s0 * 2 * TABLE, idx_flat,
+                          (t * bits * steps + s0) * TILE_N, steps * TILE_N, chunk, sums32,
+                          (t - t_begin) * bits * TILE_N)  # fmt: skip
         for t in range(t_begin, t_end):
             n0 = t * TILE_N
-            _run_tile(bits, tab_flat, tab_base, idx_flat, t * bits * g2n * TILE_N, g2n * TILE_N,
-                      TILE_N, g2n, scratch, 0)  # fmt: skip
+            base = (t - t_begin) * bits * TILE_N
             for n in range(min(TILE_N, n_out - n0)):
                 acc = bias_sign * sums[r]
-                lane = (n % 2) * (TILE_N // 2) + n // 2  # even outputs first (see lut_kernel)
                 for j in range(bits):
-                    acc += coef[j] * np.int64(scratch[j * TILE_N + lane])
+                    acc += coef[j] * np.int64(sums32[base + j * TILE_N + n])
                 out[r, n0 + n] = acc
 
 
@@ -369,8 +385,9 @@ def _lut_parallel(tab, sums, idx, coef, bias_sign, out, chunks):
         _lut_tiles(tab, sums, idx, coef, bias_sign, out, c * per, min(tiles, (c + 1) * per))
 
 
-PARALLEL_MIN_LOOKUPS = 1 << 16
-"""Below this many vector lookups (M x tiles x bits x K / 8) one thread is faster."""
+PARALLEL_MIN_BYTES = 1 << 21
+"""Below this many index bytes read per call (M x tiles x bits x steps x 128: 2^16 vector
+lookups) one thread is faster."""
 
 
 def lut_linear(
@@ -387,32 +404,25 @@ def lut_linear(
     ``a_codes [M, K]`` are ``a_bits``-bit (at most 8) unsigned or signed activation codes, best
     as uint8 / int8; ``w`` the weights as :func:`~hwsim.kernels.pack_operand` packs them (any
     encoding, at most MAX_WEIGHT_BITS planes) or their :class:`LutWeights`."""
-    a_bits = check_bits("a_bits", a_bits)
-    check(a_bits <= 8, "a_bits", a_bits, "the table kernel takes activations of at most 8 bits")
-    a_enc = resolve("a_encoding", a_encoding, a_signed, DEFAULT_A_ENCODING, a_bits)
-    check(a_enc != "bipolar", "a_encoding", a_enc, "the table kernel takes k-bit activations")
     if isinstance(w, PackedOperand):
         w = lut_weights(w)
     check(isinstance(w, LutWeights), "w", type(w).__name__, "must be packed weights")
     check(w.bits <= MAX_WEIGHT_BITS, "w.bits", w.bits, f"must be <= {MAX_WEIGHT_BITS}")
-    codes, off, inv, _, _ = _activation_codes(a_codes, a_bits, a_enc, field)
-    check(codes.shape[1] == w.k, "K", (codes.shape[1], w.k), "activations and weights must share K")
+    codes, off, inv, a_enc = stream_activations(
+        a_codes, a_bits, a_signed, a_encoding, w.k, field, "table kernel"
+    )
     check_accumulator(w.k, a_bits, w.bits)
     m = codes.shape[0]
     if m == 0:
         return np.zeros((0, w.rows), dtype=np.int64)
-    if codes.dtype.itemsize != 1:  # validated and widened already
-        off, inv = np.uint8(0), np.uint8(0)
-    tab, sums, bad = build_tables(codes, off, inv, w.idx.shape[2] * 8)
+    tab, sums, bad = build_tables(codes, off, inv, w.k_pad)
     if bad:
-        as_codes(codes, a_bits, a_enc == "signed", field)  # raises, naming the value
-        raise HwsimError(field, "codes", "out of range")  # pragma: no cover
+        raise_out_of_range(codes, a_bits, a_enc, field)
     out = np.empty((m, w.rows), dtype=np.int64)
     bias_sign = 1 if w.encoding == "bipolar" else 0
     tiles = w.idx.shape[0]
     threads = numba.get_num_threads()
-    lookups = m * tiles * w.bits * w.idx.shape[2] * 2
-    if threads > 1 and tiles > 1 and lookups >= PARALLEL_MIN_LOOKUPS:
+    if threads > 1 and tiles > 1 and m * w.idx.nbytes >= PARALLEL_MIN_BYTES:
         _lut_parallel(tab, sums, w.idx, w.coef, bias_sign, out, min(tiles, 4 * threads))
     else:
         _lut_tiles(tab, sums, w.idx, w.coef, bias_sign, out, 0, tiles)

@@ -59,38 +59,54 @@ def reference_split(
     return sum(loads) / busiest, n_chunks, sweeps
 
 
-def reference_lut_seconds(cfg, m: int, n: int, k: int, w: int) -> float:
-    """The table-lookup kernel's time from the module docstring: index bytes at the byte rate,
-    table building per code, the weights re-read per row beyond L2, 64-output tiles split over
-    the threads (up to 4 chunks each) from 2^16 vector lookups on."""
+def reference_stream_seconds(cfg, kind: str, m: int, n: int, k: int, w: int) -> float:
+    """A weight-stream kernel's time from the module docstring: its weight bytes at its byte
+    rate (the table kernel: ``2 * ceil(K/12)`` index bytes per output and weight plane; the
+    VNNI kernel: ``4 * ceil(K*s/32)`` slot bytes per output, ``s`` the 1-, 2- or 4-bit slot),
+    code preparation per activation, the weights re-read per row beyond L2, 64-output tiles
+    split over the threads (up to 4 chunks each) from 2 MiB (table) or 512 KiB (VNNI) read
+    per call on."""
     tiles = math.ceil(n / 64)
-    w_bytes = tiles * 64 * w * 8 * math.ceil(k / 64)
-    idx = m * w_bytes
+    if kind == "lut":
+        per_output, min_bytes = w * 2 * math.ceil(k / 12), 2**21
+    else:
+        slot = {1: 1, 2: 2, 3: 4, 4: 4}[w]
+        per_output, min_bytes = 4 * math.ceil(k * slot / 32), 2**19
+    w_bytes = tiles * 64 * per_output
+    read = m * w_bytes
     speedup = 1.0
-    if cfg.cores > 1 and tiles > 1 and 2 * idx / 32 >= 2**16:
+    if cfg.cores > 1 and tiles > 1 and read >= min_bytes:
         per = math.ceil(tiles / min(tiles, 4 * cfg.cores))
         speedup = tiles / (math.ceil(math.ceil(tiles / per) / cfg.cores) * per)
-    t = idx / cfg.lut_bytes_per_s + m * k * cfg.lut_s_per_code
+    field = {t: getattr(cfg, f"{kind}_{t}") for t in ("bytes_per_s", "s_per_code",
+             "stream_s_per_byte")}  # fmt: skip
+    t = read / field["bytes_per_s"] + m * k * field["s_per_code"]
     if w_bytes / speedup > cfg.l2_bytes:
-        t += idx * cfg.lut_stream_s_per_byte
+        t += read * field["stream_s_per_byte"]
     t = t * cfg.cores / speedup + cfg.call_overhead_s
     return t + (cfg.parallel_call_s if speedup > 1 else 0.0)
 
 
-def lut_taken(cfg, m: int, w: int, a: int) -> bool:
-    """``bitserial_linear`` runs these rows by table lookup (``hwsim.kernels.lut.use_lut``)."""
-    min_a = 4 if m == 1 else 6
-    return cfg.lut_bytes_per_s > 0 and m <= 16 and w <= 4 and min_a <= a <= 8
+def stream_taken(cfg, m: int, w: int, a: int) -> str | None:
+    """Which weight-stream kernel ``bitserial_linear`` runs these rows with, if any
+    (``hwsim.kernels.vnni.use_vnni``, then ``hwsim.kernels.lut.use_lut``)."""
+    if w > 4 or a > 8 or m > 16:
+        return None
+    if cfg.vnni_bytes_per_s > 0 and w * a >= (4 if m == 1 else 8):
+        return "vnni"
+    if cfg.lut_bytes_per_s > 0 and (4 if m == 1 else 6) <= a:
+        return "lut"
+    return None
 
 
 def reference_seconds(cfg, m: int, n: int, k: int, w: int, a: int, kernel: str | None = None):
     """The model's time written out for one GEMM, from the module docstring. The bitserial
     config runs what ``bitserial_linear`` takes (the table kernel where it applies); an
     explicit ``kernel`` is that implementation alone (``cpu-best``'s candidates)."""
-    if kernel == "lut" or (
-        kernel is None and cfg.kernel == "bitserial" and lut_taken(cfg, m, w, a)
-    ):
-        return reference_lut_seconds(cfg, m, n, k, w)
+    if kernel is None and cfg.kernel == "bitserial":
+        kernel = stream_taken(cfg, m, w, a)
+    if kernel in ("lut", "vnni"):
+        return reference_stream_seconds(cfg, kernel, m, n, k, w)
     kernel = kernel or cfg.kernel
     if kernel == "bitserial":
         words = math.ceil(k / 64)
@@ -160,8 +176,9 @@ def test_best_picks_the_fastest_implementation_per_layer(workload, w, a):
     for i in range(len(workload)):
         shape = (int(c["M"][i]), int(c["N"][i]), int(c["K"][i]))
         impls = ["bitserial", "int8", "fp32"]
-        if w <= 4 and a <= 8 and cfg.lut_bytes_per_s > 0:
-            impls.append("lut")
+        for kind in ("lut", "vnni"):
+            if w <= 4 and a <= 8 and getattr(cfg, f"{kind}_bytes_per_s") > 0:
+                impls.append(kind)
         times = {impl: reference_seconds(cfg, *shape, w, a, kernel=impl) for impl in impls}
         fastest = min(times, key=times.get)
         picked = IMPLEMENTATIONS[int(rep.layers["implementation"].iloc[i])]
@@ -170,6 +187,7 @@ def test_best_picks_the_fastest_implementation_per_layer(workload, w, a):
         want_run = {
             "bitserial": (w, a),
             "lut": (w, a),
+            "vnni": (w, a),
             "int8": (8 if w <= 8 else 16, 8 if a <= 8 else 16),
         }
         run = (rep.layers["w_bits_run"].iloc[i], rep.layers["a_bits_run"].iloc[i])
@@ -404,30 +422,40 @@ def test_shipped_word_rate_is_not_above_the_peak_its_note_quotes(name):
         assert "x the loop timed in the same run" in note and "not a rate" in note
 
 
-def test_lut_fit_recovers_a_known_machine():
+@pytest.mark.parametrize("kind", ["lut", "vnni"])
+def test_stream_fit_recovers_a_known_machine(kind):
     # Timings written from the model's own docstring terms for a known machine, one thread.
-    from hwsim.calibrate import LUT_SHAPES, fit_lut
+    from hwsim.calibrate import STREAM_SHAPES, fit_stream
     from hwsim.hardware.cpu import CpuConfig
 
-    cfg = CpuConfig(name="t", cores=1, lut_bytes_per_s=3e10, lut_s_per_code=4e-9,
-                    lut_stream_s_per_byte=1e-11, call_overhead_s=2e-6)  # fmt: skip
-    timings = [((m, n, k, w), reference_lut_seconds(cfg, m, n, k, w)) for m, n, k, w in LUT_SHAPES]
-    fit = fit_lut(timings, 2e-6, 0.0, 1, cfg.l2_bytes)
-    assert fit["lut_bytes_per_s"] == pytest.approx(3e10, rel=1e-6)
-    assert fit["lut_s_per_code"] == pytest.approx(4e-9, rel=1e-6)
-    assert fit["lut_stream_s_per_byte"] == pytest.approx(1e-11, rel=1e-6)
+    cfg = CpuConfig(name="t", cores=1, call_overhead_s=2e-6, **{f"{kind}_bytes_per_s": 3e10,
+                    f"{kind}_s_per_code": 4e-9, f"{kind}_stream_s_per_byte": 1e-11})  # fmt: skip
+    timings = [
+        ((m, n, k, w), reference_stream_seconds(cfg, kind, m, n, k, w))
+        for m, n, k, w in STREAM_SHAPES
+    ]
+    fit = fit_stream(kind, timings, 2e-6, 0.0, 1, cfg.l2_bytes)
+    assert fit[f"{kind}_bytes_per_s"] == pytest.approx(3e10, rel=1e-6)
+    assert fit[f"{kind}_s_per_code"] == pytest.approx(4e-9, rel=1e-6)
+    assert fit[f"{kind}_stream_s_per_byte"] == pytest.approx(1e-11, rel=1e-6)
 
 
-def test_gemv_low_bit_weights_run_by_table_lookup():
-    # 1 x 4096 x 4096 at W2A8: the bit-serial config prices what bitserial_linear runs (the
-    # table kernel), and cpu-best names it.
+def test_gemv_low_bit_weights_run_by_a_weight_stream_kernel():
+    # 1 x 4096 x 4096 at W2A8: the bit-serial config prices what bitserial_linear runs (a
+    # weight-stream kernel), and cpu-best names the one it takes.
     wl = Workload.from_layers(
         "gemv",
         [{"name": "fc", "kind": "linear", "batch": 1, "in_channels": 4096, "out_channels": 4096}],
     )
+    cfg = load_hardware("cpu-bitserial")
+    kind = stream_taken(cfg, 1, 2, 8)
+    assert kind in ("lut", "vnni")
     for preset in ("cpu-bitserial", "cpu-best"):
         cfg = load_hardware(preset)
         rep = simulate(wl, BitPolicy.uniform(wl, 2, 8), cfg)
-        assert IMPLEMENTATIONS[int(rep.layers["implementation"].iloc[0])] == "lut"
-        want = reference_lut_seconds(cfg, 1, 4096, 4096, 2)
+        picked = IMPLEMENTATIONS[int(rep.layers["implementation"].iloc[0])]
+        assert picked in ("lut", "vnni")
+        if preset == "cpu-bitserial":
+            assert picked == kind
+        want = reference_stream_seconds(cfg, picked, 1, 4096, 4096, 2)
         assert rep.layers["latency_s"].iloc[0] == pytest.approx(want, rel=1e-9)

@@ -8,11 +8,9 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import hwsim.kernels.conv as conv_module
 from hwsim import HwsimError
-from hwsim.encoding import value_range
 from hwsim.kernels import (
     BitserialConv2d,
     bitserial_act_matmul,
@@ -22,7 +20,7 @@ from hwsim.kernels import (
     bitserial_matmul_packed,
     pack_operand,
 )
-from tests.strategies import conv2d_geometry, gemm_m, gemm_n, long_gemm_k, small_bits
+from tests.strategies import conv2d_geometry, encoded, gemm_m, gemm_n, long_gemm_k, small_bits
 
 encodings = st.sampled_from(["unsigned", "signed", "bipolar"])
 
@@ -33,15 +31,6 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@st.composite
-def operand(draw, shape, enc: str, bits: int) -> np.ndarray:
-    """int64 values of ``shape`` in encoding ``enc`` (bipolar: only -1 and +1)."""
-    if enc == "bipolar":
-        return draw(hnp.arrays(np.int64, shape, elements=st.sampled_from([-1, 1])))
-    lo, hi = value_range(enc, bits)
-    return draw(hnp.arrays(np.int64, shape, elements=st.integers(lo, hi)))
 
 
 def width(enc: str, bits: int) -> int:
@@ -68,8 +57,8 @@ def torch_conv(x: np.ndarray, w: np.ndarray, **conv) -> np.ndarray:
        a_bits=small_bits, w_bits=small_bits)  # fmt: skip
 def test_matmul_every_encoding_pair(data, m, n, k, a_enc, w_enc, a_bits, w_bits):
     a_bits, w_bits = width(a_enc, a_bits), width(w_enc, w_bits)
-    a = data.draw(operand((m, k), a_enc, a_bits))
-    w = data.draw(operand((n, k), w_enc, w_bits))
+    a = data.draw(encoded((m, k), a_enc, a_bits))
+    w = data.draw(encoded((n, k), w_enc, w_bits))
     expect = torch_matmul(a, w)
     got = bitserial_matmul(a, w, a_bits, w_bits, a_encoding=a_enc, w_encoding=w_enc)
     assert got.dtype == np.int64
@@ -88,8 +77,8 @@ def test_matmul_every_encoding_pair(data, m, n, k, a_enc, w_enc, a_bits, w_bits)
 @given(data=st.data(), m=st.integers(1, 40), n=st.integers(1, 70), k=st.integers(1, 700))
 def test_xnor_popcount_identity(data, m, n, k):
     # +-1 x +-1: sum = K - 2 * popcount(a XOR w), the XNOR-Net product, on larger shapes.
-    a = data.draw(operand((m, k), "bipolar", 1))
-    w = data.draw(operand((n, k), "bipolar", 1))
+    a = data.draw(encoded((m, k), "bipolar", 1))
+    w = data.draw(encoded((n, k), "bipolar", 1))
     got = bitserial_matmul(a, w, 1, 1, a_encoding="bipolar", w_encoding="bipolar")
     differ = (a[:, None, :] != w[None, :, :]).sum(axis=2)
     np.testing.assert_array_equal(got, k - 2 * differ)
@@ -100,8 +89,8 @@ def test_xnor_popcount_identity(data, m, n, k):
        a_bits=small_bits, w_bits=small_bits)  # fmt: skip
 def test_conv_every_encoding_pair(mode, data, geo, a_enc, w_enc, a_bits, w_bits):
     a_bits, w_bits = width(a_enc, a_bits), width(w_enc, w_bits)
-    x = data.draw(operand(geo["x_shape"], a_enc, a_bits))
-    w = data.draw(operand(geo["w_shape"], w_enc, w_bits))
+    x = data.draw(encoded(geo["x_shape"], a_enc, a_bits))
+    w = data.draw(encoded(geo["w_shape"], w_enc, w_bits))
     conv = {k: geo[k] for k in ("stride", "padding", "dilation", "groups")}
     waste = {"direct": float("inf"), "im2col": 0.0}[mode]
     with pytest.MonkeyPatch.context() as mp:
@@ -220,7 +209,7 @@ def test_bad_codes_name_the_field_and_value(call, field, value):
        b_bits=small_bits)  # fmt: skip
 def test_act_matmul_every_encoding_pair(data, g, m, n, k, a_enc, b_enc, a_bits, b_bits):
     a_bits, b_bits = width(a_enc, a_bits), width(b_enc, b_bits)
-    a = data.draw(operand((g, m, k), a_enc, a_bits))
-    b = data.draw(operand((g, k, n), b_enc, b_bits))
+    a = data.draw(encoded((g, m, k), a_enc, a_bits))
+    b = data.draw(encoded((g, k, n), b_enc, b_bits))
     got = bitserial_act_matmul(a, b, a_bits, b_bits, a_encoding=a_enc, b_encoding=b_enc)
     np.testing.assert_array_equal(got, (torch.from_numpy(a) @ torch.from_numpy(b)).numpy())
