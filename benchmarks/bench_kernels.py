@@ -1,8 +1,8 @@
 """Bit-serial matmul on this CPU against torch int8, torch fp32 and numpy int64, in the same run.
 
-For each precision and square size (256, 1024, 2048) it times (W1A1 twice: +-1 weights and
+For each precision and square size (256, 1024, 2048) it times (w1a1 twice: +-1 weights and
 activations, the encoding binary networks use, by XOR + popcount, the headline; and {0, 1}
-codes by AND + popcount; W2A2, W4A4, W8A8 with signed weights and unsigned activations):
+codes by AND + popcount; w2a2, w4a4, w8a8 with signed weights and unsigned activations):
 
 - weight packing (done once in deployment, reported apart as ``pack_w_ms``, never charged to
   the per-call time),
@@ -20,8 +20,9 @@ kernel's binary multiply-accumulates per second as a fraction of it. Figures go 
 ``benchmarks/results/kernels.csv``.
 
 Then the LLM-decode GEMV, ``1 x 4096 x 4096`` with 8-bit signed activations and +-1, 2-bit and
-4-bit weights: ``bitserial_linear`` (which takes the table-lookup kernel here), the table
-kernel and the binary decomposition each forced, against torch's best int8 path, the faster
+4-bit weights: ``bitserial_linear`` (which takes a weight-stream kernel here), the VNNI
+kernel, the table kernel and the binary decomposition each forced, against torch's best int8
+path, the faster
 of ``_int_mm`` (at M = 1 and on a batch padded to 8 and 16 rows) and the dynamically quantized
 ``Linear`` (fbgemm); to ``benchmarks/results/kernels_gemv.csv``.
 
@@ -45,19 +46,28 @@ from _provenance import stamp
 from tqdm import tqdm
 
 from hwsim.io import atomic_write_text
-from hwsim.kernels import bitserial_linear, bitserial_matmul_packed, lut_weights, pack_operand
+from hwsim.kernels import (
+    bitserial_linear,
+    bitserial_matmul_packed,
+    lut_weights,
+    pack_operand,
+    vnni_weights,
+)
 from hwsim.kernels.popcount import popcount_throughput_kernel
+from hwsim.policy import bits_label
 from hwsim.timing import best_time, set_clock
 
 RESULTS = Path(__file__).parent / "results" / "kernels.csv"
 GEMV_RESULTS = Path(__file__).parent / "results" / "kernels_gemv.csv"
 CASES = ((1, "bipolar"), (1, "unsigned"), (2, "signed"), (4, "signed"), (8, "signed"))
 """``(bits, weight encoding)``: activations are bipolar with bipolar weights, else unsigned."""
-TARGETS = {("W1A1", "bipolar"): 2.5, ("W2A2", "signed"): 1.2}
+TARGETS = {("w1a1", "bipolar"): 2.5, ("w2a2", "signed"): 1.2}
 """The project's speedup targets vs torch int8 at 1024^3 (W1A1: +-1 operands)."""
 GEMV_SHAPE = (1, 4096, 4096)
 GEMV_CASES = ((1, "bipolar"), (2, "signed"), (4, "signed"))
 GEMV_TARGETS = {2: 2.0, 4: 1.3}
+KERNELS = ("vnni", "lut", "bitserial")
+"""The GEMV's kernels, each forced."""
 """GEMV speedup targets vs torch's best int8 path, by weight bits (8-bit activations)."""
 IDLE_GAP_S = 0.3
 
@@ -146,7 +156,7 @@ def bench_one(
     bmacs = float(size) ** 3 * bits * bits  # binary multiply-accumulates
     return {
         "size": size,
-        "bits": f"W{bits}A{bits}",
+        "bits": bits_label(bits, bits),
         "encoding": w_enc,
         "a_encoding": a_enc,
         "w_bits": bits,
@@ -165,7 +175,7 @@ def bench_one(
 
 
 def bench_gemv(bits: int, w_enc: str, repeats: int, rng: np.random.Generator) -> dict:
-    """One ``1 x K x N`` GEMV at 8-bit signed activations: table lookup, binary
+    """One ``1 x K x N`` GEMV at 8-bit signed activations: VNNI, table lookup, binary
     decomposition, torch's int8 paths."""
     m, k, n = GEMV_SHAPE
     a = _codes(rng, (m, k), 8, "signed")
@@ -173,14 +183,17 @@ def bench_gemv(bits: int, w_enc: str, repeats: int, rng: np.random.Generator) ->
     w = _codes(rng, (n, k), bits, w_enc)
     exact = _exact(a, w)
     packed = pack_operand(w, bits, encoding=w_enc)
-    lut_weights(packed)  # built once with the weights, as pack_operand's are
-    for kernel in ("auto", "lut", "bitserial"):
+    lut_weights(packed)  # the kernels' views, built once with the weights as pack_operand's
+    vnni_weights(packed)
+    for kernel in ("auto", *KERNELS):
         got = bitserial_linear(a_i8, packed, 8, a_signed=True, kernel=kernel)
         if not np.array_equal(got, exact):
-            raise AssertionError(f"GEMV W{bits}A8 {w_enc} ({kernel}) is not exact")
+            raise AssertionError(f"GEMV {bits_label(bits, 8)} {w_enc} ({kernel}) is not exact")
 
     def pack_all() -> None:
-        lut_weights(pack_operand(w, bits, encoding=w_enc))
+        again = pack_operand(w, bits, encoding=w_enc)
+        lut_weights(again)
+        vnni_weights(again)
 
     x_f = torch.from_numpy(a.astype(np.float32))
     lin = torch.nn.Linear(k, n, bias=False)
@@ -195,8 +208,14 @@ def bench_gemv(bits: int, w_enc: str, repeats: int, rng: np.random.Generator) ->
     fns = {
         "pack_w": pack_all,
         "auto": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True),
-        "lut": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True, kernel="lut"),
-        "bitserial": lambda: bitserial_linear(a_i8, packed, 8, a_signed=True, kernel="bitserial"),
+        **{
+            kernel: (
+                lambda kernel=kernel: bitserial_linear(
+                    a_i8, packed, 8, a_signed=True, kernel=kernel
+                )
+            )  # fmt: skip
+            for kernel in KERNELS
+        },
         **{f"int_mm_{r}": (lambda x=x: torch._int_mm(x, w_i8)) for r, x in pads.items()},
     }
     with torch.no_grad():
@@ -205,21 +224,32 @@ def bench_gemv(bits: int, w_enc: str, repeats: int, rng: np.random.Generator) ->
     torch_best = min(t["dyn_linear"], *(t[f"int_mm_{r}"] for r in pads))
     return {
         "shape": "x".join(map(str, GEMV_SHAPE)),
-        "bits": f"W{bits}A8",
+        "bits": bits_label(bits, 8),
         "encoding": w_enc,
         "w_bits": bits,
         "a_bits": 8,
         "threads": numba.get_num_threads(),
         "pack_w_ms": t["pack_w"] * 1e3,
         "total_ms": t["auto"] * 1e3,
-        "lut_ms": t["lut"] * 1e3,
-        "bitserial_ms": t["bitserial"] * 1e3,
+        "kernel": bitserial_kernel_taken(packed),
+        **{f"{kernel}_ms": t[kernel] * 1e3 for kernel in KERNELS},
         **{f"torch_int_mm_m{r}_ms": t[f"int_mm_{r}"] * 1e3 for r in pads},
         "torch_dyn_linear_ms": t["dyn_linear"] * 1e3,
         "torch_best_int8_ms": torch_best * 1e3,
         "speedup_vs_torch_int8": torch_best / t["auto"],
         "lut_over_bitserial": t["bitserial"] / t["lut"],
+        "vnni_over_lut": t["lut"] / t["vnni"],
     }
+
+
+def bitserial_kernel_taken(packed) -> str:
+    """Which kernel ``bitserial_linear`` takes for one row of 8-bit signed activations."""
+    from hwsim.kernels.lut import use_lut
+    from hwsim.kernels.vnni import use_vnni
+
+    if use_vnni(1, packed, 8, "signed"):
+        return "vnni"
+    return "lut" if use_lut(1, packed, 8, "signed") else "bitserial"
 
 
 def gemv_speedups(gemv: pd.DataFrame) -> pd.DataFrame:

@@ -114,8 +114,9 @@ def fit_stream(
     ``<kind>_stream_s_per_byte`` of a weight-stream kernel (``kind``: ``lut`` or ``vnni``): a
     non-negative fit (summed absolute relative error) of
     :func:`hwsim.hardware.cpu.stream_time`'s terms ``t = overhead + stretch * (bytes/rate +
-    M*K*code_s + [weights beyond L2] bytes*stream_s) + parallel``, ``bytes`` the weight bytes
-    the kernel reads (:func:`hwsim.hardware.cpu.stream_bytes`), with the call overhead and the
+    M*K*code_s + [weights beyond L2] stored*stream_s) + parallel``, ``bytes`` the kernel's
+    work bytes and ``stored`` the weight bytes it reads (:func:`hwsim.hardware.cpu.stream_bytes`),
+    with the call overhead and the
     threaded-call cost held at the bit-serial fit's."""
     from hwsim.hardware.cpu import (
         K_LUT,
@@ -131,17 +132,16 @@ def fit_stream(
     min_bytes = LUT_PARALLEL_MIN_BYTES if kind == "lut" else VNNI_PARALLEL_MIN_BYTES
     rows, times = [], []
     for (m, n, k, w), t in timings:
-        w_bytes, tiles, _ = stream_bytes(impl, float(n), float(k), float(w))
-        read = m * w_bytes
+        work, packed, tiles, _ = stream_bytes(impl, float(n), float(k), float(w))
         speedup = 1.0
-        if threads > 1 and tiles > 1 and read >= min_bytes:
+        if threads > 1 and tiles > 1 and m * packed >= min_bytes:
             chunks = min(tiles, 4 * threads)
             per = -(-tiles // chunks)
             used = -(-tiles // per)
             speedup = tiles / (-(-used // threads) * per)
         s = threads / speedup
-        stream = read if w_bytes / speedup > l2_bytes else 0.0
-        rows.append([1.0, read * s, m * k * s, stream * s])
+        stream = m * packed if packed / speedup > l2_bytes else 0.0
+        rows.append([1.0, m * work * s, m * k * s, stream * s])
         times.append(t - (parallel_call_s if speedup > 1.0 else 0.0))
     x = np.array(rows, dtype=np.float64)
     y = np.maximum(np.array(times, dtype=np.float64), 1e-9)

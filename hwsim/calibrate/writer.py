@@ -49,7 +49,8 @@ def preset_toml(
             "bitserial": "[INFER] the hwsim.kernels AND+popcount GEMM",
             "int8": "[INFER] torch's int8 kernels (oneDNN / fbgemm), the quantized baseline",
             "fp32": "[INFER] torch's fp32 kernels, the float baseline",
-            "best": "[INFER] the fastest of bitserial, int8 and fp32 for each layer",
+            "best": "[INFER] the fastest of bitserial, int8, fp32 and the weight-stream kernels "
+            "(lut, vnni) for each layer",
         }[kernel],
         **baseline_src,
         "cores": f"{meas}: numba threads",
@@ -78,8 +79,8 @@ def preset_toml(
         "activation code)",
         "lut_stream_s_per_byte": f"{meas}: fit of hwsim.kernels.lut timings (index bytes read "
         "from beyond L2, per row)",
-        "vnni_bytes_per_s": f"{meas}: fit of hwsim.kernels.vnni timings (packed weight bytes per "
-        "second, unpacked for vpdpbusd)",
+        "vnni_bytes_per_s": f"{meas}: fit of hwsim.kernels.vnni timings (unpacked weight bytes "
+        "fed to vpdpbusd per second, one per MAC)",
         "vnni_s_per_code": f"{meas}: fit of hwsim.kernels.vnni timings (padding and checking "
         "the activation bytes, per code)",
         "vnni_stream_s_per_byte": f"{meas}: fit of hwsim.kernels.vnni timings (weight bytes "

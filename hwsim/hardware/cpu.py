@@ -27,13 +27,15 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   bits (16 at half the rate), fp32 anything.
 - **lut** and **vnni**, the weight-stream kernels (implementations, not config kernels):
   weights of at most 4 bits against activations of at most 8, at a few rows. ``lut``
-  (``hwsim.kernels.lut``, T-MAC's table lookup) reads ``ceil(N/64)*64 * w * 2*ceil(K/12)``
-  index bytes per row, ``vnni`` (``hwsim.kernels.vnni``, unpacking to bytes for
-  ``vpdpbusd``) ``ceil(N/64)*64 * 4*ceil(K*s/32)`` slot bytes (``s``: the 1-, 2- or 4-bit slot
-  a ``w``-bit code takes). Each: those bytes at its calibrated byte rate, ``M * K`` codes
-  prepared (tables, or the padded activation bytes), the weight bytes read per row from
-  beyond L2 when they outgrow it, and the call overhead; threads split the 64-output tiles
-  from a kernel-specific byte count on. Where ``bitserial_linear`` takes one
+  (``hwsim.kernels.lut``, T-MAC's table lookup) works through ``ceil(N/64)*64 * w *
+  2*ceil(K/12)`` index bytes per row, which are also what it stores; ``vnni``
+  (``hwsim.kernels.vnni``) through ``ceil(N/64)*64 * K'`` unpacked weight bytes, one per MAC
+  at any width (``K'``: K rounded up to the 8, 16 or 32 activations of a block), stored as
+  ``s/8`` of that (``s``: the 1-, 2- or 4-bit slot a ``w``-bit code takes). Each: its work
+  bytes at its calibrated byte rate, ``M * K`` codes prepared (tables, or the padded
+  activation bytes), the stored bytes read per row from beyond L2 when they outgrow it, and
+  the call overhead; threads split the 64-output tiles from a kernel-specific count of stored
+  bytes on. Where ``bitserial_linear`` takes one
   (``hwsim.kernels.vnni.use_vnni``: at most 16 rows, ``w <= 4``, ``a <= 8`` and ``w * a`` of
   at least 4 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
   one row, from 6 at more), the bitserial kernel is priced as it. A zero byte rate (an
@@ -457,23 +459,24 @@ def stream_runs(q, impl, wr, ar):
 
 @njit(cache=True, inline="always")
 def stream_bytes(impl, n, k, wr):
-    """``(weight bytes per row, 64-output tiles, MACs per byte)`` of a weight-stream kernel:
-    the table kernel's index words, or the VNNI kernel's slot bytes."""
+    """``(work bytes, packed bytes, 64-output tiles, MACs per work byte)`` of one row of a
+    weight-stream kernel. The table kernel's work is its index words, which are also what it
+    stores; the VNNI kernel's is the unpacked weight bytes it feeds ``vpdpbusd`` (one per MAC,
+    whatever the width), from slot bytes a ``w``-bit code fills 1, 2 or 4 bits of."""
     tiles = np.ceil(n / STREAM_TILE_N)
     if impl == K_LUT:
-        per_output = wr * 2.0 * np.ceil(k / LUT_STEP_K)
-        macs_per_byte = LUT_STEP_K / 2.0 / wr
-    else:
-        slot = 1.0 if wr <= 1.0 else 2.0 if wr <= 2.0 else 4.0
-        per_output = 4.0 * np.ceil(k * slot / 32.0)
-        macs_per_byte = 8.0 / slot
-    return tiles * STREAM_TILE_N * per_output, tiles, macs_per_byte
+        work = tiles * STREAM_TILE_N * wr * 2.0 * np.ceil(k / LUT_STEP_K)
+        return work, work, tiles, LUT_STEP_K / 2.0 / wr
+    slot = 1.0 if wr <= 1.0 else 2.0 if wr <= 2.0 else 4.0
+    work = tiles * STREAM_TILE_N * 32.0 / slot * np.ceil(k * slot / 32.0)
+    return work, work * slot / 8.0, tiles, 1.0
 
 
 @njit(cache=True, inline="always")
 def stream_time(q, impl, m, n, k, wr):
     """``(seconds, stall, bytes touched, peak MAC/s)`` of a weight-stream kernel (``K_LUT`` or
-    ``K_VNNI``)."""
+    ``K_VNNI``): its work bytes at its rate, the codes prepared, the packed weights re-read
+    per row from beyond L2."""
     if impl == K_LUT:
         rate, code_s, stream_s = q[C_LUT_RATE], q[C_LUT_CODE], q[C_LUT_STREAM]
         min_bytes = LUT_PARALLEL_MIN_BYTES
@@ -481,21 +484,20 @@ def stream_time(q, impl, m, n, k, wr):
         rate, code_s, stream_s = q[C_VNNI_RATE], q[C_VNNI_CODE], q[C_VNNI_STREAM]
         min_bytes = VNNI_PARALLEL_MIN_BYTES
     cores = q[C_CORES]
-    w_bytes, tiles, macs_per_byte = stream_bytes(impl, n, k, wr)
-    read = m * w_bytes
+    work, packed, tiles, macs_per_byte = stream_bytes(impl, n, k, wr)
     speedup = 1.0
-    if cores > 1.0 and tiles > 1.0 and read >= min_bytes:
+    if cores > 1.0 and tiles > 1.0 and m * packed >= min_bytes:
         chunks = min(tiles, 4.0 * cores)
         per_chunk = np.ceil(tiles / chunks)
         speedup = tiles / (np.ceil(np.ceil(tiles / per_chunk) / cores) * per_chunk)
     stretch = cores / speedup
-    t = read / rate + m * k * code_s
-    if w_bytes / speedup > q[C_L2]:
-        t += read * stream_s  # every row streams the weights again
+    t = m * work / rate + m * k * code_s
+    if packed / speedup > q[C_L2]:
+        t += m * packed * stream_s  # every row streams the weights again
     t = t * stretch + q[C_OVERHEAD]
     if speedup > 1.0:
         t += q[C_PAR_CALL]
-    touched = read + m * k + m * n * 8.0
+    touched = m * packed + m * k + m * n * 8.0
     return t, 0.0, touched, rate * macs_per_byte
 
 

@@ -60,29 +60,33 @@ def reference_split(
 
 
 def reference_stream_seconds(cfg, kind: str, m: int, n: int, k: int, w: int) -> float:
-    """A weight-stream kernel's time from the module docstring: its weight bytes at its byte
-    rate (the table kernel: ``2 * ceil(K/12)`` index bytes per output and weight plane; the
-    VNNI kernel: ``4 * ceil(K*s/32)`` slot bytes per output, ``s`` the 1-, 2- or 4-bit slot),
-    code preparation per activation, the weights re-read per row beyond L2, 64-output tiles
-    split over the threads (up to 4 chunks each) from 2 MiB (table) or 512 KiB (VNNI) read
-    per call on."""
-    tiles = math.ceil(n / 64)
+    """A weight-stream kernel's time from the module docstring: its work bytes at its byte
+    rate (the table kernel: ``2 * ceil(K/12)`` index bytes per output and weight plane, also
+    what it stores; the VNNI kernel: one unpacked byte per weight over K rounded up to its block
+    of 32/s activations, stored in ``s``-bit slots, s = 1, 2 or 4), code preparation per
+    activation, the stored weights re-read per row beyond L2, 64-output tiles split over the
+    threads (up to 4 chunks each) from 2 MiB (table) or 512 KiB (VNNI) stored bytes read per
+    call on."""
+    outputs = math.ceil(n / 64) * 64
     if kind == "lut":
-        per_output, min_bytes = w * 2 * math.ceil(k / 12), 2**21
+        work = stored = outputs * w * 2 * math.ceil(k / 12)
+        min_bytes = 2**21
     else:
         slot = {1: 1, 2: 2, 3: 4, 4: 4}[w]
-        per_output, min_bytes = 4 * math.ceil(k * slot / 32), 2**19
-    w_bytes = tiles * 64 * per_output
-    read = m * w_bytes
+        block = 32 // slot
+        work = outputs * block * math.ceil(k / block)
+        stored = work * slot // 8
+        min_bytes = 2**19
+    tiles = outputs // 64
     speedup = 1.0
-    if cfg.cores > 1 and tiles > 1 and read >= min_bytes:
+    if cfg.cores > 1 and tiles > 1 and m * stored >= min_bytes:
         per = math.ceil(tiles / min(tiles, 4 * cfg.cores))
         speedup = tiles / (math.ceil(math.ceil(tiles / per) / cfg.cores) * per)
     field = {t: getattr(cfg, f"{kind}_{t}") for t in ("bytes_per_s", "s_per_code",
              "stream_s_per_byte")}  # fmt: skip
-    t = read / field["bytes_per_s"] + m * k * field["s_per_code"]
-    if w_bytes / speedup > cfg.l2_bytes:
-        t += read * field["stream_s_per_byte"]
+    t = m * work / field["bytes_per_s"] + m * k * field["s_per_code"]
+    if stored / speedup > cfg.l2_bytes:
+        t += m * stored * field["stream_s_per_byte"]
     t = t * cfg.cores / speedup + cfg.call_overhead_s
     return t + (cfg.parallel_call_s if speedup > 1 else 0.0)
 
