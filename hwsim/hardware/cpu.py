@@ -37,7 +37,7 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   the call overhead; threads split the 64-output tiles from a kernel-specific count of stored
   bytes on. Where ``bitserial_linear`` takes one
   (``hwsim.kernels.vnni.use_vnni``: at most 16 rows, ``w <= 4``, ``a <= 8`` and ``w * a`` of
-  at least 4 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
+  at least 6 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
   one row, from 6 at more), the bitserial kernel is priced as it. A zero byte rate (an
   uncalibrated preset, or a CPU without the instructions) leaves that kernel out.
 - **best**: per layer, the fastest of the three (and the weight-stream kernels) that can run
@@ -443,9 +443,9 @@ def lut_applies(q, m, wr, ar):
 @njit(cache=True, inline="always")
 def vnni_applies(q, m, wr, ar):
     """Whether ``hwsim.kernels.bitserial_linear`` takes the VNNI kernel for this layer
-    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 4 at one row, 8 at more) and the
+    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 6 at one row, 8 at more) and the
     config prices it."""
-    least = 4.0 if m <= 1.0 else 8.0  # hwsim.kernels.vnni.vnni_min_bit_product
+    least = 6.0 if m <= 1.0 else 8.0  # hwsim.kernels.vnni.vnni_min_bit_product
     return q[C_VNNI_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and ar <= 8.0 and wr * ar >= least
 
 

@@ -57,19 +57,21 @@ PARALLEL_MIN_BYTES = 1 << 19
 """Below this many weight bytes read per call one thread is faster (measured here, GEMV,
 2 threads: a tie at 512 KiB, one thread 1.2-1.5x faster below 256 KiB)."""
 
-MIN_BIT_PRODUCT = 4
+MIN_BIT_PRODUCT = 6
+MIN_BIT_PRODUCT_ROWS = 8
 """Smallest ``w_bits * a_bits`` for which :func:`use_vnni` prefers this kernel at one row: the
 binary decomposition pays ``w * a`` plane pairs, this kernel a cost that does not depend on
-the widths. Measured here (2 threads, 1 x 4096 x 4096 and 1 x 1024 x 1024): the binary
-decomposition is 1.0-1.2x this kernel's time at W2A2, 1.7x at W4A2, 0.9-1.2x at W1A4."""
+the widths. Measured here (2 threads, 1 x 4096 x 4096, ``crossover.md``): the binary
+decomposition takes 0.8-0.85x this kernel's time at w2a2, 0.8-1.0x at w1a4-w1a6, 1.2-1.4x at
+w2a3, 1.2-1.7x at w4a2. At more rows, MIN_BIT_PRODUCT_ROWS (:func:`vnni_min_bit_product`)."""
 
 
 def vnni_min_bit_product(m: int) -> int:
     """Smallest ``w * a`` for which this kernel beats the binary decomposition at ``m`` rows:
     the binary decomposition's register tile reuses each weight word over up to 8 rows, this
-    kernel does not (measured at 4 and 16 rows: 1.1-1.3x at W2A4, 0.9-1.3x at W4A2, 0.8-1.2x at
-    W2A3)."""
-    return MIN_BIT_PRODUCT if m <= 1 else 2 * MIN_BIT_PRODUCT
+    kernel does not (measured at 8 and 16 rows: 1.1-1.2x at w2a4, 0.9-1.1x at w4a2 and w1a8,
+    0.75-0.8x at w2a3)."""
+    return MIN_BIT_PRODUCT if m <= 1 else MIN_BIT_PRODUCT_ROWS
 
 
 def slot_bits(w_bits: int) -> int:

@@ -64,10 +64,10 @@ def test_auto_takes_vnni_where_it_pays():
     rng = np.random.default_rng(0)
     w = rng.integers(-2, 2, (64, 512))
     packed = pack_operand(w, 2, signed=True)
-    for m, a_bits in ((1, 2), (1, 8), (4, 2), (4, 4), (17, 8)):
+    for m, a_bits in ((1, 2), (1, 3), (1, 8), (4, 3), (4, 4), (17, 8)):
         a = rng.integers(0, 2**a_bits, (m, 512)).astype(np.uint8)
         taken = vnni.use_vnni(m, packed, a_bits, "unsigned")
-        want = vnni.HAS_VNNI and m <= vnni.MAX_ROWS and 2 * a_bits >= (4 if m == 1 else 8)
+        want = vnni.HAS_VNNI and m <= vnni.MAX_ROWS and 2 * a_bits >= (6 if m == 1 else 8)
         assert taken == want
         np.testing.assert_array_equal(
             bitserial_linear(a, packed, a_bits), torch_matmul(a.astype(np.int64), w)
