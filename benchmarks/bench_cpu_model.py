@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 SHAPES = (  # (M, N, K): conv layers as GEMMs (M = output pixels, K = cin*kh*kw) and FCs
     (3136, 64, 576),
