@@ -68,9 +68,9 @@ _NAMED: dict[str, tuple[str, str]] = {
     "lut_bytes_per_s": ("B/s", "LUT kernel: table-index bytes per second"),
     "lut_s_per_code": ("s/code", "LUT kernel: time to build the tables, per activation code"),
     "lut_stream_s_per_byte": ("s/B", "LUT kernel: index bytes read from beyond L2"),
-    "vnni_bytes_per_s": ("B/s", "VNNI kernel: packed weight bytes per second"),
+    "vnni_bytes_per_s": ("B/s", "VNNI kernel: unpacked weight bytes per second (one per MAC)"),
     "vnni_s_per_code": ("s/code", "VNNI kernel: time to prepare the activations, per code"),
-    "vnni_stream_s_per_byte": ("s/B", "VNNI kernel: weight bytes read from beyond L2"),
+    "vnni_stream_s_per_byte": ("s/B", "VNNI kernel: packed weight bytes read from beyond L2"),
     "parallel_call_s": ("s", "extra time of a threaded call"),
 }
 
