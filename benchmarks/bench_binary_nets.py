@@ -6,7 +6,7 @@ against torch fp32 (channels-last and NCHW) and, for CNV, torch int8, in the sam
   one XOR + popcount per 64 lanes); the first layer and the classifier stay 8-bit, as in
   XNOR-Net and Bi-Real Net. Each convolution's shortcut carries the real-valued activation
   (Bi-Real Net), so a block is ``y = bn(conv(sign(x))) + x``. The 8-bit 7x7 stem runs on
-  torch's quantized int8 conv (fbgemm), the fastest implementation of a W8A8 layer with three
+  torch's quantized int8 conv (fbgemm), the fastest implementation of a w8a8 layer with three
   input channels here; the 8-bit classifier on ``bitserial_linear``.
 - **CNV** (FINN's topology for CIFAR-10, 32x32x3): six 3x3 unpadded convolutions (64, 64, pool,
   128, 128, pool, 256, 256) and three fully connected layers (512, 512, 10), +-1 weights and

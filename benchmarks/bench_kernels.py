@@ -63,7 +63,7 @@ GEMV_RESULTS = Path(__file__).parent / "results" / "kernels_gemv.csv"
 CASES = ((1, "bipolar"), (1, "unsigned"), (2, "signed"), (4, "signed"), (8, "signed"))
 """``(bits, weight encoding)``: activations are bipolar with bipolar weights, else unsigned."""
 TARGETS = {("w1a1", "bipolar"): 2.5, ("w2a2", "signed"): 1.2}
-"""The project's speedup targets vs torch int8 at 1024^3 (W1A1: +-1 operands)."""
+"""The project's speedup targets vs torch int8 at 1024^3 (w1a1: +-1 operands)."""
 GEMV_SHAPE = (1, 4096, 4096)
 GEMV_CASES = ((1, "bipolar"), (2, "signed"), (4, "signed"))
 GEMV_TARGETS = {2: 2.0, 4: 1.3}

@@ -10,7 +10,7 @@ four bits over that group are then an index: ``sum_i w_ji a_i = T[w_j0 + 2 w_j1 
 
 with ``c_j = 2^j`` (``-2^(b-1)`` on a signed weight's top plane; a +-1 weight's plane holds
 ``w == -1`` and weighs -2, plus ``sum(a)``). The cost is one lookup per weight bit and group of
-four activations, whatever the activations' width: a W2A8 GEMV pays 2 planes, where the binary
+four activations, whatever the activations' width: a w2a8 GEMV pays 2 planes, where the binary
 decomposition pays 2 x 8 plane pairs.
 
 Here a table is 16 int16 entries (exact: four 8-bit activations sum to at most 1020 in

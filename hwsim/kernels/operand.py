@@ -29,8 +29,8 @@ ALIAS_ROWS = 128
 more. The words of one row at consecutive K lie ``rows * 8`` bytes apart, and a stride of a
 multiple of 1 KiB maps them to a few cache sets only (one set at 4 KiB, N = 512, 1024, 2048):
 a GEMV, which reads every weight word once, then ran 2-3x slower at W2-W4. Measured here, one
-thread, CPU time, N and N + 16 interleaved in one process: 1 x 4096 x 4096 W4A4 1.39 ms ->
-0.45 ms; GEMMs 0.99-1.04x (1024^3 W1A1 1.86 -> 1.84 ms, W2A2 4.48 -> 4.64 ms)."""
+thread, CPU time, N and N + 16 interleaved in one process: 1 x 4096 x 4096 w4a4 1.39 ms ->
+0.45 ms; GEMMs 0.99-1.04x (1024^3 w1a1 1.86 -> 1.84 ms, w2a2 4.48 -> 4.64 ms)."""
 
 ALIAS_MIN_ROWS = 512
 """Below this many rows the extra ROW_PAD rows would cost more than 3 % of the work."""
@@ -187,7 +187,7 @@ def tiled_words(w: PackedOperand) -> np.ndarray:
     """uint64 ``[Np / 16, bits, ceil(K/64), 16]``: each 16-row weight tile's words in one
     contiguous run, in the order the register tile reads them (kept with ``w``, built once).
     In ``words`` a tile's words for consecutive K lie ``Np`` words apart, each step in another
-    page, where the hardware prefetchers do not follow (measured here, 1024^3 W1A1, one thread:
+    page, where the hardware prefetchers do not follow (measured here, 1024^3 w1a1, one thread:
     the tile loop 1.77 -> 1.59 ms)."""
     tiles = w.extras.get("tiled")
     if tiles is None:

@@ -445,7 +445,7 @@ def test_stream_fit_recovers_a_known_machine(kind):
 
 
 def test_gemv_low_bit_weights_run_by_a_weight_stream_kernel():
-    # 1 x 4096 x 4096 at W2A8: the bit-serial config prices what bitserial_linear runs (a
+    # 1 x 4096 x 4096 at w2a8: the bit-serial config prices what bitserial_linear runs (a
     # weight-stream kernel), and cpu-best names the one it takes.
     wl = Workload.from_layers(
         "gemv",
