@@ -125,13 +125,20 @@ class IntegerLayer(nn.Module):
             acc = self.kernel(codes)
             if self.record is not None:
                 self.record.append(codes)  # NCHW: statistics walk the hardware's windows
-            return torch.from_numpy(rescale_accumulators(acc, scale, bias)).to(x.dtype)
+            out = rescale_accumulators(acc, scale, bias, _numpy_float(x.dtype))
+            return torch.from_numpy(out).to(x.dtype)
         flat = codes.reshape(-1, codes.shape[-1])
         acc = kernels.bitserial_linear(flat, self.kernel, self.a_kernel_bits, **self.a_kw)
         if self.record is not None:
             self.record.append(flat)
-        out = rescale_accumulators(acc, scale, bias)
+        out = rescale_accumulators(acc, scale, bias, _numpy_float(x.dtype))
         return torch.from_numpy(out).to(x.dtype).reshape(*codes.shape[:-1], -1)
+
+
+def _numpy_float(dtype: torch.dtype) -> type:
+    """The float the rescale stores for a model of ``dtype``: float32 for a float32 model (the
+    rounding its conversion would do), else float64 (converted after, as before)."""
+    return np.float32 if dtype == torch.float32 else np.float64
 
 
 def _accepts(fn: Any, name: str) -> bool:

@@ -66,3 +66,9 @@ def test_rescale_equals_torch_multiply_add(threaded, data, shape, channels_last)
     np.testing.assert_array_equal(
         got_rows, want.numpy().transpose(0, 2, 3, 1).reshape(-1, shape[1])
     )
+    # Stored as float32: torch's float64 result converted, bit for bit, in the same layout.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(glue, "PARALLEL_MIN_ELEMENTS", 0 if threaded else 1 << 30)
+        got32 = glue.rescale_accumulators(acc, scale, bias, np.float32)
+    assert got32.dtype == np.float32 and got32.strides == tuple(s // 2 for s in got.strides)
+    np.testing.assert_array_equal(got32, want.to(torch.float32).numpy())
