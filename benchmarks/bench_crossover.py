@@ -350,7 +350,9 @@ def run_resnet18(widths, repeats: int, rounds: int = 3) -> pd.DataFrame:
     speedup's baseline) and NCHW (``torch_fp32_nchw_ms``). Each round builds every
     width's integer model afresh and times the widths in turn: one width's time moved by 30 %
     between two builds in one quiet run (cause not pinned down), so a single build can make
-    one width look slower than the next. The row keeps the best round and the worst."""
+    one width look slower than the next. The row keeps the best round and the worst. At least
+    10 calls per contender and round: with 5, a round's best still moved by 10 % between runs
+    on this VM."""
     from models import build
     from quant import quantize_model
     from quant.export import integer_model
@@ -497,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
         layers = run_layers(pairs, repeats, peak)
         write_csv(layers, args.out / "crossover.csv")  # kept even if the network run fails
     # W1 is left out: a signed symmetric weight quantizer needs at least 2 bits.
-    nets = pd.DataFrame() if args.no_resnet else run_resnet18(range(2, 9), max(3, repeats // 3))
+    nets = pd.DataFrame() if args.no_resnet else run_resnet18(range(2, 9), max(10, repeats // 3))
     load_after = os.getloadavg()[0]
     header = (
         f"{args.threads} threads, {args.clock} clock, load average {load_before:.1f} before / "
@@ -520,8 +522,13 @@ def main(argv: list[str] | None = None) -> None:
         enc["threads"], enc["clock"] = args.threads, args.clock
         stamp(enc, load_before)
         write_csv(enc, args.out / "crossover_encodings.csv")
+    kept = ""
+    if args.resnet_only:  # the +-1 and W x A8 sections of the run before stay
+        before = (args.out / "crossover.md").read_text()
+        if "\n## +-1 kernels" in before:
+            kept = "\n## +-1 kernels" + before.split("\n## +-1 kernels", 1)[1]
     atomic_write_text(
-        args.out / "crossover.md", summary(layers, nets, header) + encodings_summary(enc)
+        args.out / "crossover.md", summary(layers, nets, header) + encodings_summary(enc) + kept
     )
     print(header)
     shown = ["shape", "w_bits", "a_bits", "bitserial_ms", "torch_int8_ms", "torch_fp32_ms"]
