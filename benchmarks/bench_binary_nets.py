@@ -77,16 +77,18 @@ PARALLEL_MIN = 1 << 16
 more)."""
 
 
+# The glue loops index with unsigned integers: with signed ones Numba's negative-index
+# wraparound keeps them scalar (hwsim.kernels.glue measured 3-10x).
 @njit
 def _sign_range(x, out, i0, i1):
-    for i in range(i0, i1):
+    for i in range(np.uint64(i0), np.uint64(i1)):
         out[i] = 1 if x[i] >= 0 else -1
 
 
 @njit
 def _affine_range(acc, scale, bias, res, out, r0, r1):
-    c = scale.size
-    for r in range(r0, r1):
+    c = np.uint64(scale.size)
+    for r in range(np.uint64(r0), np.uint64(r1)):
         base = r * c
         if res.size:
             for j in range(c):
@@ -99,12 +101,13 @@ def _affine_range(acc, scale, bias, res, out, r0, r1):
 @njit
 def _affine_sign_range(acc, scale, bias, res, out, codes, r0, r1):
     """:func:`_affine_range`, and the +-1 codes of its result in the same pass."""
-    c = scale.size
-    for r in range(r0, r1):
+    c = np.uint64(scale.size)
+    with_res = res.size > 0
+    for r in range(np.uint64(r0), np.uint64(r1)):
         base = r * c
         for j in range(c):
             v = np.float32(acc[base + j]) * scale[j] + bias[j]
-            if res.size:
+            if with_res:
                 v += res[base + j]
             out[base + j] = v
             codes[base + j] = 1 if v >= 0 else -1
@@ -152,7 +155,7 @@ def _affine_add(acc, scale, bias, res, out) -> None:
 @njit
 def _codes_at_least(ints, zero, out):
     """+-1 int8 codes of quantized integers (``ints >= zero`` -> +1), flat."""
-    for i in range(ints.size):
+    for i in range(np.uint64(ints.size)):
         out[i] = 1 if ints[i] >= zero else -1
 
 
