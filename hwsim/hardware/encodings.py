@@ -87,7 +87,9 @@ _PRAGMATIC = "Albericio et al., Bit-Pragmatic, MICRO 2017"
 _LACONIC = "Sharify et al., Laconic, ISCA 2019: Booth-encoded terms of both operands"
 _CPU = (
     "hwsim.kernels (EBS's binary decomposition, Li et al. 2020; maltanar/gemmbitserial: "
-    "plane pairs weighted +-2^(i+j)); torch int8 / fp32 for the other kernels"
+    "plane pairs weighted +-2^(i+j); the weight-stream kernels: T-MAC's tables, Wei et al. "
+    "EuroSys 2025, and vpdpbusd on unpacked slot codes); torch int8 / fp32 for the other "
+    "kernels"
 )
 _INFER = " [derived: a bipolar v is 2n - 1, hwsim.hardware.encodings]"
 
@@ -159,15 +161,21 @@ FAMILY_ENCODINGS: dict[str, dict[tuple[str, str], EncodingRun]] = {
         ),
     ),
     "cpu": _table(
-        w_unsigned=("bit-serial: one plane per bit; int8 / fp32: as integers", _CPU),
+        w_unsigned=(
+            "bit-serial: one plane per bit; weight-stream kernels: a plane per table lookup "
+            "(lut), the code as a VNNI byte (vnni); int8 / fp32: as integers",
+            _CPU,
+        ),
         w_signed=(
-            "bit-serial: the sign plane's pairs weighted -2^(i+j), as many plane pairs; "
-            "int8 / fp32: as integers",
+            "bit-serial: the sign plane's pairs weighted -2^(i+j), as many plane pairs; lut: "
+            "the sign plane's lookups weighted negatively; vnni: the code offset by 2^(b-1), "
+            "corrected by the activations' sum; int8 / fp32: as integers",
             _CPU,
         ),
         w_bipolar=(
             "bit-serial: one plane; +-1 x +-1 is one XNOR and one popcount per 64 lanes, +-1 "
-            "x k bits k passes plus the other operand's row sum; int8: +-1 fits",
+            "x k bits k passes plus the other operand's row sum; lut / vnni: one stored bit, "
+            "2 x its sum minus the activations' sum; int8: +-1 fits",
             _CPU,
         ),
         a_unsigned=("bit-serial: one plane per bit; int8 / fp32: as integers", _CPU),
