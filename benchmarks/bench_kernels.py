@@ -54,6 +54,7 @@ from hwsim.kernels import (
     pack_operand,
     vnni_weights,
 )
+from hwsim.kernels.gemm import linear_kernel
 from hwsim.kernels.popcount import popcount_throughput_kernel
 from hwsim.policy import bits_label
 from hwsim.timing import best_time, set_clock
@@ -237,7 +238,7 @@ def bench_gemv(bits: int, w_enc: str, repeats: int, rounds: int, rng: np.random.
         "threads": numba.get_num_threads(),
         "pack_w_ms": t["pack_w"] * 1e3,
         "total_ms": t["auto"] * 1e3,
-        "kernel": bitserial_kernel_taken(packed),
+        "kernel": linear_kernel(m, packed, 8, "signed"),
         **{f"{kernel}_ms": t[kernel] * 1e3 for kernel in KERNELS},
         **{f"torch_int_mm_m{r}_ms": t[f"int_mm_{r}"] * 1e3 for r in pads},
         "torch_dyn_linear_ms": t["dyn_linear"] * 1e3,
@@ -246,16 +247,6 @@ def bench_gemv(bits: int, w_enc: str, repeats: int, rounds: int, rng: np.random.
         "lut_over_bitserial": t["bitserial"] / t["lut"],
         "vnni_over_lut": t["lut"] / t["vnni"],
     }
-
-
-def bitserial_kernel_taken(packed) -> str:
-    """Which kernel ``bitserial_linear`` takes for one row of 8-bit signed activations."""
-    from hwsim.kernels.lut import use_lut
-    from hwsim.kernels.vnni import use_vnni
-
-    if use_vnni(1, packed, 8, "signed"):
-        return "vnni"
-    return "lut" if use_lut(1, packed, 8, "signed") else "bitserial"
 
 
 def gemv_speedups(gemv: pd.DataFrame) -> pd.DataFrame:

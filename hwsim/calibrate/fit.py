@@ -125,6 +125,7 @@ def fit_stream(
         STREAM_KERNELS,
         VNNI_PARALLEL_MIN_BYTES,
         stream_bytes,
+        stream_speedup,
     )
 
     check(kind in STREAM_KERNELS, "kind", kind, f"must be one of {STREAM_KERNELS}")
@@ -133,12 +134,7 @@ def fit_stream(
     rows, times = [], []
     for (m, n, k, w), t in timings:
         work, packed, tiles, _ = stream_bytes(impl, float(n), float(k), float(w))
-        speedup = 1.0
-        if threads > 1 and tiles > 1 and m * packed >= min_bytes:
-            chunks = min(tiles, 4 * threads)
-            per = -(-tiles // chunks)
-            used = -(-tiles // per)
-            speedup = tiles / (-(-used // threads) * per)
+        speedup = stream_speedup(float(threads), tiles, m * packed, min_bytes)
         s = threads / speedup
         stream = m * packed if packed / speedup > l2_bytes else 0.0
         rows.append([1.0, m * work * s, m * k * s, stream * s])

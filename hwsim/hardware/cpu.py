@@ -69,6 +69,7 @@ from hwsim.hardware.skeleton import (
     run_width_table,
     slot_offsets,
 )
+from hwsim.kernels import lut, vnni
 from hwsim.kernels.gemm import (
     COL_TILE,
     PACK_BUFFER_BYTES,
@@ -421,31 +422,35 @@ def _impl_time(q, impl, m, n, k, w_elems, g, act, wr, ar):
     return t, 0.0, (m * k + w_elems + m * n) * 4.0, q[C_FP32]
 
 
-STREAM_TILE_N = 64.0
-"""Outputs per tile of both weight-stream kernels (``hwsim.kernels.lut.TILE_N``,
-``hwsim.kernels.vnni.TILE_N``)."""
-LUT_STEP_K = 12.0
-"""Activations per uint16 index word of the table kernel (``hwsim.kernels.lut.STEP_K``)."""
-LUT_PARALLEL_MIN_BYTES = 2.0**21
-"""``hwsim.kernels.lut.PARALLEL_MIN_BYTES``: below it the call runs on one thread."""
-VNNI_PARALLEL_MIN_BYTES = 2.0**19
-"""``hwsim.kernels.vnni.PARALLEL_MIN_BYTES``."""
+# The weight-stream kernels' own constants, as floats for the model (one source of truth).
+STREAM_TILE_N = float(lut.TILE_N)
+"""Outputs per tile of both weight-stream kernels."""
+assert lut.TILE_N == vnni.TILE_N
+LUT_STEP_K = float(lut.STEP_K)
+"""Activations per uint16 index word of the table kernel."""
+LUT_PARALLEL_MIN_BYTES = float(lut.PARALLEL_MIN_BYTES)
+"""Below this many stored bytes read per call the table kernel runs on one thread."""
+VNNI_PARALLEL_MIN_BYTES = float(vnni.PARALLEL_MIN_BYTES)
+"""The same for the VNNI kernel."""
+LUT_MIN_A_BITS = float(lut.LUT_MIN_A_BITS)
+VNNI_MIN_BIT_PRODUCT = float(vnni.MIN_BIT_PRODUCT)
+VNNI_MIN_BIT_PRODUCT_ROWS = float(vnni.MIN_BIT_PRODUCT_ROWS)
 
 
 @njit(cache=True, inline="always")
 def lut_applies(q, m, wr, ar):
     """Whether ``hwsim.kernels.bitserial_linear`` takes the table kernel for this layer
     (``hwsim.kernels.lut.use_lut``) and the config prices it."""
-    min_a = 4.0 + (2.0 if m > 1.0 else 0.0)  # hwsim.kernels.lut.lut_min_a_bits
+    min_a = LUT_MIN_A_BITS + (2.0 if m > 1.0 else 0.0)  # hwsim.kernels.lut.lut_min_a_bits
     return q[C_LUT_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and min_a <= ar <= 8.0
 
 
 @njit(cache=True, inline="always")
 def vnni_applies(q, m, wr, ar):
     """Whether ``hwsim.kernels.bitserial_linear`` takes the VNNI kernel for this layer
-    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 6 at one row, 8 at more) and the
-    config prices it."""
-    least = 6.0 if m <= 1.0 else 8.0  # hwsim.kernels.vnni.vnni_min_bit_product
+    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 6 at one row, 8 at more; see
+    ``hwsim.kernels.vnni.vnni_min_bit_product``) and the config prices it."""
+    least = VNNI_MIN_BIT_PRODUCT if m <= 1.0 else VNNI_MIN_BIT_PRODUCT_ROWS
     return q[C_VNNI_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and ar <= 8.0 and wr * ar >= least
 
 
@@ -473,6 +478,17 @@ def stream_bytes(impl, n, k, wr):
 
 
 @njit(cache=True, inline="always")
+def stream_speedup(cores, tiles, read, min_bytes):
+    """The weight-stream kernels' thread split: one thread under ``min_bytes`` stored bytes
+    read per call, else up to 4 chunks of whole 64-output tiles per thread."""
+    if cores <= 1.0 or tiles <= 1.0 or read < min_bytes:
+        return 1.0
+    chunks = min(tiles, 4.0 * cores)
+    per_chunk = np.ceil(tiles / chunks)
+    return tiles / (np.ceil(np.ceil(tiles / per_chunk) / cores) * per_chunk)
+
+
+@njit(cache=True, inline="always")
 def stream_time(q, impl, m, n, k, wr):
     """``(seconds, stall, bytes touched, peak MAC/s)`` of a weight-stream kernel (``K_LUT`` or
     ``K_VNNI``): its work bytes at its rate, the codes prepared, the packed weights re-read
@@ -485,11 +501,7 @@ def stream_time(q, impl, m, n, k, wr):
         min_bytes = VNNI_PARALLEL_MIN_BYTES
     cores = q[C_CORES]
     work, packed, tiles, macs_per_byte = stream_bytes(impl, n, k, wr)
-    speedup = 1.0
-    if cores > 1.0 and tiles > 1.0 and m * packed >= min_bytes:
-        chunks = min(tiles, 4.0 * cores)
-        per_chunk = np.ceil(tiles / chunks)
-        speedup = tiles / (np.ceil(np.ceil(tiles / per_chunk) / cores) * per_chunk)
+    speedup = stream_speedup(cores, tiles, m * packed, min_bytes)
     stretch = cores / speedup
     t = m * work / rate + m * k * code_s
     if packed / speedup > q[C_L2]:

@@ -461,6 +461,16 @@ def _trim(out: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.ascontiguousarray(out[:rows, :cols])
 
 
+def linear_kernel(m: int, w: PackedOperand, a_bits: int, a_encoding: str) -> str:
+    """The kernel :func:`bitserial_linear` runs ``m`` rows of ``a_bits``-bit ``a_encoding``
+    activations against ``w`` with, on this CPU: ``vnni`` where
+    :func:`~hwsim.kernels.vnni.use_vnni` says so, else ``lut`` where
+    :func:`~hwsim.kernels.lut.use_lut` does, else ``bitserial``."""
+    if use_vnni(m, w, a_bits, a_encoding):
+        return "vnni"
+    return "lut" if use_lut(m, w, a_bits, a_encoding) else "bitserial"
+
+
 def bitserial_linear(
     a_codes: Any,
     w: PackedOperand,
@@ -496,9 +506,11 @@ def bitserial_linear(
     m = codes.shape[0]
     if m == 0:
         return np.zeros((0, w.rows), dtype=np.int64)
-    if kernel == "vnni" or (kernel == "auto" and use_vnni(m, w, a_bits, a_enc)):
+    if kernel == "auto":
+        kernel = linear_kernel(m, w, a_bits, a_enc)
+    if kernel == "vnni":
         return vnni_linear(codes, vnni_weights(w), a_bits, a_encoding=a_enc, field=field)
-    if kernel == "lut" or (kernel == "auto" and use_lut(m, w, a_bits, a_enc)):
+    if kernel == "lut":
         return lut_linear(codes, lut_weights(w), a_bits, a_encoding=a_enc, field=field)
     out = _out_buffer(m, w.rows)
     mode, coef = encoding_plan(a_bits, w.bits, a_enc, w.encoding)
