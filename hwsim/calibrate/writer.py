@@ -89,6 +89,15 @@ def preset_toml(
         "power_w": "[INFER] about 15 W per busy server core (package power / cores)",
         "e_dram_pj_per_bit": "[PAPER] Horowitz/Han et al.: 32-bit DRAM read 640 pJ = 20 pJ/bit",
     }
+    # A weight-stream kernel this CPU cannot run was not timed: its zeros leave it out, and
+    # its sources say so instead of claiming a fit.
+    timed = result.get("stream_timings", {})
+    for kind, needs in (("lut", "AVX-512BW (vpermi2w)"), ("vnni", "AVX-512 VNNI (vpdpbusd)")):
+        if kind not in timed:
+            for term in ("bytes_per_s", "s_per_code", "stream_s_per_byte"):
+                src[f"{kind}_{term}"] = (
+                    f"{meas}: not timed, this CPU lacks {needs}; 0 leaves the kernel out"
+                )
     values = {
         key: v if isinstance(v, str) else int(v) if isinstance(v, int) else float(v)
         for key, v in f.items()

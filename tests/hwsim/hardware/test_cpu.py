@@ -387,6 +387,16 @@ def test_calibration_preset_round_trips_through_toml(tmp_path):
         assert hw.kernel == kernel and hw.name == path.stem
         assert hw.binary_words_per_s == 1.234e9
         assert set(hw.sources) >= set(fields)
+    # Neither weight-stream kernel was timed here: their sources say so, not "fit of".
+    for kind in ("lut", "vnni"):
+        note = hw.sources[f"{kind}_bytes_per_s"]
+        assert "not timed" in note and "fit of" not in note
+    # One timed: its source names the fit, the other still says it was not timed.
+    result["stream_timings"] = {"vnni": []}
+    path.write_text(preset_toml(result, path.stem, "best"))
+    hw = load_hardware(path)
+    assert "fit of hwsim.kernels.vnni" in hw.sources["vnni_bytes_per_s"]
+    assert "not timed" in hw.sources["lut_bytes_per_s"]
 
 
 @pytest.mark.slow
