@@ -239,11 +239,10 @@ def _direct_tiles(packed, geo, w_words, coef, k_off, out, t_begin, t_end, c_begi
             a_base = (n * hp + oy * sh) * cwn * wp + ox0 * sw
             out_base = (img_row * ow + ox0) * no
             rows = min(ROW_TILE, ow - ox0)
-            for ct in range(cb0, min(cb0 + col_block, c_end)):
-                run_tile_mode(mode, rows, p_flat, a_base, sw, plane, ab, k_off,
-                              w_flat, ct * tile_words, COL_TILE, kw * COL_TILE, wb, 0, kw,
-                              coef, out_flat, out_base + ct * COL_TILE, no, rb, 0, cb,
-                              ct * COL_TILE)  # fmt: skip
+            run_tile_mode(mode, rows, p_flat, a_base, sw, plane, ab, k_off, w_flat,
+                          cb0 * tile_words, COL_TILE, kw * COL_TILE, wb, 0, kw, coef, out_flat,
+                          out_base + cb0 * COL_TILE, no, min(col_block, c_end - cb0),
+                          tile_words, rb, 0, cb, cb0 * COL_TILE)  # fmt: skip
 
 
 @njit(cache=True)

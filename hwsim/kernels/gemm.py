@@ -89,32 +89,32 @@ def _make_tile_dispatch():
 def _dispatch_plain(t1, t2, t3, t4, t5, t6, t7, t8):
     @njit(cache=True)
     def run_tile(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-                 coef, out, out_base, out_rs, accumulate):  # fmt: skip
-        """One ``rows x COL_TILE`` tile (see :func:`~hwsim.kernels.microkernel.tile_kernel`)."""
+                 coef, out, out_base, out_rs, accumulate, tiles, wts):  # fmt: skip
+        """A panel of ``rows x COL_TILE`` tiles (:func:`~hwsim.kernels.microkernel.tile_kernel`)."""
         if rows == 8:
             t8(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 7:
             t7(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 6:
             t6(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 5:
             t5(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 4:
             t4(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 3:
             t3(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         elif rows == 2:
             t2(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
         else:
             t1(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, accumulate)  # fmt: skip
+               coef, out, out_base, out_rs, accumulate, tiles, wts)  # fmt: skip
 
     return run_tile
 
@@ -127,31 +127,31 @@ def _make_biased_dispatch(xor: bool):
 
     @njit(cache=True)
     def run(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-            coef, out, out_base, out_rs, rb, rb_base, cb, cb_base):  # fmt: skip
+            coef, out, out_base, out_rs, tiles, wts, rb, rb_base, cb, cb_base):  # fmt: skip
         if rows == 8:
-            t8(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t8(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 7:
-            t7(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t7(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 6:
-            t6(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t6(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 5:
-            t5(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t5(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 4:
-            t4(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t4(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 3:
-            t3(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t3(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         elif rows == 2:
-            t2(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t2(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
         else:
-            t1(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-               coef, out, out_base, out_rs, False, rb, rb_base, cb, cb_base)  # fmt: skip
+            t1(a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1, coef,
+               out, out_base, out_rs, False, tiles, wts, rb, rb_base, cb, cb_base)  # fmt: skip
 
     return run
 
@@ -164,18 +164,21 @@ run_tile_xor_bias = _make_biased_dispatch(True)
 
 @njit(cache=True)
 def run_tile_mode(mode, rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0,
-                  k1, coef, out, out_base, out_rs, rb, rb_base, cb, cb_base):  # fmt: skip
-    """``mode`` 0: the plain AND tile; 1: AND plus biases; 2: XOR plus biases."""
+                  k1, coef, out, out_base, out_rs, tiles, wts, rb, rb_base, cb,
+                  cb_base):  # fmt: skip
+    """A panel of ``tiles`` column tiles whose weights are ``wts`` words apart (see
+    :func:`~hwsim.kernels.microkernel.tile_kernel`). ``mode`` 0: the plain AND tile; 1: AND
+    plus biases; 2: XOR plus biases."""
     if mode == 0:
         run_tile(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb, k0, k1,
-                 coef, out, out_base, out_rs, False)  # fmt: skip
+                 coef, out, out_base, out_rs, False, tiles, wts)  # fmt: skip
     elif mode == 1:
         run_tile_and_bias(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb,
-                          k0, k1, coef, out, out_base, out_rs, rb, rb_base, cb,
+                          k0, k1, coef, out, out_base, out_rs, tiles, wts, rb, rb_base, cb,
                           cb_base)  # fmt: skip
     else:
         run_tile_xor_bias(rows, a, a_base, a_rs, a_ps, ab, k_off, w, w_base, w_ks, w_ps, wb,
-                          k0, k1, coef, out, out_base, out_rs, rb, rb_base, cb,
+                          k0, k1, coef, out, out_base, out_rs, tiles, wts, rb, rb_base, cb,
                           cb_base)  # fmt: skip
 
 
@@ -249,13 +252,12 @@ def _linear_chunk(codes, bits, off, inv, lo, hi, w_words, coef, out, row_block, 
             else:
                 bad |= pack_row(codes[rb0 + r], bits, buf, r, off, inv, lo, hi)
         for cb0 in range(c_begin, c_end, col_block):
+            tiles = min(cb0 + col_block, c_end) - cb0
             for t0 in range(0, rows, ROW_TILE):
-                for ct in range(cb0, min(cb0 + col_block, c_end)):
-                    run_tile_mode(mode, min(ROW_TILE, rows - t0), buf_flat, t0, 1,
-                                  kw * row_block, bits, k_off, w_flat, ct * tile_words,
-                                  COL_TILE, kw * COL_TILE, wb, 0, kw, coef, out_flat,
-                                  (rb0 + t0) * no + ct * COL_TILE, no, rb, rb0 + t0, cb,
-                                  ct * COL_TILE)  # fmt: skip
+                run_tile_mode(mode, min(ROW_TILE, rows - t0), buf_flat, t0, 1, kw * row_block,
+                              bits, k_off, w_flat, cb0 * tile_words, COL_TILE, kw * COL_TILE,
+                              wb, 0, kw, coef, out_flat, (rb0 + t0) * no + cb0 * COL_TILE, no,
+                              tiles, tile_words, rb, rb0 + t0, cb, cb0 * COL_TILE)  # fmt: skip
     return bad
 
 
@@ -288,13 +290,12 @@ def _packed_chunk(a_words, w_words, coef, out, col_block, r_begin, r_end, c_begi
     k_off = np.arange(kw) * mp
     a_flat, w_flat, out_flat = a_words.ravel(), w_words.ravel(), out.ravel()
     for cb0 in range(c_begin, c_end, col_block):
+        tiles = min(cb0 + col_block, c_end) - cb0
         for t0 in range(r_begin, r_end, ROW_TILE):
-            for ct in range(cb0, min(cb0 + col_block, c_end)):
-                run_tile_mode(mode, min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab,
-                              k_off, w_flat, ct * tile_words, COL_TILE, kw * COL_TILE, wb, 0,
-                              kw, coef,
-                              out_flat, t0 * no + ct * COL_TILE, no, rb, t0, cb,
-                              ct * COL_TILE)  # fmt: skip
+            run_tile_mode(mode, min(ROW_TILE, r_end - t0), a_flat, t0, 1, kw * mp, ab, k_off,
+                          w_flat, cb0 * tile_words, COL_TILE, kw * COL_TILE, wb, 0, kw, coef,
+                          out_flat, t0 * no + cb0 * COL_TILE, no, tiles, tile_words, rb, t0,
+                          cb, cb0 * COL_TILE)  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
