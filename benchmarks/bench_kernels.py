@@ -72,6 +72,8 @@ GEMV_REPEATS = 60
 GEMV_ROUNDS = 5
 """Rounds of GEMV_REPEATS calls per GEMV contender (0.05-0.3 ms each): one block of calls was
 slowed whole by this VM's bursts often enough to move a row's best by 1.5x between runs."""
+SHORT_ROUNDS = 3
+"""Rounds of blocks per contender at the sizes up to 1024 (see :func:`best_of`)."""
 KERNELS = ("vnni", "lut", "bitserial")
 """The GEMV's kernels, each forced."""
 """GEMV speedup targets vs torch's best int8 path, by weight bits (8-bit activations)."""
@@ -124,7 +126,13 @@ def _exact(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def bench_one(
-    size: int, bits: int, w_enc: str, repeats: int, numpy_max: int, rng: np.random.Generator
+    size: int,
+    bits: int,
+    w_enc: str,
+    repeats: int,
+    numpy_max: int,
+    rng: np.random.Generator,
+    rounds: int = 1,
 ) -> dict:
     a_enc = "bipolar" if w_enc == "bipolar" else "unsigned"
     a_codes = _codes(rng, (size, size), bits, a_enc)
@@ -155,6 +163,7 @@ def bench_one(
             "torch": lambda: torch.matmul(a_f, w_t),
         },
         repeats,
+        rounds,
     )
     pack_w_s, pack_a_s, kernel_s, total_s, int8_s, torch_s = (
         t[k] for k in ("pack_w", "pack_a", "kernel", "total", "torch_int8", "torch")
@@ -305,6 +314,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     # Short calls get many repeats: on a shared VM a single run can be 1.5x off its floor.
     repeats = 3 if args.quick else 5
     short_repeats = 10 if args.quick else 30
+    # Rounds of blocks for the millisecond calls (the targets' 1024^3): a whole block slowed
+    # by the VM's neighbours moved the w2a2 ratio from 1.27x to 1.08x between runs here.
+    short_rounds = 1 if args.quick else SHORT_ROUNDS
     rng = np.random.default_rng(0)
 
     load_before = os.getloadavg()[0]
@@ -312,8 +324,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     rows = []
     cases = [(s, b, e) for s in sizes for b, e in CASES]
     for size, bits, enc in tqdm(cases, desc="bench_kernels", disable=None):
-        reps = short_repeats if size <= 1024 else repeats
-        rows.append(bench_one(size, bits, enc, reps, args.numpy_max, rng))
+        short = size <= 1024
+        reps, rounds = (short_repeats, short_rounds) if short else (repeats, 1)
+        rows.append(bench_one(size, bits, enc, reps, args.numpy_max, rng, rounds))
     df = add_speedups(pd.DataFrame(rows))
     gemv = gemv_speedups(
         pd.DataFrame([bench_gemv(b, e, GEMV_REPEATS, GEMV_ROUNDS, rng) for b, e in GEMV_CASES])
