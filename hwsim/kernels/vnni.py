@@ -179,10 +179,24 @@ def vnni_weights(w: PackedOperand) -> VnniWeights:
 _I8, _I32, _I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
 _V64I8 = ir.VectorType(_I8, 64)
 _V16I32 = ir.VectorType(_I32, 16)
-_KERNELS: dict[tuple[int, bool], object] = {}
+_KERNELS: dict[tuple[int, bool, bool], object] = {}
+
+MAX_IN_PLACE_K = (2**31 - 1) // (128 * 255)
+"""Longest K of the in-place variant: a slot code left in place is at most 255 times an
+activation of magnitude at most 128, and a lane sums K such products."""
 
 
-def vnni_kernel(slot: int, a_signed: bool):
+@njit(cache=True)
+def in_place_slots(slot: int, a_signed: bool, k_pad: int) -> bool:
+    """Whether the kernel masks each slot where it lies instead of shifting it down: with
+    signed activations the slot codes are the unsigned operand, so slot ``q`` masked in place
+    is ``u << (slot * q)`` (at most 255) and its accumulator is ``2^(slot * q)`` times the
+    sum, shifted back once per tile. That saves one shift per slot and vector: a quarter of
+    the instructions at 2-bit slots. 1-bit slots would need 8 accumulators per vector."""
+    return a_signed and slot in (2, 4) and k_pad <= MAX_IN_PLACE_K
+
+
+def vnni_kernel(slot: int, a_signed: bool, in_place: bool = False):
     """The ``vpdpbusd`` tile intrinsic for ``slot``-bit slots (cached):
 
     ``(data, data_base, act, act_base, blocks, out, out_base)``
@@ -190,17 +204,21 @@ def vnni_kernel(slot: int, a_signed: bool):
     adds to ``out[out_base + 16 v + l]`` (int32) the dot products of output ``16 v + l``'s
     slot codes over ``blocks`` blocks from ``data[data_base ...]`` with the activation bytes
     ``act[act_base ...]`` (int32 words, four codes each). ``a_signed``: the activations are
-    the signed operand. Nothing is bounds-checked.
+    the signed operand. ``in_place``: see :func:`in_place_slots` (signed activations only).
+    Nothing is bounds-checked.
     """
-    key = (slot, a_signed)
+    key = (slot, a_signed, in_place)
     if key in _KERNELS:
         return _KERNELS[key]
+    if in_place and not a_signed:
+        raise ValueError("in-place slots need signed activations")
     per = 8 // slot
     arr_u8 = types.Array(types.uint8, 1, "C")
     arr_i32 = types.Array(types.int32, 1, "C")
     i64 = types.int64
     sig = types.void(arr_u8, i64, arr_i32, i64, i64, arr_i32, i64)
     mask = (1 << slot) - 1
+    v32i16 = ir.VectorType(ir.IntType(16), 32)
 
     def codegen(context, builder, signature, args):
         data_a, data_base, act_a, act_base, blocks, out_a, out_base = args
@@ -212,14 +230,23 @@ def vnni_kernel(slot: int, a_signed: bool):
             "llvm.x86.avx512.vpdpbusd.512",
             fnty=ir.FunctionType(_V16I32, [_V16I32, _V16I32, _V16I32]),
         )
-        byte_mask = ir.Constant(_V64I8, [mask] * 64)
-        acc = [cgutils.alloca_once(builder, _V16I32) for _ in range(VECTORS)]
-        for v in range(VECTORS):
-            ptr = builder.bitcast(
+        slot_masks = [
+            ir.Constant(_V64I8, [(mask << (slot * q) if in_place else mask)] * 64)
+            for q in range(per)
+        ]
+        sums = per if in_place else 1  # accumulators per vector: one per slot in place
+        acc = [[cgutils.alloca_once(builder, _V16I32) for _ in range(sums)] for _ in range(VECTORS)]
+        out_ptrs = [
+            builder.bitcast(
                 builder.gep(out_p, [builder.add(out_base, ir.Constant(_I64, 16 * v))]),
                 _V16I32.as_pointer(),
             )
-            builder.store(builder.load(ptr, align=4), acc[v])
+            for v in range(VECTORS)
+        ]
+        for v in range(VECTORS):
+            builder.store(builder.load(out_ptrs[v], align=4), acc[v][0])
+            for q in range(1, sums):
+                builder.store(ir.Constant(_V16I32, [0] * 16), acc[v][q])
         with cgutils.for_range(builder, blocks) as loop:
             b = loop.index
             quads = []
@@ -238,28 +265,29 @@ def vnni_kernel(slot: int, a_signed: bool):
                     _V64I8.as_pointer(),
                 )
                 raw = builder.load(ptr, align=1)
-                total = builder.load(acc[v])
                 for q in range(per):
-                    if q == 0:
-                        codes = builder.and_(raw, byte_mask)
+                    if q == 0 or in_place:
+                        codes = builder.and_(raw, slot_masks[q])
                     else:
                         # A 16-bit shift moves a neighbour's bits into each byte's top; the
                         # mask drops them.
-                        wide = builder.bitcast(raw, ir.VectorType(ir.IntType(16), 32))
                         moved = builder.lshr(
-                            wide, ir.Constant(ir.VectorType(ir.IntType(16), 32), [slot * q] * 32)
+                            builder.bitcast(raw, v32i16), ir.Constant(v32i16, [slot * q] * 32)
                         )
-                        codes = builder.and_(builder.bitcast(moved, _V64I8), byte_mask)
+                        codes = builder.and_(builder.bitcast(moved, _V64I8), slot_masks[q])
                     codes32 = builder.bitcast(codes, _V16I32)
                     pair = [quads[q], codes32] if not a_signed else [codes32, quads[q]]
-                    total = builder.call(dp, [total, *pair])
-                builder.store(total, acc[v])
+                    slot_acc = acc[v][q if in_place else 0]
+                    builder.store(builder.call(dp, [builder.load(slot_acc), *pair]), slot_acc)
         for v in range(VECTORS):
-            ptr = builder.bitcast(
-                builder.gep(out_p, [builder.add(out_base, ir.Constant(_I64, 16 * v))]),
-                _V16I32.as_pointer(),
-            )
-            builder.store(builder.load(acc[v]), ptr, align=4)
+            total = builder.load(acc[v][0])
+            for q in range(1, sums):
+                # Each in-place sum is 2^(slot q) times the slot's: an exact arithmetic shift.
+                scaled = builder.load(acc[v][q])
+                total = builder.add(
+                    total, builder.ashr(scaled, ir.Constant(_V16I32, [slot * q] * 16))
+                )
+            builder.store(total, out_ptrs[v], align=4)
         return context.get_dummy_value()
 
     @intrinsic
@@ -275,16 +303,22 @@ def _make_dispatch():
         return None
     k1u, k2u, k4u = (vnni_kernel(s, False) for s in (1, 2, 4))
     k1s, k2s, k4s = (vnni_kernel(s, True) for s in (1, 2, 4))
+    k2p, k4p = (vnni_kernel(s, True, True) for s in (2, 4))
 
     @njit(cache=True)
     def run(slot, a_signed, data, data_base, act, act_base, blocks, out, out_base):
         if a_signed:
             if slot == 1:
                 k1s(data, data_base, act, act_base, blocks, out, out_base)
+            elif not in_place_slots(slot, True, blocks * (32 // slot)):
+                if slot == 2:
+                    k2s(data, data_base, act, act_base, blocks, out, out_base)
+                else:
+                    k4s(data, data_base, act, act_base, blocks, out, out_base)
             elif slot == 2:
-                k2s(data, data_base, act, act_base, blocks, out, out_base)
+                k2p(data, data_base, act, act_base, blocks, out, out_base)
             else:
-                k4s(data, data_base, act, act_base, blocks, out, out_base)
+                k4p(data, data_base, act, act_base, blocks, out, out_base)
         elif slot == 1:
             k1u(data, data_base, act, act_base, blocks, out, out_base)
         elif slot == 2:

@@ -72,3 +72,19 @@ def test_auto_takes_vnni_where_it_pays():
         np.testing.assert_array_equal(
             bitserial_linear(a, packed, a_bits), torch_matmul(a.astype(np.int64), w)
         )
+
+
+@pytest.mark.parametrize("w_bits", [2, 3, 4])
+@pytest.mark.parametrize("extra", [0, 1])
+def test_slots_masked_in_place_reach_their_bound_exactly(w_bits, extra):
+    # Signed activations mask each slot where it lies: the top slot's sum is 2^(slot q) times
+    # the slot's, so the longest K is shorter. At that K the largest products are exact, and
+    # one block past it the kernel shifts the slots down instead, exact too.
+    block_k = 4 * (8 // vnni.slot_bits(w_bits))
+    k = vnni.MAX_IN_PLACE_K // block_k * block_k + extra * block_k
+    assert vnni.in_place_slots(vnni.slot_bits(w_bits), True, k) == (extra == 0)
+    top = 2 ** (w_bits - 1) - 1  # the signed code whose slot code is all ones
+    a = np.full((1, k), -128, dtype=np.int8)
+    w = np.array([[top] * k, [-top - 1] * k])
+    got = vnni_linear(a, pack_operand(w, w_bits, signed=True), 8, a_signed=True)
+    np.testing.assert_array_equal(got, [[-128 * top * k, 128 * (top + 1) * k]])
