@@ -18,6 +18,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.core.extending import intrinsic, overload
 
 from hwsim.errors import HwsimError, check, check_bits
@@ -203,16 +204,50 @@ def pack_word(typingctx, codes, offset, bit):
     def codegen(context, builder, signature, args):
         arr, off, b = args
         ptr = context.make_array(signature.args[0])(context, builder, arr).data
-        i8, i32 = ir.IntType(8), ir.IntType(32)
-        v64 = ir.VectorType(i8, 64)
+        v64 = ir.VectorType(ir.IntType(8), 64)
         vec = builder.load(builder.bitcast(builder.gep(ptr, [off]), v64.as_pointer()), align=1)
-        mask = builder.shl(ir.Constant(i8, 1), builder.trunc(b, i8))
-        lane0 = builder.insert_element(ir.Constant(v64, ir.Undefined), mask, ir.Constant(i32, 0))
-        splat = builder.shuffle_vector(
-            lane0, ir.Constant(v64, ir.Undefined), ir.Constant(ir.VectorType(i32, 64), [0] * 64)
-        )
-        hit = builder.icmp_unsigned("!=", builder.and_(vec, splat), ir.Constant(v64, [0] * 64))
-        return builder.bitcast(hit, ir.IntType(64))
+        return _test_bit(builder, vec, b)
+
+    return sig, codegen
+
+
+def _test_bit(builder: ir.IRBuilder, vec: ir.Value, bit: ir.Value) -> ir.Value:
+    """uint64 mask of the bytes of ``vec`` (``<64 x i8>``) whose bit ``bit`` is set."""
+    i8, i32 = ir.IntType(8), ir.IntType(32)
+    v64 = ir.VectorType(i8, 64)
+    mask = builder.shl(ir.Constant(i8, 1), builder.trunc(bit, i8))
+    lane0 = builder.insert_element(ir.Constant(v64, ir.Undefined), mask, ir.Constant(i32, 0))
+    splat = builder.shuffle_vector(
+        lane0, ir.Constant(v64, ir.Undefined), ir.Constant(ir.VectorType(i32, 64), [0] * 64)
+    )
+    hit = builder.icmp_unsigned("!=", builder.and_(vec, splat), ir.Constant(v64, [0] * 64))
+    return builder.bitcast(hit, ir.IntType(64))
+
+
+@intrinsic
+def pack_word_prefix(typingctx, codes, offset, bit, lanes):
+    """:func:`pack_word` over the first ``lanes`` (0..64) bytes from ``offset``; the other
+    bits are 0. The bytes are copied to a zeroed stack vector first, so nothing past them is
+    read: the tail of a row whose K is not a multiple of 64 in a few instructions instead of
+    a bit-by-bit loop (a 147-code row: a third of its packing time)."""
+    if not (
+        isinstance(codes, types.Array)
+        and codes.ndim == 1
+        and codes.dtype in (types.uint8, types.int8)
+    ):
+        return None
+    sig = types.uint64(codes, types.int64, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        arr, off, b, n = args
+        ptr = context.make_array(signature.args[0])(context, builder, arr).data
+        v64 = ir.VectorType(ir.IntType(8), 64)
+        slot = cgutils.alloca_once(builder, v64)
+        builder.store(ir.Constant(v64, [0] * 64), slot)
+        dst = builder.bitcast(slot, ir.IntType(8).as_pointer())
+        src = builder.bitcast(builder.gep(ptr, [off]), ir.IntType(8).as_pointer())
+        cgutils.raw_memcpy(builder, dst, src, n, 1)
+        return _test_bit(builder, builder.load(slot), b)
 
     return sig, codegen
 
@@ -238,12 +273,10 @@ def _pack_row_overload(row, bits, buf, r, off, inv, lo, hi):
                 for p in range(bits):
                     buf[p, w, r] = pack_word(row, w * WORD_BITS, p)
             if full * WORD_BITS < k_len:
-                k0 = full * WORD_BITS
                 for p in range(bits):
-                    word = np.uint64(0)
-                    for k in range(k0, k_len):
-                        word |= np.uint64((np.uint8(row[k]) >> p) & 1) << np.uint64(k - k0)
-                    buf[p, full, r] = word
+                    buf[p, full, r] = pack_word_prefix(
+                        row, full * WORD_BITS, p, k_len - full * WORD_BITS
+                    )
             return bad != 0
 
         return narrow

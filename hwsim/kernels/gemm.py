@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.core.extending import overload
 
-from hwsim.bits import as_codes, pack_row, pack_word
+from hwsim.bits import as_codes, pack_row, pack_word, pack_word_prefix
 from hwsim.encoding import DEFAULT_A_ENCODING, DEFAULT_W_ENCODING, resolve
 from hwsim.errors import check, check_bits
 from hwsim.kernels.lut import lut_linear, lut_weights, use_lut
@@ -203,10 +203,7 @@ def _pack_row_bipolar_overload(row, buf, r):
             for w in range(full):
                 buf[0, w, r] = pack_word(row, w * 64, 1)
             if full * 64 < k_len:
-                word = np.uint64(0)
-                for k in range(full * 64, k_len):
-                    word |= np.uint64((np.uint8(row[k]) >> 1) & 1) << np.uint64(k - full * 64)
-                buf[0, full, r] = word
+                buf[0, full, r] = pack_word_prefix(row, full * 64, 1, k_len - full * 64)
             return bad != 0
 
         return narrow
