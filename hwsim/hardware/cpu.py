@@ -36,8 +36,8 @@ Every layer is a GEMM ``[M, K] x [K, N]``:
   activation bytes), the stored bytes read per row from beyond L2 when they outgrow it, and
   the call overhead; threads split the 64-output tiles from a kernel-specific count of stored
   bytes on. Where ``bitserial_linear`` takes one
-  (``hwsim.kernels.vnni.use_vnni``: at most 16 rows, ``w <= 4``, ``a <= 8`` and ``w * a`` of
-  at least 6 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
+  (``hwsim.kernels.vnni.use_vnni``: at most 16 rows, ``2 <= w <= 4``, ``a <= 8`` and ``w * a``
+  of at least 6 at one row, 8 at more; else ``hwsim.kernels.lut.use_lut``: ``a`` from 4 bits at
   one row, from 6 at more), the bitserial kernel is priced as it. A zero byte rate (an
   uncalibrated preset, or a CPU without the instructions) leaves that kernel out.
 - **best**: per layer, the fastest of the three (and the weight-stream kernels) that can run
@@ -435,6 +435,7 @@ VNNI_PARALLEL_MIN_BYTES = float(vnni.PARALLEL_MIN_BYTES)
 LUT_MIN_A_BITS = float(lut.LUT_MIN_A_BITS)
 VNNI_MIN_BIT_PRODUCT = float(vnni.MIN_BIT_PRODUCT)
 VNNI_MIN_BIT_PRODUCT_ROWS = float(vnni.MIN_BIT_PRODUCT_ROWS)
+VNNI_MIN_WEIGHT_BITS = float(vnni.MIN_WEIGHT_BITS)
 
 
 @njit(cache=True, inline="always")
@@ -448,10 +449,17 @@ def lut_applies(q, m, wr, ar):
 @njit(cache=True, inline="always")
 def vnni_applies(q, m, wr, ar):
     """Whether ``hwsim.kernels.bitserial_linear`` takes the VNNI kernel for this layer
-    (``hwsim.kernels.vnni.use_vnni``: ``w * a`` of at least 6 at one row, 8 at more; see
-    ``hwsim.kernels.vnni.vnni_min_bit_product``) and the config prices it."""
+    (``hwsim.kernels.vnni.use_vnni``: 2- to 4-bit weights, ``w * a`` of at least 6 at one
+    row, 8 at more; see ``hwsim.kernels.vnni.vnni_min_bit_product``) and the config prices
+    it."""
     least = VNNI_MIN_BIT_PRODUCT if m <= 1.0 else VNNI_MIN_BIT_PRODUCT_ROWS
-    return q[C_VNNI_RATE] > 0.0 and m <= 16.0 and wr <= 4.0 and ar <= 8.0 and wr * ar >= least
+    return (
+        q[C_VNNI_RATE] > 0.0
+        and m <= 16.0
+        and VNNI_MIN_WEIGHT_BITS <= wr <= 4.0
+        and ar <= 8.0
+        and wr * ar >= least
+    )
 
 
 @njit(cache=True, inline="always")

@@ -47,6 +47,11 @@ VECTORS = TILE_N // 16
 MAX_WEIGHT_BITS = 4
 """Widest weight the kernel runs (a 4-bit slot; 3-bit weights take 4-bit slots)."""
 
+MIN_WEIGHT_BITS = 2
+"""Narrowest weight :func:`use_vnni` gives this kernel: at 1-bit weights the table kernel was
+faster in every committed GEMV (0.69-0.93x for this one at 1, 8 and 16 rows, 8-bit
+activations, ``crossover_encodings.csv``); the kernel itself runs 1-bit weights exactly."""
+
 MAX_ROWS = 16
 """Most activation rows (M) the kernel is used for: it serves GEMV and small-M GEMM."""
 
@@ -448,12 +453,13 @@ def vnni_linear(
 
 def use_vnni(m: int, w: PackedOperand, a_bits: int, a_encoding: str) -> bool:
     """Whether :func:`~hwsim.kernels.bitserial_linear` runs these ``M`` rows with this kernel:
-    a CPU with VNNI, at most MAX_ROWS rows, weights of at most MAX_WEIGHT_BITS, k-bit
-    activations of at most 8 bits, and ``w * a`` of at least :func:`vnni_min_bit_product`."""
+    a CPU with VNNI, at most MAX_ROWS rows, weights of MIN_WEIGHT_BITS to MAX_WEIGHT_BITS,
+    k-bit activations of at most 8 bits, and ``w * a`` of at least
+    :func:`vnni_min_bit_product`."""
     return (
         HAS_VNNI
         and m <= MAX_ROWS
-        and w.bits <= MAX_WEIGHT_BITS
+        and MIN_WEIGHT_BITS <= w.bits <= MAX_WEIGHT_BITS
         and a_bits <= 8
         and w.bits * a_bits >= vnni_min_bit_product(m)
         and a_encoding != "bipolar"

@@ -96,7 +96,7 @@ def stream_taken(cfg, m: int, w: int, a: int) -> str | None:
     (``hwsim.kernels.vnni.use_vnni``, then ``hwsim.kernels.lut.use_lut``)."""
     if w > 4 or a > 8 or m > 16:
         return None
-    if cfg.vnni_bytes_per_s > 0 and w * a >= (6 if m == 1 else 8):
+    if cfg.vnni_bytes_per_s > 0 and w >= 2 and w * a >= (6 if m == 1 else 8):
         return "vnni"
     if cfg.lut_bytes_per_s > 0 and (4 if m == 1 else 6) <= a:
         return "lut"

@@ -72,6 +72,9 @@ def test_auto_takes_vnni_where_it_pays():
         np.testing.assert_array_equal(
             bitserial_linear(a, packed, a_bits), torch_matmul(a.astype(np.int64), w)
         )
+    # 1-bit weights go to the table kernel (or the binary decomposition), never here.
+    w1 = rng.integers(0, 2, (64, 512))
+    assert not vnni.use_vnni(1, pack_operand(w1, 1, signed=False), 8, "signed")
 
 
 @pytest.mark.parametrize("w_bits", [2, 3, 4])
