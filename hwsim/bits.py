@@ -36,8 +36,11 @@ def code_range(bits: int, signed: bool) -> tuple[int, int]:
     return 0, (1 << bits) - 1
 
 
-def as_codes(codes: Any, bits: int, signed: bool, field: str = "codes") -> np.ndarray:
-    """Validate integer codes for ``bits``/``signed`` and return them as a C-contiguous int64.
+def as_codes(
+    codes: Any, bits: int, signed: bool, field: str = "codes", keep_bytes: bool = False
+) -> np.ndarray:
+    """Validate integer codes for ``bits``/``signed`` and return them as a C-contiguous int64
+    (``keep_bytes``: uint8 / int8 codes stay one byte each, which the packers read in place).
 
     Any integer dtype is accepted; floats, bools and values outside the code range are a
     :class:`HwsimError` naming ``field`` and the offending value.
@@ -52,6 +55,8 @@ def as_codes(codes: Any, bits: int, signed: bool, field: str = "codes") -> np.nd
         kind = "signed" if signed else "unsigned"
         check(low >= lo, field, low, f"below the {kind} {bits}-bit range [{lo}, {hi}]")
         check(high <= hi, field, high, f"above the {kind} {bits}-bit range [{lo}, {hi}]")
+    if keep_bytes and arr.dtype in (np.uint8, np.int8):
+        return np.ascontiguousarray(arr)
     return np.ascontiguousarray(arr, dtype=np.int64)
 
 
@@ -333,7 +338,8 @@ PARALLEL_MIN_LANES = 1 << 20
 def pack_rows(
     codes: np.ndarray, bits: int, row_multiple: int = 1, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Pack validated 2-D int64 codes into uint64 ``[rows_padded, bits, ceil(K/64)]``.
+    """Pack validated 2-D codes (int64, or uint8 / int8 read a byte at a time) into uint64
+    ``[rows_padded, bits, ceil(K/64)]``.
 
     Rows are padded with zero codes up to a multiple of ``row_multiple`` (the kernels' register
     tile) and lanes past ``K`` are zero, which contributes nothing to any popcount. ``out`` may

@@ -38,6 +38,7 @@ from hwsim.kernels.operand import (
     bipolar_codes,
     check_accumulator,
     pack_operand,
+    row_sums,
     tiled_words,
 )
 from hwsim.kernels.vnni import use_vnni, vnni_linear, vnni_weights
@@ -412,18 +413,6 @@ def encoding_plan(a_bits: int, w_bits: int, a_enc: str, w_enc: str) -> tuple[int
         mode = MODE_AND_BIAS if "bipolar" in (a_enc, w_enc) else MODE_PLAIN
     coef.flags.writeable = False
     return mode, coef
-
-
-@njit(cache=True)
-def row_sums(codes):
-    """int64 sum of each row of 2-D integer codes."""
-    out = np.zeros(codes.shape[0], dtype=np.int64)
-    for r in range(codes.shape[0]):
-        acc = 0
-        for k in range(codes.shape[1]):
-            acc += np.int64(codes[r, k])
-        out[r] = acc
-    return out
 
 
 def _biases(

@@ -144,9 +144,10 @@ def pack_operand(
     enc = resolve(f"{field}.encoding", encoding, signed, DEFAULT_W_ENCODING, bits)
     if enc == "bipolar":
         values = bipolar_codes(codes, field)
-        c = (values < 0).astype(np.int64)
+        c = (values < 0).view(np.uint8)
     else:
-        values = c = as_codes(codes, bits, enc == "signed", field)
+        # One-byte codes are packed in place: an int64 copy cost 10x the packing.
+        values = c = as_codes(codes, bits, enc == "signed", field, keep_bytes=True)
     check(c.ndim == 2, f"{field}.shape", c.shape, "must be 2-D [rows, K]")
     check(c.shape[1] >= 1, f"{field}.shape", c.shape, "K (the last axis) must be >= 1")
     tiled = -(-c.shape[0] // ROW_PAD) * ROW_PAD
@@ -156,12 +157,25 @@ def pack_operand(
     pack_rows(c, bits, ROW_PAD, out=rows_first[:tiled])
     rows_first[tiled:] = 0  # the anti-aliasing rows: zero weights, outputs trimmed
     sums = np.zeros(padded, dtype=np.int64)
-    sums[: c.shape[0]] = values.sum(axis=1)
+    sums[: c.shape[0]] = row_sums(values)
     packed = PackedOperand(
         words, int(c.shape[0]), int(c.shape[1]), bits, enc != "unsigned", enc, sums
     )
     tiled_words(packed)  # the kernels' layout, built with the weights
     return packed
+
+
+@njit(cache=True)
+def row_sums(codes):
+    """int64 sum of each row of 2-D integer codes (numpy's casting sum of one-byte codes cost
+    more than packing them)."""
+    out = np.zeros(codes.shape[0], dtype=np.int64)
+    for r in range(codes.shape[0]):
+        acc = 0
+        for k in range(codes.shape[1]):
+            acc += np.int64(codes[r, k])
+        out[r] = acc
+    return out
 
 
 @njit(cache=True)

@@ -144,6 +144,19 @@ def test_prepacked_weights_serve_many_inputs(data, k, w_bits):
         np.testing.assert_array_equal(got, reference(a, w))
 
 
+@given(data=st.data(), m=gemm_m, k=long_gemm_k, bits=st.integers(1, 8), signed=signedness)
+def test_one_byte_codes_pack_as_their_int64_values(data, m, k, bits, signed):
+    # pack_operand reads uint8 / int8 codes in place: the same words and row sums as the
+    # int64 codes of the same values.
+    values = data.draw(codes((m, k), bits, signed))
+    narrow = values.astype(np.int8 if signed else np.uint8)
+    enc = "signed" if signed else "unsigned"
+    got, want = pack_operand(narrow, bits, encoding=enc), pack_operand(values, bits, encoding=enc)
+    np.testing.assert_array_equal(got.words, want.words)
+    np.testing.assert_array_equal(got.sums, want.sums)
+    np.testing.assert_array_equal(got.sums[:m], values.sum(axis=1))
+
+
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.int32, np.uint64])
 def test_any_integer_dtype_is_accepted(dtype):
     a = np.arange(12, dtype=dtype).reshape(3, 4) % 4
