@@ -16,19 +16,13 @@ from sweeps.store import load_results
 HERE = Path(__file__).parent
 
 
-DELAY_S = 0.1
-"""The toy hardware's sleep per evaluate call (one per stored part, 45 parts): the run goes
-on for about 2 s after its first part at 2 jobs. At 0.02 s that window was 0.6 s, and once
-under a loaded CI run the Ctrl-C landed after the last part."""
-
-
 def _spec(root: Path) -> Path:
     path = root / "spec.toml"
     path.write_text(
         'name = "kill"\nseed = 5\nchunk_size = 8\nplugins = ["toy_family"]\n'
         'workloads = ["toynet.npz"]\n'
         '[[hardware]]\nbase = "toy"\n'
-        f"grid = {{ rows = [2, 4, 8, 16, 32], cols = [4, 8, 16], delay_s = [{DELAY_S}] }}\n"
+        "grid = { rows = [2, 4, 8, 16, 32], cols = [4, 8, 16], delay_s = [0.02] }\n"
         "random = { samples = 3, sram_kib = { low = 8.0, high = 512.0, log = true } }\n"
         "[policies]\nw_bits = [2, 4, 8]\na_bits = [4, 8]\n"
     )
@@ -58,7 +52,7 @@ def test_sigkill_then_resume_equals_uninterrupted(toy_dir):
     rng = random.Random(11)
     victim = _sweep(spec, toy_dir / "killed")
     # Wait for the first stored part, then a seeded extra moment (the toy hardware sleeps
-    # DELAY_S per part, so the run still has seconds to go), and kill it.
+    # 20 ms per point, so the run still has seconds to go), and kill it.
     parts = toy_dir / "killed" / "parts"
     deadline = time.monotonic() + 120
     while not list(parts.glob("part-*.parquet")):
@@ -78,6 +72,10 @@ def test_sigkill_then_resume_equals_uninterrupted(toy_dir):
     pd.testing.assert_frame_equal(got, expected)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
     """SIGINT to the whole process group (what Ctrl-C does), workers included: no traceback,
     one line saying what was kept and how to resume; the resumed run completes the rest."""
@@ -95,6 +93,10 @@ def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # A shell's background job starts with SIGINT ignored, and an ignored signal stays
+        # ignored across exec: the sweep would then never see this Ctrl-C (a CI run launched
+        # with `nohup ... &` here failed on exactly that). A user's shell does not do this.
+        preexec_fn=_default_sigint,
     )
     first = victim.stderr.readline()  # the first stage line: the points are planned
     assert "points planned" in first, first
@@ -110,7 +112,7 @@ def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
     os.killpg(victim.pid, signal.SIGINT)
     err = first + victim.stderr.read()
     code = victim.wait(timeout=120)
-    assert code == 130, err  # 45 parts at DELAY_S each take longer than this
+    assert code == 130, err  # 45 configs x 6 policies at 20 ms each take longer than this
     assert "Traceback" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("hwsim: interrupted: ") and "run the same command again" in last
