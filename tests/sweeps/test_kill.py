@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeps.store import load_results
+from tests.processes import default_sigint
 
 HERE = Path(__file__).parent
 
@@ -72,10 +73,6 @@ def test_sigkill_then_resume_equals_uninterrupted(toy_dir):
     pd.testing.assert_frame_equal(got, expected)
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
     """SIGINT to the whole process group (what Ctrl-C does), workers included: no traceback,
     one line saying what was kept and how to resume; the resumed run completes the rest."""
@@ -93,10 +90,7 @@ def test_ctrl_c_stops_in_one_line_then_resumes(toy_dir):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        # A shell's background job starts with SIGINT ignored, and an ignored signal stays
-        # ignored across exec: the sweep would then never see this Ctrl-C (a CI run launched
-        # with `nohup ... &` here failed on exactly that). A user's shell does not do this.
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     first = victim.stderr.readline()  # the first stage line: the points are planned
     assert "points planned" in first, first

@@ -16,6 +16,7 @@ from models.data import load_dataset
 from quant.layers import quantize_layer
 from quant.model import quantize_model, quantized_layers, replace_module
 from quant.search.sensitivity import hessian_trace, layer_sensitivity
+from tests.processes import default_sigint
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +293,7 @@ def test_ctrl_c_during_a_split_scan_prints_no_worker_traceback(tmp_path, delay):
         stdout=subprocess.DEVNULL,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=default_sigint,
     )
     first = proc.stderr.readline()
     assert "over 2 processes" in first, first
