@@ -10,10 +10,11 @@ per weight bit.
 
 ``vpdpbusd`` takes one unsigned and one signed operand, so each weight is stored as an
 unsigned slot code ``u`` with ``w = scale * u + shift``: ``u = w`` (unsigned), ``u = w +
-2^(b-1)`` (signed, two's complement), ``u = (w + 1) / 2`` (bipolar, ``w = 2u - 1``). Signed
-activations go in as the signed operand with the slot codes as the unsigned one; unsigned
-activations (up to 255) as the unsigned operand with the slot codes (at most 15) as the
-signed one. Then ``a . w = scale * (a . u) + shift * sum(a)``.
+2^(b-1)`` (signed, two's complement), ``u = (w + 1) / 2`` (bipolar, ``w = 2u - 1``).
+Activations that fit a signed byte (signed codes, and unsigned ones of up to 7 bits) go in as
+the signed operand with the slot codes as the unsigned one; 8-bit unsigned activations (up to
+255) as the unsigned operand with the slot codes (at most 15) as the signed one. Then
+``a . w = scale * (a . u) + shift * sum(a)``.
 
 Layout: 16 outputs share a 64-byte vector, four consecutive activations per int32 lane (what
 ``vpdpbusd`` sums), and the byte's slots hold the next groups of four: slot ``q`` of byte
@@ -193,11 +194,12 @@ activation of magnitude at most 128, and a lane sums K such products."""
 
 @njit(cache=True)
 def in_place_slots(slot: int, a_signed: bool, k_pad: int) -> bool:
-    """Whether the kernel masks each slot where it lies instead of shifting it down: with
-    signed activations the slot codes are the unsigned operand, so slot ``q`` masked in place
-    is ``u << (slot * q)`` (at most 255) and its accumulator is ``2^(slot * q)`` times the
-    sum, shifted back once per tile. That saves one shift per slot and vector: a quarter of
-    the instructions at 2-bit slots. 1-bit slots would need 8 accumulators per vector."""
+    """Whether the kernel masks each slot where it lies instead of shifting it down: with the
+    activations as the signed operand (``a_signed``) the slot codes are the unsigned one, so
+    slot ``q`` masked in place is ``u << (slot * q)`` (at most 255) and its accumulator is
+    ``2^(slot * q)`` times the sum, shifted back once per tile. That saves one shift per slot
+    and vector: a quarter of the instructions at 2-bit slots. 1-bit slots would need 8
+    accumulators per vector."""
     return a_signed and slot in (2, 4) and k_pad <= MAX_IN_PLACE_K
 
 
@@ -443,7 +445,11 @@ def vnni_linear(
     out = np.empty((m, w.rows), dtype=np.int64)
     tiles = w.data.shape[0]
     threads = numba.get_num_threads()
-    args = (w.data, w.slot, a_enc == "signed", act, sums, w.scale, w.shift, out)
+    # Unsigned codes of up to 7 bits are signed bytes too: the faster in-place slots take them
+    # (measured here, 1 x 4096 x 4096 GEMV at 2-bit weights: 0.052 ms as the signed operand,
+    # 0.065 ms as the unsigned one).
+    a_signed_operand = a_enc == "signed" or a_bits <= 7
+    args = (w.data, w.slot, a_signed_operand, act, sums, w.scale, w.shift, out)
     if threads > 1 and tiles > 1 and m * w.data.nbytes >= PARALLEL_MIN_BYTES:
         _vnni_parallel(*args, min(tiles, 4 * threads))
     else:
